@@ -1,0 +1,1 @@
+"""Implementations of :mod:`amistate.ports`: AWS (boto3) and in-memory."""

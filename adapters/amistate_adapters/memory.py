@@ -1,0 +1,171 @@
+"""In-memory ports with the same atomic semantics as the AWS adapters.
+
+Used by the tests (the contract suite runs them beside the real adapters) and
+by the property tests that interleave concurrent executions step by step.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from typing import Any
+
+from attrs import evolve
+
+from amistate.events import RegionalAmi
+from amistate.ports import (
+    Applied,
+    ApplyResult,
+    ImageFacts,
+    Parameter,
+    Preset,
+    Rejected,
+)
+from amistate.rules import Transition
+from amistate.state import AmiState
+
+ADVANCED_THRESHOLD = 4096
+
+
+class MemoryTable:
+    """The DynamoDB table: state records (with co-located config) and mappings."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.records: dict[str, AmiState] = {}
+        self.pipelines: dict[str, str] = {}
+
+
+class MemoryStateStore:
+    """:class:`amistate.ports.StateStore` over a :class:`MemoryTable`."""
+
+    def __init__(self, table: MemoryTable | None = None) -> None:
+        self.table = table or MemoryTable()
+
+    def apply(self, preset: str, transition: Transition) -> ApplyResult:
+        with self.table.lock:
+            current = self.table.records.get(preset)
+            if not transition.applies_to(current):
+                assert current is not None
+                return Rejected(current)
+            new = transition.apply(current, preset)
+            self.table.records[preset] = new
+            return Applied(new)
+
+    def get(self, preset: str) -> AmiState | None:
+        with self.table.lock:
+            return self.table.records.get(preset)
+
+    def create_initial(self, preset: str, created_at: datetime) -> bool:
+        with self.table.lock:
+            if preset in self.table.records:
+                return False
+            self.table.records[preset] = AmiState(preset=preset)
+            return True
+
+    def scan(self) -> Iterator[AmiState]:
+        with self.table.lock:
+            records = sorted(self.table.records.values(), key=lambda r: r.preset)
+        return iter(records)
+
+
+class MemoryPresetCatalog:
+    """:class:`amistate.ports.PresetCatalog` over a :class:`MemoryTable`."""
+
+    def __init__(self, table: MemoryTable | None = None) -> None:
+        self.table = table or MemoryTable()
+
+    def register(self, preset: Preset, previous_pipeline_arn: str | None = None) -> None:
+        with self.table.lock:
+            if previous_pipeline_arn and previous_pipeline_arn != preset.pipeline_arn:
+                if self.table.pipelines.get(previous_pipeline_arn) == preset.name:
+                    del self.table.pipelines[previous_pipeline_arn]
+            self.table.pipelines[preset.pipeline_arn] = preset.name
+            record = self.table.records.get(preset.name) or AmiState(preset=preset.name)
+            self.table.records[preset.name] = evolve(
+                record, config=dict(preset.config), pipeline_arn=preset.pipeline_arn
+            )
+
+    def unregister(self, preset: str, pipeline_arn: str | None) -> None:
+        with self.table.lock:
+            if pipeline_arn and self.table.pipelines.get(pipeline_arn) == preset:
+                del self.table.pipelines[pipeline_arn]
+
+    def preset_for_pipeline(self, pipeline_arn: str) -> str | None:
+        with self.table.lock:
+            return self.table.pipelines.get(pipeline_arn)
+
+
+class MemoryParameterStore:
+    """:class:`amistate.ports.ParameterStore` for one region."""
+
+    def __init__(self, region: str = "us-west-2") -> None:
+        self.region = region
+        self.lock = threading.Lock()
+        self.parameters: dict[str, Parameter] = {}
+        self.writes = 0
+
+    def get(self, name: str) -> Parameter | None:
+        with self.lock:
+            return self.parameters.get(name)
+
+    def put(self, name: str, value: str, like: Parameter | None) -> None:
+        tier = like.tier if like else "Standard"
+        if len(value.encode()) > ADVANCED_THRESHOLD:
+            tier = "Advanced"
+        with self.lock:
+            self.parameters[name] = Parameter(
+                name=name,
+                value=value,
+                type=like.type if like else "String",
+                key_id=like.key_id if like else None,
+                tier=tier,
+            )
+            self.writes += 1
+
+
+class MemoryImageCatalog:
+    """:class:`amistate.ports.ImageCatalog` answering from a dict of builds."""
+
+    def __init__(self, images: Mapping[str, ImageFacts] | None = None) -> None:
+        self.images: dict[str, ImageFacts] = dict(images or {})
+
+    def add(self, build_arn: str, pipeline_arn: str, amis: Mapping[str, str]) -> None:
+        facts = tuple(RegionalAmi(region=r, ami_id=a) for r, a in amis.items())
+        self.images[build_arn] = ImageFacts(amis=facts, pipeline_arn=pipeline_arn)
+
+    def describe(self, build_arn: str) -> ImageFacts:
+        try:
+            return self.images[build_arn]
+        except KeyError:
+            raise LookupError(f"no such image build: {build_arn}") from None
+
+
+class MemoryPipelineStarter:
+    """:class:`amistate.ports.PipelineStarter`: idempotent per client token."""
+
+    def __init__(self) -> None:
+        self.started: dict[str, str] = {}
+        self.builds: list[tuple[str, str]] = []
+
+    def start(self, pipeline_arn: str, client_token: str) -> str:
+        if client_token in self.started:
+            return self.started[client_token]
+        n = len(self.builds) + 1
+        prefix, _, name = pipeline_arn.partition(":image-pipeline/")
+        build_arn = f"{prefix}:image/{name}/1.0.0/{n}"
+        self.started[client_token] = build_arn
+        self.builds.append((pipeline_arn, build_arn))
+        return build_arn
+
+
+def memory_ports(regions: tuple[str, ...] = ("us-west-2",)) -> dict[str, Any]:
+    """A consistent set of in-memory ports sharing one table."""
+    table = MemoryTable()
+    return {
+        "states": MemoryStateStore(table),
+        "catalog": MemoryPresetCatalog(table),
+        "images": MemoryImageCatalog(),
+        "parameters": {region: MemoryParameterStore(region) for region in regions},
+    }

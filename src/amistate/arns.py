@@ -1,0 +1,63 @@
+"""Image Builder ARNs: the build version ARN that names every build, and pipelines."""
+
+from __future__ import annotations
+
+import re
+
+from attrs import frozen
+
+_BUILD_ARN = re.compile(
+    r"arn:(?P<partition>aws[a-z-]*):imagebuilder:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d+):"
+    r"(?P<account>\d{12}):image/(?P<name>[A-Za-z0-9][A-Za-z0-9_-]{0,127})/"
+    r"(?P<major>\d{1,9})\.(?P<minor>\d{1,9})\.(?P<patch>\d{1,9})/(?P<build>\d{1,9})"
+)
+_PIPELINE_ARN = re.compile(
+    r"arn:aws[a-z-]*:imagebuilder:[a-z]{2}(?:-[a-z]+)+-\d+:\d{12}:image-pipeline/[A-Za-z0-9][A-Za-z0-9_-]{0,127}"
+)
+
+
+@frozen(order=False)
+class BuildArn:
+    """A parsed image build version ARN: ``arn:P:imagebuilder:R:A:image/<name>/<x.y.z>/<n>``."""
+
+    arn: str
+    partition: str
+    region: str
+    account: str
+    name: str
+    version: tuple[int, int, int, int]  # (x, y, z, n), compared numerically
+
+    @property
+    def version_text(self) -> str:
+        x, y, z, n = self.version
+        return f"{x}.{y}.{z}/{n}"
+
+
+def parse_build_arn(text: str) -> BuildArn:
+    """Parse a build version ARN; raise ValueError saying what is expected."""
+    match = _BUILD_ARN.fullmatch(text)
+    if match is None:
+        raise ValueError(
+            "not an Image Builder image build version ARN "
+            "(arn:<partition>:imagebuilder:<region>:<account>:image/<name>/<x.y.z>/<n>)"
+        )
+    g = match.groupdict()
+    return BuildArn(
+        arn=text,
+        partition=g["partition"],
+        region=g["region"],
+        account=g["account"],
+        name=g["name"],
+        version=(int(g["major"]), int(g["minor"]), int(g["patch"]), int(g["build"])),
+    )
+
+
+def is_pipeline_arn(text: str) -> bool:
+    """True for ``arn:P:imagebuilder:R:A:image-pipeline/<name>``."""
+    return _PIPELINE_ARN.fullmatch(text) is not None
+
+
+def account_of_function(invoked_function_arn: str) -> str | None:
+    """The account ID in a Lambda function ARN (``arn:aws:lambda:R:A:function:N``)."""
+    parts = invoked_function_arn.split(":")
+    return parts[4] if len(parts) > 4 and parts[4].isdigit() else None

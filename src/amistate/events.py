@@ -1,0 +1,41 @@
+"""The one typed event the core works on, whatever shape it arrived in."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from attrs import frozen
+
+from amistate.arns import BuildArn
+
+Origin = Literal["eventbridge", "sns"]
+
+
+@frozen
+class RegionalAmi:
+    """One AMI a build distributed, in one region."""
+
+    region: str
+    ami_id: str
+
+
+@frozen
+class BuildEvent:
+    """An Image Builder build reached ``status`` at ``time``.
+
+    ``amis`` and ``pipeline_arn`` are ``None`` when the input did not carry
+    them (EventBridge events never do: they come from ``GetImage``).
+    """
+
+    build: BuildArn
+    status: str
+    time: datetime  # timezone-aware, UTC
+    reason: str | None = None
+    amis: tuple[RegionalAmi, ...] | None = None
+    pipeline_arn: str | None = None
+    origin: Origin = "eventbridge"
+
+    @property
+    def account(self) -> str:
+        return self.build.account

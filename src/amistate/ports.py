@@ -1,0 +1,142 @@
+"""What the core needs from the outside world, as Protocols.
+
+Each port's docstring is its contract. Adapters in ``amistate_adapters``
+implement them for AWS (DynamoDB, SSM, Image Builder) and in memory; the
+shared contract tests in ``tests/contract/`` hold every implementation to the
+same behaviour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from attrs import field, frozen
+
+from amistate.events import RegionalAmi
+from amistate.rules import Transition
+from amistate.state import AmiState
+
+ParameterType = Literal["String", "SecureString"]
+
+
+@frozen
+class Applied:
+    """The transition was written; ``record`` is the record after it."""
+
+    record: AmiState
+
+
+@frozen
+class Rejected:
+    """The transition's condition did not hold; ``current`` is the winning record."""
+
+    current: AmiState
+
+
+ApplyResult = Applied | Rejected
+
+
+class StateStore(Protocol):
+    """The AMI state records, one per preset.
+
+    ``apply`` is atomic per record: it writes ``transition`` if and only if
+    ``transition.applies_to(current)`` holds at the moment of the write, and
+    otherwise returns :class:`Rejected` carrying the record that won, read
+    atomically with the failed check (never a stale copy). The record returned
+    by :class:`Applied` includes the co-located preset ``config``.
+    """
+
+    def apply(self, preset: str, transition: Transition) -> ApplyResult: ...
+
+    def get(self, preset: str) -> AmiState | None:
+        """The current record, strongly consistent; None if there is none."""
+        ...
+
+    def create_initial(self, preset: str, created_at: datetime) -> bool:
+        """Create ``status=building, amiId=null`` unless a record exists; True if created."""
+        ...
+
+    def scan(self) -> Iterator[AmiState]:
+        """Every record (for operators' status and sync)."""
+        ...
+
+
+@frozen
+class Parameter:
+    """One SSM parameter as read, with what a rewrite must keep."""
+
+    name: str
+    value: str
+    type: ParameterType = "String"
+    key_id: str | None = None
+    tier: str = "Standard"
+
+
+class ParameterStore(Protocol):
+    """SSM parameters of one region. There is no compare-and-set: the service
+    confirms against the state store after every write instead."""
+
+    region: str
+
+    def get(self, name: str) -> Parameter | None:
+        """The parameter, decrypted; None if it does not exist."""
+        ...
+
+    def put(self, name: str, value: str, like: Parameter | None) -> None:
+        """Overwrite ``name`` with ``value``, keeping ``like``'s type, key and tier.
+
+        ``value`` is always a complete JSON object; a value over 4 KB goes to
+        the Advanced tier. A new parameter (``like is None``) is a String.
+        """
+        ...
+
+
+@frozen
+class Preset:
+    """A preset as deployed: its name, its pipeline and its configuration."""
+
+    name: str
+    pipeline_arn: str
+    config: Mapping[str, Any] = field(factory=dict)
+
+
+class PresetCatalog(Protocol):
+    """Preset configurations and the pipeline -> preset mapping, written at deploy."""
+
+    def register(self, preset: Preset, previous_pipeline_arn: str | None = None) -> None:
+        """Record ``preset``'s config and map its pipeline to it (replacing the
+        mapping of ``previous_pipeline_arn``). Never touches the AMI state."""
+        ...
+
+    def unregister(self, preset: str, pipeline_arn: str | None) -> None:
+        """Forget the pipeline mapping. The state record and its config stay."""
+        ...
+
+    def preset_for_pipeline(self, pipeline_arn: str) -> str | None:
+        """The preset a pipeline builds for; None for a pipeline no preset uses."""
+        ...
+
+
+@frozen
+class ImageFacts:
+    """What ``GetImage`` tells about one build."""
+
+    amis: tuple[RegionalAmi, ...]
+    pipeline_arn: str | None
+    status: str | None = None
+
+
+class ImageCatalog(Protocol):
+    """Image Builder's view of a build (``imagebuilder:GetImage``)."""
+
+    def describe(self, build_arn: str) -> ImageFacts: ...
+
+
+class PipelineStarter(Protocol):
+    """Starts a pipeline execution without waiting for the build."""
+
+    def start(self, pipeline_arn: str, client_token: str) -> str:
+        """Start a build; the same ``client_token`` never starts two. Returns the build ARN."""
+        ...

@@ -1,0 +1,195 @@
+"""The ordering rules: every decision about which event wins lives here.
+
+Read this module top to bottom and you know how amistate behaves:
+
+1. **Statuses.** AVAILABLE means ``ready``; FAILED and CANCELLED mean
+   ``failed`` (CANCELLED with reason ``"cancelled"``). Every other status
+   (PENDING, BUILDING, TESTING, DISTRIBUTING, ...) is ignored: no call, no write.
+2. **Ordering key.** Events are ordered by the time they happened (never the
+   time they were processed), then by build version ``x.y.z/n`` compared
+   numerically, then by outcome (ready after failed). :func:`ordering_key`
+   renders that as a fixed-width string, so DynamoDB can compare it in a
+   ``ConditionExpression`` exactly as Python compares it here.
+3. **Two registers.** The record's *status* (status, updatedAt, buildId,
+   reason) follows the event with the greatest key. Its *AMI* (amiId and the
+   per-region AMIs) follows the *successful* event with the greatest key, so
+   the newest good AMI wins even when a newer failure arrived first, and a
+   failure never erases a good AMI. Both are last-writer-wins registers, so the
+   end state does not depend on delivery order.
+4. **Decision.** An event newer than the status register is applied to both
+   registers it concerns; a success older than the status but newer than the
+   AMI is applied to the AMI register only; the same event again is a
+   *duplicate*; anything else is *stale* and writes nothing to DynamoDB.
+5. **SSM.** Only successes ever lead to an SSM write, and only of the record's
+   AMI. After a success is applied, and again when it is redelivered (duplicate
+   or stale), the service converges SSM to the record's AMI register: a write
+   that happened but whose confirmation was lost is healed by the redelivery.
+   Failures never call SSM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Literal
+
+from attrs import evolve, field, frozen
+
+from amistate.events import BuildEvent
+from amistate.state import AmiState, Status
+
+#: Image Builder's terminal statuses and the record status each one means.
+TERMINAL_STATUSES: Mapping[str, Status] = {
+    "AVAILABLE": "ready",
+    "FAILED": "failed",
+    "CANCELLED": "failed",
+}
+CANCELLED_REASON = "cancelled"
+_OUTCOME_RANK: Mapping[Status, str] = {"building": "0", "failed": "1", "ready": "2"}
+
+
+def classify(status: str) -> Status | None:
+    """The record status an Image Builder status leads to, or None to ignore it."""
+    return TERMINAL_STATUSES.get(status)
+
+
+def ordering_key(event: BuildEvent) -> str:
+    """A fixed-width string whose lexicographic order is the events' order.
+
+    ``2024-01-18T17:50:56.000000Z#000000001.000000000.000000010/000000001#2``:
+    UTC time with microseconds, the build version with each part zero-padded to
+    nine digits (so ``1.0.10/1`` sorts after ``1.0.9/7``), then the outcome.
+    """
+    outcome = classify(event.status) or "building"
+    x, y, z, n = event.build.version
+    when = event.time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return f"{when}#{x:09d}.{y:09d}.{z:09d}/{n:09d}#{_OUTCOME_RANK[outcome]}"
+
+
+@frozen
+class Transition:
+    """One conditional write to a state record: the only way state changes.
+
+    ``register="all"`` applies when the event is newer than the status
+    register; ``register="ami"`` (successes only) when it is older than the
+    status but newer than the AMI register. :meth:`applies_to` is the
+    condition; adapters must enforce exactly it, atomically.
+    """
+
+    register: Literal["all", "ami"]
+    key: str
+    status: Status
+    updated_at: datetime
+    build_id: str
+    reason: str | None = None
+    ami_id: str | None = None  # set for successes only
+    amis: Mapping[str, str] = field(factory=dict)
+
+    @property
+    def sets_ami(self) -> bool:
+        return self.ami_id is not None
+
+    def applies_to(self, record: AmiState | None) -> bool:
+        if record is None:
+            return True
+        if self.register == "all":
+            return self.key > record.order_key
+        return record.ami_key < self.key < record.order_key
+
+    def apply(self, record: AmiState | None, preset: str) -> AmiState:
+        """The record after this transition (assumes :meth:`applies_to`)."""
+        current = record if record is not None else AmiState(preset=preset)
+        if self.register == "all":
+            current = evolve(
+                current,
+                status=self.status,
+                updated_at=self.updated_at,
+                build_id=self.build_id,
+                reason=self.reason,
+                order_key=self.key,
+            )
+        if self.sets_ami:
+            current = evolve(current, ami_id=self.ami_id, amis=dict(self.amis), ami_key=self.key)
+        return current
+
+
+def transition_for(
+    event: BuildEvent, ami_id: str | None = None, amis: Mapping[str, str] | None = None
+) -> Transition:
+    """The optimistic first attempt: assume the event is the newest."""
+    status = classify(event.status)
+    if status is None:
+        raise ValueError(f"status {event.status} is not terminal")
+    reason = CANCELLED_REASON if event.status == "CANCELLED" else event.reason
+    return Transition(
+        register="all",
+        key=ordering_key(event),
+        status=status,
+        updated_at=event.time.astimezone(UTC),
+        build_id=event.build.arn,
+        reason=reason,
+        ami_id=ami_id if status == "ready" else None,
+        amis=dict(amis or {}) if status == "ready" else {},
+    )
+
+
+@frozen
+class Apply:
+    """Write ``transition`` (conditionally: another writer may still win)."""
+
+    transition: Transition
+
+
+@frozen
+class Duplicate:
+    """The record already holds this very event: no state change."""
+
+    record: AmiState
+
+
+@frozen
+class Stale:
+    """A newer event already won: no DynamoDB write at all."""
+
+    record: AmiState
+
+
+Decision = Apply | Duplicate | Stale
+
+
+def decide(current: AmiState, attempted: Transition) -> Decision:
+    """What to do with an event after its write lost against ``current``."""
+    key = attempted.key
+    if key > current.order_key:
+        return Apply(evolve(attempted, register="all"))
+    if key == (current.ami_key if attempted.sets_ami else current.order_key):
+        return Duplicate(current)
+    if attempted.sets_ami and current.ami_key < key < current.order_key:
+        return Apply(evolve(attempted, register="ami"))
+    return Stale(current)
+
+
+def syncs_parameter(transition: Transition, record: AmiState) -> bool:
+    """Whether handling this event ends by converging SSM to ``record``.
+
+    Successes do, whatever the decision: a redelivered success may be the
+    retry of an execution that wrote SSM and crashed before confirming.
+    Failures never call SSM; a record with no good AMI yet has nothing to write.
+    """
+    return transition.sets_ami and record.ami_id is not None
+
+
+__all__ = [
+    "CANCELLED_REASON",
+    "TERMINAL_STATUSES",
+    "Apply",
+    "Decision",
+    "Duplicate",
+    "Stale",
+    "Transition",
+    "classify",
+    "decide",
+    "ordering_key",
+    "syncs_parameter",
+    "transition_for",
+]
