@@ -78,9 +78,13 @@ class MemoryPresetCatalog:
 
     def register(self, preset: Preset, previous_pipeline_arn: str | None = None) -> None:
         with self.table.lock:
-            if previous_pipeline_arn and previous_pipeline_arn != preset.pipeline_arn:
-                if self.table.pipelines.get(previous_pipeline_arn) == preset.name:
-                    del self.table.pipelines[previous_pipeline_arn]
+            previous = previous_pipeline_arn
+            if (
+                previous
+                and previous != preset.pipeline_arn
+                and self.table.pipelines.get(previous) == preset.name
+            ):
+                del self.table.pipelines[previous]
             self.table.pipelines[preset.pipeline_arn] = preset.name
             record = self.table.records.get(preset.name) or AmiState(preset=preset.name)
             self.table.records[preset.name] = evolve(
