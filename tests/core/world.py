@@ -37,7 +37,7 @@ CONFIG: Mapping[str, Any] = {
     "maxPrice": None,
 }
 T0 = datetime(2024, 1, 18, 17, 0, 0, tzinfo=UTC)
-PREVIOUS_AMI = "ami-00000000000000001"
+PREVIOUS_AMI = "ami-0ffffffffffffffff"
 
 
 def build_arn(build: int, patch: int = 0) -> str:
