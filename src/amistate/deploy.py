@@ -4,9 +4,9 @@ A CloudFormation custom resource stands for one preset. Its properties are
 validated here, all of them, before anything is written; then the ports do
 the work:
 
-* **Create** registers the preset (config + pipeline -> preset mapping),
-  creates its AMI state record (``status=building``, ``amiId`` null) unless
-  one exists, and starts a build without waiting for it.
+* **Create** creates the preset's AMI state record (``status=building``,
+  ``amiId`` null) unless one exists, registers the preset (config + pipeline
+  -> preset mapping), and starts a build without waiting for it.
 * **Update** re-registers the preset (moving the mapping off the previous
   pipeline), never touches the AMI state, and starts a build only when the
   pipeline changed. A new ``PresetName`` is a new preset: a replacement.
@@ -185,8 +185,10 @@ class PresetDeployer:
 
     def create(self, props: PresetProperties, token: str) -> DeployResult:
         """Register, create the initial state if none exists, start a build."""
-        self.catalog.register(Preset(props.preset, props.pipeline_arn, dict(props.config)))
+        # The state record first: registering co-locates the config on it, and a
+        # record must never exist without its status.
         created = self.states.create_initial(props.preset, self.clock())
+        self.catalog.register(Preset(props.preset, props.pipeline_arn, dict(props.config)))
         build = self.starter.start(props.pipeline_arn, token) if props.start_build else None
         return _result("created", props, build, created)
 

@@ -83,14 +83,15 @@ def body(
         return encoded
     if len(encode(_CUT)) > MAX_BODY_BYTES:
         document["Data"] = {}  # never happens with amistate's own Data; stay valid anyway
-    keep = len(reason)
-    while keep > 0:
-        over = len(encoded) - MAX_BODY_BYTES
-        if over <= 0:
-            return encoded
-        keep = max(0, keep - max(1, over))
-        encoded = encode(reason[:keep] + _CUT)
-    return encode(_CUT)
+    # Binary search for the longest prefix of the reason that fits.
+    low, high = 0, len(reason)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if len(encode(reason[:middle] + _CUT)) <= MAX_BODY_BYTES:
+            low = middle
+        else:
+            high = middle - 1
+    return encode(reason[:low] + _CUT)
 
 
 def _host(url: str) -> str:

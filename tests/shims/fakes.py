@@ -1,0 +1,275 @@
+"""Local HTTP servers for the shim tests, and a Lambda context.
+
+* :class:`ImageBuilderFake`: Image Builder's REST-JSON API, as far as amistate
+  uses it (``GET /GetImage?imageBuildVersionArn=``, ``PUT
+  /StartImagePipelineExecution``), reached via ``AWS_ENDPOINT_URL_IMAGEBUILDER``.
+* :class:`ResponseServer`: a CloudFormation ResponseURL that records every
+  PUT and answers from a script (200, 500, or hang until released).
+* :class:`FailingServer`: answers every request with a 503 (an outage),
+  counting requests, for ``AWS_ENDPOINT_URL_SSM`` and friends.
+
+Every server runs in a daemon thread on a free loopback port; tests wait on
+their queues and events, never on sleeps.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import queue
+import threading
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import parse_qs, urlsplit
+
+from attrs import define, field
+
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+
+ACCOUNT = "111122223333"
+REGION = "us-west-2"
+FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:amistate-state"
+
+
+def sample(name: str) -> Any:
+    """A sample event from tests/samples, as a fresh dict."""
+    return json.loads((SAMPLES / name).read_text())
+
+
+@define
+class Context:
+    """A Lambda context object with what the shims read."""
+
+    remaining_ms: int = 300_000
+    invoked_function_arn: str = FUNCTION_ARN
+    aws_request_id: str = field(factory=lambda: str(uuid.uuid4()))
+    function_name: str = "amistate-state"
+    log_stream_name: str = "2024/01/18/[$LATEST]0123456789abcdef"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    owner: Any
+
+
+class _Base(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet."""
+
+    def _body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _answer(self, status: int, payload: bytes, headers: Mapping[str, str] = {}) -> None:
+        self.send_response(status)
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+
+class _Running:
+    """Start/stop of one server in a daemon thread."""
+
+    handler: ClassVar[type[_Base]]
+
+    def __init__(self) -> None:
+        self._server = _Server(("127.0.0.1", 0), self.handler)
+        self._server.owner = self
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+# --- Image Builder ---------------------------------------------------------------------
+
+
+class _ImageBuilderHandler(_Base):
+    def _json(self, status: int, value: object, error: str | None = None) -> None:
+        headers = {"Content-Type": "application/json"}
+        if error:
+            headers["x-amzn-ErrorType"] = error
+        self._answer(status, json.dumps(value).encode(), headers)
+
+    def do_GET(self) -> None:
+        fake: ImageBuilderFake = self.server.owner
+        url = urlsplit(self.path)
+        if url.path != "/GetImage":
+            self._json(404, {"message": f"no route {url.path}"}, "ResourceNotFoundException")
+            return
+        arn = parse_qs(url.query).get("imageBuildVersionArn", [""])[0]
+        fake.calls.append(("GetImage", arn))
+        image = fake.images.get(arn)
+        if image is None:
+            self._json(404, {"message": f"no image {arn}"}, "ResourceNotFoundException")
+            return
+        self._json(200, {"requestId": str(uuid.uuid4()), "image": image})
+
+    def do_PUT(self) -> None:
+        fake: ImageBuilderFake = self.server.owner
+        url = urlsplit(self.path)
+        body = json.loads(self._body() or b"{}")
+        if url.path != "/StartImagePipelineExecution":
+            self._json(404, {"message": f"no route {url.path}"}, "ResourceNotFoundException")
+            return
+        pipeline, token = body.get("imagePipelineArn"), body.get("clientToken")
+        fake.calls.append(("StartImagePipelineExecution", pipeline))
+        if pipeline not in fake.pipelines:
+            self._json(404, {"message": f"no pipeline {pipeline}"}, "ResourceNotFoundException")
+            return
+        with fake.lock:
+            if token not in fake.tokens:
+                fake.started.append((pipeline, token))
+                n = len(fake.started) + 100
+                prefix, _, name = pipeline.partition(":image-pipeline/")
+                fake.tokens[token] = f"{prefix}:image/{name}/1.0.0/{n}"
+            arn = fake.tokens[token]
+        self._json(
+            200,
+            {"requestId": str(uuid.uuid4()), "clientToken": token, "imageBuildVersionArn": arn},
+        )
+
+
+class ImageBuilderFake(_Running):
+    """Image Builder: images by build ARN, pipelines that can be started."""
+
+    handler = _ImageBuilderHandler
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.images: dict[str, dict[str, Any]] = {}
+        self.pipelines: set[str] = set()
+        self.tokens: dict[str, str] = {}
+        self.started: list[tuple[str, str]] = []
+        self.calls: list[tuple[str, str]] = []
+        super().__init__()
+
+    def add_image(
+        self, build_arn: str, pipeline_arn: str, amis: Mapping[str, str], status: str = "AVAILABLE"
+    ) -> None:
+        """Serve a GetImage answer shaped like the sample, for these AMIs."""
+        image = copy.deepcopy(sample("getimage-response-available.json")["image"])
+        image["arn"] = build_arn
+        image["sourcePipelineArn"] = pipeline_arn
+        image["sourcePipelineName"] = pipeline_arn.rpartition("/")[2]
+        image["state"] = {"status": status}
+        template = image["outputResources"]["amis"][0]
+        image["outputResources"]["amis"] = [
+            {**template, "region": region, "image": ami} for region, ami in amis.items()
+        ]
+        self.images[build_arn] = image
+
+
+# --- ResponseURL ------------------------------------------------------------------------
+
+
+@define
+class Received:
+    """One PUT the ResponseURL received."""
+
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+    raw: bytes
+
+
+class _ResponseHandler(_Base):
+    def do_PUT(self) -> None:
+        server: ResponseServer = self.server.owner
+        raw = self._body()
+        with server.lock:
+            action = server.script.pop(0) if server.script else server.default
+        server.attempts.put(self.path)
+        if action == "hang":
+            server.release.wait(timeout=60)
+            return
+        if action == 200:
+            server.received.put(
+                Received(self.path, dict(self.headers.items()), json.loads(raw), raw)
+            )
+        self._answer(int(action), b"")
+
+
+class ResponseServer(_Running):
+    """Records what CloudFormation would receive. ``script`` answers the first
+    PUTs in order (an HTTP status, or ``"hang"``), then ``default``."""
+
+    handler = _ResponseHandler
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.script: list[int | str] = []
+        self.default: int | str = 200
+        self.received: queue.Queue[Received] = queue.Queue()
+        self.attempts: queue.Queue[str] = queue.Queue()
+        self.release = threading.Event()
+        super().__init__()
+
+    def response_url(self) -> str:
+        return f"{self.url}/cloudformation-response/{uuid.uuid4()}?X-Amz-Signature=secret"
+
+    def all_received(self) -> list[Received]:
+        items: list[Received] = []
+        while not self.received.empty():
+            items.append(self.received.get_nowait())
+        return items
+
+    def attempt_count(self) -> int:
+        return self.attempts.qsize()
+
+    def close(self) -> None:
+        self.release.set()
+        super().close()
+
+
+# --- an outage --------------------------------------------------------------------------
+
+
+class _FailingHandler(_Base):
+    def do_POST(self) -> None:
+        server: FailingServer = self.server.owner
+        self._body()
+        with server.lock:
+            server.requests += 1
+        payload = json.dumps({"__type": "InternalServerError", "message": "outage"}).encode()
+        self._answer(503, payload, {"Content-Type": "application/x-amz-json-1.1"})
+
+
+class FailingServer(_Running):
+    """Every request fails with a 503."""
+
+    handler = _FailingHandler
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.requests = 0
+        super().__init__()
+
+
+@contextmanager
+def running(server: _Running) -> Iterator[Any]:
+    try:
+        yield server
+    finally:
+        server.close()

@@ -1,0 +1,164 @@
+"""The deploy use case (amistate.deploy) over the in-memory ports: validation first, then writes."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from amistate_adapters.memory import (
+    MemoryPipelineStarter,
+    MemoryPresetCatalog,
+    MemoryStateStore,
+    MemoryTable,
+)
+
+from amistate.deploy import (
+    InvalidProperties,
+    PresetDeployer,
+    client_token,
+    parse_properties,
+    preset_of_physical_id,
+)
+
+PIPELINE = "arn:aws:imagebuilder:us-west-2:111122223333:image-pipeline/spot-runner-linux-x64"
+OTHER_PIPELINE = "arn:aws:imagebuilder:us-west-2:111122223333:image-pipeline/other"
+CONFIG = {"instanceTypes": ["c7g.large"], "timeout": 3600, "spot": True, "labels": ["a"]}
+
+
+def props(**changes: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "ServiceToken": "arn:aws:lambda:us-west-2:111122223333:function:cr",
+        "PresetName": "linux-x64",
+        "PipelineArn": PIPELINE,
+        "Config": json.dumps(CONFIG),
+    }
+    base.update(changes)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def deployer() -> tuple[PresetDeployer, MemoryTable, MemoryPipelineStarter]:
+    table = MemoryTable()
+    starter = MemoryPipelineStarter()
+    clock = datetime(2024, 1, 18, tzinfo=UTC)
+    d = PresetDeployer(
+        catalog=MemoryPresetCatalog(table),
+        states=MemoryStateStore(table),
+        starter=starter,
+        clock=lambda: clock,
+    )
+    return d, table, starter
+
+
+def test_valid_properties_parse() -> None:
+    parsed = parse_properties(props(StartBuild="false"))
+    assert parsed.preset == "linux-x64"
+    assert parsed.pipeline_arn == PIPELINE
+    assert parsed.config == CONFIG
+    assert parsed.config["timeout"] == 3600  # a number stays a number
+    assert parsed.start_build is False
+    assert parse_properties(props()).start_build is True
+    assert parsed.physical_id == "amistate:linux-x64"
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"PresetName": None}, "PresetName: required"),
+        ({"PresetName": "../other"}, "PresetName: invalid preset name"),
+        ({"PresetName": "a/b"}, "PresetName"),
+        ({"PresetName": 7}, "PresetName"),
+        ({"PipelineArn": None}, "PipelineArn: missing"),
+        ({"PipelineArn": "arn:aws:s3:::bucket"}, "PipelineArn"),
+        ({"Config": None}, "Config: required"),
+        ({"Config": "[1, 2]"}, "Config: expected a JSON object, got list"),
+        ({"Config": "{not json"}, "Config: not valid JSON"),
+        ({"Config": {"timeout": "3600"}}, "Config: expected a JSON object in a string"),
+        ({"Config": json.dumps({"x": "y" * 9000})}, "Config: 9"),
+        ({"StartBuild": "yes"}, 'StartBuild: expected "true" or "false", got "yes"'),
+        ({"StartBuild": "True"}, "StartBuild"),
+        ({"StartBuild": 1}, "StartBuild"),
+    ],
+)
+def test_invalid_properties_name_the_property(changes: dict[str, Any], named: str) -> None:
+    with pytest.raises(InvalidProperties) as caught:
+        parse_properties(props(**changes))
+    assert named in str(caught.value)
+
+
+def test_properties_must_be_an_object() -> None:
+    with pytest.raises(InvalidProperties, match="ResourceProperties"):
+        parse_properties(None)
+
+
+def test_client_token_is_deterministic_and_short() -> None:
+    token = client_token("stack", "Logical", "request-1")
+    assert token == client_token("stack", "Logical", "request-1")
+    assert token != client_token("stack", "Logical", "request-2")
+    assert 1 <= len(token) <= 36
+
+
+def test_physical_ids_round_trip() -> None:
+    assert preset_of_physical_id("amistate:linux-x64") == "linux-x64"
+    assert preset_of_physical_id("amistate:../x") is None
+    assert preset_of_physical_id("2024/01/18/[$LATEST]abc") is None
+    assert preset_of_physical_id(None) is None
+
+
+def test_create_registers_creates_state_and_starts_one_build() -> None:
+    d, table, starter = deployer()
+    result = d.create(parse_properties(props()), "token-1")
+    assert result.physical_id == "amistate:linux-x64"
+    assert result.state_created
+    assert table.pipelines == {PIPELINE: "linux-x64"}
+    record = table.records["linux-x64"]
+    assert (record.status, record.ami_id, record.config) == ("building", None, CONFIG)
+    assert result.build_arn is not None and result.data["BuildArn"] == result.build_arn
+    # The same request again (a retried delivery) starts nothing new.
+    again = d.create(parse_properties(props()), "token-1")
+    assert again.build_arn == result.build_arn and not again.state_created
+    assert len(starter.builds) == 1
+
+
+def test_create_without_build() -> None:
+    d, _, starter = deployer()
+    result = d.create(parse_properties(props(StartBuild="false")), "t")
+    assert result.build_arn is None and result.data["BuildArn"] == ""
+    assert starter.builds == []
+
+
+def test_update_moves_the_mapping_and_builds_only_on_a_new_pipeline() -> None:
+    d, table, starter = deployer()
+    d.create(parse_properties(props()), "t1")
+    same = d.update(parse_properties(props(Config='{"timeout": 60}')), props(), "t2")
+    assert same.build_arn is None and len(starter.builds) == 1
+    assert table.records["linux-x64"].config == {"timeout": 60}
+    moved = d.update(parse_properties(props(PipelineArn=OTHER_PIPELINE)), props(), "t3")
+    assert moved.build_arn is not None and len(starter.builds) == 2
+    assert table.pipelines == {OTHER_PIPELINE: "linux-x64"}
+    assert moved.physical_id == same.physical_id == "amistate:linux-x64"
+
+
+def test_update_with_a_new_name_is_a_replacement() -> None:
+    d, table, _ = deployer()
+    d.create(parse_properties(props()), "t1")
+    result = d.update(parse_properties(props(PresetName="renamed")), props(), "t2")
+    assert result.action == "replaced" and result.physical_id == "amistate:renamed"
+    assert table.records["renamed"].status == "building"
+    # CloudFormation then deletes the old resource: its mapping is not the new one's.
+    d.delete(props(), "amistate:linux-x64")
+    assert table.pipelines == {PIPELINE: "renamed"}
+    assert "linux-x64" in table.records  # the old state record is kept
+
+
+def test_delete_keeps_the_state_and_tolerates_anything() -> None:
+    d, table, _ = deployer()
+    d.create(parse_properties(props()), "t1")
+    assert d.delete(props(), "amistate:linux-x64").action == "deleted"
+    assert table.pipelines == {}
+    assert table.records["linux-x64"].status == "building"
+    assert d.delete(props(), "amistate:linux-x64").action == "deleted"  # again: nothing left
+    assert d.delete({"PresetName": "../x"}, "amistate:../x").action == "delete-nothing"
+    assert d.delete(None, None).action == "delete-nothing"
+    assert d.delete(props(), "2024/01/18/[$LATEST]abc").action == "delete-nothing"
