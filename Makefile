@@ -51,5 +51,17 @@ fuzz: $(VENV)/.dev
 	$(PY) -m pip install --quiet atheris
 	$(PY) tests/fuzz/fuzz_parsing.py -atheris_runs=200000
 
+# The Lambda code of examples/cdk, built without Docker: amistate (with its adapters)
+# and its pure-Python dependencies for the python3.12 runtime. boto3/botocore are
+# not bundled: the Lambda Python runtime provides them. --no-compile keeps the
+# asset's hash stable, so an unchanged package does not redeploy the functions.
+lambda-asset: $(VENV)/.dev
+	rm -rf .lambda-asset
+	$(PY) -m pip install --quiet --no-deps --no-compile --target .lambda-asset .
+	$(PY) -m pip install --quiet --no-deps --no-compile --target .lambda-asset \
+		--only-binary=:all: --implementation py --python-version 3.12 \
+		'attrs>=25.4' 'cattrs>=24.1' 'typing-extensions>=4.14'
+	rm -rf .lambda-asset/bin
+
 clean:
 	rm -rf $(VENV) node_modules .mypy_cache .pytest_cache .ruff_cache examples/cdk/cdk.out

@@ -1,0 +1,519 @@
+"""``AmiStatePipeline``: amistate wired for N presets, least privilege.
+
+What one construct creates:
+
+* the DynamoDB table (or a reference to the existing one, by name);
+* per preset: an Image Builder recipe, infrastructure configuration,
+  distribution configuration and a scheduled pipeline, plus a custom resource
+  that records the preset's config, creates its initial state and starts its
+  first build (without waiting for it);
+* the EventBridge rule for terminal image states -> the state Lambda, with
+  retries and an SQS dead-letter queue; the Lambda's own async retries end in
+  a second queue (its on-failure destination).
+
+Every IAM statement is written out here, with the narrowest resource that
+the action supports; the tests in ``tests/cdk`` hold it to that.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_cdk import (
+    Acknowledgment,
+    Aws,
+    CustomResource,
+    Duration,
+    RemovalPolicy,
+    Stack,
+    Validations,
+)
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_imagebuilder as imagebuilder
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import custom_resources as cr
+from constructs import Construct, IConstruct
+
+from .settings import AmiStateSettings, PresetSpec, resource_slug, validate
+
+STATE_HANDLER = "amistate.shims.lambda_handler.handler"
+DEPLOY_HANDLER = "amistate.shims.custom_resource.on_event"
+RUNTIME = lambda_.Runtime.PYTHON_3_12
+
+#: What the EventBridge rule matches: the terminal states amistate acts on.
+TERMINAL_STATUSES = ("AVAILABLE", "FAILED", "CANCELLED")
+EVENT_PATTERN_SOURCE = "aws.imagebuilder"
+EVENT_PATTERN_DETAIL_TYPE = "EC2 Image Builder Image State Change"
+
+#: EventBridge -> Lambda delivery: retry for the full 24 h EventBridge allows.
+RULE_RETRY_ATTEMPTS = 185
+RULE_MAX_EVENT_AGE = Duration.hours(24)
+#: Lambda's own async retries of a function error, then the on-failure queue.
+ASYNC_RETRY_ATTEMPTS = 2
+ASYNC_MAX_EVENT_AGE = Duration.hours(6)
+
+#: Table actions per function, as ``amistate_adapters.dynamodb`` calls them: the
+#: state function reads the pipeline -> preset mapping and the record, and
+#: applies a transition with one conditional UpdateItem; the deploy function
+#: also puts/deletes pipeline mappings. No Scan, no Query, no batch calls. Keys
+#: are ``AMI#<preset>`` and ``PIPELINE#<pipeline arn>`` (``LEADING_KEYS``).
+STATE_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem")
+DEPLOY_TABLE_ACTIONS = (
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+)
+STATE_PARAMETER_ACTIONS = ("ssm:GetParameter", "ssm:PutParameter")
+#: DescribeParameters (type, key and tier of an existing SecureString) has no
+#: resource-level permissions: granted on "*" only with a SecureString key.
+DESCRIBE_PARAMETERS = "ssm:DescribeParameters"
+KMS_ACTIONS = ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey")
+
+
+class AmiStatePipeline(Construct):
+    """amistate for the presets in ``settings``; ``code`` is the built package (see the Makefile)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: AmiStateSettings,
+        code: lambda_.Code,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        validate(settings)
+        self.settings = settings
+        stack = Stack.of(self)
+
+        self.table = self._table()
+        environment = {
+            "AMISTATE_TABLE": self.table.table_name,
+            "AMISTATE_PARAMETER_PREFIX": settings.parameter_prefix,
+        }
+        if settings.extra_regions:
+            environment["AMISTATE_EXTRA_REGIONS"] = ",".join(settings.extra_regions)
+
+        # Dead letters: events EventBridge could not deliver, and invocations
+        # that failed after Lambda's own retries. Two queues: the messages have
+        # different shapes (the raw event vs. an invocation record).
+        self.delivery_dlq = self._queue("DeliveryDeadLetters")
+        self.failed_invocations = self._queue("FailedInvocations")
+
+        # The state function: Image Builder event -> DynamoDB -> SSM.
+        self.state_function = self._function(
+            "StateFunction",
+            handler=STATE_HANDLER,
+            code=code,
+            environment=environment,
+            description="amistate: Image Builder image state change -> AMI state record and SSM",
+        )
+        self.state_function.configure_async_invoke(
+            retry_attempts=ASYNC_RETRY_ATTEMPTS,
+            max_event_age=ASYNC_MAX_EVENT_AGE,
+            on_failure=destinations.SqsDestination(self.failed_invocations),
+        )
+        self._grant_table(self.state_function, STATE_TABLE_ACTIONS)
+        self._grant_parameters(self.state_function)
+        images = stack.format_arn(service="imagebuilder", resource="image/*")
+        self.state_function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="GetImageOfBuild", actions=["imagebuilder:GetImage"], resources=[images]
+            )
+        )
+        _acknowledge_wildcard(
+            self.state_function.role or self.state_function,
+            images,
+            "GetImage is called with the build version ARN of each event; build ARNs "
+            "exist only at run time (one per build). Read-only, own account and region.",
+        )
+
+        self.rule = events.Rule(
+            self,
+            "ImageStateRule",
+            description="amistate: terminal EC2 Image Builder image states",
+            event_pattern=events.EventPattern(
+                source=[EVENT_PATTERN_SOURCE],
+                detail_type=[EVENT_PATTERN_DETAIL_TYPE],
+                detail={"state": {"status": list(TERMINAL_STATUSES)}},
+            ),
+        )
+        self.rule.add_target(
+            targets.LambdaFunction(
+                self.state_function,
+                dead_letter_queue=self.delivery_dlq,
+                retry_attempts=RULE_RETRY_ATTEMPTS,
+                max_event_age=RULE_MAX_EVENT_AGE,
+            )
+        )
+
+        # The deploy function behind every preset's custom resource.
+        self.deploy_function = self._function(
+            "DeployFunction",
+            handler=DEPLOY_HANDLER,
+            code=code,
+            environment=environment,
+            description="amistate: records a preset, creates its state, starts its first build",
+        )
+        self._grant_table(self.deploy_function, DEPLOY_TABLE_ACTIONS)
+        provider_log_group = self._log_group("ProviderLogs")
+        provider_role = self._lambda_role("ProviderRole", provider_log_group)
+        self.provider = cr.Provider(
+            self,
+            "Provider",
+            on_event_handler=self.deploy_function,
+            framework_on_event_role=provider_role,
+            log_group=provider_log_group,
+        )
+        _acknowledge_wildcard(
+            provider_role,
+            f"{self.deploy_function.function_arn}:*",
+            "The Provider framework invokes the deploy function by any version or alias "
+            "(`<arn>:*`); the CDK writes this statement, scoped to that one function.",
+        )
+
+        self.instance_role = iam.Role(
+            self,
+            "BuildInstanceRole",
+            assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
+            description="amistate: Image Builder build and test instances",
+            managed_policies=[
+                iam.ManagedPolicy.from_aws_managed_policy_name(name)
+                for name in ("AmazonSSMManagedInstanceCore", "EC2InstanceProfileForImageBuilder")
+            ],
+        )
+        for name in ("AmazonSSMManagedInstanceCore", "EC2InstanceProfileForImageBuilder"):
+            _acknowledge(
+                self.instance_role,
+                f"AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/{name}]",
+                "AWS documents these two managed policies as the build instance's minimum "
+                "for Image Builder (SSM agent commands, component downloads, logs); AWS "
+                "keeps them current with the service.",
+            )
+        self.instance_profile = iam.InstanceProfile(
+            self, "BuildInstanceProfile", role=self.instance_role
+        )
+
+        self.presets = {
+            preset.name: PresetPipeline(self, f"Preset-{resource_slug(preset.name)}", preset)
+            for preset in settings.presets
+        }
+        self.deploy_function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="StartFirstBuild",
+                actions=["imagebuilder:StartImagePipelineExecution"],
+                resources=[p.pipeline.attr_arn for p in self.presets.values()],
+            )
+        )
+
+    # -- building blocks -------------------------------------------------
+
+    def _table(self) -> dynamodb.ITable:
+        if self.settings.table_name is not None:
+            return dynamodb.Table.from_table_name(self, "Table", self.settings.table_name)
+        return dynamodb.Table(
+            self,
+            "Table",
+            partition_key=dynamodb.Attribute(name="PK", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="SK", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            deletion_protection=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
+    def _queue(self, construct_id: str) -> sqs.Queue:
+        queue = sqs.Queue(
+            self,
+            construct_id,
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        _acknowledge(
+            queue,
+            "AwsSolutions-SQS3",
+            "This queue is itself a dead-letter queue (EventBridge target DLQ or Lambda "
+            "on-failure destination); a DLQ of a DLQ would only hide messages.",
+        )
+        return queue
+
+    def _log_group(self, construct_id: str) -> logs.LogGroup:
+        return logs.LogGroup(
+            self,
+            construct_id,
+            retention=logs.RetentionDays.THREE_MONTHS,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+
+    def _lambda_role(self, construct_id: str, log_group: logs.LogGroup) -> iam.Role:
+        """A role that may write its function's log group and nothing else (yet)."""
+        role = iam.Role(
+            self, construct_id, assumed_by=iam.ServicePrincipal("lambda.amazonaws.com")
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="WriteOwnLogs",
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[log_group.log_group_arn],
+            )
+        )
+        return role
+
+    def _function(
+        self,
+        construct_id: str,
+        *,
+        handler: str,
+        code: lambda_.Code,
+        environment: dict[str, str],
+        description: str,
+    ) -> lambda_.Function:
+        log_group = self._log_group(f"{construct_id}Logs")
+        role = self._lambda_role(f"{construct_id}Role", log_group)
+        function = lambda_.Function(
+            self,
+            construct_id,
+            runtime=RUNTIME,
+            handler=handler,
+            code=code,
+            role=role,
+            environment=environment,
+            description=description,
+            timeout=Duration.seconds(60),
+            memory_size=256,
+            log_group=log_group,
+            tracing=lambda_.Tracing.ACTIVE if self.settings.tracing else lambda_.Tracing.DISABLED,
+        )
+        _acknowledge(
+            function,
+            "AwsSolutions-L1",
+            "amistate targets Python 3.12 (the runtime its package is built and tested for); "
+            "move RUNTIME forward together with the package's supported versions.",
+        )
+        if self.settings.tracing:
+            _acknowledge(
+                role,
+                "AwsSolutions-IAM5[Resource::*]",
+                "X-Ray PutTraceSegments/PutTelemetryRecords have no resource-level "
+                "permissions; the CDK adds them only when tracing is on.",
+            )
+        return function
+
+    def _grant_table(self, function: lambda_.Function, actions: tuple[str, ...]) -> None:
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="AmiStateItems",
+                actions=list(actions),
+                resources=[self.table.table_arn],
+                conditions={
+                    "ForAllValues:StringLike": {
+                        "dynamodb:LeadingKeys": list(self.settings.leading_keys)
+                    }
+                },
+            )
+        )
+
+    def _grant_parameters(self, function: lambda_.Function) -> None:
+        stack = Stack.of(self)
+        prefix = self.settings.parameter_prefix.strip("/")
+        regions = (stack.region, *self.settings.extra_regions)
+        parameters = [
+            stack.format_arn(
+                service="ssm", region=region, resource="parameter", resource_name=prefix
+            )
+            + "/*"
+            for region in regions
+        ]
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="PresetParameters",
+                actions=list(STATE_PARAMETER_ACTIONS),
+                resources=parameters,
+            )
+        )
+        role = function.role
+        assert role is not None
+        for arn in parameters:
+            _acknowledge_wildcard(
+                role,
+                arn,
+                "One SSM parameter per preset under the amistate prefix, in the stack's "
+                "region and each extra region; the prefix is the narrowest fixed resource.",
+            )
+        key = self.settings.secure_string_key_arn
+        if key is None:
+            return
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="SecureStringKey", actions=list(KMS_ACTIONS), resources=[key]
+            )
+        )
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="DescribeSecureString", actions=[DESCRIBE_PARAMETERS], resources=["*"]
+            )
+        )
+        _acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "ssm:DescribeParameters has no resource-level permissions; it is granted only "
+            "when the parameters are SecureStrings, to keep their key and tier on rewrite.",
+        )
+
+
+class PresetPipeline(Construct):
+    """One preset: recipe, infrastructure, distribution, scheduled pipeline, custom resource."""
+
+    def __init__(self, owner: AmiStatePipeline, construct_id: str, preset: PresetSpec) -> None:
+        super().__init__(owner, construct_id)
+        settings = owner.settings
+        stack = Stack.of(self)
+        base = f"{settings.name_prefix}-{resource_slug(preset.name)}"
+        recipe_spec = preset.recipe
+        tags = {"amistate:preset": preset.name}
+
+        def expand(text: str) -> str:
+            return text.replace("{region}", Aws.REGION).replace("{partition}", Aws.PARTITION)
+
+        block_devices = None
+        if recipe_spec.root_volume_gib is not None:
+            block_devices = [
+                imagebuilder.CfnImageRecipe.InstanceBlockDeviceMappingProperty(
+                    device_name="/dev/xvda",
+                    ebs=imagebuilder.CfnImageRecipe.EbsInstanceBlockDeviceSpecificationProperty(
+                        volume_size=recipe_spec.root_volume_gib,
+                        volume_type="gp3",
+                        encrypted=True,
+                        delete_on_termination=True,
+                    ),
+                )
+            ]
+        self.recipe = imagebuilder.CfnImageRecipe(
+            self,
+            "Recipe",
+            # Recipes are immutable: a changed recipe gets a new name (the
+            # fingerprint), so CloudFormation creates it before dropping the old.
+            name=f"{base}-{recipe_spec.fingerprint()}",
+            version=recipe_spec.version,
+            parent_image=expand(recipe_spec.parent_image),
+            components=[
+                imagebuilder.CfnImageRecipe.ComponentConfigurationProperty(
+                    component_arn=expand(arn)
+                )
+                for arn in recipe_spec.components
+            ],
+            block_device_mappings=block_devices,
+            tags=tags,
+        )
+        self.infrastructure = imagebuilder.CfnInfrastructureConfiguration(
+            self,
+            "Infrastructure",
+            name=base,
+            instance_profile_name=owner.instance_profile.instance_profile_name,
+            instance_types=list(recipe_spec.build_instance_types),
+            subnet_id=recipe_spec.subnet_id,
+            security_group_ids=list(recipe_spec.security_group_ids) or None,
+            terminate_instance_on_failure=True,
+            instance_metadata_options=imagebuilder.CfnInfrastructureConfiguration.InstanceMetadataOptionsProperty(
+                http_tokens="required", http_put_response_hop_limit=2
+            ),
+            tags=tags,
+        )
+        self.distribution = imagebuilder.CfnDistributionConfiguration(
+            self,
+            "Distribution",
+            name=base,
+            distributions=[
+                imagebuilder.CfnDistributionConfiguration.DistributionProperty(
+                    region=region,
+                    ami_distribution_configuration={
+                        "Name": f"{base}-{{{{ imagebuilder:buildDate }}}}",
+                        "AmiTags": tags,
+                    },
+                )
+                for region in (stack.region, *settings.extra_regions)
+            ],
+            tags=tags,
+        )
+        schedule: dict[str, str] = {
+            "scheduleExpression": preset.schedule or settings.schedule,
+            "pipelineExecutionStartCondition": settings.start_condition,
+        }
+        if settings.schedule_timezone is not None:
+            schedule["timezone"] = settings.schedule_timezone
+        self.pipeline = imagebuilder.CfnImagePipeline(
+            self,
+            "Pipeline",
+            name=base,
+            description=f"amistate preset {preset.name}",
+            image_recipe_arn=self.recipe.attr_arn,
+            infrastructure_configuration_arn=self.infrastructure.attr_arn,
+            distribution_configuration_arn=self.distribution.attr_arn,
+            schedule=imagebuilder.CfnImagePipeline.ScheduleProperty(
+                schedule_expression=schedule["scheduleExpression"],
+                pipeline_execution_start_condition=schedule["pipelineExecutionStartCondition"],
+                timezone=schedule.get("timezone"),
+            ),
+            enhanced_image_metadata_enabled=True,
+            status="ENABLED",
+            tags=tags,
+        )
+        self.resource = CustomResource(
+            self,
+            "State",
+            service_token=owner.provider.service_token,
+            resource_type="Custom::AmiStatePreset",
+            properties={
+                "PresetName": preset.name,
+                "PipelineArn": self.pipeline.attr_arn,
+                # A JSON object in a string: CloudFormation would turn 3600 and
+                # true into "3600" and "true" in a plain property.
+                "Config": json.dumps(preset.config(), sort_keys=True, separators=(",", ":")),
+                "StartBuild": "true" if preset.start_build else "false",
+            },
+        )
+        # The first build must not finish before anyone listens for its event.
+        self.resource.node.add_dependency(owner.rule)
+        self.resource.node.add_dependency(owner.state_function)
+
+
+def _nag_text(scope: IConstruct, value: str) -> str:
+    """``value`` (an ARN, possibly with tokens) as cdk-nag prints it in a finding ID."""
+    return _render(Stack.of(scope).resolve(value))
+
+
+def _render(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and len(value) == 1:
+        ((fn, arg),) = value.items()
+        if fn == "Ref":
+            return f"<{arg}>"
+        if fn == "Fn::GetAtt":
+            return f"<{arg[0]}.{arg[1]}>"
+        if fn == "Fn::Join":
+            return str(arg[0]).join(_render(part) for part in arg[1])
+    raise ValueError(f"cannot render {value!r} as cdk-nag does")
+
+
+def _acknowledge_wildcard(role: IConstruct, resource: str, reason: str) -> None:
+    """Acknowledge cdk-nag's IAM5 finding for one wildcard resource of ``role``."""
+    _acknowledge(role, f"AwsSolutions-IAM5[Resource::{_nag_text(role, resource)}]", reason)
+
+
+def _acknowledge(scope: IConstruct, rule: str, reason: str) -> None:
+    Validations.of(scope).acknowledge(Acknowledgment(id=rule, reason=reason))
+
+
+__all__ = ["AmiStatePipeline", "PresetPipeline"]

@@ -1,0 +1,281 @@
+"""What the stack deploys, as plain data: the stack's options and N presets.
+
+Everything here is stdlib data (no CDK types), so the same values can come
+from a JSON file (``presets.json``), CDK context, or Python code. Loading
+validates everything before a single construct is created, and names the
+offending field when something is wrong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from amistate.names import DEFAULT_PARAMETER_PREFIX, validate_prefix, validate_preset
+
+#: Sundays 03:00 UTC. Image Builder cron has six fields, like EventBridge's.
+DEFAULT_SCHEDULE = "cron(0 3 ? * SUN *)"
+#: Build a new image on every scheduled run, even when no component or parent
+#: image changed: the point of the schedule is fresh OS patches, which
+#: ``EXPRESSION_MATCH_AND_DEPENDENCY_UPDATES_AVAILABLE`` cannot see (it only
+#: compares recipe dependencies) and would silently skip.
+DEFAULT_START_CONDITION = "EXPRESSION_MATCH_ONLY"
+START_CONDITIONS = ("EXPRESSION_MATCH_ONLY", "EXPRESSION_MATCH_AND_DEPENDENCY_UPDATES_AVAILABLE")
+
+_SCHEDULE = re.compile(r"cron\([^()]+\)|rate\([^()]+\)")
+_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d+")
+_VERSION = re.compile(r"\d{1,9}\.\d{1,9}\.\d{1,9}")
+_TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
+_KMS_KEY_ARN = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+")
+_NAME_PREFIX = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
+
+
+class SettingsError(ValueError):
+    """The settings are invalid; the message names the field."""
+
+
+@dataclass(frozen=True)
+class RecipeSpec:
+    """How a preset's image is built.
+
+    ``parent_image`` is an AMI ID (``ami-...``), an Image Builder image ARN
+    (``arn:aws:imagebuilder:{region}:aws:image/amazon-linux-2023-x86/x.x.x``) or
+    an SSM parameter (``ssm:/aws/service/ami-amazon-linux-latest/...``): Image
+    Builder resolves ``ssm:`` at every build, so scheduled builds start from the
+    newest base AMI. ``components`` are component ARNs; ``{region}`` and
+    ``{partition}`` in either are replaced with the stack's.
+    """
+
+    parent_image: str
+    components: tuple[str, ...]
+    version: str = "1.0.0"
+    build_instance_types: tuple[str, ...] = ("m7i.large",)
+    subnet_id: str | None = None
+    security_group_ids: tuple[str, ...] = ()
+    root_volume_gib: int | None = None
+
+    def fingerprint(self) -> str:
+        """Short hash of what makes the recipe (recipes are immutable: a change is a new one)."""
+        text = json.dumps(
+            [self.parent_image, self.components, self.version, self.root_volume_gib],
+            separators=(",", ":"),
+        )
+        return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+@dataclass(frozen=True)
+class PresetSpec:
+    """One spot-runner preset: its runner configuration and its image recipe."""
+
+    name: str
+    instance_types: tuple[str, ...]
+    timeout: int
+    labels: tuple[str, ...]
+    recipe: RecipeSpec
+    extra_config: Mapping[str, Any] = field(default_factory=dict)
+    schedule: str | None = None
+    start_build: bool = True
+
+    def config(self) -> dict[str, Any]:
+        """The preset's configuration as stored in SSM (amistate adds ``amiId``)."""
+        return {
+            "instanceTypes": list(self.instance_types),
+            "timeout": self.timeout,
+            "labels": list(self.labels),
+            **self.extra_config,
+        }
+
+
+@dataclass(frozen=True)
+class AmiStateSettings:
+    """The whole deployment.
+
+    ``table_name`` set: use that existing table (the spot-runner table);
+    unset: create one. ``secure_string_key_arn`` set: the SSM parameters are
+    SecureStrings under that key, and the state function may use it.
+    """
+
+    presets: tuple[PresetSpec, ...]
+    table_name: str | None = None
+    parameter_prefix: str = DEFAULT_PARAMETER_PREFIX
+    schedule: str = DEFAULT_SCHEDULE
+    start_condition: str = DEFAULT_START_CONDITION
+    schedule_timezone: str | None = None
+    secure_string_key_arn: str | None = None
+    extra_regions: tuple[str, ...] = ()
+    tracing: bool = False
+    name_prefix: str = "amistate"
+    leading_keys: tuple[str, ...] = ("AMI#*", "PIPELINE#*")
+
+
+def load_settings(data: Mapping[str, Any]) -> AmiStateSettings:
+    """Build and validate settings from plain JSON-like data (camelCase keys)."""
+    top = _Fields(data, "settings")
+    raw_presets = top.get("presets", list, required=True)
+    presets = tuple(_load_preset(item, f"presets[{i}]") for i, item in enumerate(raw_presets))
+    settings = AmiStateSettings(
+        presets=presets,
+        table_name=top.get("tableName", str),
+        parameter_prefix=top.get("parameterPrefix", str) or DEFAULT_PARAMETER_PREFIX,
+        schedule=top.get("schedule", str) or DEFAULT_SCHEDULE,
+        start_condition=top.get("startCondition", str) or DEFAULT_START_CONDITION,
+        schedule_timezone=top.get("scheduleTimezone", str),
+        secure_string_key_arn=top.get("secureStringKeyArn", str),
+        extra_regions=tuple(top.get("extraRegions", list) or ()),
+        tracing=bool(top.get("tracing", bool)),
+        name_prefix=top.get("namePrefix", str) or "amistate",
+    )
+    top.no_unknown()
+    validate(settings)
+    return settings
+
+
+def validate(settings: AmiStateSettings) -> None:
+    """Raise :class:`SettingsError` naming the first invalid field."""
+    if not settings.presets:
+        raise SettingsError("presets: at least one preset is required")
+    if settings.table_name is not None and not _TABLE_NAME.fullmatch(settings.table_name):
+        raise SettingsError(f"tableName: {settings.table_name!r} is not a DynamoDB table name")
+    try:
+        validate_prefix(settings.parameter_prefix)
+    except ValueError as exc:
+        raise SettingsError(f"parameterPrefix: {exc}") from None
+    _check_schedule("schedule", settings.schedule)
+    if settings.start_condition not in START_CONDITIONS:
+        raise SettingsError(f"startCondition: expected one of {', '.join(START_CONDITIONS)}")
+    key = settings.secure_string_key_arn
+    if key is not None and not _KMS_KEY_ARN.fullmatch(key):
+        raise SettingsError("secureStringKeyArn: expected arn:aws:kms:<region>:<account>:key/<id>")
+    for region in settings.extra_regions:
+        if not isinstance(region, str) or not _REGION.fullmatch(region):
+            raise SettingsError(f"extraRegions: {region!r} is not a region name")
+    if not _NAME_PREFIX.fullmatch(settings.name_prefix):
+        raise SettingsError("namePrefix: 1-40 characters a-z 0-9 -, starting with a letter/digit")
+    seen: dict[str, str] = {}
+    for preset in settings.presets:
+        slug = resource_slug(preset.name)
+        if slug in seen:
+            raise SettingsError(
+                f"presets: {preset.name!r} and {seen[slug]!r} map to the same Image Builder "
+                f"name {slug!r} (names are case-insensitive and '.' becomes '-')"
+            )
+        seen[slug] = preset.name
+        if preset.schedule is not None:
+            _check_schedule(f"presets[{preset.name}].schedule", preset.schedule)
+
+
+def resource_slug(preset: str) -> str:
+    """The preset's part of Image Builder names: lowercase, ``.`` -> ``-`` (ARNs are lowercase)."""
+    return preset.lower().replace(".", "-")
+
+
+def _check_schedule(where: str, expression: str) -> None:
+    if not _SCHEDULE.fullmatch(expression):
+        raise SettingsError(f"{where}: expected cron(...) or rate(...), got {expression!r}")
+
+
+def _load_preset(item: object, where: str) -> PresetSpec:
+    if not isinstance(item, Mapping):
+        raise SettingsError(f"{where}: expected an object")
+    fields = _Fields(item, where)
+    name = fields.get("name", str, required=True)
+    try:
+        validate_preset(name)
+    except ValueError as exc:
+        raise SettingsError(f"{where}.name: {exc}") from None
+    timeout = fields.get("timeout", int, required=True)
+    if isinstance(timeout, bool) or timeout <= 0:
+        raise SettingsError(f"{where}.timeout: expected a positive integer (seconds)")
+    recipe = _load_recipe(fields.get("recipe", Mapping, required=True), f"{where}.recipe")
+    extra = dict(fields.get("extraConfig", Mapping) or {})
+    clash = {"instanceTypes", "timeout", "labels", "amiId"} & set(extra)
+    if clash:
+        raise SettingsError(f"{where}.extraConfig: {sorted(clash)} are set by amistate")
+    spec = PresetSpec(
+        name=name,
+        instance_types=_strings(fields.get("instanceTypes", list, required=True), where),
+        timeout=timeout,
+        labels=_strings(fields.get("labels", list) or [], where),
+        recipe=recipe,
+        extra_config=extra,
+        schedule=fields.get("schedule", str),
+        start_build=fields.get("startBuild", bool) is not False,
+    )
+    fields.no_unknown()
+    if not spec.instance_types:
+        raise SettingsError(f"{where}.instanceTypes: at least one instance type is required")
+    return spec
+
+
+def _load_recipe(item: Mapping[str, Any], where: str) -> RecipeSpec:
+    fields = _Fields(item, where)
+    components = _strings(fields.get("components", list, required=True), where)
+    if not components:
+        raise SettingsError(f"{where}.components: at least one component is required")
+    version = fields.get("version", str) or "1.0.0"
+    if not _VERSION.fullmatch(version):
+        raise SettingsError(f"{where}.version: expected <major>.<minor>.<patch>")
+    volume = fields.get("rootVolumeGiB", int)
+    spec = RecipeSpec(
+        parent_image=fields.get("parentImage", str, required=True),
+        components=components,
+        version=version,
+        build_instance_types=_strings(fields.get("buildInstanceTypes", list) or ["m7i.large"], where),
+        subnet_id=fields.get("subnetId", str),
+        security_group_ids=_strings(fields.get("securityGroupIds", list) or [], where),
+        root_volume_gib=volume,
+    )
+    fields.no_unknown()
+    if spec.subnet_id is not None and not spec.security_group_ids:
+        raise SettingsError(f"{where}.securityGroupIds: required with subnetId")
+    if not spec.parent_image.startswith(("ami-", "arn:", "ssm:")):
+        raise SettingsError(f"{where}.parentImage: expected ami-..., arn:... or ssm:<parameter>")
+    return spec
+
+
+def _strings(values: Sequence[object], where: str) -> tuple[str, ...]:
+    if not all(isinstance(v, str) and v for v in values):
+        raise SettingsError(f"{where}: expected a list of non-empty strings")
+    return tuple(str(v) for v in values)
+
+
+class _Fields:
+    """Typed access to one JSON object that remembers which keys were read."""
+
+    def __init__(self, data: Mapping[str, Any], where: str) -> None:
+        self.data = data
+        self.where = where
+        self.read: set[str] = set()
+
+    def get(self, key: str, kind: type[Any], *, required: bool = False) -> Any:
+        self.read.add(key)
+        value = self.data.get(key)
+        if value is None:
+            if required:
+                raise SettingsError(f"{self.where}.{key}: required")
+            return None
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise SettingsError(f"{self.where}.{key}: expected {kind.__name__}")
+        return value
+
+    def no_unknown(self) -> None:
+        unknown = sorted(set(self.data) - self.read)
+        if unknown:
+            raise SettingsError(f"{self.where}: unknown field(s) {', '.join(unknown)}")
+
+
+__all__ = [
+    "DEFAULT_SCHEDULE",
+    "DEFAULT_START_CONDITION",
+    "AmiStateSettings",
+    "PresetSpec",
+    "RecipeSpec",
+    "SettingsError",
+    "load_settings",
+    "resource_slug",
+    "validate",
+]
