@@ -1,0 +1,95 @@
+"""SSM parameters of one region: read decrypted, rewrite keeping type, key and tier.
+
+``GetParameter`` returns the type but neither the KMS key nor the tier. The
+key matters only for a SecureString (rewriting it without ``KeyId`` would
+re-encrypt it with the account's default key), so only then do we spend one
+extra ``DescribeParameters`` call, which also tells the tier. A String's tier
+is inferred from its size: over 4 KB it must be Advanced; otherwise we send
+no ``Tier`` and Parameter Store keeps the account's default-tier rules.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import ClientError
+
+from amistate.errors import InvalidConfig
+from amistate.merge import load_object
+from amistate.ports import Parameter, ParameterType
+from amistate_adapters.errors import error_code, permanent_errors
+
+if TYPE_CHECKING:
+    from mypy_boto3_ssm.client import SSMClient
+    from mypy_boto3_ssm.literals import ParameterTierType
+    from mypy_boto3_ssm.type_defs import PutParameterRequestTypeDef
+
+#: Values above this many bytes need the Advanced tier (standard holds 4 KB).
+STANDARD_LIMIT = 4096
+NOT_FOUND = "ParameterNotFound"
+
+
+class SsmParameterStore:
+    """:class:`amistate.ports.ParameterStore` for the region ``client`` talks to."""
+
+    def __init__(self, client: SSMClient, region: str) -> None:
+        self.client = client
+        self.region = region
+
+    def get(self, name: str) -> Parameter | None:
+        try:
+            with permanent_errors(f"GetParameter {name}"):
+                found = self.client.get_parameter(Name=name, WithDecryption=True)["Parameter"]
+        except ClientError as exc:
+            if error_code(exc) == NOT_FOUND:
+                return None
+            raise
+        value = found.get("Value", "")
+        kind = found.get("Type", "String")
+        if kind == "SecureString":
+            return self._secure(name, value)
+        if kind != "String":
+            raise InvalidConfig(f"SSM parameter {name} is a {kind}, not a JSON String")
+        tier = "Advanced" if len(value.encode()) > STANDARD_LIMIT else "Standard"
+        return Parameter(name=name, value=value, type="String", tier=tier)
+
+    def _secure(self, name: str, value: str) -> Parameter:
+        """The one extra call: DescribeParameters for a SecureString's KeyId and tier."""
+        with permanent_errors(f"DescribeParameters {name}"):
+            described = self.client.describe_parameters(
+                ParameterFilters=[{"Key": "Name", "Option": "Equals", "Values": [name]}]
+            ).get("Parameters", [])
+        meta = described[0] if described else {}
+        return Parameter(
+            name=name,
+            value=value,
+            type="SecureString",
+            key_id=meta.get("KeyId"),
+            tier=meta.get("Tier") or "Standard",
+        )
+
+    def put(self, name: str, value: str, like: Parameter | None) -> None:
+        """Overwrite ``name``; refuse (InvalidConfig, nothing written) a non-object value."""
+        load_object(value, f"value for SSM parameter {name}")
+        kind: ParameterType = like.type if like else "String"
+        size = len(value.encode())
+        tier: ParameterTierType | None = None
+        if size > STANDARD_LIMIT or (like is not None and like.tier == "Advanced"):
+            tier = "Advanced"
+        if size > 2 * STANDARD_LIMIT:
+            raise InvalidConfig(f"SSM parameter {name}: {size} bytes exceeds the 8 KB limit")
+        request: PutParameterRequestTypeDef = {
+            "Name": name,
+            "Value": value,
+            "Type": kind,
+            "Overwrite": True,
+        }
+        if kind == "SecureString" and like is not None and like.key_id:
+            request["KeyId"] = like.key_id
+        if tier is not None:
+            request["Tier"] = tier
+        with permanent_errors(f"PutParameter {name}"):
+            self.client.put_parameter(**request)
+
+
+__all__ = ["STANDARD_LIMIT", "SsmParameterStore"]
