@@ -5,8 +5,8 @@
   /StartImagePipelineExecution``), reached via ``AWS_ENDPOINT_URL_IMAGEBUILDER``.
 * :class:`ResponseServer`: a CloudFormation ResponseURL that records every
   PUT and answers from a script (200, 500, or hang until released).
-* :class:`FailingServer`: answers every request with a 503 (an outage),
-  counting requests, for ``AWS_ENDPOINT_URL_SSM`` and friends.
+* :class:`FlakyProxy`: forwards to moto, or answers 503 while ``down`` is set
+  (an outage), for ``AWS_ENDPOINT_URL_SSM``.
 
 Every server runs in a daemon thread on a free loopback port; tests wait on
 their queues and events, never on sleeps.
@@ -18,6 +18,8 @@ import copy
 import json
 import queue
 import threading
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -165,6 +167,14 @@ class ImageBuilderFake(_Running):
         self.calls: list[tuple[str, str]] = []
         super().__init__()
 
+    def reset(self) -> None:
+        with self.lock:
+            self.images.clear()
+            self.pipelines.clear()
+            self.tokens.clear()
+            self.started.clear()
+            self.calls.clear()
+
     def add_image(
         self, build_arn: str, pipeline_arn: str, amis: Mapping[str, str], status: str = "AVAILABLE"
     ) -> None:
@@ -246,24 +256,51 @@ class ResponseServer(_Running):
 # --- an outage --------------------------------------------------------------------------
 
 
-class _FailingHandler(_Base):
+class _ProxyHandler(_Base):
     def do_POST(self) -> None:
-        server: FailingServer = self.server.owner
-        self._body()
-        with server.lock:
-            server.requests += 1
-        payload = json.dumps({"__type": "InternalServerError", "message": "outage"}).encode()
-        self._answer(503, payload, {"Content-Type": "application/x-amz-json-1.1"})
+        proxy: FlakyProxy = self.server.owner
+        payload = self._body()
+        with proxy.lock:
+            proxy.requests += 1
+            down = proxy.down.is_set()
+            if down:
+                proxy.refused += 1
+        if down:
+            error = json.dumps({"__type": "InternalServerError", "message": "outage"}).encode()
+            self._answer(503, error, {"Content-Type": "application/x-amz-json-1.1"})
+            return
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+        request = urllib.request.Request(  # noqa: S310 (loopback)
+            proxy.target + self.path, data=payload, headers=headers, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 (loopback)
+                status, body, reply = answer.status, answer.read(), answer.headers
+        except urllib.error.HTTPError as exc:
+            status, body, reply = exc.code, exc.read(), exc.headers
+        keep = {
+            k: v
+            for k, v in reply.items()
+            if k.lower() not in _HOP_BY_HOP and k.lower() != "content-length"
+        }
+        self._answer(status, body, keep)
 
 
-class FailingServer(_Running):
-    """Every request fails with a 503."""
+_HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "host"})
 
-    handler = _FailingHandler
 
-    def __init__(self) -> None:
+class FlakyProxy(_Running):
+    """Forwards JSON-protocol requests (SSM, DynamoDB) to ``target``; while
+    ``down`` is set, answers 503 InternalServerError instead."""
+
+    handler = _ProxyHandler
+
+    def __init__(self, target: str) -> None:
+        self.target = target
         self.lock = threading.Lock()
+        self.down = threading.Event()
         self.requests = 0
+        self.refused = 0
         super().__init__()
 
 

@@ -1,0 +1,217 @@
+"""Fixtures of the shim tests: a Lambda-like environment over moto's server.
+
+``aws`` gives each test a clean world: moto reset, the table created, the
+environment variables the shims read (``AMISTATE_TABLE``, ``AWS_REGION``,
+``AWS_ENDPOINT_URL`` -> moto, ``AWS_ENDPOINT_URL_IMAGEBUILDER`` -> a local
+Image Builder fake), a ResponseURL server, and no cached runtime or clients,
+so each test's first invocation builds the real env-based wiring.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from amistate_adapters import clients
+
+from amistate.shims import custom_resource, lambda_handler, runtime
+from amistate.shims.response import PutPolicy
+from tests.shims.fakes import (
+    ACCOUNT,
+    REGION,
+    Context,
+    FlakyProxy,
+    ImageBuilderFake,
+    Received,
+    ResponseServer,
+    running,
+)
+
+TABLE = "spot-runner"
+PIPELINE = f"arn:aws:imagebuilder:{REGION}:{ACCOUNT}:image-pipeline/spot-runner-linux-x64"
+STACK = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/runners/6f0b2c10-b5a0-11ee"
+CONFIG: dict[str, Any] = {
+    "instanceTypes": ["c7g.large", "c6g.large"],
+    "timeout": 3600,
+    "spot": True,
+    "labels": ["arm64", "linux"],
+    "maxPrice": 0.085,
+    "subnets": {"a": "subnet-1", "b": None},
+    "secretToken": "s3cr3t-never-logged",
+}
+
+
+@pytest.fixture(scope="session")
+def moto_url() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def imagebuilder_fake() -> Iterator[ImageBuilderFake]:
+    with running(ImageBuilderFake()) as fake:
+        yield fake
+
+
+class Aws:
+    """The world of one test, and how Lambda and CloudFormation would call the shims."""
+
+    def __init__(self, moto: str, images: ImageBuilderFake, responses: ResponseServer) -> None:
+        self.moto = moto
+        self.images = images
+        self.responses = responses
+        self.ddb = boto3.client("dynamodb", region_name=REGION, endpoint_url=moto)
+        self.ssm = boto3.client("ssm", region_name=REGION, endpoint_url=moto)
+        self.requests = 0
+
+    # --- CloudFormation ---------------------------------------------------------------
+
+    def resource_event(
+        self,
+        kind: str = "Create",
+        *,
+        preset: str = "linux-x64",
+        pipeline: str = PIPELINE,
+        config: dict[str, Any] | str | None = None,
+        start_build: str | None = None,
+        old: dict[str, Any] | None = None,
+        physical_id: str | None = None,
+        request_id: str | None = None,
+    ) -> dict[str, Any]:
+        self.requests += 1
+        props: dict[str, Any] = {
+            "ServiceToken": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:amistate-preset",
+            "PresetName": preset,
+            "PipelineArn": pipeline,
+            "Config": config if isinstance(config, str) else json.dumps(config or CONFIG),
+        }
+        if start_build is not None:
+            props["StartBuild"] = start_build
+        event: dict[str, Any] = {
+            "RequestType": kind,
+            "ServiceToken": props["ServiceToken"],
+            "ResponseURL": self.responses.response_url(),
+            "StackId": STACK,
+            "RequestId": request_id or f"0c7e9a44-0000-4000-8000-{self.requests:012d}",
+            "LogicalResourceId": "LinuxPreset",
+            "ResourceType": "Custom::AmistatePreset",
+            "ResourceProperties": props,
+        }
+        if kind != "Create":
+            event["PhysicalResourceId"] = physical_id or f"amistate:{preset}"
+        if old is not None:
+            event["OldResourceProperties"] = old
+        return event
+
+    def send(self, event: dict[str, Any], context: Context | None = None) -> Received:
+        """Invoke the raw custom resource; return the one answer CloudFormation got."""
+        custom_resource.handler(event, context or Context(function_name="amistate-preset"))
+        answers = self.responses.all_received()
+        assert len(answers) == 1, answers
+        return answers[0]
+
+    def deploy(self, **kwargs: Any) -> Received:
+        answer = self.send(self.resource_event("Create", **kwargs))
+        assert answer.body["Status"] == "SUCCESS", answer.body
+        return answer
+
+    # --- Lambda -------------------------------------------------------------------------
+
+    def invoke(self, event: Any, context: Context | None = None) -> Any:
+        return lambda_handler.handler(event, context or Context())
+
+    # --- raw reads ----------------------------------------------------------------------
+
+    def item(self, preset: str = "linux-x64") -> dict[str, Any] | None:
+        answer = self.ddb.get_item(
+            TableName=TABLE,
+            Key={"PK": {"S": f"AMI#{preset}"}, "SK": {"S": "LATEST"}},
+            ConsistentRead=True,
+        )
+        return answer.get("Item")
+
+    def parameter(self, preset: str = "linux-x64") -> dict[str, Any] | None:
+        try:
+            answer = self.ssm.get_parameter(
+                Name=f"/spot-runner/configs/{preset}", WithDecryption=True
+            )
+        except self.ssm.exceptions.ParameterNotFound:
+            return None
+        return dict(answer["Parameter"])
+
+    def parameter_json(self, preset: str = "linux-x64") -> Any:
+        found = self.parameter(preset)
+        return None if found is None else json.loads(found["Value"])
+
+    def put_parameter(self, value: dict[str, Any], preset: str = "linux-x64") -> None:
+        self.ssm.put_parameter(
+            Name=f"/spot-runner/configs/{preset}",
+            Value=json.dumps(value),
+            Type="String",
+            Overwrite=True,
+        )
+
+    def items(self) -> list[dict[str, Any]]:
+        return list(self.ddb.scan(TableName=TABLE).get("Items", []))
+
+
+def _reset(moto: str) -> None:
+    request = urllib.request.Request(f"{moto}/moto-api/reset", method="POST")  # noqa: S310
+    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 (loopback)
+        answer.read()
+
+
+@pytest.fixture
+def aws(
+    moto_url: str, imagebuilder_fake: ImageBuilderFake, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Aws]:
+    _reset(moto_url)
+    imagebuilder_fake.reset()
+    for name in ("AMISTATE_PARAMETER_PREFIX", "AMISTATE_EXTRA_REGIONS", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_REGION", REGION)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_IMAGEBUILDER", imagebuilder_fake.url)
+    monkeypatch.setenv("AMISTATE_TABLE", TABLE)
+    monkeypatch.setattr(custom_resource, "POLICY", PutPolicy(timeout=2.0, attempts=3, backoff=0.01))
+    imagebuilder_fake.pipelines.add(PIPELINE)
+    with running(ResponseServer()) as responses:
+        world = Aws(moto_url, imagebuilder_fake, responses)
+        world.ddb.create_table(
+            TableName=TABLE,
+            KeySchema=[
+                {"AttributeName": "PK", "KeyType": "HASH"},
+                {"AttributeName": "SK", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "PK", "AttributeType": "S"},
+                {"AttributeName": "SK", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        runtime.reset()
+        clients.clear()
+        try:
+            yield world
+        finally:
+            runtime.reset()
+            clients.clear()
+
+
+@pytest.fixture
+def ssm_proxy(moto_url: str) -> Iterator[FlakyProxy]:
+    """A proxy to moto that answers 503 while ``down`` is set (an SSM outage)."""
+    with running(FlakyProxy(moto_url)) as proxy:
+        yield proxy
