@@ -1,0 +1,222 @@
+"""The loopback AWS the benchmarks talk to, in its own process.
+
+``python -m bench.server`` serves on one port:
+
+* DynamoDB and SSM: moto's server application (``moto[server]``);
+* Image Builder ``GET /GetImage?imageBuildVersionArn=``: a fake whose answer
+  is a pure function of the build ARN (see :func:`image_for`), so any number
+  of builds need no set-up: the pipeline is ``image-pipeline/<recipe>`` and
+  every distribution region gets :func:`ami_of_build`;
+* ``/__bench__/calls``: ``GET`` the AWS requests received since the last
+  ``DELETE``, as ``["dynamodb:GetItem", "ssm:PutParameter", ...]``.
+
+Counting happens here, at the HTTP level, in another process than the code
+under test: a retried request counts twice, as it costs twice.
+It prints ``READY <port>`` once listening. :class:`BenchServer` runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import threading
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs
+
+from bench.common import ROOT
+
+ACCOUNT = "111122223333"
+#: Regions every fake build is distributed to.
+DISTRIBUTION = ("us-west-2", "eu-west-1")
+
+Environ = dict[str, Any]
+StartResponse = Callable[..., Any]
+App = Callable[[Environ, StartResponse], Iterable[bytes]]
+
+
+def ami_of_build(build_arn: str, region: str) -> str:
+    digest = hashlib.sha256(f"{build_arn}|{region}".encode()).hexdigest()
+    return f"ami-{digest[:17]}"
+
+
+def image_for(build_arn: str) -> dict[str, Any]:
+    """The ``image`` of a GetImage answer for any build ARN."""
+    prefix, _, rest = build_arn.partition(":image/")
+    recipe, version, build = rest.split("/")
+    pipeline = f"{prefix}:image-pipeline/{recipe}"
+    return {
+        "arn": build_arn,
+        "name": recipe,
+        "type": "AMI",
+        "version": version,
+        "platform": "Linux",
+        "osVersion": "Amazon Linux 2023",
+        "state": {"status": "AVAILABLE"},
+        "buildType": "SCHEDULED",
+        "sourcePipelineArn": pipeline,
+        "sourcePipelineName": recipe,
+        "dateCreated": "2024-01-18T17:21:03.113Z",
+        "outputResources": {
+            "amis": [
+                {
+                    "region": region,
+                    "image": ami_of_build(build_arn, region),
+                    "name": f"{recipe} {build}",
+                    "description": "spot runner image",
+                    "state": {"status": "AVAILABLE"},
+                    "accountId": ACCOUNT,
+                }
+                for region in DISTRIBUTION
+            ]
+        },
+    }
+
+
+class Counting:
+    """WSGI middleware: records each AWS request, routes GetImage to the fake."""
+
+    def __init__(self, moto: App) -> None:
+        self.moto = moto
+        self.lock = threading.Lock()
+        self.calls: list[str] = []
+
+    def __call__(self, environ: Environ, start: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == "/__bench__/calls":
+            return self._calls(environ, start)
+        if path == "/GetImage":
+            self._record("imagebuilder:GetImage")
+            return self._get_image(environ, start)
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        service, _, operation = target.partition(".")
+        name = {"DynamoDB_20120810": "dynamodb", "AmazonSSM": "ssm"}.get(service, service)
+        self._record(f"{name}:{operation}" if operation else f"{environ['REQUEST_METHOD']} {path}")
+        return self.moto(environ, start)
+
+    def _record(self, call: str) -> None:
+        with self.lock:
+            self.calls.append(call)
+
+    def _calls(self, environ: Environ, start: StartResponse) -> Iterable[bytes]:
+        with self.lock:
+            body = json.dumps(self.calls).encode()
+            if environ["REQUEST_METHOD"] == "DELETE":
+                self.calls = []
+        start("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
+
+    def _get_image(self, environ: Environ, start: StartResponse) -> Iterable[bytes]:
+        arn = parse_qs(environ.get("QUERY_STRING", "")).get("imageBuildVersionArn", [""])[0]
+        headers = [("Content-Type", "application/json")]
+        try:
+            status, value = "200 OK", {"requestId": str(uuid.uuid4()), "image": image_for(arn)}
+        except ValueError:
+            status, value = "404 Not Found", {"message": f"no image {arn[:200]}"}
+            headers.append(("x-amzn-ErrorType", "ResourceNotFoundException"))
+        body = json.dumps(value).encode()
+        start(status, [*headers, ("Content-Length", str(len(body)))])
+        return [body]
+
+
+def serve(port: int) -> None:
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    app = Counting(DomainDispatcherApplication(create_backend_app))
+    server = make_server("127.0.0.1", port, app, threaded=True, request_handler=MotoRequestHandler)
+    print(f"READY {server.server_port}", flush=True)
+    server.serve_forever()
+
+
+class BenchServer:
+    """Runs ``python -m bench.server`` on a free loopback port for a ``with`` block."""
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen[str] | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> BenchServer:
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bench.server", "--port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=env,
+            cwd=ROOT,
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line.startswith("READY "):
+            self.stop()
+            raise RuntimeError(f"bench server did not start: {line!r}")
+        self.port = int(line.split()[1])
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+
+    def __enter__(self) -> BenchServer:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def calls(self, clear: bool = True) -> list[str]:
+        """The AWS requests received since the last clear."""
+        url = f"{self.url}/__bench__/calls"  # always http://127.0.0.1
+        request = urllib.request.Request(url, method="DELETE" if clear else "GET")  # noqa: S310
+        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+            value: list[str] = json.loads(answer.read())
+        return value
+
+    def env(self, services: Mapping[str, str] | None = None) -> dict[str, str]:
+        """Environment variables that point boto3 at this server (and dummy credentials)."""
+        endpoints = {"DYNAMODB": self.url, "SSM": self.url, "IMAGEBUILDER": self.url}
+        endpoints.update(services or {})
+        return {
+            **{f"AWS_ENDPOINT_URL_{name}": url for name, url in endpoints.items()},
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_REGION": "us-west-2",
+            "AWS_DEFAULT_REGION": "us-west-2",
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    serve(parser.parse_args().port)
+
+
+if __name__ == "__main__":
+    main()
