@@ -120,7 +120,7 @@ def create_table(client: DynamoDBClient, name: str) -> None:
         ],
         BillingMode="PAY_PER_REQUEST",
     )
-    client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.05})
+    client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1})
 
 
 def unique_table_name() -> str:

@@ -14,6 +14,7 @@ from typing import Any
 from attrs import evolve
 
 from amistate.events import RegionalAmi
+from amistate.merge import load_object
 from amistate.ports import (
     Applied,
     ApplyResult,
@@ -35,6 +36,8 @@ class MemoryTable:
         self.lock = threading.Lock()
         self.records: dict[str, AmiState] = {}
         self.pipelines: dict[str, str] = {}
+        #: Presets whose record has a state (not only the config ``register`` wrote).
+        self.stated: set[str] = set()
 
 
 class MemoryStateStore:
@@ -51,6 +54,7 @@ class MemoryStateStore:
                 return Rejected(current)
             new = transition.apply(current, preset)
             self.table.records[preset] = new
+            self.table.stated.add(preset)
             return Applied(new)
 
     def get(self, preset: str) -> AmiState | None:
@@ -59,9 +63,11 @@ class MemoryStateStore:
 
     def create_initial(self, preset: str, created_at: datetime) -> bool:
         with self.table.lock:
-            if preset in self.table.records:
+            # As in DynamoDB: a record holding only the config gets its state; its config stays.
+            if preset in self.table.stated:
                 return False
-            self.table.records[preset] = AmiState(preset=preset)
+            self.table.records.setdefault(preset, AmiState(preset=preset))
+            self.table.stated.add(preset)
             return True
 
     def scan(self) -> Iterator[AmiState]:
@@ -115,6 +121,7 @@ class MemoryParameterStore:
             return self.parameters.get(name)
 
     def put(self, name: str, value: str, like: Parameter | None) -> None:
+        load_object(value, f"value for SSM parameter {name}")  # as SsmParameterStore refuses
         tier = like.tier if like else "Standard"
         if len(value.encode()) > ADVANCED_THRESHOLD:
             tier = "Advanced"

@@ -1,0 +1,81 @@
+"""ParameterStore contract: decrypted reads, rewrites that keep type, key and tier."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from amistate.errors import InvalidConfig
+from amistate.ports import Parameter
+from tests.contract.conftest import ParameterBackend, RawParameter
+
+NAME = "/spot-runner/configs/linux"
+KEY = "alias/amistate-test"
+
+
+def test_missing_parameter_is_none(parameters: ParameterBackend) -> None:
+    assert parameters.store.get(NAME) is None
+
+
+def test_new_parameter_is_a_standard_string(parameters: ParameterBackend) -> None:
+    value = json.dumps({"amiId": "ami-1", "timeout": 60})
+    parameters.store.put(NAME, value, like=None)
+    assert parameters.store.get(NAME) == Parameter(NAME, value, "String", None, "Standard")
+    assert parameters.raw(NAME) == RawParameter(value, "String", None, "Standard")
+
+
+def test_string_round_trip_and_overwrite(parameters: ParameterBackend) -> None:
+    parameters.seed(NAME, '{"amiId":"ami-0","labels":["x"]}', "String", None)
+    got = parameters.store.get(NAME)
+    assert got is not None
+    assert (got.value, got.type) == ('{"amiId":"ami-0","labels":["x"]}', "String")
+    parameters.store.put(NAME, '{"amiId":"ami-1","labels":["x"]}', like=got)
+    again = parameters.store.get(NAME)
+    assert again is not None
+    assert (again.value, again.type) == ('{"amiId":"ami-1","labels":["x"]}', "String")
+
+
+def test_secure_string_keeps_type_and_key(parameters: ParameterBackend) -> None:
+    parameters.seed(NAME, '{"amiId":"ami-0"}', "SecureString", KEY)
+    got = parameters.store.get(NAME)
+    assert got == Parameter(NAME, '{"amiId":"ami-0"}', "SecureString", KEY, "Standard")
+    parameters.store.put(NAME, '{"amiId":"ami-1"}', like=got)
+    assert parameters.raw(NAME) == RawParameter(
+        '{"amiId":"ami-1"}', "SecureString", KEY, "Standard"
+    )
+    again = parameters.store.get(NAME)
+    assert again is not None
+    assert (again.value, again.type, again.key_id) == ('{"amiId":"ami-1"}', "SecureString", KEY)
+
+
+def test_large_value_goes_to_advanced_and_stays(parameters: ParameterBackend) -> None:
+    parameters.seed(NAME, '{"amiId":"ami-0"}', "String", None)
+    big = json.dumps({"amiId": "ami-1", "blob": "x" * 5000})
+    parameters.store.put(NAME, big, like=parameters.store.get(NAME))
+    raw = parameters.raw(NAME)
+    assert raw is not None
+    assert (raw.value, raw.tier) == (big, "Advanced")
+    got = parameters.store.get(NAME)
+    assert got is not None
+    assert got.tier == "Advanced"
+    bigger = json.dumps({"amiId": "ami-2", "blob": "y" * 5000})
+    parameters.store.put(NAME, bigger, like=got)
+    raw = parameters.raw(NAME)
+    assert raw is not None
+    assert (raw.value, raw.tier) == (bigger, "Advanced")
+
+
+@pytest.mark.parametrize("bad", ["not json", "[1, 2]", '"text"', "", '{"a": 1'])
+def test_non_object_value_is_refused_and_nothing_written(
+    parameters: ParameterBackend, bad: str
+) -> None:
+    with pytest.raises(InvalidConfig):
+        parameters.store.put(NAME, bad, like=None)
+    assert parameters.store.get(NAME) is None
+    parameters.seed(NAME, '{"amiId":"ami-0"}', "String", None)
+    with pytest.raises(InvalidConfig):
+        parameters.store.put(NAME, bad, like=parameters.store.get(NAME))
+    got = parameters.store.get(NAME)
+    assert got is not None
+    assert got.value == '{"amiId":"ami-0"}'
