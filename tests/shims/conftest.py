@@ -1,6 +1,7 @@
 """Fixtures of the shim tests: a Lambda-like environment over moto's server.
 
-``aws`` gives each test a clean world: moto reset, the table created, the
+``aws`` gives each test a clean world on the shared moto server of
+tests/servers.py (``moto_table``: reset, a fresh table), the
 environment variables the shims read (``AMISTATE_TABLE``, ``AWS_REGION``,
 ``AWS_ENDPOINT_URL`` -> moto, ``AWS_ENDPOINT_URL_IMAGEBUILDER`` -> a local
 Image Builder fake), a ResponseURL server, and no cached runtime or clients,
@@ -10,16 +11,15 @@ so each test's first invocation builds the real env-based wiring.
 from __future__ import annotations
 
 import json
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from amistate_adapters import clients
 
 from amistate.shims import custom_resource, lambda_handler, runtime
 from amistate.shims.response import PutPolicy
+from tests.servers import Table
 from tests.shims.fakes import (
     ACCOUNT,
     REGION,
@@ -31,7 +31,6 @@ from tests.shims.fakes import (
     running,
 )
 
-TABLE = "spot-runner"
 PIPELINE = f"arn:aws:imagebuilder:{REGION}:{ACCOUNT}:image-pipeline/spot-runner-linux-x64"
 STACK = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/runners/6f0b2c10-b5a0-11ee"
 CONFIG: dict[str, Any] = {
@@ -46,17 +45,6 @@ CONFIG: dict[str, Any] = {
 
 
 @pytest.fixture(scope="session")
-def moto_url() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-@pytest.fixture(scope="session")
 def imagebuilder_fake() -> Iterator[ImageBuilderFake]:
     with running(ImageBuilderFake()) as fake:
         yield fake
@@ -65,12 +53,12 @@ def imagebuilder_fake() -> Iterator[ImageBuilderFake]:
 class Aws:
     """The world of one test, and how Lambda and CloudFormation would call the shims."""
 
-    def __init__(self, moto: str, images: ImageBuilderFake, responses: ResponseServer) -> None:
-        self.moto = moto
+    def __init__(self, table: Table, images: ImageBuilderFake, responses: ResponseServer) -> None:
+        self.table = table.name
         self.images = images
         self.responses = responses
-        self.ddb = boto3.client("dynamodb", region_name=REGION, endpoint_url=moto)
-        self.ssm = boto3.client("ssm", region_name=REGION, endpoint_url=moto)
+        self.ddb = table.client
+        self.ssm = table.endpoint.client("ssm")
         self.requests = 0
 
     # --- CloudFormation ---------------------------------------------------------------
@@ -133,7 +121,7 @@ class Aws:
 
     def item(self, preset: str = "linux-x64") -> dict[str, Any] | None:
         answer = self.ddb.get_item(
-            TableName=TABLE,
+            TableName=self.table,
             Key={"PK": {"S": f"AMI#{preset}"}, "SK": {"S": "LATEST"}},
             ConsistentRead=True,
         )
@@ -161,57 +149,35 @@ class Aws:
         )
 
     def items(self) -> list[dict[str, Any]]:
-        return list(self.ddb.scan(TableName=TABLE).get("Items", []))
-
-
-def _reset(moto: str) -> None:
-    request = urllib.request.Request(f"{moto}/moto-api/reset", method="POST")  # noqa: S310
-    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 (loopback)
-        answer.read()
+        return list(self.ddb.scan(TableName=self.table, ConsistentRead=True).get("Items", []))
 
 
 @pytest.fixture
 def aws(
-    moto_url: str, imagebuilder_fake: ImageBuilderFake, monkeypatch: pytest.MonkeyPatch
+    moto_table: Table, imagebuilder_fake: ImageBuilderFake, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Aws]:
-    _reset(moto_url)
+    """moto reset, a fresh table, and the environment of a deployed amistate function."""
     imagebuilder_fake.reset()
-    for name in ("AMISTATE_PARAMETER_PREFIX", "AMISTATE_EXTRA_REGIONS", "AWS_PROFILE"):
+    for name in ("AMISTATE_PARAMETER_PREFIX", "AMISTATE_EXTRA_REGIONS"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_REGION", REGION)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_table.endpoint.url)
     monkeypatch.setenv("AWS_ENDPOINT_URL_IMAGEBUILDER", imagebuilder_fake.url)
-    monkeypatch.setenv("AMISTATE_TABLE", TABLE)
+    monkeypatch.setenv("AMISTATE_TABLE", moto_table.name)
     monkeypatch.setattr(custom_resource, "POLICY", PutPolicy(timeout=2.0, attempts=3, backoff=0.01))
     imagebuilder_fake.pipelines.add(PIPELINE)
+    runtime.reset()
+    clients.clear()
     with running(ResponseServer()) as responses:
-        world = Aws(moto_url, imagebuilder_fake, responses)
-        world.ddb.create_table(
-            TableName=TABLE,
-            KeySchema=[
-                {"AttributeName": "PK", "KeyType": "HASH"},
-                {"AttributeName": "SK", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "PK", "AttributeType": "S"},
-                {"AttributeName": "SK", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        runtime.reset()
-        clients.clear()
         try:
-            yield world
+            yield Aws(moto_table, imagebuilder_fake, responses)
         finally:
             runtime.reset()
             clients.clear()
 
 
 @pytest.fixture
-def ssm_proxy(moto_url: str) -> Iterator[FlakyProxy]:
+def ssm_proxy(moto_table: Table) -> Iterator[FlakyProxy]:
     """A proxy to moto that answers 503 while ``down`` is set (an SSM outage)."""
-    with running(FlakyProxy(moto_url)) as proxy:
+    with running(FlakyProxy(moto_table.endpoint.url)) as proxy:
         yield proxy
