@@ -14,9 +14,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import App, Validations
-
 from amistate_cdk import build_app, read_settings
+from aws_cdk import App, Validations
 
 HERE = Path(__file__).resolve().parent
 
@@ -27,7 +26,7 @@ def main() -> None:
     asset_dir = app.node.try_get_context("assetDir") or HERE.parent.parent / ".lambda-asset"
     build_app(app, settings, Path(asset_dir))
     if str(app.node.try_get_context("nag")).lower() != "false":
-        from cdk_nag import AwsSolutionsChecks  # noqa: PLC0415 (optional at synth)
+        from cdk_nag import AwsSolutionsChecks
 
         Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     app.synth()

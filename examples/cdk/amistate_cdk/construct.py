@@ -79,7 +79,7 @@ KMS_ACTIONS = ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey")
 
 
 class AmiStatePipeline(Construct):
-    """amistate for the presets in ``settings``; ``code`` is the built package (see the Makefile)."""
+    """amistate for the presets in ``settings``; ``code`` is the package (``make lambda-asset``)."""
 
     def __init__(
         self,
@@ -258,9 +258,7 @@ class AmiStatePipeline(Construct):
 
     def _lambda_role(self, construct_id: str, log_group: logs.LogGroup) -> iam.Role:
         """A role that may write its function's log group and nothing else (yet)."""
-        role = iam.Role(
-            self, construct_id, assumed_by=iam.ServicePrincipal("lambda.amazonaws.com")
-        )
+        role = iam.Role(self, construct_id, assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="WriteOwnLogs",
@@ -355,9 +353,7 @@ class AmiStatePipeline(Construct):
         if key is None:
             return
         function.add_to_role_policy(
-            iam.PolicyStatement(
-                sid="SecureStringKey", actions=list(KMS_ACTIONS), resources=[key]
-            )
+            iam.PolicyStatement(sid="SecureStringKey", actions=list(KMS_ACTIONS), resources=[key])
         )
         function.add_to_role_policy(
             iam.PolicyStatement(

@@ -224,7 +224,9 @@ def _load_recipe(item: Mapping[str, Any], where: str) -> RecipeSpec:
         parent_image=fields.get("parentImage", str, required=True),
         components=components,
         version=version,
-        build_instance_types=_strings(fields.get("buildInstanceTypes", list) or ["m7i.large"], where),
+        build_instance_types=_strings(
+            fields.get("buildInstanceTypes", list) or ["m7i.large"], where
+        ),
         subnet_id=fields.get("subnetId", str),
         security_group_ids=_strings(fields.get("securityGroupIds", list) or [], where),
         root_volume_gib=volume,

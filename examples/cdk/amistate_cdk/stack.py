@@ -15,7 +15,7 @@ from .settings import AmiStateSettings, load_settings
 
 
 class AmiStateStack(Stack):
-    """amistate for ``settings.presets``; ``asset_dir`` is the Lambda package (``make lambda-asset``)."""
+    """amistate for ``settings.presets``; ``asset_dir``: see ``make lambda-asset``."""
 
     def __init__(
         self,

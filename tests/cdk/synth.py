@@ -1,0 +1,188 @@
+"""One synthesis of the example CDK app per test session, shared by every CDK test.
+
+Reusable outside ``tests/cdk`` (the end-to-end test takes the rule's pattern
+from here): :func:`synthesized_template` and :func:`rule_event_pattern`.
+
+Two stacks in one app, one ``app.synth()``:
+
+* ``Example``: the shipped ``examples/cdk/presets.json`` as is (a new table);
+* ``Full``: every option on (existing table, SecureString key, X-Ray, an extra
+  region, a subnet, a per-preset schedule, a preset that starts no build), so
+  the conditional statements are checked too.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+
+def _require_node() -> None:
+    """The CDK runs on jsii, which needs Node.js: fail clearly, never skip."""
+    node = shutil.which("node")
+    message = (
+        "Node.js >= 18 is required by the AWS CDK (jsii) for the tests in tests/cdk; "
+        "install it (e.g. 'apt-get install nodejs') or run 'make test', which checks it"
+    )
+    if node is None:
+        raise RuntimeError(message + ": 'node' is not on PATH")
+    version = subprocess.run(
+        [node, "--version"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    major = version.lstrip("v").split(".")[0]
+    if not major.isdigit() or int(major) < 18:
+        raise RuntimeError(f"{message}: found {version or 'an unknown version'}")
+
+
+_require_node()
+
+# Imported only once Node.js is known to be there (importing starts jsii).
+from aws_cdk import App, Environment, Stack  # noqa: E402
+from aws_cdk.cx_api import CloudAssembly  # noqa: E402
+from cdk_nag import AwsSolutionsChecks  # noqa: E402
+
+from examples.cdk.amistate_cdk import (  # noqa: E402
+    AmiStateSettings,
+    AmiStateStack,
+    read_settings,
+)
+from examples.cdk.amistate_cdk.settings import RecipeSpec  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE_SETTINGS = ROOT / "examples" / "cdk" / "presets.json"
+ACCOUNT = "123456789012"
+REGION = "eu-west-1"
+EXTRA_REGION = "us-east-1"
+EXISTING_TABLE = "spot-runner"
+KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/0b1c2d3e-0000-4000-8000-123456789abc"
+STACKS = ("Example", "Full")
+
+
+@dataclass(frozen=True)
+class Synthesized:
+    """The synthesized app: constructs, templates, and cdk-nag's report."""
+
+    app: App
+    assembly: CloudAssembly
+    stacks: dict[str, AmiStateStack]
+    settings: dict[str, AmiStateSettings]
+    templates: dict[str, dict[str, Any]]
+    nag_violations: list[dict[str, Any]]
+    seconds: float
+
+
+def full_settings(example: AmiStateSettings) -> AmiStateSettings:
+    """The example's presets with every option switched on."""
+    first, *rest = example.presets
+    first = replace(
+        first,
+        schedule="cron(30 4 ? * MON-FRI *)",
+        recipe=replace(
+            first.recipe,
+            subnet_id="subnet-0123456789abcdef0",
+            security_group_ids=("sg-0123456789abcdef0",),
+        ),
+    )
+    rest = [replace(p, start_build=False) for p in rest]
+    return replace(
+        example,
+        presets=(first, *rest),
+        table_name=EXISTING_TABLE,
+        secure_string_key_arn=KEY_ARN,
+        extra_regions=(EXTRA_REGION,),
+        tracing=True,
+        name_prefix="amistate-full",
+        schedule_timezone="Europe/Paris",
+    )
+
+
+def _fake_asset() -> Path:
+    """A tiny stand-in for the built package: synthesis hashes it, nothing runs it."""
+    folder = Path(tempfile.mkdtemp(prefix="amistate-asset-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    shims = folder / "amistate" / "shims"
+    shims.mkdir(parents=True)
+    (shims / "lambda_handler.py").write_text("def handler(event, context): ...\n")
+    (shims / "custom_resource.py").write_text("def on_event(event, context): ...\n")
+    return folder
+
+
+@functools.cache
+def synthesize() -> Synthesized:
+    """Synthesize both stacks once per process (about a few seconds; see the report)."""
+    import time
+
+    started = time.perf_counter()
+    outdir = tempfile.mkdtemp(prefix="amistate-cdk-out-")
+    atexit.register(shutil.rmtree, outdir, ignore_errors=True)
+    app = App(outdir=outdir)
+    asset_dir = _fake_asset()
+    example = read_settings(EXAMPLE_SETTINGS)
+    settings = {"Example": example, "Full": full_settings(example)}
+    env = Environment(account=ACCOUNT, region=REGION)
+    stacks = {
+        name: AmiStateStack(app, name, settings=settings[name], asset_dir=asset_dir, env=env)
+        for name in STACKS
+    }
+    assembly = app.synth()
+    templates = {name: assembly.get_stack_by_name(name).template for name in STACKS}
+    report = AwsSolutionsChecks().validate_scope(app)
+    violations = [
+        {
+            "rule": v.rule_name,
+            "description": v.description,
+            "resources": [r.construct_path or r.resource_logical_id for r in v.violating_resources],
+        }
+        for v in report.violations
+    ]
+    return Synthesized(
+        app=app,
+        assembly=assembly,
+        stacks=stacks,
+        settings=settings,
+        templates=templates,
+        nag_violations=violations,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def synthesized_template(stack: str = "Example") -> dict[str, Any]:
+    """The CloudFormation template of ``stack`` (``Example`` or ``Full``)."""
+    return synthesize().templates[stack]
+
+
+def resources_of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    """``{logical id: resource}`` of every resource of CloudFormation type ``kind``."""
+    return {k: r for k, r in template["Resources"].items() if r["Type"] == kind}
+
+
+def rule_event_pattern(stack: str = "Example") -> dict[str, Any]:
+    """The EventPattern of the stack's one EventBridge rule, as a dict for put_rule."""
+    rules = resources_of_type(synthesized_template(stack), "AWS::Events::Rule")
+    (rule,) = rules.values()
+    pattern: dict[str, Any] = rule["Properties"]["EventPattern"]
+    return pattern
+
+
+def stack_of(name: str) -> Stack:
+    return synthesize().stacks[name]
+
+
+__all__ = [
+    "ACCOUNT",
+    "REGION",
+    "STACKS",
+    "RecipeSpec",
+    "Synthesized",
+    "resources_of_type",
+    "rule_event_pattern",
+    "stack_of",
+    "synthesize",
+    "synthesized_template",
+]

@@ -1,0 +1,206 @@
+"""Every IAM statement in the synthesized stacks is least privilege.
+
+Each statement of every ``AWS::IAM::Policy`` (and any inline role policy) is
+rendered to plain strings (``<Logical.Arn>`` for a GetAtt, ``<AWS::Partition>``
+for a pseudo parameter) and checked against :data:`ALLOWED`: per action, the
+only resources it may name. A ``"*"`` resource is allowed only for the actions
+in :data:`NO_RESOURCE_LEVEL`, each with the reason. Action wildcards are never
+allowed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from examples.cdk.amistate_cdk.construct import (
+    DEPLOY_HANDLER,
+    DEPLOY_TABLE_ACTIONS,
+    KMS_ACTIONS,
+    STATE_HANDLER,
+    STATE_TABLE_ACTIONS,
+)
+from tests.cdk.synth import (
+    ACCOUNT,
+    EXISTING_TABLE,
+    EXTRA_REGION,
+    KEY_ARN,
+    REGION,
+    STACKS,
+    Synthesized,
+    resources_of_type,
+)
+
+#: Actions that have no resource-level permissions, so "*" is their narrowest resource.
+NO_RESOURCE_LEVEL = {
+    # X-Ray's trace APIs are account-wide; added by the CDK only when tracing is on.
+    "xray:PutTraceSegments": "X-Ray trace segments have no resource ARN",
+    "xray:PutTelemetryRecords": "X-Ray telemetry has no resource ARN",
+    # Only with a SecureString key: read the parameter's KeyId and Tier to keep them.
+    "ssm:DescribeParameters": "DescribeParameters is a list call without resource-level support",
+}
+
+PARTITION = "<AWS::Partition>"
+PARAMETERS = {
+    f"arn:{PARTITION}:ssm:{region}:{ACCOUNT}:parameter/spot-runner/configs/*"
+    for region in (REGION, EXTRA_REGION)
+}
+
+
+def allowed_resources(action: str) -> list[str]:
+    """Regexes of the resources ``action`` may have (after rendering)."""
+    table = (
+        rf"arn:{re.escape(PARTITION)}:dynamodb:{REGION}:{ACCOUNT}:table/{EXISTING_TABLE}"
+        r"|<AmiStateTable\w+\.Arn>"
+    )
+    own_log_group = r"<AmiState\w+Logs\w+\.Arn>"
+    if action in NO_RESOURCE_LEVEL:
+        return [r"\*"]
+    if action.startswith("dynamodb:"):
+        return [table]
+    if action in ("logs:CreateLogStream", "logs:PutLogEvents"):
+        return [own_log_group]
+    if action in ("ssm:GetParameter", "ssm:PutParameter"):
+        return [re.escape(p) for p in PARAMETERS]
+    if action == "imagebuilder:GetImage":
+        return [re.escape(f"arn:{PARTITION}:imagebuilder:{REGION}:{ACCOUNT}:image/*")]
+    if action == "imagebuilder:StartImagePipelineExecution":
+        return [r"<AmiStatePreset[\w]+Pipeline\w+\.Arn>"]
+    if action in KMS_ACTIONS:
+        return [re.escape(KEY_ARN)]
+    if action in ("sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"):
+        return [r"<AmiStateFailedInvocations\w+\.Arn>"]
+    if action in ("lambda:InvokeFunction", "lambda:GetFunction"):
+        # The Provider framework calls the deploy function (any version: ":*").
+        return [r"<AmiStateDeployFunction\w+\.Arn>", r"<AmiStateDeployFunction\w+\.Arn>:\*"]
+    return []
+
+
+def render(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and len(value) == 1:
+        ((fn, arg),) = value.items()
+        if fn == "Ref":
+            return f"<{arg}>"
+        if fn == "Fn::GetAtt":
+            return f"<{arg[0]}.{arg[1]}>"
+        if fn == "Fn::Join":
+            return str(arg[0]).join(render(part) for part in arg[1])
+    raise AssertionError(f"unexpected intrinsic in a policy: {value!r}")
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def statements(template: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for logical_id, policy in resources_of_type(template, "AWS::IAM::Policy").items():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            yield logical_id, statement
+    for logical_id, role in resources_of_type(template, "AWS::IAM::Role").items():
+        for inline in role["Properties"].get("Policies", []):
+            for statement in inline["PolicyDocument"]["Statement"]:
+                yield logical_id, statement
+
+
+def role_statements(template: dict[str, Any], handler: str) -> list[dict[str, Any]]:
+    """The statements of the role of the function with ``handler``."""
+    functions = resources_of_type(template, "AWS::Lambda::Function")
+    (role,) = [
+        f["Properties"]["Role"]["Fn::GetAtt"][0]
+        for f in functions.values()
+        if f["Properties"]["Handler"] == handler
+    ]
+    found = []
+    for policy in resources_of_type(template, "AWS::IAM::Policy").values():
+        if {"Ref": role} in policy["Properties"]["Roles"]:
+            found.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    return found
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_statement_names_only_the_resources_its_action_needs(
+    synthesized: Synthesized, stack: str
+) -> None:
+    template = synthesized.templates[stack]
+    checked = 0
+    for logical_id, statement in statements(template):
+        assert statement["Effect"] == "Allow", (logical_id, statement)
+        assert "NotAction" not in statement and "NotResource" not in statement
+        resources = [render(r) for r in _listed(statement["Resource"])]
+        for action in _listed(statement["Action"]):
+            assert "*" not in action, f"{logical_id}: action wildcard {action}"
+            patterns = allowed_resources(action)
+            assert patterns, f"{logical_id}: unexpected action {action}"
+            for resource in resources:
+                assert any(re.fullmatch(p, resource) for p in patterns), (
+                    f"{logical_id}: {action} on {resource} (allowed: {patterns})"
+                )
+                if resource == "*":
+                    assert action in NO_RESOURCE_LEVEL, f"{logical_id}: {action} on *"
+            checked += 1
+    assert checked > 10
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_table_access_is_per_item_under_the_amistate_keys(
+    synthesized: Synthesized, stack: str
+) -> None:
+    template = synthesized.templates[stack]
+    for handler, actions in (
+        (STATE_HANDLER, STATE_TABLE_ACTIONS),
+        (DEPLOY_HANDLER, DEPLOY_TABLE_ACTIONS),
+    ):
+        table = [
+            s
+            for s in role_statements(template, handler)
+            if any(a.startswith("dynamodb:") for a in _listed(s["Action"]))
+        ]
+        assert len(table) == 1, handler
+        assert sorted(_listed(table[0]["Action"])) == sorted(actions)
+        assert table[0]["Condition"] == {
+            "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["AMI#*", "PIPELINE#*"]}
+        }
+    assert "dynamodb:Scan" not in STATE_TABLE_ACTIONS + DEPLOY_TABLE_ACTIONS
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_only_the_state_function_touches_ssm_and_only_the_deploy_function_starts_builds(
+    synthesized: Synthesized, stack: str
+) -> None:
+    template = synthesized.templates[stack]
+    state = {a for s in role_statements(template, STATE_HANDLER) for a in _listed(s["Action"])}
+    deploy = {a for s in role_statements(template, DEPLOY_HANDLER) for a in _listed(s["Action"])}
+    assert {"ssm:GetParameter", "ssm:PutParameter", "imagebuilder:GetImage"} <= state
+    assert "imagebuilder:StartImagePipelineExecution" not in state
+    assert "imagebuilder:StartImagePipelineExecution" in deploy
+    assert not {a for a in deploy if a.startswith(("ssm:", "kms:"))}
+    (start,) = [
+        s
+        for s in role_statements(template, DEPLOY_HANDLER)
+        if s["Action"] == "imagebuilder:StartImagePipelineExecution"
+    ]
+    pipelines = resources_of_type(template, "AWS::ImageBuilder::ImagePipeline")
+    assert sorted(render(r) for r in start["Resource"]) == sorted(f"<{k}.Arn>" for k in pipelines)
+
+
+def test_kms_and_describe_parameters_only_with_a_secure_string_key(
+    synthesized: Synthesized,
+) -> None:
+    def actions(stack: str) -> set[str]:
+        return {
+            action
+            for _, statement in statements(synthesized.templates[stack])
+            for action in _listed(statement["Action"])
+        }
+
+    assert synthesized.settings["Example"].secure_string_key_arn is None
+    assert not {a for a in actions("Example") if a.startswith("kms:")}
+    assert "ssm:DescribeParameters" not in actions("Example")
+    assert not {a for a in actions("Example") if a.startswith("xray:")}
+    assert synthesized.settings["Full"].secure_string_key_arn == KEY_ARN
+    assert set(KMS_ACTIONS) | {"ssm:DescribeParameters"} <= actions("Full")

@@ -1,0 +1,295 @@
+"""The synthesized templates say what the spec and the shims' contract require."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from examples.cdk.amistate_cdk.construct import (
+    ASYNC_RETRY_ATTEMPTS,
+    DEPLOY_HANDLER,
+    STATE_HANDLER,
+)
+from examples.cdk.amistate_cdk.settings import DEFAULT_SCHEDULE, resource_slug
+from tests.cdk.synth import (
+    EXISTING_TABLE,
+    STACKS,
+    Synthesized,
+    resources_of_type,
+    rule_event_pattern,
+)
+
+EXPECTED_PATTERN = {
+    "source": ["aws.imagebuilder"],
+    "detail-type": ["EC2 Image Builder Image State Change"],
+    "detail": {"state": {"status": ["AVAILABLE", "FAILED", "CANCELLED"]}},
+}
+
+
+def template(synthesized: Synthesized, stack: str) -> Template:
+    return Template.from_json(synthesized.templates[stack])
+
+
+def _one(synthesized: Synthesized, stack: str, kind: str) -> tuple[str, dict[str, Any]]:
+    found = resources_of_type(synthesized.templates[stack], kind)
+    assert len(found) == 1, f"{stack}: expected one {kind}, found {sorted(found)}"
+    ((logical_id, resource),) = found.items()
+    return logical_id, resource
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_rule_matches_exactly_the_terminal_image_states(
+    synthesized: Synthesized, stack: str
+) -> None:
+    assert rule_event_pattern(stack) == EXPECTED_PATTERN
+    template(synthesized, stack).resource_count_is("AWS::Events::Rule", 1)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_rule_targets_the_state_function_with_retries_and_a_dead_letter_queue(
+    synthesized: Synthesized, stack: str
+) -> None:
+    function_id = _function_id(synthesized, stack, STATE_HANDLER)
+    dlq_ids = [k for k in resources_of_type(synthesized.templates[stack], "AWS::SQS::Queue")]
+    _, rule = _one(synthesized, stack, "AWS::Events::Rule")
+    (target,) = rule["Properties"]["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}
+    assert target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0] in dlq_ids
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_lambda_async_retries_end_in_an_on_failure_queue(
+    synthesized: Synthesized, stack: str
+) -> None:
+    function_id = _function_id(synthesized, stack, STATE_HANDLER)
+    _, config = _one(synthesized, stack, "AWS::Lambda::EventInvokeConfig")
+    props = config["Properties"]
+    assert props["FunctionName"] == {"Ref": function_id}
+    assert props["MaximumRetryAttempts"] == ASYNC_RETRY_ATTEMPTS
+    failure_queue = props["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
+    assert synthesized.templates[stack]["Resources"][failure_queue]["Type"] == "AWS::SQS::Queue"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_dead_letter_queues_are_encrypted_and_refuse_plain_http(
+    synthesized: Synthesized, stack: str
+) -> None:
+    t = template(synthesized, stack)
+    t.resource_count_is("AWS::SQS::Queue", 2)
+    t.all_resources_properties(
+        "AWS::SQS::Queue",
+        {"SqsManagedSseEnabled": True, "MessageRetentionPeriod": 14 * 24 * 3600},
+    )
+    policies = resources_of_type(synthesized.templates[stack], "AWS::SQS::QueuePolicy")
+    assert len(policies) == 2
+    for policy in policies.values():
+        deny_http = policy["Properties"]["PolicyDocument"]["Statement"][0]
+        assert deny_http["Effect"] == "Deny"
+        assert deny_http["Action"] == "sqs:*"
+        assert deny_http["Principal"] == {"AWS": "*"}
+        assert deny_http["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_functions_run_the_shims_on_python_3_12_with_the_contract_environment(
+    synthesized: Synthesized, stack: str
+) -> None:
+    settings = synthesized.settings[stack]
+    t = template(synthesized, stack)
+    table = (
+        EXISTING_TABLE
+        if settings.table_name
+        else {"Ref": _one(synthesized, stack, "AWS::DynamoDB::Table")[0]}
+    )
+    environment: dict[str, Any] = {
+        "AMISTATE_TABLE": table,
+        "AMISTATE_PARAMETER_PREFIX": "/spot-runner/configs",
+    }
+    if settings.extra_regions:
+        environment["AMISTATE_EXTRA_REGIONS"] = ",".join(settings.extra_regions)
+    for handler in (STATE_HANDLER, DEPLOY_HANDLER):
+        t.has_resource_properties(
+            "AWS::Lambda::Function",
+            {
+                "Handler": handler,
+                "Runtime": "python3.12",
+                "Environment": {"Variables": environment},
+                "TracingConfig": Match.absent() if not settings.tracing else {"Mode": "Active"},
+                "LoggingConfig": {"LogGroup": {"Ref": Match.any_value()}},
+            },
+        )
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_one_scheduled_pipeline_per_preset(synthesized: Synthesized, stack: str) -> None:
+    settings = synthesized.settings[stack]
+    t = template(synthesized, stack)
+    for kind in (
+        "AWS::ImageBuilder::ImagePipeline",
+        "AWS::ImageBuilder::ImageRecipe",
+        "AWS::ImageBuilder::InfrastructureConfiguration",
+        "AWS::ImageBuilder::DistributionConfiguration",
+    ):
+        t.resource_count_is(kind, len(settings.presets))
+    for preset in settings.presets:
+        schedule: dict[str, Any] = {
+            "ScheduleExpression": preset.schedule or settings.schedule,
+            # Explicit: the default would skip builds when no dependency changed.
+            "PipelineExecutionStartCondition": "EXPRESSION_MATCH_ONLY",
+        }
+        if settings.schedule_timezone:
+            schedule["Timezone"] = settings.schedule_timezone
+        t.has_resource_properties(
+            "AWS::ImageBuilder::ImagePipeline",
+            {
+                "Name": f"{settings.name_prefix}-{resource_slug(preset.name)}",
+                "Schedule": schedule,
+                "Status": "ENABLED",
+                "Tags": {"amistate:preset": preset.name},
+            },
+        )
+
+
+def test_the_example_builds_weekly_on_sunday(synthesized: Synthesized) -> None:
+    assert synthesized.settings["Example"].schedule == DEFAULT_SCHEDULE == "cron(0 3 ? * SUN *)"
+    for pipeline in resources_of_type(
+        synthesized.templates["Example"], "AWS::ImageBuilder::ImagePipeline"
+    ).values():
+        assert pipeline["Properties"]["Schedule"] == {
+            "ScheduleExpression": "cron(0 3 ? * SUN *)",
+            "PipelineExecutionStartCondition": "EXPRESSION_MATCH_ONLY",
+        }
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_build_instances_use_imdsv2_and_the_image_builder_instance_profile(
+    synthesized: Synthesized, stack: str
+) -> None:
+    t = template(synthesized, stack)
+    profile_id, _ = _one(synthesized, stack, "AWS::IAM::InstanceProfile")
+    t.all_resources_properties(
+        "AWS::ImageBuilder::InfrastructureConfiguration",
+        {
+            "InstanceProfileName": {"Ref": profile_id},
+            "TerminateInstanceOnFailure": True,
+            "InstanceMetadataOptions": {"HttpTokens": "required", "HttpPutResponseHopLimit": 2},
+        },
+    )
+    roles = resources_of_type(synthesized.templates[stack], "AWS::IAM::Role")
+    managed = [r["Properties"].get("ManagedPolicyArns") for r in roles.values()]
+    expected = [
+        {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, f":iam::aws:policy/{name}"]]}
+        for name in ("AmazonSSMManagedInstanceCore", "EC2InstanceProfileForImageBuilder")
+    ]
+    # Only the build instance role has managed policies; the Lambda roles have none.
+    assert [m for m in managed if m] == [expected]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_one_custom_resource_per_preset_with_the_contract_properties(
+    synthesized: Synthesized, stack: str
+) -> None:
+    settings = synthesized.settings[stack]
+    templ = synthesized.templates[stack]
+    provider_fn = [
+        k
+        for k, r in resources_of_type(templ, "AWS::Lambda::Function").items()
+        if r["Properties"]["Handler"] == "framework.onEvent"
+    ]
+    assert len(provider_fn) == 1, "one Provider framework function for all presets"
+    resources = resources_of_type(templ, "Custom::AmiStatePreset")
+    assert len(resources) == len(settings.presets)
+    by_name = {r["Properties"]["PresetName"]: (k, r) for k, r in resources.items()}
+    assert set(by_name) == {p.name for p in settings.presets}
+    pipelines = resources_of_type(templ, "AWS::ImageBuilder::ImagePipeline")
+    rule_id, _ = _one(synthesized, stack, "AWS::Events::Rule")
+    state_fn = _function_id(synthesized, stack, STATE_HANDLER)
+    for preset in settings.presets:
+        logical_id, resource = by_name[preset.name]
+        props = resource["Properties"]
+        assert set(props) == {"ServiceToken", "PresetName", "PipelineArn", "Config", "StartBuild"}
+        assert props["ServiceToken"] == {"Fn::GetAtt": [provider_fn[0], "Arn"]}
+        (pipeline_id,) = [
+            k
+            for k, p in pipelines.items()
+            if p["Properties"]["Tags"]["amistate:preset"] == preset.name
+        ]
+        assert props["PipelineArn"] == {"Fn::GetAtt": [pipeline_id, "Arn"]}
+        # A JSON object in a string, numbers still numbers.
+        assert isinstance(props["Config"], str)
+        config = json.loads(props["Config"])
+        assert config == {
+            "instanceTypes": list(preset.instance_types),
+            "timeout": preset.timeout,
+            "labels": list(preset.labels),
+        }
+        assert isinstance(config["timeout"], int)
+        assert "amiId" not in config
+        assert props["StartBuild"] == ("true" if preset.start_build else "false")
+        # The first build's completion event must find the rule and the function.
+        depends = set(resource.get("DependsOn", []))
+        assert {rule_id, state_fn} <= depends, f"{logical_id} DependsOn {sorted(depends)}"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_functions_exist_only_after_their_policies(synthesized: Synthesized, stack: str) -> None:
+    """No invocation (first build, first event) can run with half its permissions."""
+    templ = synthesized.templates[stack]
+    policies = resources_of_type(templ, "AWS::IAM::Policy")
+    for logical_id, function in resources_of_type(templ, "AWS::Lambda::Function").items():
+        role = function["Properties"]["Role"]["Fn::GetAtt"][0]
+        (policy,) = [k for k, p in policies.items() if p["Properties"]["Roles"] == [{"Ref": role}]]
+        assert policy in function.get("DependsOn", []), logical_id
+
+
+def test_a_new_table_is_keyed_pk_sk_on_demand_with_pitr_and_retained(
+    synthesized: Synthesized,
+) -> None:
+    t = template(synthesized, "Example")
+    t.resource_count_is("AWS::DynamoDB::Table", 1)
+    t.has_resource(
+        "AWS::DynamoDB::Table",
+        {
+            "Properties": {
+                "KeySchema": [
+                    {"AttributeName": "PK", "KeyType": "HASH"},
+                    {"AttributeName": "SK", "KeyType": "RANGE"},
+                ],
+                "AttributeDefinitions": [
+                    {"AttributeName": "PK", "AttributeType": "S"},
+                    {"AttributeName": "SK", "AttributeType": "S"},
+                ],
+                "BillingMode": "PAY_PER_REQUEST",
+                "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+                "DeletionProtectionEnabled": True,
+            },
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+        },
+    )
+
+
+def test_an_existing_table_is_referenced_not_created(synthesized: Synthesized) -> None:
+    template(synthesized, "Full").resource_count_is("AWS::DynamoDB::Table", 0)
+
+
+def test_extra_regions_get_the_ami_distributed(synthesized: Synthesized) -> None:
+    settings = synthesized.settings["Full"]
+    for dist in resources_of_type(
+        synthesized.templates["Full"], "AWS::ImageBuilder::DistributionConfiguration"
+    ).values():
+        regions = [d["Region"] for d in dist["Properties"]["Distributions"]]
+        assert regions == ["eu-west-1", *settings.extra_regions]
+
+
+def _function_id(synthesized: Synthesized, stack: str, handler: str) -> str:
+    (found,) = [
+        k
+        for k, r in resources_of_type(synthesized.templates[stack], "AWS::Lambda::Function").items()
+        if r["Properties"]["Handler"] == handler
+    ]
+    return found
