@@ -1,0 +1,72 @@
+"""Preset settings are validated before any construct exists, naming the bad field."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from examples.cdk.amistate_cdk.settings import SettingsError, load_settings
+from tests.cdk.synth import EXAMPLE_SETTINGS
+
+
+def example() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(Path(EXAMPLE_SETTINGS).read_text())
+    return data
+
+
+def test_the_shipped_example_loads() -> None:
+    settings = load_settings(example())
+    assert [p.name for p in settings.presets] == ["linux-x64", "linux-arm64"]
+    assert settings.start_condition == "EXPRESSION_MATCH_ONLY"
+    assert settings.presets[0].config() == {
+        "instanceTypes": ["c7i.large", "c6i.large", "m7i.large"],
+        "timeout": 3600,
+        "labels": ["self-hosted", "linux", "x64"],
+    }
+
+
+def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def change(data: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        node: Any = data
+        for part in parents:
+            node = node[int(part)] if part.isdigit() else node[part]
+        node[last] = value
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (_set("presets", []), "presets: at least one preset"),
+        (_set("presets.0.name", "../etc"), "presets[0].name"),
+        (_set("presets.1.name", "LINUX-X64"), "same Image Builder name"),
+        (_set("presets.0.timeout", "3600"), "presets[0].timeout: expected int"),
+        (_set("presets.0.timeout", True), "presets[0].timeout: expected int"),
+        (_set("presets.0.instanceTypes", []), "instanceTypes: at least one"),
+        (_set("presets.0.extraConfig", {"amiId": "ami-1"}), "set by amistate"),
+        (_set("presets.0.recipe.parentImage", "al2023"), "parentImage"),
+        (_set("presets.0.recipe.subnetId", "subnet-1"), "securityGroupIds: required"),
+        (_set("presets.0.recipe.colour", "blue"), "unknown field(s) colour"),
+        (_set("schedule", "every sunday"), "schedule: expected cron"),
+        (_set("startCondition", "WHENEVER"), "startCondition"),
+        (_set("parameterPrefix", "spot-runner"), "parameterPrefix"),
+        (_set("secureStringKeyArn", "alias/aws/ssm"), "secureStringKeyArn"),
+        (_set("extraRegions", ["Europe"]), "extraRegions"),
+        (_set("tableName", "x"), "tableName"),
+    ],
+)
+def test_invalid_settings_are_refused_naming_the_field(
+    change: Callable[[dict[str, Any]], None], message: str
+) -> None:
+    data = copy.deepcopy(example())
+    change(data)
+    with pytest.raises(SettingsError, match=re.escape(message)):
+        load_settings(data)
