@@ -204,3 +204,14 @@ def test_kms_and_describe_parameters_only_with_a_secure_string_key(
     assert not {a for a in actions("Example") if a.startswith("xray:")}
     assert synthesized.settings["Full"].secure_string_key_arn == KEY_ARN
     assert set(KMS_ACTIONS) | {"ssm:DescribeParameters"} <= actions("Full")
+    (kms,) = [
+        statement
+        for _, statement in statements(synthesized.templates["Full"])
+        if statement.get("Sid") == "SecureStringKey"
+    ]
+    assert kms["Resource"] == KEY_ARN
+    assert kms["Condition"] == {
+        "StringEquals": {
+            "kms:ViaService": [f"ssm.{REGION}.amazonaws.com", f"ssm.{EXTRA_REGION}.amazonaws.com"]
+        }
+    }

@@ -72,9 +72,13 @@ DEPLOY_TABLE_ACTIONS = (
     "dynamodb:DeleteItem",
 )
 STATE_PARAMETER_ACTIONS = ("ssm:GetParameter", "ssm:PutParameter")
-#: DescribeParameters (type, key and tier of an existing SecureString) has no
-#: resource-level permissions: granted on "*" only with a SecureString key.
+#: DescribeParameters (key and tier of an existing SecureString, read before a
+#: rewrite) has no resource-level permissions: granted on "*", and only when the
+#: settings say the parameters are SecureStrings.
 DESCRIBE_PARAMETERS = "ssm:DescribeParameters"
+#: A customer managed key, used only through SSM (kms:ViaService): Decrypt for
+#: GetParameter(WithDecryption), Encrypt / GenerateDataKey for PutParameter
+#: (Standard / Advanced tier).
 KMS_ACTIONS = ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey")
 
 
@@ -350,22 +354,31 @@ class AmiStatePipeline(Construct):
                 "region and each extra region; the prefix is the narrowest fixed resource.",
             )
         key = self.settings.secure_string_key_arn
-        if key is None:
-            return
-        function.add_to_role_policy(
-            iam.PolicyStatement(sid="SecureStringKey", actions=list(KMS_ACTIONS), resources=[key])
-        )
-        function.add_to_role_policy(
-            iam.PolicyStatement(
-                sid="DescribeSecureString", actions=[DESCRIBE_PARAMETERS], resources=["*"]
+        if key is not None:
+            function.add_to_role_policy(
+                iam.PolicyStatement(
+                    sid="SecureStringKey",
+                    actions=list(KMS_ACTIONS),
+                    resources=[key],
+                    conditions={
+                        "StringEquals": {
+                            "kms:ViaService": [f"ssm.{region}.amazonaws.com" for region in regions]
+                        }
+                    },
+                )
             )
-        )
-        _acknowledge(
-            role,
-            "AwsSolutions-IAM5[Resource::*]",
-            "ssm:DescribeParameters has no resource-level permissions; it is granted only "
-            "when the parameters are SecureStrings, to keep their key and tier on rewrite.",
-        )
+        if self.settings.secure_strings or key is not None:
+            function.add_to_role_policy(
+                iam.PolicyStatement(
+                    sid="DescribeSecureString", actions=[DESCRIBE_PARAMETERS], resources=["*"]
+                )
+            )
+            _acknowledge(
+                role,
+                "AwsSolutions-IAM5[Resource::*]",
+                "ssm:DescribeParameters has no resource-level permissions; it is granted only "
+                "when the parameters are SecureStrings, to keep their key and tier on rewrite.",
+            )
 
 
 class PresetPipeline(Construct):

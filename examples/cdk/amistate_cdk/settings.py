@@ -95,8 +95,11 @@ class AmiStateSettings:
     """The whole deployment.
 
     ``table_name`` set: use that existing table (the spot-runner table);
-    unset: create one. ``secure_string_key_arn`` set: the SSM parameters are
-    SecureStrings under that key, and the state function may use it.
+    unset: create one. ``secure_strings``: some parameters are SecureStrings
+    (the state function may then call DescribeParameters to keep their key and
+    tier); ``secure_string_key_arn``: they are encrypted with that customer
+    managed key, which the state function may use through SSM (implies
+    ``secure_strings``; not needed for the AWS managed key ``aws/ssm``).
     """
 
     presets: tuple[PresetSpec, ...]
@@ -105,6 +108,7 @@ class AmiStateSettings:
     schedule: str = DEFAULT_SCHEDULE
     start_condition: str = DEFAULT_START_CONDITION
     schedule_timezone: str | None = None
+    secure_strings: bool = False
     secure_string_key_arn: str | None = None
     extra_regions: tuple[str, ...] = ()
     tracing: bool = False
@@ -124,6 +128,7 @@ def load_settings(data: Mapping[str, Any]) -> AmiStateSettings:
         schedule=top.get("schedule", str) or DEFAULT_SCHEDULE,
         start_condition=top.get("startCondition", str) or DEFAULT_START_CONDITION,
         schedule_timezone=top.get("scheduleTimezone", str),
+        secure_strings=bool(top.get("secureStrings", bool)),
         secure_string_key_arn=top.get("secureStringKeyArn", str),
         extra_regions=tuple(top.get("extraRegions", list) or ()),
         tracing=bool(top.get("tracing", bool)),
