@@ -104,6 +104,7 @@ class Table:
     name: str
     client: DynamoDBClient
     endpoint: Endpoint
+    backend: str  # "moto" or "dynalite"
 
 
 def create_table(client: DynamoDBClient, name: str) -> None:
@@ -169,7 +170,7 @@ def moto_table(moto: Endpoint) -> Table:
     client = moto.dynamodb()
     name = unique_table_name()
     create_table(client, name)
-    return Table(name=name, client=client, endpoint=moto)
+    return Table(name=name, client=client, endpoint=moto, backend="moto")
 
 
 # ---------------------------------------------------------------- dynalite
@@ -233,5 +234,5 @@ def dynalite_table(dynalite_server: Endpoint, aws_env: None) -> Iterator[Table]:
     client = dynalite_server.dynamodb()
     name = unique_table_name()
     create_table(client, name)
-    yield Table(name=name, client=client, endpoint=dynalite_server)
+    yield Table(name=name, client=client, endpoint=dynalite_server, backend="dynalite")
     client.delete_table(TableName=name)

@@ -20,8 +20,9 @@ if TYPE_CHECKING:
     from mypy_boto3_imagebuilder.client import ImagebuilderClient
     from mypy_boto3_ssm.client import SSMClient
 
-#: Total attempts per call (first try included) in botocore's "standard" retry
-#: mode: throttling, 5xx and connection errors are retried with jittered backoff.
+#: Total attempts per call, the first one included (botocore's ``total_max_attempts``;
+#: its ``max_attempts`` would count retries only). In the "standard" retry mode,
+#: throttling, 5xx and connection errors are retried with jittered backoff.
 MAX_ATTEMPTS = 4
 CONNECT_TIMEOUT = 3.0
 READ_TIMEOUT = 10.0
@@ -35,7 +36,7 @@ def client_config(max_attempts: int = MAX_ATTEMPTS) -> Config:
     from botocore.config import Config
 
     return Config(
-        retries={"mode": "standard", "max_attempts": max_attempts},
+        retries={"mode": "standard", "total_max_attempts": max_attempts},
         connect_timeout=CONNECT_TIMEOUT,
         read_timeout=READ_TIMEOUT,
         tcp_keepalive=True,

@@ -1,0 +1,134 @@
+"""Image Builder adapters against a real botocore client with Stubber (API shapes)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from amistate_adapters.errors import AwsRequestRejected, UnknownBuild
+from amistate_adapters.imagebuilder import ImageBuilderCatalog, ImageBuilderPipelines
+from botocore.exceptions import ClientError
+from botocore.stub import Stubber
+
+from amistate.events import RegionalAmi
+from amistate.ports import ImageFacts
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+BUILD = "arn:aws:imagebuilder:us-west-2:111122223333:image/spot-runner-linux-x64/1.0.0/3"
+PIPELINE = "arn:aws:imagebuilder:us-west-2:111122223333:image-pipeline/spot-runner-linux-x64"
+
+
+@pytest.fixture
+def stubbed(aws_env: None) -> Iterator[tuple[Any, Stubber]]:
+    client = boto3.client("imagebuilder", region_name="us-west-2")
+    with Stubber(client) as stubber:
+        yield client, stubber
+        stubber.assert_no_pending_responses()
+
+
+def sample_response() -> dict[str, Any]:
+    response: dict[str, Any] = json.loads(
+        (SAMPLES / "getimage-response-available.json").read_text()
+    )
+    return response
+
+
+def test_describe_returns_amis_per_region_and_pipeline(stubbed: tuple[Any, Stubber]) -> None:
+    client, stubber = stubbed
+    stubber.add_response("get_image", sample_response(), {"imageBuildVersionArn": BUILD})
+    facts = ImageBuilderCatalog(client).describe(BUILD)
+    assert facts == ImageFacts(
+        amis=(
+            RegionalAmi("us-west-2", "ami-0a1b2c3d4e5f60718"),
+            RegionalAmi("eu-west-1", "ami-0f9e8d7c6b5a40312"),
+        ),
+        pipeline_arn=PIPELINE,
+        status="AVAILABLE",
+    )
+
+
+def test_describe_of_a_failed_build_has_no_amis(stubbed: tuple[Any, Stubber]) -> None:
+    client, stubber = stubbed
+    response = sample_response()
+    response["image"]["state"] = {"status": "FAILED", "reason": "component failed"}
+    del response["image"]["outputResources"]
+    stubber.add_response("get_image", response, {"imageBuildVersionArn": BUILD})
+    facts = ImageBuilderCatalog(client).describe(BUILD)
+    assert facts == ImageFacts(amis=(), pipeline_arn=PIPELINE, status="FAILED")
+
+
+def test_unknown_build_is_a_permanent_error(stubbed: tuple[Any, Stubber]) -> None:
+    client, stubber = stubbed
+    stubber.add_client_error(
+        "get_image",
+        service_error_code="ResourceNotFoundException",
+        service_message="The resource does not exist.",
+        http_status_code=404,
+        expected_params={"imageBuildVersionArn": BUILD},
+    )
+    with pytest.raises(UnknownBuild, match=r"1\.0\.0/3"):
+        ImageBuilderCatalog(client).describe(BUILD)
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [
+        ("ThrottlingException", 400),
+        ("CallRateLimitExceededException", 429),
+        ("ServiceUnavailableException", 503),
+        ("ServiceException", 500),
+    ],
+)
+def test_transient_errors_propagate_as_client_errors(
+    stubbed: tuple[Any, Stubber], code: str, status: int
+) -> None:
+    client, stubber = stubbed
+    stubber.add_client_error("get_image", service_error_code=code, http_status_code=status)
+    with pytest.raises(ClientError) as raised:
+        ImageBuilderCatalog(client).describe(BUILD)
+    assert raised.value.response["Error"]["Code"] == code
+    assert not isinstance(raised.value, UnknownBuild)
+
+
+def test_invalid_request_is_permanent(stubbed: tuple[Any, Stubber]) -> None:
+    client, stubber = stubbed
+    stubber.add_client_error(
+        "get_image", service_error_code="InvalidRequestException", http_status_code=400
+    )
+    with pytest.raises(AwsRequestRejected):
+        ImageBuilderCatalog(client).describe(BUILD)
+
+
+def test_start_passes_the_client_token_and_returns_at_once(stubbed: tuple[Any, Stubber]) -> None:
+    client, stubber = stubbed
+    token = "amistate-linux-0123456789abcdef"
+    stubber.add_response(
+        "start_image_pipeline_execution",
+        {"requestId": "r-1", "clientToken": token, "imageBuildVersionArn": BUILD},
+        {"imagePipelineArn": PIPELINE, "clientToken": token},
+    )
+    assert ImageBuilderPipelines(client).start(PIPELINE, token) == BUILD
+
+
+def test_start_refuses_a_token_the_api_would(stubbed: tuple[Any, Stubber]) -> None:
+    client, _ = stubbed
+    starter = ImageBuilderPipelines(client)
+    for token in ("", "x" * 65):
+        with pytest.raises(ValueError, match="clientToken"):
+            starter.start(PIPELINE, token)
+
+
+def test_start_throttled_propagates(stubbed: tuple[Any, Stubber]) -> None:
+    client, stubber = stubbed
+    stubber.add_client_error(
+        "start_image_pipeline_execution",
+        service_error_code="ThrottlingException",
+        http_status_code=400,
+    )
+    with pytest.raises(ClientError) as raised:
+        ImageBuilderPipelines(client).start(PIPELINE, "token")
+    assert raised.value.response["Error"]["Code"] == "ThrottlingException"
