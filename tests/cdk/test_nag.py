@@ -32,3 +32,14 @@ def test_every_acknowledgment_gives_a_reason(synthesized: Synthesized) -> None:
     for where, reason in acknowledged.items():
         assert "AwsSolutions-" in where, where
         assert len(reason) >= 60, f"give a real reason: {where}: {reason!r}"
+
+
+def test_synthesis_reports_no_warning_or_error(synthesized: Synthesized) -> None:
+    """CDK annotations (deprecations, validation) read from the one synthesis, not a new one."""
+    messages = [
+        f"{name} {m.level} {m.id}: {m.entry.data}"
+        for name in synthesized.templates
+        for m in synthesized.assembly.get_stack_by_name(name).messages
+        if str(m.level).lower().split(".")[-1] in ("warning", "error")
+    ]
+    assert messages == []
