@@ -96,6 +96,8 @@ class AmiStatePipeline(Construct):
         super().__init__(scope, construct_id)
         validate(settings)
         self.settings = settings
+        # Why a role has a "*" resource (one acknowledgment per role, all reasons).
+        self._star_reasons: dict[iam.IRole, list[str]] = {}
         stack = Stack.of(self)
 
         self.table = self._table()
@@ -217,6 +219,8 @@ class AmiStatePipeline(Construct):
                 resources=[p.pipeline.attr_arn for p in self.presets.values()],
             )
         )
+        for role, reasons in self._star_reasons.items():
+            _acknowledge(role, "AwsSolutions-IAM5[Resource::*]", " ".join(reasons))
 
     # -- building blocks -------------------------------------------------
 
@@ -304,11 +308,9 @@ class AmiStatePipeline(Construct):
             "move RUNTIME forward together with the package's supported versions.",
         )
         if self.settings.tracing:
-            _acknowledge(
-                role,
-                "AwsSolutions-IAM5[Resource::*]",
+            self._star_reasons.setdefault(role, []).append(
                 "X-Ray PutTraceSegments/PutTelemetryRecords have no resource-level "
-                "permissions; the CDK adds them only when tracing is on.",
+                "permissions; the CDK adds them only when tracing is on."
             )
         return function
 
@@ -373,11 +375,9 @@ class AmiStatePipeline(Construct):
                     sid="DescribeSecureString", actions=[DESCRIBE_PARAMETERS], resources=["*"]
                 )
             )
-            _acknowledge(
-                role,
-                "AwsSolutions-IAM5[Resource::*]",
+            self._star_reasons.setdefault(role, []).append(
                 "ssm:DescribeParameters has no resource-level permissions; it is granted only "
-                "when the parameters are SecureStrings, to keep their key and tier on rewrite.",
+                "when the parameters are SecureStrings, to keep their key and tier on rewrite."
             )
 
 
