@@ -240,20 +240,23 @@ def _render(record: logging.LogRecord) -> str:
 
 
 @contextmanager
-def capture_logs(*names: str) -> Iterator[Captured]:
-    """Capture every record at DEBUG: the root logger and ``names`` (amistate always)."""
+def capture_logs(*names: str, root: bool = True) -> Iterator[Captured]:
+    """Capture records at DEBUG: every logger (``root``), or only amistate and ``names``."""
     collector = _Collector()
-    loggers = [logging.getLogger(), logging.getLogger("amistate")]
-    loggers += [logging.getLogger(name) for name in names]
+    loggers = [logging.getLogger("amistate")] + [logging.getLogger(name) for name in names]
+    if root:
+        loggers.insert(0, logging.getLogger())
     levels = [logger.level for logger in loggers]
-    root = loggers[0]
-    root.addHandler(collector)
+    attached = loggers[0] if root else loggers
+    for logger in attached if isinstance(attached, list) else [attached]:
+        logger.addHandler(collector)
     for logger in loggers:
         logger.setLevel(logging.DEBUG)
     try:
         yield Captured(collector)
     finally:
-        root.removeHandler(collector)
+        for logger in attached if isinstance(attached, list) else [attached]:
+            logger.removeHandler(collector)
         for logger, level in zip(loggers, levels, strict=True):
             logger.setLevel(level)
 

@@ -1,0 +1,146 @@
+"""The AWS-backed world of the fault harness: moto's server, the Image Builder fake, real adapters.
+
+One set of boto3 clients per module (production configuration, explicit endpoints), hooked by
+an :class:`~tests.reliability.faults.Injector`; each case gets an emptied moto, a fresh table
+and fresh port objects (a new process: no mapping cache), installed with ``runtime.configure``.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from amistate_adapters.clients import client_config
+from amistate_adapters.dynamodb import DynamoPresetCatalog, DynamoStateStore
+from amistate_adapters.imagebuilder import ImageBuilderCatalog, ImageBuilderPipelines
+from amistate_adapters.ssm import SsmParameterStore
+
+from amistate.ports import Preset
+from amistate.service import Settings
+from amistate.shims import runtime
+from tests.reliability.common import (
+    ACCOUNT,
+    AMI,
+    BUILD,
+    CONFIG,
+    PARAMETER,
+    PIPELINE,
+    PRESET,
+    REGION,
+)
+from tests.reliability.faults import Injector
+from tests.servers import Endpoint, create_table
+from tests.shims.fakes import ImageBuilderFake
+
+TABLE = "amistate-reliability"
+BUILD_4 = BUILD.replace("/1.0.0/3", "/1.0.0/4")
+AMI_4 = "ami-0b2c3d4e5f6071829"
+
+
+class AwsWorld:
+    """Clients, servers and the per-case reset."""
+
+    def __init__(self, moto: Endpoint, images: ImageBuilderFake, injector: Injector) -> None:
+        self.moto = moto
+        self.images = images
+        self.injector = injector
+        config = client_config()  # production retries and timeouts
+        self.ddb = moto.client("dynamodb", config=config)
+        self.ssm = moto.client("ssm", config=config)
+        self.imagebuilder = Endpoint(images.url).client("imagebuilder", config=config)
+        for client in (self.ddb, self.ssm, self.imagebuilder):
+            injector.attach(client)
+        calls = runtime.CallCounter()
+        for client in (self.ddb, self.ssm, self.imagebuilder):
+            calls.watch(client)
+        self.calls = calls
+        # Unhooked clients to look at the end state.
+        self.raw_ddb = moto.client("dynamodb")
+        self.raw_ssm = moto.client("ssm")
+        self.states: DynamoStateStore
+        self.catalog: DynamoPresetCatalog
+
+    # --- per case ------------------------------------------------------------------------
+
+    def fresh(self) -> None:
+        """Empty moto and the fake, create the table, start a new process."""
+        self.injector.disarm()
+        request = urllib.request.Request(f"{self.moto.url}/moto-api/reset", method="POST")  # noqa: S310
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            assert response.status == 200
+        self.images.reset()
+        self.images.pipelines.add(PIPELINE)
+        self.images.add_image(BUILD, PIPELINE, {REGION: AMI, "eu-west-1": "ami-0f9e8d7c6b5a40312"})
+        self.images.add_image(BUILD_4, PIPELINE, {REGION: AMI_4})
+        create_table(self.raw_ddb, TABLE)
+        self.new_process()
+
+    def new_process(self, settings: Settings | None = None) -> None:
+        """Fresh port objects over the same clients, installed as the shims' runtime."""
+        self.states = DynamoStateStore(TABLE, self.ddb)
+        self.catalog = DynamoPresetCatalog(TABLE, self.ddb)
+        runtime.configure(
+            runtime.from_ports(
+                settings or Settings(home_region=REGION, account=ACCOUNT),
+                states=self.states,
+                catalog=self.catalog,
+                images=ImageBuilderCatalog(self.imagebuilder),
+                parameters={REGION: SsmParameterStore(self.ssm, REGION)},
+                starter=ImageBuilderPipelines(self.imagebuilder),
+                calls=self.calls,
+            )
+        )
+
+    def deploy(self, parameter_type: str = "String", key_id: str | None = None) -> None:
+        """The preset as its custom resource leaves it, and its SSM parameter (no faults)."""
+        self.states.create_initial(PRESET, datetime(2024, 1, 1, tzinfo=UTC))
+        self.catalog.register(Preset(PRESET, PIPELINE, dict(CONFIG)))
+        extra = {"KeyId": key_id} if key_id else {}
+        self.raw_ssm.put_parameter(
+            Name=PARAMETER, Value=json.dumps(dict(CONFIG)), Type=parameter_type, **extra
+        )
+
+    # --- looking ---------------------------------------------------------------------------
+
+    def items(self) -> list[dict[str, Any]]:
+        found = self.raw_ddb.scan(TableName=TABLE, ConsistentRead=True).get("Items", [])
+        items = [{k: v for k, v in item.items() if k != "createdAt"} for item in found]
+        return sorted(items, key=lambda item: (item["PK"]["S"], item["SK"]["S"]))
+
+    def parameter(self) -> dict[str, Any] | None:
+        try:
+            found = self.raw_ssm.get_parameter(Name=PARAMETER, WithDecryption=True)["Parameter"]
+        except self.raw_ssm.exceptions.ParameterNotFound:
+            return None
+        return {"Type": found["Type"], "Value": found["Value"]}
+
+    def parameter_key(self) -> str | None:
+        described = self.raw_ssm.describe_parameters(
+            ParameterFilters=[{"Key": "Name", "Option": "Equals", "Values": [PARAMETER]}]
+        )["Parameters"]
+        key = described[0].get("KeyId") if described else None
+        return str(key) if key else None
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "items": self.items(),
+            "parameter": self.parameter(),
+            "builds": sorted(set(self.images.started)),
+        }
+
+    def check_parameter(self) -> None:
+        """SSM holds either nothing or a complete JSON object with every config key."""
+        found = self.parameter()
+        if found is None:
+            return
+        value = json.loads(found["Value"])
+        assert isinstance(value, dict), found
+        for key, expected in CONFIG.items():
+            assert value[key] == expected, (key, value)
+        assert found["Type"] == "String"
+
+
+Invoke = Callable[[], Any]
