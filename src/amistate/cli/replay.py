@@ -17,7 +17,8 @@ def describe_invocation(source: str, invocation: Invocation) -> list[dict[str, A
     for line in invocation.lines:
         decision = str(line.get("decision"))
         record = line.get("record")
-        where = source if record in (None, "$") else f"{source} {record}"
+        several = len(invocation.lines) > 1
+        where = f"{source} {record}" if several and record not in (None, "$") else source
         problem = line.get("problem") or line.get("message")
         results.append(
             {

@@ -1,0 +1,181 @@
+"""The CLI as a user runs it: a subprocess with real arguments, against moto's server.
+
+``cli`` gives each test a fresh table on the shared moto server
+(tests/servers.py ``moto_table``), an Image Builder stand-in (the demo's own,
+from the package) for GetImage and StartImagePipelineExecution, and
+:meth:`Cli.run`, which runs ``python -m amistate.cli.main`` with the
+environment a user would have set (``AMISTATE_TABLE``, ``AWS_REGION``,
+``AWS_ENDPOINT_URL``), or without it when a test passes the flags instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from amistate.cli.standin import ImageBuilderStandIn
+from tests.servers import REGION, Table
+
+ACCOUNT = "111122223333"
+PREFIX = "/spot-runner/configs"
+CONFIG: dict[str, Any] = {
+    "instanceTypes": ["c7g.large", "c6g.large"],
+    "timeout": 3600,
+    "spot": True,
+    "labels": ["arm64", "linux"],
+    "maxPrice": 0.085,
+}
+
+
+def pipeline(preset: str) -> str:
+    return f"arn:aws:imagebuilder:{REGION}:{ACCOUNT}:image-pipeline/spot-runner-{preset}"
+
+
+def build(preset: str, n: int) -> str:
+    return f"arn:aws:imagebuilder:{REGION}:{ACCOUNT}:image/spot-runner-{preset}/1.0.0/{n}"
+
+
+class Cli:
+    """One test's world and a way to run ``amistate`` in it."""
+
+    def __init__(self, table: Table, images: ImageBuilderStandIn, tmp: Path) -> None:
+        self.table = table.name
+        self.endpoint = table.endpoint.url
+        self.images = images
+        self.tmp = tmp
+        self.ddb = table.client
+        self.ssm = table.endpoint.client("ssm")
+        self.env = {
+            **os.environ,
+            "AMISTATE_TABLE": self.table,
+            "AWS_REGION": REGION,
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ENDPOINT_URL_IMAGEBUILDER": images.url,
+            "NO_PROXY": "127.0.0.1,localhost",
+        }
+        self.env.pop("AMISTATE_PARAMETER_PREFIX", None)
+        self.env.pop("AMISTATE_EXTRA_REGIONS", None)
+
+    def run(
+        self,
+        *args: str,
+        stdin: str | None = None,
+        env: Mapping[str, str] | None = None,
+        bare: bool = False,
+    ) -> subprocess.CompletedProcess[str]:
+        """``amistate ARGS``; ``bare`` drops the amistate/AWS variables but the credentials."""
+        environment = dict(self.env if env is None else env)
+        if bare:
+            for name in ("AMISTATE_TABLE", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL"):
+                environment.pop(name, None)
+        return subprocess.run(
+            [sys.executable, "-m", "amistate.cli.main", *args],
+            input=stdin,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    def json(self, *args: str, code: int = 0, stdin: str | None = None) -> Any:
+        """Run with ``--json``, check the exit code, parse stdout."""
+        done = self.run(*args, "--json", stdin=stdin)
+        assert done.returncode == code, (done.returncode, done.stdout, done.stderr)
+        return json.loads(done.stdout)
+
+    def write(self, name: str, value: Any, lines: bool = False) -> str:
+        path = self.tmp / name
+        if lines:
+            path.write_text("".join(json.dumps(item) + "\n" for item in value))
+        else:
+            path.write_text(json.dumps(value, indent=2))
+        return str(path)
+
+    def init(self, preset: str, config: Mapping[str, Any] = CONFIG) -> None:
+        path = self.write(f"{preset}.json", config)
+        self.json(
+            "init", preset, "--pipeline-arn", pipeline(preset), "--config", path, "--no-build"
+        )
+
+    def parameter(self, preset: str) -> dict[str, Any]:
+        value = self.ssm.get_parameter(Name=f"{PREFIX}/{preset}")["Parameter"]["Value"]
+        loaded: dict[str, Any] = json.loads(value)
+        return loaded
+
+    def put_parameter(self, preset: str, value: Mapping[str, Any]) -> None:
+        self.ssm.put_parameter(
+            Name=f"{PREFIX}/{preset}", Value=json.dumps(value), Type="String", Overwrite=True
+        )
+
+
+@pytest.fixture(scope="session")
+def standin() -> Iterator[ImageBuilderStandIn]:
+    with ImageBuilderStandIn() as images:
+        yield images
+
+
+@pytest.fixture
+def cli(moto_table: Table, standin: ImageBuilderStandIn, tmp_path: Path) -> Cli:
+    return Cli(moto_table, standin, tmp_path)
+
+
+# --- events in the shapes they are saved in --------------------------------------------------
+
+
+def image(preset: str, n: int, status: str = "AVAILABLE", ami: str | None = None) -> dict[str, Any]:
+    """Image Builder's notification (the Image object) for build ``n`` of ``preset``."""
+    amis = [{"region": REGION, "image": ami, "accountId": ACCOUNT}] if ami else []
+    return {
+        "arn": build(preset, n),
+        "name": f"spot-runner-{preset}",
+        "version": "1.0.0",
+        "buildVersion": n,
+        "state": {"status": status},
+        "sourcePipelineArn": pipeline(preset),
+        "outputResources": {"amis": amis},
+    }
+
+
+def sns_envelope(body: Mapping[str, Any], timestamp: str) -> dict[str, Any]:
+    return {
+        "Type": "Notification",
+        "MessageId": f"sns-{timestamp}",
+        "TopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:imagebuilder",
+        "Message": json.dumps(body),
+        "Timestamp": timestamp,
+    }
+
+
+def sqs_message(body: str, message_id: str, sent_ms: int | None = None) -> dict[str, Any]:
+    """One message as ``aws sqs receive-message --attribute-names All`` prints it."""
+    message: dict[str, Any] = {
+        "MessageId": message_id,
+        "ReceiptHandle": f"AQEB{message_id}",
+        "MD5OfBody": "0" * 32,
+        "Body": body,
+    }
+    if sent_ms is not None:
+        message["Attributes"] = {"SentTimestamp": str(sent_ms), "ApproximateReceiveCount": "3"}
+    return message
+
+
+def eventbridge(build_arn: str, status: str, time: str) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": f"eb-{time}",
+        "detail-type": "EC2 Image Builder Image State Change",
+        "source": "aws.imagebuilder",
+        "account": ACCOUNT,
+        "time": time,
+        "region": REGION,
+        "resources": [build_arn],
+        "detail": {"state": {"status": status}},
+    }
