@@ -62,15 +62,11 @@ ASYNC_MAX_EVENT_AGE = Duration.hours(6)
 #: Table actions per function, as ``amistate_adapters.dynamodb`` calls them: the
 #: state function reads the pipeline -> preset mapping and the record, and
 #: applies a transition with one conditional UpdateItem; the deploy function
-#: also puts/deletes pipeline mappings. No Scan, no Query, no batch calls. Keys
+#: writes the initial record and the config (UpdateItem) and puts/deletes the
+#: pipeline mapping, reading nothing (see docs/adapters.md). No Scan, no Query, no batch calls. Keys
 #: are ``AMI#<preset>`` and ``PIPELINE#<pipeline arn>`` (``LEADING_KEYS``).
 STATE_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem")
-DEPLOY_TABLE_ACTIONS = (
-    "dynamodb:GetItem",
-    "dynamodb:PutItem",
-    "dynamodb:UpdateItem",
-    "dynamodb:DeleteItem",
-)
+DEPLOY_TABLE_ACTIONS = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
 STATE_PARAMETER_ACTIONS = ("ssm:GetParameter", "ssm:PutParameter")
 #: DescribeParameters (key and tier of an existing SecureString, read before a
 #: rewrite) has no resource-level permissions: granted on "*", and only when the
