@@ -59,12 +59,13 @@ RULE_MAX_EVENT_AGE = Duration.hours(24)
 ASYNC_RETRY_ATTEMPTS = 2
 ASYNC_MAX_EVENT_AGE = Duration.hours(6)
 
-#: Table actions per function, as ``amistate_adapters.dynamodb`` calls them: the
-#: state function reads the pipeline -> preset mapping and the record, and
-#: applies a transition with one conditional UpdateItem; the deploy function
-#: writes the initial record and the config (UpdateItem) and puts/deletes the
-#: pipeline mapping, reading nothing (see docs/adapters.md). No Scan, no Query, no batch calls. Keys
-#: are ``AMI#<preset>`` and ``PIPELINE#<pipeline arn>`` (``LEADING_KEYS``).
+#: Table actions per function, as ``amistate_adapters.dynamodb`` calls them
+#: (docs/adapters.md). The state function reads the pipeline -> preset mapping
+#: and the record and applies an event with one conditional UpdateItem; the
+#: deploy function writes the initial record and the config (UpdateItem) and
+#: puts/deletes the pipeline mapping, reading nothing. No Scan, Query or batch
+#: call. Both are limited to ``AMI#*`` / ``PIPELINE#*`` keys
+#: (``AmiStateSettings.leading_keys``).
 STATE_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem")
 DEPLOY_TABLE_ACTIONS = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
 STATE_PARAMETER_ACTIONS = ("ssm:GetParameter", "ssm:PutParameter")
