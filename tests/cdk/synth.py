@@ -52,7 +52,6 @@ from examples.cdk.amistate_cdk import (  # noqa: E402
     AmiStateStack,
     read_settings,
 )
-from examples.cdk.amistate_cdk.settings import RecipeSpec  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_SETTINGS = ROOT / "examples" / "cdk" / "presets.json"
@@ -178,7 +177,6 @@ __all__ = [
     "ACCOUNT",
     "REGION",
     "STACKS",
-    "RecipeSpec",
     "Synthesized",
     "resources_of_type",
     "rule_event_pattern",
