@@ -8,7 +8,7 @@
   of builds need no set-up: the pipeline is ``image-pipeline/<recipe>`` and
   every distribution region gets :func:`ami_of_build`;
 * ``/__bench__/calls``: ``GET`` the AWS requests received since the last
-  ``DELETE``, as ``["dynamodb:GetItem", "ssm:PutParameter", ...]``.
+  ``DELETE``, as ``[["dynamodb:GetItem", <server seconds>], ...]``.
 
 Counting happens here, at the HTTP level, in another process than the code
 under test: a retried request counts twice, as it costs twice.
@@ -24,6 +24,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -86,24 +87,29 @@ class Counting:
     def __init__(self, moto: App) -> None:
         self.moto = moto
         self.lock = threading.Lock()
-        self.calls: list[str] = []
+        self.calls: list[tuple[str, float]] = []
 
     def __call__(self, environ: Environ, start: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path == "/__bench__/calls":
             return self._calls(environ, start)
+        began = time.perf_counter()
         if path == "/GetImage":
-            self._record("imagebuilder:GetImage")
-            return self._get_image(environ, start)
+            answer = self._get_image(environ, start)
+            self._record("imagebuilder:GetImage", began)
+            return answer
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         service, _, operation = target.partition(".")
         name = {"DynamoDB_20120810": "dynamodb", "AmazonSSM": "ssm"}.get(service, service)
-        self._record(f"{name}:{operation}" if operation else f"{environ['REQUEST_METHOD']} {path}")
-        return self.moto(environ, start)
+        answer = list(self.moto(environ, start))  # moto answers in full: time all of it
+        call = f"{name}:{operation}" if operation else f"{environ['REQUEST_METHOD']} {path}"
+        self._record(call, began)
+        return answer
 
-    def _record(self, call: str) -> None:
+    def _record(self, call: str, began: float) -> None:
+        spent = time.perf_counter() - began
         with self.lock:
-            self.calls.append(call)
+            self.calls.append((call, spent))
 
     def _calls(self, environ: Environ, start: StartResponse) -> Iterable[bytes]:
         with self.lock:
@@ -189,11 +195,15 @@ class BenchServer:
 
     def calls(self, clear: bool = True) -> list[str]:
         """The AWS requests received since the last clear."""
+        return [call for call, _ in self.timed_calls(clear)]
+
+    def timed_calls(self, clear: bool = True) -> list[tuple[str, float]]:
+        """The AWS requests received since the last clear, with the server's time for each."""
         url = f"{self.url}/__bench__/calls"  # always http://127.0.0.1
         request = urllib.request.Request(url, method="DELETE" if clear else "GET")  # noqa: S310
         with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
-            value: list[str] = json.loads(answer.read())
-        return value
+            value: list[list[Any]] = json.loads(answer.read())
+        return [(str(call), float(seconds)) for call, seconds in value]
 
     def env(self, services: Mapping[str, str] | None = None) -> dict[str, str]:
         """Environment variables that point boto3 at this server (and dummy credentials)."""
