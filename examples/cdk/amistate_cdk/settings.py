@@ -32,6 +32,9 @@ _VERSION = re.compile(r"\d{1,9}\.\d{1,9}\.\d{1,9}")
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
 _KMS_KEY_ARN = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+")
 _NAME_PREFIX = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
+#: ``<namePrefix>-<preset>``: the recipe adds ``-<hash8>`` and the AMI name the
+#: build date (about 25 characters) within Image Builder's 128.
+MAX_BASE_NAME = 100
 
 
 class SettingsError(ValueError):
@@ -169,6 +172,13 @@ def validate(settings: AmiStateSettings) -> None:
                 f"name {slug!r} (names are case-insensitive and '.' becomes '-')"
             )
         seen[slug] = preset.name
+        base = f"{settings.name_prefix}-{slug}"
+        if len(base) > MAX_BASE_NAME:
+            raise SettingsError(
+                f"presets: {preset.name!r} is too long for Image Builder names with prefix "
+                f"{settings.name_prefix!r} ({len(base)} > {MAX_BASE_NAME} characters; the "
+                "recipe and AMI names add a hash and the build date)"
+            )
         if preset.schedule is not None:
             _check_schedule(f"presets[{preset.name}].schedule", preset.schedule)
 
