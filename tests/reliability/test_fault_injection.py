@@ -21,15 +21,14 @@ from __future__ import annotations
 import copy
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from attrs import frozen
 
-from amistate.shims import custom_resource, lambda_handler, runtime
-from amistate.shims.response import PutPolicy
+from amistate.shims import custom_resource, lambda_handler
 from tests.reliability.aws_world import BUILD_4, AwsWorld
 from tests.reliability.common import (
     ACCOUNT,
@@ -41,9 +40,8 @@ from tests.reliability.common import (
     capture_logs,
     record_figures,
 )
-from tests.reliability.faults import FAULTS, Crash, Injector, instant_retries, is_the_fault
-from tests.servers import Endpoint
-from tests.shims.fakes import Context, ImageBuilderFake, ResponseServer, running, sample
+from tests.reliability.faults import FAULTS, Crash, is_the_fault
+from tests.shims.fakes import Context, ResponseServer, sample
 
 MAX_DELIVERIES = 5
 #: What a FAILED answer's Reason must name for each fault.
@@ -153,19 +151,8 @@ class Harness:
 
 
 @pytest.fixture(scope="module")
-def harness(moto_server: Endpoint) -> Iterator[Harness]:
-    with (
-        instant_retries(),
-        running(ImageBuilderFake()) as images,
-        running(ResponseServer()) as responses,
-        pytest.MonkeyPatch.context() as mp,
-    ):
-        mp.setattr(custom_resource, "POLICY", PutPolicy(timeout=2.0, attempts=2, backoff=0))
-        world = AwsWorld(moto_server, images, Injector())
-        try:
-            yield Harness(world, responses)
-        finally:
-            runtime.reset()
+def harness(aws_world: tuple[AwsWorld, ResponseServer]) -> Harness:
+    return Harness(*aws_world)
 
 
 @pytest.mark.parametrize("fault", FAULTS)
