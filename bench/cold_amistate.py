@@ -37,7 +37,7 @@ if os.environ.get("BENCH_SHARED_SESSION"):
                 clients._clients[key] = found
             return found
 
-    clients.client = _client  # type: ignore[assignment]
+    clients.client = _client
 
 from amistate.shims.lambda_handler import handler  # noqa: E402
 

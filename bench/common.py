@@ -64,7 +64,7 @@ _SNS = sample("sns-image-notification-available.json")
 
 def eventbridge_event(build: str, status: str, when: datetime) -> dict[str, Any]:
     """An EventBridge Image State Change event shaped like the sample."""
-    event = copy.deepcopy(_EB)
+    event: dict[str, Any] = copy.deepcopy(_EB)
     event["resources"] = [build]
     event["time"] = iso(when).replace(".000Z", "Z")
     event["detail"]["state"] = {"status": status}
@@ -77,7 +77,7 @@ def sns_event(
     build: str, status: str, when: datetime, pipeline: str, amis: dict[str, str]
 ) -> dict[str, Any]:
     """A Lambda SNS event whose message is Image Builder's notification."""
-    event = copy.deepcopy(_SNS)
+    event: dict[str, Any] = copy.deepcopy(_SNS)
     envelope = event["Records"][0]["Sns"]
     image = json.loads(envelope["Message"])
     image["arn"] = build

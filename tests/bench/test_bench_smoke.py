@@ -1,0 +1,46 @@
+"""One quick run of every benchmark script at tiny sizes: they work, end to end.
+
+No timing is asserted (figures at these sizes mean nothing); the run fails
+only if a script breaks or a correctness check inside it fails (amistate
+ordering violations, call counts that disagree with the handler's own log).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_bench_runs_end_to_end_at_smoke_sizes(tmp_path: Path) -> None:
+    report = tmp_path / "bench.md"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for name in list(env):
+        if name.startswith("AWS_"):
+            del env[name]
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke", "--output", str(report)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    text = report.read_text()
+    for heading in (
+        "### Machine",
+        "### 1. AWS calls per cold invocation",
+        "### 2. Cold invocation",
+        "### 3. Warm latency",
+        "### 4. Pure-core throughput",
+        "### 5. Scale",
+        "### Budgets",
+    ):
+        assert heading in text
+    assert "| success via EventBridge (GetImage needed) | applied | 6 |" in text
+    assert "| amistate | 80 | 8 | 4 |" in text
