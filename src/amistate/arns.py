@@ -57,6 +57,24 @@ def is_pipeline_arn(text: str) -> bool:
     return _PIPELINE_ARN.fullmatch(text) is not None
 
 
+def same_owner(arn: str, build: BuildArn) -> bool:
+    """True when ``arn`` is in the build's partition, region and account."""
+    parts = arn.split(":")
+    return len(parts) > 4 and (parts[1], parts[3], parts[4]) == (
+        build.partition,
+        build.region,
+        build.account,
+    )
+
+
+def owner_of(arn: str) -> tuple[str, str, str] | None:
+    """(partition, region, account) of any ARN, or None if it is not an ARN."""
+    parts = arn.split(":")
+    if len(parts) < 6 or parts[0] != "arn" or not parts[4].isdigit():
+        return None
+    return parts[1], parts[3], parts[4]
+
+
 def account_of_function(invoked_function_arn: str) -> str | None:
     """The account ID in a Lambda function ARN (``arn:aws:lambda:R:A:function:N``)."""
     parts = invoked_function_arn.split(":")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,10 +12,21 @@ from amistate.errors import InvalidConfig
 AMI_ID_KEY = "amiId"
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:32]} is out of range")
+    return value
+
+
 def load_object(text: str, what: str) -> dict[str, Any]:
     """Parse ``text`` as a JSON object, or raise InvalidConfig naming ``what``."""
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
     except (ValueError, RecursionError) as exc:
         raise InvalidConfig(f"{what}: not valid JSON ({exc})") from None
     if not isinstance(value, dict):

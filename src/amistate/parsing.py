@@ -257,12 +257,16 @@ def _parse_sqs_body(record: Mapping[str, Any], path: str) -> BuildEvent:
     # Raw message delivery: the Image object itself, timed by SentTimestamp.
     attributes = record.get("attributes")
     sent = attributes.get("SentTimestamp") if isinstance(attributes, Mapping) else None
-    if not isinstance(sent, str) or not sent.isdigit():
+    where_sent = f"{path}.attributes.SentTimestamp"
+    if not isinstance(sent, str) or not (sent.isascii() and sent.isdigit()) or len(sent) > 15:
         raise MalformedEvent(
-            f"{path}.attributes.SentTimestamp",
+            where_sent,
             "a raw Image Builder notification needs the SQS SentTimestamp (epoch milliseconds)",
         )
-    time = datetime.fromtimestamp(int(sent) / 1000, tz=UTC)
+    try:
+        time = datetime.fromtimestamp(int(sent) / 1000, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        raise MalformedEvent(where_sent, f"out of range: {sent!r}") from None
     return parse_image_notification(body, time, where)
 
 

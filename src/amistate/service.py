@@ -15,6 +15,7 @@ from typing import Literal
 from attrs import evolve, field, frozen
 
 from amistate import rules
+from amistate.arns import same_owner
 from amistate.errors import NoAmiForRegion
 from amistate.events import BuildEvent
 from amistate.merge import merge_parameter
@@ -62,6 +63,7 @@ class Settings:
 
     home_region: str
     account: str | None = None
+    partition: str | None = None
     parameter_prefix: str = DEFAULT_PARAMETER_PREFIX
     extra_regions: tuple[str, ...] = ()
     any_region: bool = False
@@ -90,8 +92,12 @@ class AmiService:
             return _ignored(event, f"non-terminal status {event.status}")
         if self.settings.account is not None and event.account != self.settings.account:
             return _ignored(event, f"event of account {event.account}, not ours")
+        if self.settings.partition is not None and event.build.partition != self.settings.partition:
+            return _ignored(event, f"event of partition {event.build.partition}, not ours")
         if not self.settings.any_region and event.build.region != self.settings.home_region:
             return _ignored(event, f"build in region {event.build.region}, not ours")
+        if event.pipeline_arn is not None and not same_owner(event.pipeline_arn, event.build):
+            return _ignored(event, f"pipeline {event.pipeline_arn} is not the build's account")
 
         amis, pipeline_arn = event.amis, event.pipeline_arn
         if pipeline_arn is None or (status == "ready" and amis is None):

@@ -22,6 +22,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from amistate.arns import owner_of
 from amistate.deploy import (
     PRESET_NAME,
     DeployResult,
@@ -111,6 +112,19 @@ class _Progress:
             self.failure_id = f"amistate-failed:{str(request.get('RequestId', 'unknown'))[:64]}"
 
 
+def _check_pipeline_is_ours(pipeline_arn: str, context: Any) -> None:
+    """Refuse a pipeline outside the function's partition, region and account:
+    its events would be ignored as foreign and the preset would never be ready."""
+    arn = getattr(context, "invoked_function_arn", None)
+    ours = owner_of(arn) if isinstance(arn, str) else None
+    theirs = owner_of(pipeline_arn)
+    if ours is not None and theirs != ours:
+        raise InvalidProperties(
+            f"PipelineArn: {pipeline_arn[:200]!r} is not in this function's partition, "
+            f"region and account ({':'.join(ours)})"
+        )
+
+
 def _run(event: Any, context: Any, progress: _Progress) -> DeployResult:
     if not isinstance(event, Mapping):
         raise InvalidProperties(
@@ -151,6 +165,7 @@ def _run(event: Any, context: Any, progress: _Progress) -> DeployResult:
     progress.step = "validate"
     try:
         parsed = parse_properties(props)
+        _check_pipeline_is_ours(parsed.pipeline_arn, context)
     except InvalidProperties as exc:
         logs.decision(
             logging.ERROR,

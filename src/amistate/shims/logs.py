@@ -56,4 +56,35 @@ def configure_level(environ: Mapping[str, str] | None = None) -> None:
     logger.setLevel(level if isinstance(level, int) else logging.INFO)
 
 
-__all__ = ["LOGGER_NAME", "LOG_LEVEL", "configure_level", "decision", "line", "logger"]
+#: Loggers that print whole request and response bodies at DEBUG: config values included.
+WIRE_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer")
+LOG_AWS_WIRE = "AMISTATE_LOG_AWS_WIRE"
+
+
+def quiet_aws_wire(environ: Mapping[str, str] | None = None) -> None:
+    """Keep AWS SDK wire logs (which carry SSM values) out of CloudWatch.
+
+    Lambda's ``AWS_LAMBDA_LOG_LEVEL=DEBUG`` sets the root logger to DEBUG, and
+    botocore then logs every request and response body. Unless the operator
+    opts in with ``AMISTATE_LOG_AWS_WIRE=1``, those loggers stay at INFO.
+    """
+    env = os.environ if environ is None else environ
+    if env.get(LOG_AWS_WIRE) == "1":
+        return
+    for name in WIRE_LOGGERS:
+        wire = logging.getLogger(name)
+        if wire.getEffectiveLevel() < logging.INFO:
+            wire.setLevel(logging.INFO)
+
+
+__all__ = [
+    "LOGGER_NAME",
+    "LOG_AWS_WIRE",
+    "LOG_LEVEL",
+    "WIRE_LOGGERS",
+    "configure_level",
+    "decision",
+    "line",
+    "logger",
+    "quiet_aws_wire",
+]

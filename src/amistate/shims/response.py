@@ -76,7 +76,7 @@ def body(
 
     def encode(text: str) -> bytes:
         document["Reason"] = text
-        return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+        return json.dumps(document, ensure_ascii=True, separators=(",", ":")).encode()
 
     encoded = encode(reason)
     if len(encoded) <= MAX_BODY_BYTES:

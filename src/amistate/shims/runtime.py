@@ -15,7 +15,7 @@ from typing import Any
 
 from attrs import frozen
 
-from amistate.arns import account_of_function
+from amistate.arns import account_of_function, owner_of
 from amistate.deploy import PresetDeployer
 from amistate.ports import (
     ImageCatalog,
@@ -76,7 +76,7 @@ def from_ports(
     return Runtime(service=service, deployer=deployer, calls=calls or CallCounter())
 
 
-def from_environment(account: str | None) -> Runtime:
+def from_environment(account: str | None, partition: str | None = None) -> Runtime:
     """The production wiring: AWS adapters configured by the environment."""
     env = config.load()
     # Imported here, not at module level: the cold start pays for boto3 only once needed.
@@ -89,6 +89,7 @@ def from_environment(account: str | None) -> Runtime:
     settings = Settings(
         home_region=env.region,
         account=account,
+        partition=partition,
         parameter_prefix=env.parameter_prefix,
         extra_regions=env.extra_regions,
     )
@@ -113,9 +114,11 @@ def get(context: Any) -> Runtime:
     with _lock:
         if _current is None:
             logs.configure_level()
+            logs.quiet_aws_wire()
             arn = getattr(context, "invoked_function_arn", None)
+            owner = owner_of(arn) if isinstance(arn, str) else None
             account = account_of_function(arn) if isinstance(arn, str) else None
-            _current = from_environment(account)
+            _current = from_environment(account, owner[0] if owner else None)
         return _current
 
 
