@@ -264,15 +264,17 @@ def capture_logs(*names: str, root: bool = True) -> Iterator[Captured]:
 # --- figures --------------------------------------------------------------------------------
 
 _figures_lock = threading.Lock()
+#: The figure files written by this process (printed at the end of the run).
+WRITTEN: set[str] = set()
 
 
 def record_figures(name: str, figures: Mapping[str, Any]) -> None:
-    """Write one harness's figures to build/reliability/<name>.json (merged with earlier ones)."""
+    """Write one harness's figures to build/reliability/<name>.json (merged within a run)."""
     with _figures_lock:
         FIGURES.mkdir(parents=True, exist_ok=True)
         path = FIGURES / f"{name}.json"
         current: dict[str, Any] = {}
-        if path.exists():
+        if path.exists() and name in WRITTEN:  # a new run starts the file afresh
             try:
                 loaded = json.loads(path.read_text())
                 current = loaded if isinstance(loaded, dict) else {}
@@ -280,12 +282,16 @@ def record_figures(name: str, figures: Mapping[str, Any]) -> None:
                 current = {}
         current.update(figures)
         path.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
+        WRITTEN.add(name)
 
 
 def all_figures() -> dict[str, Any]:
+    """The figures this process wrote."""
     found: dict[str, Any] = {}
     if FIGURES.exists():
         for path in sorted(FIGURES.glob("*.json")):
+            if path.stem not in WRITTEN:
+                continue
             try:
                 found[path.stem] = json.loads(path.read_text())
             except ValueError:
