@@ -1,0 +1,128 @@
+"""End to end, offline: the synthesized EventBridge rule -> SQS -> the state Lambda.
+
+The rule's ``EventPattern`` comes from the CDK example's synthesis (not a copy),
+is installed in moto's EventBridge (server mode) with an SQS target, and
+real-shaped Image Builder events of every status are put on the bus. What
+arrives in the queue is handed to ``amistate.shims.lambda_handler.handler``
+as the SQS event Lambda would build. Only terminal events may arrive, and
+DynamoDB and SSM must end in the state the spec requires.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from tests.cdk.synth import rule_event_pattern
+from tests.shims.conftest import CONFIG, PIPELINE, Aws
+from tests.shims.fakes import ACCOUNT, REGION
+
+IMAGE = f"arn:aws:imagebuilder:{REGION}:{ACCOUNT}:image/spot-runner-linux-x64/1.0.0"
+AMI_3 = "ami-0a1b2c3d4e5f60718"
+AMI_6 = "ami-0f9e8d7c6b5a40312"
+EVERY_STATUS = ["PENDING", "CREATING", "BUILDING", "TESTING", "DISTRIBUTING", "INTEGRATING"]
+
+
+def _entry(build: int, status: str, when: str, reason: str | None = None) -> dict[str, Any]:
+    state: dict[str, str] = {"status": status}
+    if reason:
+        state["reason"] = reason
+    return {
+        "Source": "aws.imagebuilder",
+        "DetailType": "EC2 Image Builder Image State Change",
+        "Resources": [f"{IMAGE}/{build}"],
+        "Time": datetime.fromisoformat(when).astimezone(UTC),
+        "Detail": json.dumps({"previous-state": {"status": "TESTING"}, "state": state}),
+    }
+
+
+def _route_through_the_rule(world: Aws, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Put the entries on moto's default bus behind the synthesized rule; drain the queue."""
+    events = _client(world, "events")
+    sqs = _client(world, "sqs")
+    queue_url = sqs.create_queue(QueueName="amistate-state")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    events.put_rule(Name="amistate-image-state", EventPattern=json.dumps(rule_event_pattern()))
+    events.put_targets(Rule="amistate-image-state", Targets=[{"Id": "state", "Arn": queue_arn}])
+    for start in range(0, len(entries), 10):
+        answer = events.put_events(Entries=entries[start : start + 10])
+        assert answer["FailedEntryCount"] == 0, answer
+    messages: list[dict[str, Any]] = []
+    while batch := sqs.receive_message(
+        QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]
+    ).get("Messages", []):
+        messages.extend(batch)
+        for message in batch:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return messages
+
+
+def _client(world: Aws, service: str) -> Any:
+    import boto3
+
+    return boto3.client(
+        service,
+        region_name=REGION,
+        endpoint_url=world.ssm.meta.endpoint_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def _as_sqs_event(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """The event Lambda's SQS event source mapping would build from these messages."""
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": {"SentTimestamp": m["Attributes"]["SentTimestamp"]},
+                "messageAttributes": {},
+                "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": f"arn:aws:sqs:{REGION}:{ACCOUNT}:amistate-state",
+                "awsRegion": REGION,
+            }
+            for m in messages
+        ]
+    }
+
+
+def test_only_terminal_events_arrive_and_the_end_state_is_the_spec(aws: Aws) -> None:
+    aws.deploy(start_build="false")
+    aws.images.add_image(f"{IMAGE}/3", PIPELINE, {REGION: AMI_3})
+    aws.images.add_image(f"{IMAGE}/4", PIPELINE, {}, status="FAILED")
+    aws.images.add_image(f"{IMAGE}/5", PIPELINE, {}, status="CANCELLED")
+    aws.images.add_image(f"{IMAGE}/6", PIPELINE, {REGION: AMI_6})
+    entries = [_entry(3, s, "2024-01-18T17:00:00+00:00") for s in EVERY_STATUS]
+    entries += [
+        _entry(3, "AVAILABLE", "2024-01-18T17:50:56+00:00"),
+        _entry(4, "FAILED", "2024-01-19T04:12:07+00:00", "Component step 'InstallDocker' failed"),
+        _entry(6, "AVAILABLE", "2024-01-17T09:00:00+00:00"),  # an older success, late
+        _entry(5, "CANCELLED", "2024-01-20T08:00:00+00:00"),
+        _entry(3, "AVAILABLE", "2024-01-18T17:50:56+00:00"),  # a duplicate delivery
+    ]
+
+    messages = _route_through_the_rule(aws, entries)
+
+    arrived = [json.loads(m["Body"]) for m in messages]
+    statuses = sorted(body["detail"]["state"]["status"] for body in arrived)
+    assert statuses == ["AVAILABLE", "AVAILABLE", "AVAILABLE", "CANCELLED", "FAILED"]
+    assert all(body["source"] == "aws.imagebuilder" for body in arrived)
+
+    assert aws.invoke(_as_sqs_event(messages)) == {"batchItemFailures": []}
+
+    item = aws.item()
+    assert item is not None
+    # The newest event (build 5, cancelled) sets the status; the newest success the AMI.
+    assert item["status"] == {"S": "failed"}
+    assert item["reason"] == {"S": "cancelled"}
+    assert item["buildId"] == {"S": f"{IMAGE}/5"}
+    assert item["updatedAt"] == {"S": "2024-01-20T08:00:00Z"}
+    assert item["amiId"] == {"S": AMI_3}
+    parameter = aws.parameter_json()
+    assert parameter == {**CONFIG, "amiId": AMI_3}
