@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tests.cdk.synth import rule_event_pattern
+from tests.servers import Endpoint, Table
 from tests.shims.conftest import CONFIG, PIPELINE, Aws
 from tests.shims.fakes import ACCOUNT, REGION
 
@@ -37,10 +38,12 @@ def _entry(build: int, status: str, when: str, reason: str | None = None) -> dic
     }
 
 
-def _route_through_the_rule(world: Aws, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _route_through_the_rule(
+    endpoint: Endpoint, entries: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     """Put the entries on moto's default bus behind the synthesized rule; drain the queue."""
-    events = _client(world, "events")
-    sqs = _client(world, "sqs")
+    events = endpoint.client("events")
+    sqs = endpoint.client("sqs")
     queue_url = sqs.create_queue(QueueName="amistate-state")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
         "Attributes"
@@ -58,18 +61,6 @@ def _route_through_the_rule(world: Aws, entries: list[dict[str, Any]]) -> list[d
         for message in batch:
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
     return messages
-
-
-def _client(world: Aws, service: str) -> Any:
-    import boto3
-
-    return boto3.client(
-        service,
-        region_name=REGION,
-        endpoint_url=world.ssm.meta.endpoint_url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
 
 
 def _as_sqs_event(messages: list[dict[str, Any]]) -> dict[str, Any]:
@@ -92,7 +83,9 @@ def _as_sqs_event(messages: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def test_only_terminal_events_arrive_and_the_end_state_is_the_spec(aws: Aws) -> None:
+def test_only_terminal_events_arrive_and_the_end_state_is_the_spec(
+    aws: Aws, moto_table: Table
+) -> None:
     aws.deploy(start_build="false")
     aws.images.add_image(f"{IMAGE}/3", PIPELINE, {REGION: AMI_3})
     aws.images.add_image(f"{IMAGE}/4", PIPELINE, {}, status="FAILED")
@@ -107,7 +100,7 @@ def test_only_terminal_events_arrive_and_the_end_state_is_the_spec(aws: Aws) -> 
         _entry(3, "AVAILABLE", "2024-01-18T17:50:56+00:00"),  # a duplicate delivery
     ]
 
-    messages = _route_through_the_rule(aws, entries)
+    messages = _route_through_the_rule(moto_table.endpoint, entries)
 
     arrived = [json.loads(m["Body"]) for m in messages]
     statuses = sorted(body["detail"]["state"]["status"] for body in arrived)
