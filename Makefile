@@ -64,4 +64,4 @@ lambda-asset: $(VENV)/.dev
 	rm -rf .lambda-asset/bin
 
 clean:
-	rm -rf $(VENV) node_modules .mypy_cache .pytest_cache .ruff_cache examples/cdk/cdk.out
+	rm -rf $(VENV) node_modules .mypy_cache .pytest_cache .ruff_cache examples/cdk/cdk.out .lambda-asset
