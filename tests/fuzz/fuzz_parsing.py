@@ -13,8 +13,8 @@ inside valid structure) or used as they are:
 
 The only exceptions allowed are the documented refusals (MalformedEvent, InvalidProperties,
 InvalidPresetName, the ARN parser's ValueError); anything else is a crash atheris reports.
-``AMISTATE_FUZZ_TOLERATE_KNOWN=1`` tolerates the bugs listed in tests/reliability/
-test_known_bugs.py, so a run can look for new ones before those are fixed.
+``AMISTATE_FUZZ_TOLERATE_KNOWN=1`` tolerates the signatures of the bugs listed in
+tests/reliability/test_found_bugs.py (all fixed now; kept for bisecting old commits).
 
 This module never imports atheris at import time: ``check`` is plain Python (the reliability
 suite runs it over a fixed corpus), and atheris is loaded only by ``main``.
@@ -54,7 +54,7 @@ def _splice(text: str, data: bytes) -> str:
 
 
 def _known(exc: BaseException) -> bool:
-    """The signatures of the bugs in test_known_bugs.py (tolerated only on request)."""
+    """The signatures of the bugs in test_found_bugs.py (tolerated only on request)."""
     if not TOLERATE_KNOWN:
         return False
     text = str(exc)

@@ -84,7 +84,7 @@ class AwsWorld:
         self.catalog = DynamoPresetCatalog(TABLE, self.ddb)
         runtime.configure(
             runtime.from_ports(
-                settings or Settings(home_region=REGION, account=ACCOUNT),
+                settings or Settings(home_region=REGION, account=ACCOUNT, partition="aws"),
                 states=self.states,
                 catalog=self.catalog,
                 images=ImageBuilderCatalog(self.imagebuilder),

@@ -168,7 +168,8 @@ class MemoryWorld:
         self.images = _Images(self.calls)
         self.parameters = _Parameters(REGION, self.calls)
         self.starter = _Starter(self.calls)
-        self.settings = settings or Settings(home_region=REGION, account=ACCOUNT)
+        # As the production wiring builds them from the function ARN (account, partition).
+        self.settings = settings or Settings(home_region=REGION, account=ACCOUNT, partition="aws")
         self.runtime = runtime.from_ports(
             self.settings,
             states=self.states,

@@ -1,8 +1,8 @@
-"""Bugs the reliability suite found in other modules: each test FAILS until its bug is fixed.
+"""Regression tests for the bugs the reliability suite found in other modules.
 
-They are kept out of the generated inputs of test_hostile_inputs.py (which would otherwise
-stop at them and hide everything else); each one names the module and the fix in its
-docstring. docs/reliability.md lists them.
+Each test failed when written (commit ba66357) and passes since the fix (commit d8d76d9); its
+docstring names the module, the bug and the fix. The generated inputs of
+test_hostile_inputs.py now include these inputs as well. docs/reliability.md lists them.
 """
 
 from __future__ import annotations

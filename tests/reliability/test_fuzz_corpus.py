@@ -18,8 +18,7 @@ CORPUS = 3000
 
 
 def test_the_fuzz_target_survives_a_fixed_corpus(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The bugs of test_known_bugs.py are tolerated here: they fail there, once each.
-    monkeypatch.setattr(fuzz_parsing, "TOLERATE_KNOWN", True)
+    monkeypatch.setattr(fuzz_parsing, "TOLERATE_KNOWN", False)  # strict: every bug is fixed
     rng = random.Random(20240118)
     seeds = [bytes([kind]) for kind in range(6)]
     for _ in range(CORPUS):

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from amistate.errors import InvalidPresetName
 from amistate.names import parameter_name, state_pk
+from amistate.ports import Preset
 from amistate.service import Settings
 from amistate.shims import custom_resource, lambda_handler, runtime
 from tests.reliability.aws_world import TABLE, AwsWorld
@@ -128,12 +129,18 @@ def test_another_region_is_acted_on_only_when_configured() -> None:
     event: Any = copy.deepcopy(dict(SNS_AVAILABLE))
     image = json.loads(event["Records"][0]["Sns"]["Message"])
     image["arn"] = image["arn"].replace(REGION, "eu-west-1")
+    image["sourcePipelineArn"] = image["sourcePipelineArn"].replace(REGION, "eu-west-1")
     event["Records"][0]["Sns"]["Message"] = json.dumps(image)
+    preset = Preset(PRESET, image["sourcePipelineArn"], dict(CONFIG))
     default = MemoryWorld()
+    default.catalog.register(preset)
+    default.calls.clear()
     default.install()
     assert lambda_handler.handler(copy.deepcopy(event), Context()) is None
     assert default.calls.writes() == []
     configured = MemoryWorld(Settings(home_region=REGION, account=ACCOUNT, any_region=True))
+    configured.catalog.register(preset)
+    configured.calls.clear()
     configured.install()
     assert lambda_handler.handler(copy.deepcopy(event), Context()) is None
     assert "parameters.put" in configured.calls.writes()
