@@ -249,12 +249,12 @@ def timeline(ib: ImageBuilderStandIn, first: Mapping[str, str]) -> list[Step]:
             "linux-arm64", a3, "AVAILABLE", at("11:30:05"), "SQS", sqs(a3_note),
         ),
         Step(
-            "two builds finish together; two invocations race in two threads",
+            "two builds finish together: two invocations race in two threads",
             "linux-x64", x4, "AVAILABLE", at("18:00:09"), "EventBridge",
             eventbridge(x4, "AVAILABLE", at("18:00:09")), race="race",
         ),
         Step(
-            "",
+            "(AMI columns: after both) whichever runs first, the newest build wins",
             "linux-x64", x5, "AVAILABLE", at("18:00:41"), "EventBridge",
             eventbridge(x5, "AVAILABLE", at("18:00:41")), race="race",
         ),

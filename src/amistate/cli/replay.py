@@ -67,7 +67,7 @@ def replay_text(results: Sequence[dict[str, Any]]) -> str:
     rows = []
     for r in results:
         if r["failed"]:
-            rows.append([r["source"], r["decision"], r.get("error") or "", "", "", "", ""])
+            rows.append([r["source"], r["decision"], "-", "-", "-", "-", r.get("error") or ""])
             continue
         ssm = render.dash(r.get("ssmAmiId"))
         if r.get("ssmWritten"):
