@@ -64,7 +64,7 @@ def run(sizes: Sizes, only: Sequence[str]) -> Report:
         table(["what", "value"], list(info.items())),
     )
     if "core" in only:
-        text, rates = core_throughput.run(sizes.core_events, sizes.core_repeats)
+        text, rates = core_throughput.run(sizes.core_events, sizes.core_repeats, proposals=True)
         report.section("4. Pure-core throughput (parse + decide + merge, one core)", text)
         for name, rate in rates.items():
             report.budget(

@@ -71,22 +71,31 @@ class ColdResult:
     amistate: list[Run]
     boto3: list[Run]
     proposed: list[Run]  # amistate with one shared boto3 Session (simulated)
+    patched: list[Run]  # amistate with every patch of bench/proposals applied
     ratio: float
     inner_ratio: float
     proposed_ratio: float
+    patched_ratio: float | None
+    patched_note: str
     ssm_ami_ok: bool
 
 
-def measure(server: BenchServer, runs: int = 15) -> ColdResult:
-    """``runs`` cold invocations of each kind, interleaved, after one warm-up of each."""
+def measure(
+    server: BenchServer, runs: int = 15, patched_path: str | None = None, note: str = ""
+) -> ColdResult:
+    """``runs`` cold invocations of each kind, interleaved, after one warm-up of each.
+
+    ``patched_path`` (from :func:`bench.proposed.tree`) adds a fourth kind: the
+    amistate child on the tree with every patch of bench/proposals applied.
+    """
     env = child_env(server)
     shared = {**env, "BENCH_SHARED_SESSION": "1"}
-    ours, theirs, proposal = 1, 2, 3  # amistate's preset, the by-hand preset, the proposal's
+    ours, theirs, proposal, patched = 1, 2, 3, 4  # one preset per kind of child
     with environment({**server.env(), "AMISTATE_TABLE": TABLE}):
         world = World(TABLE, TABLE + "-baseline")
         try:
             world.create_tables()
-            for preset in (ours, theirs, proposal):
+            for preset in (ours, theirs, proposal, patched):
                 world.add_preset(preset)
         finally:
             world.close()
@@ -98,6 +107,9 @@ def measure(server: BenchServer, runs: int = 15) -> ColdResult:
             ("boto3", BOTO3_CHILD, theirs, env),
             ("proposed", AMISTATE_CHILD, proposal, shared),
         ]
+        if patched_path is not None:
+            variables = {**env, "PYTHONPATH": patched_path}
+            order.append(("patched", AMISTATE_CHILD, patched, variables))
         if n % 2:
             order.reverse()
         for name, script, preset, variables in order:
@@ -113,10 +125,13 @@ def measure(server: BenchServer, runs: int = 15) -> ColdResult:
         finally:
             world.close()
     a, b, p = results["amistate"], results["boto3"], results["proposed"]
-    ratio = median(r.wall for r in a) / median(r.wall for r in b)
+    all_patches = results.get("patched", [])
+    base = median(r.wall for r in b)
+    ratio = median(r.wall for r in a) / base
     inner = median(r.inner["total"] for r in a) / median(r.inner["total"] for r in b)
-    proposed = median(r.wall for r in p) / median(r.wall for r in b)
-    return ColdResult(a, b, p, ratio, inner, proposed, ssm_ok)
+    proposed = median(r.wall for r in p) / base
+    patched_ratio = median(r.wall for r in all_patches) / base if all_patches else None
+    return ColdResult(a, b, p, all_patches, ratio, inner, proposed, patched_ratio, note, ssm_ok)
 
 
 def render(result: ColdResult) -> str:
@@ -128,8 +143,11 @@ def render(result: ColdResult) -> str:
         ("amistate handler", result.amistate),
         ("boto3 by hand (same clients, same 6 calls)", result.boto3),
         ("amistate, proposed: one shared boto3 Session (simulated)", result.proposed),
+        ("amistate with every patch of bench/proposals", result.patched),
     )
     for name, runs in variants:
+        if not runs:
+            continue
         rows.append(
             (
                 name,
@@ -160,8 +178,13 @@ def render(result: ColdResult) -> str:
         f"(budget ≤ {BUDGET}: {verdict}; aim ≤ {AIM}: {aim}). "
         f"In-process ratio (script total): {result.inner_ratio:.3f}. "
         f"With the proposed shared Session: {result.proposed_ratio:.3f}. "
-        f"SSM amiId after the last amistate run is that build's AMI: "
-        f"{'yes' if result.ssm_ami_ok else '**no**'}."
+        + (
+            f"With every patch of bench/proposals: {result.patched_ratio:.3f}. "
+            if result.patched_ratio is not None
+            else f"bench/proposals: {result.patched_note}. "
+        )
+        + "SSM amiId after the last amistate run is that build's AMI: "
+        + ("yes." if result.ssm_ami_ok else "**no**.")
     )
     return text
 
@@ -171,15 +194,16 @@ def render(result: ColdResult) -> str:
 _LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \| (\s*)(\S+)")
 
 
-def import_times(code: str) -> list[tuple[str, int, int, int]]:
+def import_times(code: str, path: str | None = None) -> list[tuple[str, int, int, int]]:
     """(module, self µs, cumulative µs, depth) for every import ``code`` makes."""
+    extra = {"PYTHONPATH": path} if path else {}
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", code],
         capture_output=True,
         text=True,
         check=True,
         timeout=60,
-        env={**os.environ, "PYTHONHASHSEED": "0"},
+        env={**os.environ, "PYTHONHASHSEED": "0", **extra},
     )
     found = []
     for line in done.stderr.splitlines():
@@ -199,23 +223,26 @@ def _group(module: str) -> str:
     return "standard library"
 
 
-def import_report(repeats: int = 5) -> str:
+def import_report(repeats: int = 5, patched_path: str | None = None) -> str:
     """What importing the handler costs, alone and on top of boto3 (medians of ``repeats``)."""
-    cases = {
-        "handler alone": "import amistate.shims.lambda_handler",
-        "handler after boto3": "import boto3; import amistate.shims.lambda_handler",
-        "handler + adapters after boto3": (
-            "import boto3, botocore.exceptions; import amistate.shims.lambda_handler; "
-            "import amistate_adapters.wiring"
-        ),
+    after = (
+        "import boto3, botocore.exceptions; import amistate.shims.lambda_handler; "
+        "import amistate_adapters.wiring"
+    )
+    cases: dict[str, tuple[str, str | None]] = {
+        "handler alone": ("import amistate.shims.lambda_handler", None),
+        "handler after boto3": ("import boto3; import amistate.shims.lambda_handler", None),
+        "handler + adapters after boto3": (after, None),
     }
+    if patched_path is not None:
+        cases["handler + adapters after boto3, with bench/proposals"] = (after, patched_path)
     sections = []
-    for label, code in cases.items():
+    for label, (code, path) in cases.items():
         totals: dict[str, list[int]] = defaultdict(list)
         first = code.split(";")[0].removeprefix("import ").split(",")[0].strip()
         for _ in range(repeats):
             sums: dict[str, int] = defaultdict(int)
-            measured = import_times(code)
+            measured = import_times(code, path)
             skip = label != "handler alone"
             for module, self_us, _cumulative, _depth in measured:
                 if skip:
@@ -251,8 +278,11 @@ def _top_modules(code: str, after: str, count: int) -> list[tuple[str, str, str]
 
 
 def run(server: BenchServer, runs: int = 15, import_repeats: int = 5) -> tuple[str, ColdResult]:
-    result = measure(server, runs)
-    text = render(result) + "\n\n" + import_report(import_repeats)
+    from bench import proposed
+
+    with proposed.tree() as (path, note):
+        result = measure(server, runs, path, note)
+        text = render(result) + "\n\n" + import_report(import_repeats, path)
     return text, result
 
 

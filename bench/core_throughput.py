@@ -125,27 +125,41 @@ def measure(stream: Stream, repeats: int = 5) -> tuple[float, float]:
 BUDGET = 50_000
 
 
-def run(events: int = 20_000, repeats: int = 5) -> tuple[str, dict[str, float]]:
-    """The Markdown table and the figures by stream."""
+def run(
+    events: int = 20_000, repeats: int = 5, proposals: bool = False
+) -> tuple[str, dict[str, float]]:
+    """The Markdown table and the figures by stream (CPU rates).
+
+    With ``proposals``, a last column measures the same streams on the tree with
+    bench/proposals applied, in a child interpreter.
+    """
     results: dict[str, float] = {}
     rows: list[Sequence[object]] = []
+    patched: dict[str, float] | None = None
+    note = ""
+    if proposals:
+        patched, note = run_proposed(events, repeats)
     for name in ("eventbridge", "sns", "failed", "mixed"):
         rate, wall = measure(make_stream(name, events), repeats)
         results[name] = rate
         verdict = "holds" if rate >= BUDGET else "**missed**"
-        rows.append(
-            (_label(name), events, f"{rate:,.0f}", f"{wall:,.0f}", f"≥ {BUDGET:,}: {verdict}")
-        )
-    text = table(
-        [
-            "stream (shuffled, 100 presets)",
-            "events",
-            "events per CPU second",
-            "events per wall second",
-            "budget (CPU)",
-        ],
-        rows,
-    )
+        row: list[object] = [_label(name), events, f"{rate:,.0f}", f"{wall:,.0f}"]
+        row.append(f"≥ {BUDGET:,}: {verdict}")
+        if proposals:
+            row.append(f"{patched[name]:,.0f}" if patched else "—")
+        rows.append(row)
+    headers = [
+        "stream (shuffled, 100 presets)",
+        "events",
+        "events per CPU second",
+        "events per wall second",
+        "budget (CPU)",
+    ]
+    if proposals:
+        headers.append("with bench/proposals (CPU)")
+    text = table(headers, rows)
+    if proposals:
+        text += f"\n\nbench/proposals: {note}."
     return text, results
 
 
@@ -158,5 +172,43 @@ def _label(name: str) -> str:
     }[name]
 
 
+def main() -> None:
+    """``python -m bench.core_throughput [--json EVENTS REPEATS]`` (the JSON form is for
+    bench.proposed's child: rates by stream)."""
+    import json
+    import sys
+
+    if len(sys.argv) == 4 and sys.argv[1] == "--json":
+        print(json.dumps(run(int(sys.argv[2]), int(sys.argv[3]))[1]))
+    else:
+        print(run()[0])
+
+
+def run_proposed(events: int, repeats: int) -> tuple[dict[str, float] | None, str]:
+    """The same rates on the tree with bench/proposals applied (a child interpreter)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from bench import proposed
+
+    with proposed.tree() as (path, note):
+        if path is None:
+            return None, note
+        done = subprocess.run(
+            [sys.executable, "-m", "bench.core_throughput", "--json", str(events), str(repeats)],
+            env={**os.environ, "PYTHONPATH": path},
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=600,
+        )
+        if done.returncode != 0:
+            return None, "proposed tree failed: " + done.stderr.strip()[-300:]
+        rates: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+        return rates, note
+
+
 if __name__ == "__main__":
-    print(run()[0])
+    main()
