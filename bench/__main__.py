@@ -77,7 +77,7 @@ def run(sizes: Sizes, only: Sequence[str]) -> Report:
     if needs_server:
         with BenchServer() as server:
             if "calls" in only:
-                text, rows = calls.run(server)
+                text, rows = calls.run(server, proposals=True)
                 report.section("1. AWS calls per cold invocation (HTTP-level count)", text)
                 report.problems += calls.check(rows)
                 for row in rows:

@@ -274,15 +274,76 @@ def check(rows: Sequence[Row]) -> list[str]:
     return problems
 
 
-def run(server: BenchServer) -> tuple[str, list[Row]]:
+def run(server: BenchServer, proposals: bool = False) -> tuple[str, list[Row]]:
     rows = measure(server)
     problems = check(rows)
     text = render(rows)
+    if proposals:
+        text += "\n\n" + render_proposed(rows, *run_proposed())
     if problems:
         text += "\n\n" + "\n".join(f"- measurement problem: {p}" for p in problems)
     return text, rows
 
 
-if __name__ == "__main__":
+def run_proposed() -> tuple[dict[str, list[str]] | None, str]:
+    """The cold call sequences on the tree with bench/proposals applied (a child interpreter)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from bench import proposed
+
+    with proposed.tree() as (path, note):
+        if path is None:
+            return None, note
+        done = subprocess.run(
+            [sys.executable, "-m", "bench.calls", "--json"],
+            env={**os.environ, "PYTHONPATH": path},
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=600,
+        )
+        if done.returncode != 0:
+            return None, "proposed tree failed: " + done.stderr.strip()[-300:]
+        found: dict[str, list[str]] = json.loads(done.stdout.strip().splitlines()[-1])
+        return found, note
+
+
+def render_proposed(rows: Sequence[Row], found: dict[str, list[str]] | None, note: str) -> str:
+    if found is None:
+        return f"With bench/proposals: {note}."
+    lines = []
+    for row in rows:
+        calls = found.get(row.scenario.name, [])
+        budget = row.scenario.budget
+        holds = budget.holds(calls, False) if budget else None
+        lines.append(
+            (
+                row.scenario.name,
+                len(row.cold),
+                len(calls),
+                _short(calls),
+                {True: "yes", False: "**no**", None: "—"}[holds],
+            )
+        )
+    title = f"With bench/proposals ({note}), cold (no write judged by the kinds of call):"
+    headers = ["event", "calls now", "calls with proposals", "in order", "budget holds"]
+    return title + "\n\n" + table(headers, lines)
+
+
+def main() -> None:
+    import json
+    import sys
+
     with BenchServer() as bench_server:
-        print(run(bench_server)[0])
+        if sys.argv[1:] == ["--json"]:
+            rows = measure(bench_server)
+            print(json.dumps({row.scenario.name: row.cold for row in rows}))
+        else:
+            print(run(bench_server)[0])
+
+
+if __name__ == "__main__":
+    main()

@@ -257,9 +257,9 @@ def import_report(repeats: int = 5, patched_path: str | None = None) -> str:
             key=lambda row: -row[1],
         )
         total = sum(value for _, value in rows)
+        scope = "every module" if label == "handler alone" else f"modules imported after `{first}`"
         sections.append(
-            f"**{label}** (`{code}`; modules imported after `{first}` when it comes first): "
-            f"{total:.1f} ms\n\n"
+            f"**{label}** (`{code}`; {scope}): {total:.1f} ms\n\n"
             + table(["modules", "self time, ms (median)"], [(g, f"{v:.1f}") for g, v in rows])
         )
     top = _top_modules("import boto3; import amistate.shims.lambda_handler", "boto3", 12)
