@@ -29,6 +29,10 @@ READ_TIMEOUT = 10.0
 
 _lock = threading.Lock()
 _clients: dict[tuple[str, str | None], Any] = {}
+#: One botocore session for every client: each new Session loads the endpoint
+#: rules, partitions and the list of services again (about 30 ms per Session
+#: on a cold start) and keeps its own copies alive until the process exits.
+_session: Any = None
 
 
 def client_config(max_attempts: int = MAX_ATTEMPTS) -> Config:
@@ -52,25 +56,29 @@ def client(service: Literal["imagebuilder"], region: str | None = None) -> Image
 def client(service: str, region: str | None = None) -> Any:
     """The process's client for ``service`` in ``region`` (None: the environment's region).
 
-    Thread-safe: clients are created under a lock, from a private
+    Thread-safe: clients are created under a lock, all from one private
     ``boto3.session.Session`` (boto3's default session is not thread-safe).
     """
+    global _session
     key = (service, region)
     with _lock:
         found = _clients.get(key)
         if found is None:
             import boto3.session
 
-            session = boto3.session.Session()
-            found = session.client(service, region_name=region, config=client_config())  # type: ignore[call-overload]
+            if _session is None:
+                _session = boto3.session.Session()
+            found = _session.client(service, region_name=region, config=client_config())
             _clients[key] = found
         return found
 
 
 def clear() -> None:
-    """Forget every cached client (tests that change the environment)."""
+    """Forget every cached client and the session (tests that change the environment)."""
+    global _session
     with _lock:
         _clients.clear()
+        _session = None
 
 
 __all__ = ["CONNECT_TIMEOUT", "MAX_ATTEMPTS", "READ_TIMEOUT", "clear", "client", "client_config"]

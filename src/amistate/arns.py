@@ -41,14 +41,14 @@ def parse_build_arn(text: str) -> BuildArn:
             "not an Image Builder image build version ARN "
             "(arn:<partition>:imagebuilder:<region>:<account>:image/<name>/<x.y.z>/<n>)"
         )
-    g = match.groupdict()
+    partition, region, account, name, x, y, z, n = match.groups()
     return BuildArn(
         arn=text,
-        partition=g["partition"],
-        region=g["region"],
-        account=g["account"],
-        name=g["name"],
-        version=(int(g["major"]), int(g["minor"]), int(g["patch"]), int(g["build"])),
+        partition=partition,
+        region=region,
+        account=account,
+        name=name,
+        version=(int(x), int(y), int(z), int(n)),
     )
 
 

@@ -146,8 +146,8 @@ def _only(kind: type, what: str, hook: Callable[[Any, Any], Any]) -> Callable[[A
     return structure
 
 
-def _converter() -> cattrs.Converter:
-    c = cattrs.Converter(forbid_extra_keys=False, detailed_validation=True)
+def _converter(detailed: bool) -> cattrs.Converter:
+    c = cattrs.Converter(forbid_extra_keys=False, detailed_validation=detailed)
 
     def lists(t: Any, conv: cattrs.Converter) -> Callable[[Any, Any], Any]:
         return _only(list, "a list", list_structure_factory(t, conv))
@@ -157,7 +157,7 @@ def _converter() -> cattrs.Converter:
             hook = make_dict_structure_fn(t, conv, detail_type=override(rename="detail-type"))
         else:
             hook = make_dict_structure_fn(t, conv)
-        return _only(Mapping, "an object", hook)
+        return _only(dict, "an object", hook)
 
     c.register_structure_hook_factory(is_sequence, lists)
     c.register_structure_hook_factory(attrs.has, objects)
@@ -169,7 +169,11 @@ def _converter() -> cattrs.Converter:
     return c
 
 
-_CONVERTER = _converter()
+#: Two converters with the same hooks, so they accept exactly the same inputs:
+#: the fast one structures well-formed events; the detailed one (several times
+#: slower) runs only on a failure, to name the offending field path.
+_FAST = _converter(detailed=False)
+_DETAILED = _converter(detailed=True)
 
 
 def _explain(exc: BaseException, kind: type | None) -> str:
@@ -179,10 +183,14 @@ def _explain(exc: BaseException, kind: type | None) -> str:
 
 
 def _structure(data: object, kind: type[T], path: str) -> T:
-    if not isinstance(data, Mapping):
+    if not isinstance(data, dict):
         raise MalformedEvent(path or "$", f"expected a JSON object, got {type(data).__name__}")
     try:
-        return _CONVERTER.structure(data, kind)
+        return _FAST.structure(data, kind)
+    except Exception:  # noqa: S110 - diagnosed below by the detailed converter
+        pass
+    try:
+        return _DETAILED.structure(data, kind)
     except cattrs.BaseValidationError as exc:
         first = cattrs.transform_error(exc, path=path or "$", format_exception=_explain)[0]
         problem, _, where = first.rpartition(" @ ")
@@ -250,13 +258,13 @@ def _parse_sns_envelope(envelope: object, path: str) -> BuildEvent:
 def _parse_sqs_body(record: Mapping[str, Any], path: str) -> BuildEvent:
     body = _json(record.get("body"), f"{path}.body")
     where = f"{path}.body"
-    if isinstance(body, Mapping) and "detail-type" in body:
+    if isinstance(body, dict) and "detail-type" in body:
         return parse_eventbridge(body, where)
-    if isinstance(body, Mapping) and body.get("Type") == "Notification":
+    if isinstance(body, dict) and body.get("Type") == "Notification":
         return _parse_sns_envelope(body, where)
     # Raw message delivery: the Image object itself, timed by SentTimestamp.
     attributes = record.get("attributes")
-    sent = attributes.get("SentTimestamp") if isinstance(attributes, Mapping) else None
+    sent = attributes.get("SentTimestamp") if isinstance(attributes, dict) else None
     where_sent = f"{path}.attributes.SentTimestamp"
     if not isinstance(sent, str) or not (sent.isascii() and sent.isdigit()) or len(sent) > 15:
         raise MalformedEvent(
@@ -307,7 +315,7 @@ def parse_invocation(event: object) -> Invocation:
     :class:`MalformedEvent`, so the others still run; an event that is not
     any known shape at all raises :class:`MalformedEvent` at once.
     """
-    if not isinstance(event, Mapping):
+    if not isinstance(event, dict):
         raise MalformedEvent("$", f"expected a JSON object, got {type(event).__name__}")
     if "Records" not in event:
         if "detail-type" not in event:
@@ -318,7 +326,7 @@ def parse_invocation(event: object) -> Invocation:
     records = event["Records"]
     if not isinstance(records, list) or not records:
         raise MalformedEvent("$.Records", "expected a non-empty list of records")
-    first = records[0] if isinstance(records[0], Mapping) else {}
+    first = records[0] if isinstance(records[0], dict) else {}
     kind: Kind = "sqs" if first.get("eventSource") == "aws:sqs" else "sns"
     items = tuple(_record(kind, i, record) for i, record in enumerate(records))
     return Invocation(kind, items)
@@ -326,7 +334,7 @@ def parse_invocation(event: object) -> Invocation:
 
 def _record(kind: Kind, index: int, record: object) -> Item:
     path = f"$.Records[{index}]"
-    if not isinstance(record, Mapping):
+    if not isinstance(record, dict):
         return Item(path, MalformedEvent(path, "expected a JSON object"))
     if kind == "sqs":
         message_id = record.get("messageId")

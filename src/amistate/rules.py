@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from attrs import evolve, field, frozen
 
@@ -62,7 +62,11 @@ def ordering_key(event: BuildEvent) -> str:
     """
     outcome = classify(event.status) or "building"
     x, y, z, n = event.build.version
-    when = event.time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    t = event.time.astimezone(UTC)
+    when = (
+        f"{t.year:04d}-{t.month:02d}-{t.day:02d}T"
+        f"{t.hour:02d}:{t.minute:02d}:{t.second:02d}.{t.microsecond:06d}Z"
+    )
     return f"{when}#{x:09d}.{y:09d}.{z:09d}/{n:09d}#{_OUTCOME_RANK[outcome]}"
 
 
@@ -99,9 +103,9 @@ class Transition:
     def apply(self, record: AmiState | None, preset: str) -> AmiState:
         """The record after this transition (assumes :meth:`applies_to`)."""
         current = record if record is not None else AmiState(preset=preset)
+        changes: dict[str, Any] = {}
         if self.register == "all":
-            current = evolve(
-                current,
+            changes.update(
                 status=self.status,
                 updated_at=self.updated_at,
                 build_id=self.build_id,
@@ -109,8 +113,8 @@ class Transition:
                 order_key=self.key,
             )
         if self.sets_ami:
-            current = evolve(current, ami_id=self.ami_id, amis=dict(self.amis), ami_key=self.key)
-        return current
+            changes.update(ami_id=self.ami_id, amis=dict(self.amis), ami_key=self.key)
+        return evolve(current, **changes)
 
 
 def transition_for(

@@ -172,8 +172,15 @@ class AmiService:
         for _ in range(MAX_CONVERGE_ROUNDS):
             if record.ami_id is None:
                 return None, written
+            wrote = False
             for region in (self.settings.home_region, *self.settings.extra_regions):
-                written |= self._write_parameter(region, preset, record)
+                wrote |= self._write_parameter(region, preset, record)
+            written |= wrote
+            if not wrote:
+                # SSM already holds this record's AMI: no write of ours can land
+                # late, so there is nothing to confirm (a newer writer confirms
+                # its own write).
+                return record.ami_id, written
             latest = self.states.get(preset)
             if latest is None or latest.ami_key == record.ami_key:
                 return record.ami_id, written
