@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from attrs import frozen
 
@@ -287,28 +287,10 @@ def run(server: BenchServer, proposals: bool = False) -> tuple[str, list[Row]]:
 
 def run_proposed() -> tuple[dict[str, list[str]] | None, str]:
     """The cold call sequences on the tree with bench/proposals applied (a child interpreter)."""
-    import json
-    import os
-    import subprocess
-    import sys
-
     from bench import proposed
 
-    with proposed.tree() as (path, note):
-        if path is None:
-            return None, note
-        done = subprocess.run(
-            [sys.executable, "-m", "bench.calls", "--json"],
-            env={**os.environ, "PYTHONPATH": path},
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=600,
-        )
-        if done.returncode != 0:
-            return None, "proposed tree failed: " + done.stderr.strip()[-300:]
-        found: dict[str, list[str]] = json.loads(done.stdout.strip().splitlines()[-1])
-        return found, note
+    found, note = proposed.run_json("bench.calls")
+    return cast("dict[str, list[str]] | None", found), note
 
 
 def render_proposed(rows: Sequence[Row], found: dict[str, list[str]] | None, note: str) -> str:

@@ -15,7 +15,7 @@ import gc
 import random
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from attrs import frozen
 
@@ -186,28 +186,10 @@ def main() -> None:
 
 def run_proposed(events: int, repeats: int) -> tuple[dict[str, float] | None, str]:
     """The same rates on the tree with bench/proposals applied (a child interpreter)."""
-    import json
-    import os
-    import subprocess
-    import sys
-
     from bench import proposed
 
-    with proposed.tree() as (path, note):
-        if path is None:
-            return None, note
-        done = subprocess.run(
-            [sys.executable, "-m", "bench.core_throughput", "--json", str(events), str(repeats)],
-            env={**os.environ, "PYTHONPATH": path},
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=600,
-        )
-        if done.returncode != 0:
-            return None, "proposed tree failed: " + done.stderr.strip()[-300:]
-        rates: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
-        return rates, note
+    rates, note = proposed.run_json("bench.core_throughput", str(events), str(repeats))
+    return cast("dict[str, float] | None", rates), note
 
 
 if __name__ == "__main__":

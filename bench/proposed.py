@@ -9,9 +9,11 @@ moved on), the proposal rows say so instead of failing the run.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,3 +43,22 @@ def tree() -> Iterator[tuple[str | None, str]]:
             return
         path = os.pathsep.join([str(base / "src"), str(base / "adapters"), str(ROOT)])
         yield path, f"{len(patches)} patches applied"
+
+
+def run_json(module: str, *args: str) -> tuple[object | None, str]:
+    """Run ``python -m <module> --json <args>`` on the patched tree; return its last
+    stdout line parsed as JSON (or None) and what happened."""
+    with tree() as (path, note):
+        if path is None:
+            return None, note
+        done = subprocess.run(
+            [sys.executable, "-m", module, "--json", *args],
+            env={**os.environ, "PYTHONPATH": path},
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=600,
+        )
+        if done.returncode != 0:
+            return None, "proposed tree failed: " + done.stderr.strip()[-300:]
+        return json.loads(done.stdout.strip().splitlines()[-1]), note
