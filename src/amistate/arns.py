@@ -73,9 +73,3 @@ def owner_of(arn: str) -> tuple[str, str, str] | None:
     if len(parts) < 6 or parts[0] != "arn" or not parts[4].isdigit():
         return None
     return parts[1], parts[3], parts[4]
-
-
-def account_of_function(invoked_function_arn: str) -> str | None:
-    """The account ID in a Lambda function ARN (``arn:aws:lambda:R:A:function:N``)."""
-    parts = invoked_function_arn.split(":")
-    return parts[4] if len(parts) > 4 and parts[4].isdigit() else None

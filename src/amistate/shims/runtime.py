@@ -15,7 +15,7 @@ from typing import Any
 
 from attrs import frozen
 
-from amistate.arns import account_of_function, owner_of
+from amistate.arns import owner_of
 from amistate.deploy import PresetDeployer
 from amistate.ports import (
     ImageCatalog,
@@ -117,8 +117,8 @@ def get(context: Any) -> Runtime:
             logs.quiet_aws_wire()
             arn = getattr(context, "invoked_function_arn", None)
             owner = owner_of(arn) if isinstance(arn, str) else None
-            account = account_of_function(arn) if isinstance(arn, str) else None
-            _current = from_environment(account, owner[0] if owner else None)
+            partition, _, account = owner or (None, None, None)
+            _current = from_environment(account, partition)
         return _current
 
 
