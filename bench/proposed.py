@@ -32,6 +32,11 @@ def tree() -> Iterator[tuple[str | None, str]]:
         for part in ("src", "adapters"):
             shutil.copytree(ROOT / part, base / part, ignore=shutil.ignore_patterns("__pycache__"))
         patches = sorted(str(p) for p in PROPOSALS.glob("*.diff"))
+        if not patches:
+            # Every proposal was applied or declined; without patches `git apply`
+            # would read standard input.
+            yield None, "no proposals pending (bench/proposals is empty)"
+            return
         if shutil.which("git") is None:
             yield None, "git not found: cannot apply bench/proposals"
             return
