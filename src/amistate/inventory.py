@@ -1,0 +1,110 @@
+"""What Image Builder and EC2 hold: the world the reconciler reads.
+
+Events are the fast path; these ports are how a reconcile run sees the truth
+directly. Two facts live here because every path needs them alike:
+
+* :func:`own_amis`: a build's ``outputResources.amis[]`` lists one AMI per
+  region *and account*; only the build's own account's AMIs can be launched
+  here (GetImage, SNS, SQS and the pipeline listing all filter through it).
+* :data:`IN_USE_TAG`: the tag that tells a lifecycle policy an AMI is needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from attrs import frozen
+
+from amistate.events import RegionalAmi
+
+#: Tag key carried by every AMI a preset may need (value: the presets, comma-separated).
+IN_USE_TAG = "amistate:in-use"
+
+ImageState = Literal["available", "pending", "disabled", "deregistered", "failed", "missing"]
+#: States in which a runner can still launch the AMI.
+LAUNCHABLE: frozenset[str] = frozenset({"available"})
+
+
+def own_amis(entries: Iterable[Any], account: str) -> tuple[RegionalAmi, ...]:
+    """The AMIs of ``outputResources.amis[]`` that ``account`` owns, one per region.
+
+    An entry without ``accountId`` is the build's own (Image Builder omits it
+    for single-account distributions); entries of other accounts are dropped.
+    """
+    seen: dict[str, RegionalAmi] = {}
+    for entry in entries:
+        if not isinstance(entry, Mapping):
+            continue
+        region, image = entry.get("region"), entry.get("image")
+        owner = entry.get("accountId")
+        if not isinstance(region, str) or not isinstance(image, str):
+            continue
+        if owner is not None and owner != account:
+            continue
+        seen.setdefault(region, RegionalAmi(region=region, ami_id=image))
+    return tuple(seen.values())
+
+
+@frozen
+class BuildSummary:
+    """One image of a pipeline as ``ListImagePipelineImages`` shows it.
+
+    ``created`` is ``dateCreated``: when the build *started* (the ordering
+    input every path shares). ``amis`` are already filtered by :func:`own_amis`.
+    """
+
+    arn: str
+    status: str
+    created: datetime
+    amis: tuple[RegionalAmi, ...] = ()
+    reason: str | None = None
+
+
+class PipelineImages(Protocol):
+    """Image Builder's list of a pipeline's builds."""
+
+    def builds(self, pipeline_arn: str, since: datetime | None) -> Iterator[BuildSummary]:
+        """The pipeline's builds, newest ``created`` first, paginated lazily.
+
+        Stops after the first build created before ``since`` (None: all of them).
+        """
+        ...
+
+    def finished_at(self, build_arn: str) -> datetime | None:
+        """When the build ended: the latest workflow ``endTime`` (None if unknown)."""
+        ...
+
+
+class MachineImages(Protocol):
+    """EC2's AMIs in one region: existence, state, and the in-use tag."""
+
+    region: str
+
+    def states(self, ami_ids: Collection[str]) -> Mapping[str, ImageState]:
+        """The state of each AMI asked for; ``missing`` for one EC2 does not know."""
+        ...
+
+    def tagged(self, key: str) -> Mapping[str, str]:
+        """Every AMI of this account carrying tag ``key``, with its value."""
+        ...
+
+    def tag(self, ami_ids: Collection[str], key: str, value: str) -> None:
+        """Set ``key=value`` on each AMI (idempotent)."""
+        ...
+
+    def untag(self, ami_ids: Collection[str], key: str) -> None:
+        """Remove tag ``key`` from each AMI (idempotent)."""
+        ...
+
+
+__all__ = [
+    "IN_USE_TAG",
+    "LAUNCHABLE",
+    "BuildSummary",
+    "ImageState",
+    "MachineImages",
+    "PipelineImages",
+    "own_amis",
+]
