@@ -1,0 +1,97 @@
+"""The value a preset's SSM parameter should hold: desired state, not a patch.
+
+The runners read ``/spot-runner/configs/<preset>``. Its desired value is a
+function of four things and nothing else, so writing it twice, late, or from
+two writers at once converges on the same bytes:
+
+* the value there now (keys nobody configured, written by others, stay with
+  their JSON types);
+* the preset's Config as the stack deployed it (its keys win);
+* the *retired* keys: keys an earlier Config had that the current one lacks
+  (the stack owned them, so they are removed, even if a push was missed);
+* the AMI (``amiId``), which the record or the operator's pin decides.
+
+:func:`parameter_value` is that function; :func:`retire` is how a deploy
+updates the retired keys. Every writer (event, deploy, sync, reconcile) uses
+the first, so a missed push heals at the next write.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from amistate.merge import AMI_ID_KEY, dump_object, load_object
+
+#: Keys the stack can never own: amistate writes them itself.
+RESERVED_KEYS = frozenset({AMI_ID_KEY})
+
+
+def retire(
+    old_config: Mapping[str, Any] | None,
+    new_config: Mapping[str, Any],
+    retired: Iterable[str] = (),
+) -> tuple[str, ...]:
+    """The retired keys after deploying ``new_config`` over ``old_config``.
+
+    Grow-only except for keys the new Config owns again: a key retired twice is
+    retired once, and re-adding a key to the Config un-retires it. Sorted, so
+    the result is the same whatever order the deploys' retries arrive in.
+    """
+    gone = set(retired) | set(old_config or {})
+    return tuple(sorted(gone - set(new_config) - RESERVED_KEYS))
+
+
+def parameter_value(
+    current: str | None,
+    config: Mapping[str, Any] | None,
+    ami_id: str,
+    retired: Iterable[str] = (),
+) -> str:
+    """The parameter's desired value.
+
+    ``current`` is returned unchanged, byte for byte, when it already means the
+    desired value (same keys, same JSON values and types), so a caller can skip
+    the write. A ``current`` that is not a JSON object is never overwritten:
+    :class:`amistate.errors.InvalidConfig` is raised instead.
+    """
+    base = {} if current is None else load_object(current, "SSM parameter value")
+    wanted = {key: value for key, value in base.items() if key not in set(retired)}
+    wanted.update({k: v for k, v in (config or {}).items() if k not in RESERVED_KEYS})
+    wanted[AMI_ID_KEY] = ami_id
+    if current is not None and same_json(wanted, base):
+        return current
+    return dump_object(wanted)
+
+
+def same_json(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Equal as JSON: ``1``, ``1.0`` and ``true`` differ; key order does not matter."""
+    return _canonical(a) == _canonical(b)
+
+
+def _canonical(value: Mapping[str, Any]) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def drift(current: str | None, desired: str) -> tuple[str, ...]:
+    """What differs between a parameter and its desired value, for operators.
+
+    ``("amiId",)`` when only the AMI differs, the config keys that differ
+    (added, changed or to be removed) otherwise; ``()`` when in sync.
+    """
+    if current is None:
+        return ("missing",)
+    if current == desired:
+        return ()
+    have = load_object(current, "SSM parameter value")
+    want = load_object(desired, "desired value")
+    keys = sorted(
+        key
+        for key in set(have) | set(want)
+        if key not in have or key not in want or not same_json({"v": have[key]}, {"v": want[key]})
+    )
+    return tuple(keys)
+
+
+__all__ = ["RESERVED_KEYS", "drift", "parameter_value", "retire", "same_json"]

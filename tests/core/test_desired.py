@@ -1,0 +1,98 @@
+"""The desired parameter value: idempotent, config wins, retired keys go, others stay."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from amistate.desired import drift, parameter_value, retire, same_json
+from amistate.errors import InvalidConfig
+
+KEYS = st.sampled_from(["instanceTypes", "timeout", "labels", "maxRunners", "secret", "owner"])
+SCALARS = st.one_of(
+    st.booleans(), st.integers(-5, 5), st.floats(-2, 2, allow_nan=False), st.text(max_size=3)
+)
+VALUES = st.one_of(SCALARS, st.lists(SCALARS, max_size=2))
+OBJECTS = st.dictionaries(KEYS, VALUES, max_size=5)
+AMIS = st.sampled_from(["ami-1", "ami-2", "ami-3"])
+
+
+@given(current=OBJECTS, config=OBJECTS, retired=st.lists(KEYS), ami=AMIS)
+def test_the_value_is_a_fixed_point(
+    current: dict[str, Any], config: dict[str, Any], retired: list[str], ami: str
+) -> None:
+    once = parameter_value(json.dumps(current), config, ami, retired)
+    assert parameter_value(once, config, ami, retired) == once
+
+
+@given(current=OBJECTS, config=OBJECTS, retired=st.lists(KEYS), ami=AMIS)
+def test_config_wins_retired_keys_go_and_foreign_keys_stay(
+    current: dict[str, Any], config: dict[str, Any], retired: list[str], ami: str
+) -> None:
+    value = json.loads(parameter_value(json.dumps(current), config, ami, retired))
+    assert value["amiId"] == ami
+    for key, wanted in config.items():
+        assert same_json({"v": value[key]}, {"v": wanted})
+    for key in set(retired) - set(config):
+        assert key not in value
+    for key in set(current) - set(config) - set(retired) - {"amiId"}:
+        assert same_json({"v": value[key]}, {"v": current[key]})
+
+
+@given(deploys=st.lists(OBJECTS, min_size=1, max_size=5), current=OBJECTS, ami=AMIS)
+def test_a_missed_push_heals_at_the_next_write(
+    deploys: list[dict[str, Any]], current: dict[str, Any], ami: str
+) -> None:
+    """Only the last deploy's push lands: the parameter still owns no stale stack key."""
+    retired: tuple[str, ...] = ()
+    previous: dict[str, Any] | None = None
+    start = json.dumps({**deploys[0], **current})
+    for config in deploys:
+        retired = retire(previous, config, retired)
+        previous = config
+    value = json.loads(parameter_value(start, deploys[-1], ami, retired))
+    stack_keys = set().union(*deploys)
+    assert {k for k in value if k in stack_keys} == set(deploys[-1])
+
+
+def test_retire_is_the_same_whatever_order_retries_arrive_in() -> None:
+    a, b = {"x": 1, "y": 2}, {"x": 1}
+    assert retire(a, b) == ("y",)
+    assert retire(a, b, retire(a, b)) == ("y",)
+    # Re-adding a key to the config un-retires it; amiId is never retired.
+    assert retire(b, {"y": 3, "x": 1}, ("y",)) == ()
+    assert retire({"amiId": "ami-1"}, {}) == ()
+
+
+def test_an_unchanged_value_is_returned_byte_for_byte() -> None:
+    current = '{ "timeout": 3600, "amiId": "ami-1" }'
+    assert parameter_value(current, {"timeout": 3600}, "ami-1") is current
+    assert parameter_value(current, {"timeout": 3600.0}, "ami-1") != current
+    assert parameter_value(current, {"timeout": True}, "ami-1") != current
+
+
+def test_a_missing_parameter_is_created_from_the_config() -> None:
+    value = parameter_value(None, {"instanceTypes": ["m7g.large"], "amiId": "x"}, "ami-1")
+    assert json.loads(value) == {"instanceTypes": ["m7g.large"], "amiId": "ami-1"}
+
+
+def test_a_value_that_is_not_an_object_is_refused() -> None:
+    with pytest.raises(InvalidConfig, match="SSM parameter value"):
+        parameter_value("a,b,c", {}, "ami-1")
+
+
+def test_drift_names_the_keys() -> None:
+    desired = parameter_value(
+        '{"timeout":3600,"amiId":"ami-1","gone":1}', {"timeout": 7200}, "ami-2", ["gone"]
+    )
+    assert drift('{"timeout":3600,"amiId":"ami-1","gone":1}', desired) == (
+        "amiId",
+        "gone",
+        "timeout",
+    )
+    assert drift(desired, desired) == ()
+    assert drift(None, desired) == ("missing",)
