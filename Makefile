@@ -52,16 +52,37 @@ fuzz: $(VENV)/.dev
 	$(PY) tests/fuzz/fuzz_parsing.py -atheris_runs=200000
 
 # The Lambda code of examples/cdk, built without Docker: amistate (with its adapters)
-# and its pure-Python dependencies for the python3.12 runtime. boto3/botocore are
-# not bundled: the Lambda Python runtime provides them. --no-compile keeps the
-# asset's hash stable, so an unchanged package does not redeploy the functions.
+# and its pure-Python dependencies, plus their bytecode. boto3/botocore are not
+# bundled: the Lambda Python runtime provides them.
+# * LAMBDA_PYTHON chooses the runtime (default: the building interpreter); it must be
+#   installed here, since it compiles the bytecode: `make lambda-asset LAMBDA_PYTHON=python3.12`.
+# * The dependencies are installed for that version (--python-version), and the .pyc files
+#   are compiled by that interpreter: a read-only Lambda package cannot cache bytecode,
+#   so without them every cold start compiles amistate, attrs and cattrs from source.
+# * Deterministic, so an unchanged package keeps its asset hash and does not redeploy:
+#   unchecked-hash .pyc (no mtime), PYTHONHASHSEED=0 (set order in constants), source
+#   paths recorded as /var/task/..., no direct_url.json (it names this checkout's path) nor its line in RECORD.
+# * $(LAMBDA_ASSET)/RUNTIME holds the Lambda runtime's name (one line, e.g. python3.12);
+#   the CDK example reads it. LAMBDA_ASSET and LAMBDA_SOURCE move the output and the source
+#   tree (tests/bench/test_lambda_asset.py builds from snapshots).
+LAMBDA_PYTHON ?= $(PY)
+LAMBDA_ASSET ?= .lambda-asset
+LAMBDA_SOURCE ?= .
+
 lambda-asset: $(VENV)/.dev
-	rm -rf .lambda-asset
-	$(PY) -m pip install --quiet --no-deps --no-compile --target .lambda-asset .
-	$(PY) -m pip install --quiet --no-deps --no-compile --target .lambda-asset \
-		--only-binary=:all: --implementation py --python-version 3.12 \
+	@command -v $(LAMBDA_PYTHON) >/dev/null 2>&1 || { echo "error: LAMBDA_PYTHON=$(LAMBDA_PYTHON) is not installed here; it compiles the package's bytecode" >&2; exit 1; }
+	@$(LAMBDA_PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "amistate needs Python >= 3.11, LAMBDA_PYTHON is " + sys.version)'
+	rm -rf $(LAMBDA_ASSET)
+	$(PY) -m pip install --quiet --no-deps --no-compile --target $(LAMBDA_ASSET) $(LAMBDA_SOURCE)
+	$(PY) -m pip install --quiet --no-deps --no-compile --target $(LAMBDA_ASSET) \
+		--only-binary=:all: --implementation py \
+		--python-version $$($(LAMBDA_PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])') \
 		'attrs>=25.4' 'cattrs>=24.1' 'typing-extensions>=4.14'
-	rm -rf .lambda-asset/bin
+	rm -rf $(LAMBDA_ASSET)/bin $(LAMBDA_ASSET)/*.dist-info/direct_url.json
+	$(PY) -c 'import pathlib, sys; [p.write_text("".join(l for l in p.read_text().splitlines(True) if "/direct_url.json," not in l)) for p in pathlib.Path(sys.argv[1]).glob("*.dist-info/RECORD")]' $(LAMBDA_ASSET)
+	PYTHONHASHSEED=0 $(LAMBDA_PYTHON) -m compileall -q -j 0 --invalidation-mode unchecked-hash \
+		-s $(LAMBDA_ASSET) -p /var/task $(LAMBDA_ASSET)
+	$(LAMBDA_PYTHON) -c 'import sys; print("python%d.%d" % sys.version_info[:2])' > $(LAMBDA_ASSET)/RUNTIME
 
 clean:
 	rm -rf $(VENV) node_modules .mypy_cache .pytest_cache .ruff_cache examples/cdk/cdk.out .lambda-asset
