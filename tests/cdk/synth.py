@@ -101,7 +101,13 @@ def full_settings(example: AmiStateSettings) -> AmiStateSettings:
     )
 
 
-def _fake_asset() -> Path:
+#: The runtime the Example stack's fake package says it was built for
+#: (``.lambda-asset/RUNTIME``); the Full stack's package has no such file, so it
+#: falls back to the interpreter running the synthesis.
+EXAMPLE_ASSET_RUNTIME = "python3.13"
+
+
+def fake_asset(runtime: str | None = None) -> Path:
     """A tiny stand-in for the built package: synthesis hashes it, nothing runs it."""
     folder = Path(tempfile.mkdtemp(prefix="amistate-asset-"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
@@ -109,6 +115,8 @@ def _fake_asset() -> Path:
     shims.mkdir(parents=True)
     (shims / "lambda_handler.py").write_text("def handler(event, context): ...\n")
     (shims / "custom_resource.py").write_text("def on_event(event, context): ...\n")
+    if runtime is not None:
+        (folder / "RUNTIME").write_text(runtime + "\n")
     return folder
 
 
@@ -121,12 +129,12 @@ def synthesize() -> Synthesized:
     outdir = tempfile.mkdtemp(prefix="amistate-cdk-out-")
     atexit.register(shutil.rmtree, outdir, ignore_errors=True)
     app = App(outdir=outdir)
-    asset_dir = _fake_asset()
+    assets = {"Example": fake_asset(EXAMPLE_ASSET_RUNTIME), "Full": fake_asset()}
     example = read_settings(EXAMPLE_SETTINGS)
     settings = {"Example": example, "Full": full_settings(example)}
     env = Environment(account=ACCOUNT, region=REGION)
     stacks = {
-        name: AmiStateStack(app, name, settings=settings[name], asset_dir=asset_dir, env=env)
+        name: AmiStateStack(app, name, settings=settings[name], asset_dir=assets[name], env=env)
         for name in STACKS
     }
     assembly = app.synth()
@@ -175,9 +183,11 @@ def stack_of(name: str) -> Stack:
 
 __all__ = [
     "ACCOUNT",
+    "EXAMPLE_ASSET_RUNTIME",
     "REGION",
     "STACKS",
     "Synthesized",
+    "fake_asset",
     "resources_of_type",
     "rule_event_pattern",
     "stack_of",

@@ -61,6 +61,7 @@ def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
         (_set("secureStringKeyArn", "alias/aws/ssm"), "secureStringKeyArn"),
         (_set("extraRegions", ["Europe"]), "extraRegions"),
         (_set("tableName", "x"), "tableName"),
+        (_set("spreadSchedules", "yes"), "spreadSchedules: expected bool"),
         (_set("presets.0.name", "p" * 100), "too long for Image Builder names"),
     ],
 )

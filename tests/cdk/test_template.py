@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 import pytest
@@ -13,8 +14,13 @@ from examples.cdk.amistate_cdk.construct import (
     DEPLOY_HANDLER,
     STATE_HANDLER,
 )
-from examples.cdk.amistate_cdk.settings import DEFAULT_SCHEDULE, resource_slug
+from examples.cdk.amistate_cdk.settings import (
+    DEFAULT_SCHEDULE,
+    pipeline_schedule,
+    resource_slug,
+)
 from tests.cdk.synth import (
+    EXAMPLE_ASSET_RUNTIME,
     EXISTING_TABLE,
     STACKS,
     Synthesized,
@@ -95,10 +101,16 @@ def test_dead_letter_queues_are_encrypted_and_refuse_plain_http(
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_functions_run_the_shims_on_python_3_12_with_the_contract_environment(
+def test_functions_run_the_shims_on_the_asset_runtime_with_the_contract_environment(
     synthesized: Synthesized, stack: str
 ) -> None:
     settings = synthesized.settings[stack]
+    # Example: the package's RUNTIME file; Full: no file, the synthesizing interpreter.
+    runtime = (
+        EXAMPLE_ASSET_RUNTIME
+        if stack == "Example"
+        else f"python{sys.version_info.major}.{sys.version_info.minor}"
+    )
     t = template(synthesized, stack)
     table = (
         EXISTING_TABLE
@@ -116,7 +128,7 @@ def test_functions_run_the_shims_on_python_3_12_with_the_contract_environment(
             "AWS::Lambda::Function",
             {
                 "Handler": handler,
-                "Runtime": "python3.12",
+                "Runtime": runtime,
                 "Environment": {"Variables": environment},
                 "TracingConfig": Match.absent() if not settings.tracing else {"Mode": "Active"},
                 "LoggingConfig": {"LogGroup": {"Ref": Match.any_value()}},
@@ -137,7 +149,7 @@ def test_one_scheduled_pipeline_per_preset(synthesized: Synthesized, stack: str)
         t.resource_count_is(kind, len(settings.presets))
     for preset in settings.presets:
         schedule: dict[str, Any] = {
-            "ScheduleExpression": preset.schedule or settings.schedule,
+            "ScheduleExpression": pipeline_schedule(settings, preset),
             # Explicit: the default would skip builds when no dependency changed.
             "PipelineExecutionStartCondition": "EXPRESSION_MATCH_ONLY",
         }
@@ -154,15 +166,41 @@ def test_one_scheduled_pipeline_per_preset(synthesized: Synthesized, stack: str)
         )
 
 
-def test_the_example_builds_weekly_on_sunday(synthesized: Synthesized) -> None:
+def test_the_example_builds_weekly_on_sunday_at_a_minute_of_its_own(
+    synthesized: Synthesized,
+) -> None:
+    """The default schedule, spread over the hour: minute = sha256(preset name) mod 60."""
     assert synthesized.settings["Example"].schedule == DEFAULT_SCHEDULE == "cron(0 3 ? * SUN *)"
-    for pipeline in resources_of_type(
-        synthesized.templates["Example"], "AWS::ImageBuilder::ImagePipeline"
-    ).values():
-        assert pipeline["Properties"]["Schedule"] == {
-            "ScheduleExpression": "cron(0 3 ? * SUN *)",
+    schedules = {
+        pipeline["Properties"]["Tags"]["amistate:preset"]: pipeline["Properties"]["Schedule"]
+        for pipeline in resources_of_type(
+            synthesized.templates["Example"], "AWS::ImageBuilder::ImagePipeline"
+        ).values()
+    }
+    # Worked out by hand from hashlib, not from the code under test.
+    assert schedules == {
+        "linux-x64": {
+            "ScheduleExpression": "cron(27 3 ? * SUN *)",
             "PipelineExecutionStartCondition": "EXPRESSION_MATCH_ONLY",
-        }
+        },
+        "linux-arm64": {
+            "ScheduleExpression": "cron(5 3 ? * SUN *)",
+            "PipelineExecutionStartCondition": "EXPRESSION_MATCH_ONLY",
+        },
+    }
+
+
+def test_a_preset_schedule_is_kept_as_written(synthesized: Synthesized) -> None:
+    first = synthesized.settings["Full"].presets[0]
+    assert first.schedule == "cron(30 4 ? * MON-FRI *)"
+    (pipeline,) = [
+        p
+        for p in resources_of_type(
+            synthesized.templates["Full"], "AWS::ImageBuilder::ImagePipeline"
+        ).values()
+        if p["Properties"]["Tags"]["amistate:preset"] == first.name
+    ]
+    assert pipeline["Properties"]["Schedule"]["ScheduleExpression"] == "cron(30 4 ? * MON-FRI *)"
 
 
 @pytest.mark.parametrize("stack", STACKS)

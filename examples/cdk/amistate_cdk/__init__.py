@@ -1,6 +1,6 @@
 """CDK v2 constructs that deploy amistate (see docs/getting-started.md)."""
 
-from .construct import AmiStatePipeline, PresetPipeline
+from .construct import AmiStatePipeline, PresetPipeline, python_runtime
 from .settings import (
     DEFAULT_SCHEDULE,
     DEFAULT_START_CONDITION,
@@ -9,8 +9,17 @@ from .settings import (
     RecipeSpec,
     SettingsError,
     load_settings,
+    pipeline_schedule,
+    schedule_minute,
 )
-from .stack import AmiStateStack, build_app, lambda_code, read_settings
+from .stack import (
+    AmiStateStack,
+    build_app,
+    lambda_code,
+    lambda_runtime,
+    read_settings,
+    runtime_name,
+)
 
 __all__ = [
     "DEFAULT_SCHEDULE",
@@ -24,6 +33,11 @@ __all__ = [
     "SettingsError",
     "build_app",
     "lambda_code",
+    "lambda_runtime",
     "load_settings",
+    "pipeline_schedule",
+    "python_runtime",
     "read_settings",
+    "runtime_name",
+    "schedule_minute",
 ]

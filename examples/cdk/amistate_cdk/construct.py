@@ -18,6 +18,8 @@ the action supports; the tests in ``tests/cdk`` hold it to that.
 from __future__ import annotations
 
 import json
+import re
+import sys
 from typing import Any
 
 from aws_cdk import (
@@ -41,11 +43,18 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import custom_resources as cr
 from constructs import Construct, IConstruct
 
-from .settings import AmiStateSettings, PresetSpec, resource_slug, validate
+from .settings import (
+    AmiStateSettings,
+    PresetSpec,
+    pipeline_schedule,
+    resource_slug,
+    validate,
+)
 
 STATE_HANDLER = "amistate.shims.lambda_handler.handler"
 DEPLOY_HANDLER = "amistate.shims.custom_resource.on_event"
-RUNTIME = lambda_.Runtime.PYTHON_3_12
+
+_RUNTIME_NAME = re.compile(r"python3\.\d{1,2}")
 
 #: What the EventBridge rule matches: the terminal states amistate acts on.
 TERMINAL_STATUSES = ("AVAILABLE", "FAILED", "CANCELLED")
@@ -89,10 +98,15 @@ class AmiStatePipeline(Construct):
         *,
         settings: AmiStateSettings,
         code: lambda_.Code,
+        runtime: lambda_.Runtime | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         validate(settings)
         self.settings = settings
+        #: The runtime the package's bytecode was compiled for (``stack.lambda_runtime``).
+        self.runtime = runtime or python_runtime(
+            f"python{sys.version_info[0]}.{sys.version_info[1]}"
+        )
         # Why a role has a "*" resource (one acknowledgment per role, all reasons).
         self._star_reasons: dict[iam.IRole, list[str]] = {}
         stack = Stack.of(self)
@@ -287,7 +301,7 @@ class AmiStatePipeline(Construct):
         function = lambda_.Function(
             self,
             construct_id,
-            runtime=RUNTIME,
+            runtime=self.runtime,
             handler=handler,
             code=code,
             role=role,
@@ -301,8 +315,9 @@ class AmiStatePipeline(Construct):
         _acknowledge(
             function,
             "AwsSolutions-L1",
-            "amistate targets Python 3.12 (the runtime its package is built and tested for); "
-            "move RUNTIME forward together with the package's supported versions.",
+            "The runtime is the Python version the package's bytecode was compiled for "
+            "(.lambda-asset/RUNTIME, written by make lambda-asset); a newer runtime would "
+            "ignore that bytecode. Move it forward by building the asset with a newer Python.",
         )
         if self.settings.tracing:
             self._star_reasons.setdefault(role, []).append(
@@ -453,7 +468,7 @@ class PresetPipeline(Construct):
             tags=tags,
         )
         schedule: dict[str, str] = {
-            "scheduleExpression": preset.schedule or settings.schedule,
+            "scheduleExpression": pipeline_schedule(settings, preset),
             "pipelineExecutionStartCondition": settings.start_condition,
         }
         if settings.schedule_timezone is not None:
@@ -494,6 +509,13 @@ class PresetPipeline(Construct):
         self.resource.node.add_dependency(owner.state_function)
 
 
+def python_runtime(name: str) -> lambda_.Runtime:
+    """The Lambda runtime called ``name`` (``python3.X``), known to this CDK version or not."""
+    if not _RUNTIME_NAME.fullmatch(name):
+        raise ValueError(f"{name!r} is not a Lambda Python runtime name (python3.<minor>)")
+    return lambda_.Runtime(name, lambda_.RuntimeFamily.PYTHON)
+
+
 def _nag_text(scope: IConstruct, value: str) -> str:
     """``value`` (an ARN, possibly with tokens) as cdk-nag prints it in a finding ID."""
     return _render(Stack.of(scope).resolve(value))
@@ -522,4 +544,4 @@ def _acknowledge(scope: IConstruct, rule: str, reason: str) -> None:
     Validations.of(scope).acknowledge(Acknowledgment(id=rule, reason=reason))
 
 
-__all__ = ["AmiStatePipeline", "PresetPipeline"]
+__all__ = ["AmiStatePipeline", "PresetPipeline", "python_runtime"]

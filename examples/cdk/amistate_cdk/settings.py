@@ -27,6 +27,7 @@ DEFAULT_START_CONDITION = "EXPRESSION_MATCH_ONLY"
 START_CONDITIONS = ("EXPRESSION_MATCH_ONLY", "EXPRESSION_MATCH_AND_DEPENDENCY_UPDATES_AVAILABLE")
 
 _SCHEDULE = re.compile(r"cron\([^()]+\)|rate\([^()]+\)")
+_CRON_FIXED_MINUTE = re.compile(r"cron\(\s*(\d{1,2})(\s.*)\)")
 _REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d+")
 _VERSION = re.compile(r"\d{1,9}\.\d{1,9}\.\d{1,9}")
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
@@ -117,6 +118,7 @@ class AmiStateSettings:
     tracing: bool = False
     name_prefix: str = "amistate"
     leading_keys: tuple[str, ...] = ("AMI#*", "PIPELINE#*")
+    spread_schedules: bool = True
 
 
 def load_settings(data: Mapping[str, Any]) -> AmiStateSettings:
@@ -136,6 +138,7 @@ def load_settings(data: Mapping[str, Any]) -> AmiStateSettings:
         extra_regions=tuple(top.get("extraRegions", list) or ()),
         tracing=bool(top.get("tracing", bool)),
         name_prefix=top.get("namePrefix", str) or "amistate",
+        spread_schedules=top.get("spreadSchedules", bool) is not False,
     )
     top.no_unknown()
     validate(settings)
@@ -181,6 +184,31 @@ def validate(settings: AmiStateSettings) -> None:
             )
         if preset.schedule is not None:
             _check_schedule(f"presets[{preset.name}].schedule", preset.schedule)
+
+
+def schedule_minute(preset: str) -> int:
+    """The preset's minute of the hour: stable (sha256 of the name), spread over 0-59."""
+    return int.from_bytes(hashlib.sha256(preset.encode()).digest()[:8], "big") % 60
+
+
+def pipeline_schedule(settings: AmiStateSettings, preset: PresetSpec) -> str:
+    """The schedule expression of ``preset``'s pipeline.
+
+    A preset's own ``schedule`` is used as written. Otherwise the top-level
+    schedule, and with ``spread_schedules`` (the default) its minute replaced by
+    :func:`schedule_minute`, when it is a ``cron(...)`` whose minute is one
+    number: builds of presets sharing a schedule then end minutes apart, not in
+    one burst of SSM writes (SSM allows about 3 PutParameter per second).
+    ``rate(...)`` and cron minutes like ``*/15`` or ``0,30`` are kept as written.
+    """
+    if preset.schedule is not None:
+        return preset.schedule
+    expression = settings.schedule
+    if settings.spread_schedules:
+        fixed = _CRON_FIXED_MINUTE.fullmatch(expression)
+        if fixed is not None:
+            return f"cron({schedule_minute(preset.name)}{fixed.group(2)})"
+    return expression
 
 
 def resource_slug(preset: str) -> str:
@@ -293,6 +321,8 @@ __all__ = [
     "RecipeSpec",
     "SettingsError",
     "load_settings",
+    "pipeline_schedule",
     "resource_slug",
+    "schedule_minute",
     "validate",
 ]

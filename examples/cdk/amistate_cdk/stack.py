@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ from aws_cdk import App, Environment, Stack
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from .construct import AmiStatePipeline
+from .construct import AmiStatePipeline, python_runtime
 from .settings import AmiStateSettings, load_settings
 
 
@@ -33,7 +34,11 @@ class AmiStateStack(Stack):
             description="amistate: Image Builder pipelines whose AMIs land in DynamoDB and SSM",
         )
         self.amistate = AmiStatePipeline(
-            self, "AmiState", settings=settings, code=lambda_code(asset_dir)
+            self,
+            "AmiState",
+            settings=settings,
+            code=lambda_code(asset_dir),
+            runtime=lambda_runtime(asset_dir),
         )
 
 
@@ -45,6 +50,33 @@ def lambda_code(asset_dir: Path) -> lambda_.Code:
             "in the repository root first (it builds the Lambda code without Docker)"
         )
     return lambda_.Code.from_asset(str(asset_dir))
+
+
+#: Written by ``make lambda-asset``: the runtime its bytecode was compiled for.
+RUNTIME_FILE = "RUNTIME"
+
+
+def runtime_name(asset_dir: Path) -> str:
+    """The Lambda runtime the package in ``asset_dir`` was built for.
+
+    ``<asset_dir>/RUNTIME`` (e.g. ``python3.12``) when ``make lambda-asset``
+    wrote it; otherwise the interpreter running the synthesis, ``python3.X``.
+    """
+    marker = asset_dir / RUNTIME_FILE
+    if marker.is_file():
+        return marker.read_text(encoding="utf-8").strip()
+    return f"python{sys.version_info[0]}.{sys.version_info[1]}"
+
+
+def lambda_runtime(asset_dir: Path) -> lambda_.Runtime:
+    """The runtime matching the package's bytecode (see :func:`runtime_name`)."""
+    name = runtime_name(asset_dir)
+    try:
+        return python_runtime(name)
+    except ValueError as exc:
+        raise SystemExit(
+            f"{asset_dir / RUNTIME_FILE}: {exc}; rebuild it with `make lambda-asset`"
+        ) from None
 
 
 def read_settings(path: Path) -> AmiStateSettings:
@@ -61,4 +93,12 @@ def build_app(app: App, settings: AmiStateSettings, asset_dir: Path) -> AmiState
     return AmiStateStack(app, str(name), settings=settings, asset_dir=asset_dir)
 
 
-__all__ = ["AmiStateStack", "build_app", "lambda_code", "read_settings"]
+__all__ = [
+    "RUNTIME_FILE",
+    "AmiStateStack",
+    "build_app",
+    "lambda_code",
+    "lambda_runtime",
+    "read_settings",
+    "runtime_name",
+]
