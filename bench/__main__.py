@@ -32,7 +32,7 @@ SECTIONS = ("calls", "cold", "warm", "core", "scale")
 class Sizes:
     core_events: int = 20_000
     core_repeats: int = 5
-    cold_runs: int = 15
+    cold_runs: int = 21
     import_repeats: int = 5
     warm_events: int = 200
     scale_presets: int = 1_000
@@ -92,14 +92,23 @@ def run(sizes: Sizes, only: Sequence[str]) -> Report:
             if "cold" in only:
                 text, result = cold.run(server, sizes.cold_runs, sizes.import_repeats)
                 report.section("2. Cold invocation (fresh interpreter per run)", text)
+                package = result.ratios["package"].of_medians
                 report.budget(
-                    "cold invocation ratio (wall, medians)",
+                    "cold invocation ratio, deployment package (wall, medians)",
                     f"≤ {cold.BUDGET} (aim {cold.AIM})",
-                    f"{result.ratio:.3f}",
-                    result.ratio <= cold.BUDGET,
+                    f"{package:.3f}",
+                    package <= cold.BUDGET,
+                )
+                installed = result.ratios["installed"].of_medians
+                report.budget(
+                    "cold invocation ratio, installed package (wall, medians)",
+                    f"≤ {cold.INSTALLED_BUDGET}",
+                    f"{installed:.3f}",
+                    installed <= cold.INSTALLED_BUDGET,
                 )
                 if not result.ssm_ami_ok:
-                    report.problems.append("cold: the amistate child did not update SSM")
+                    report.problems.append("cold: an amistate child did not update SSM")
+                report.problems += result.problems
             if "warm" in only:
                 text, _latencies = warm.run(server, sizes.warm_events)
                 report.section("3. Warm latency per event against moto's server", text)

@@ -1,21 +1,36 @@
-"""Deliverable 2: cold invocations in fresh interpreters, amistate vs the same calls by hand.
+"""Cold invocations in fresh interpreters, amistate vs the same calls by hand.
 
 Each run is a new ``python`` process (bench/cold_amistate.py or
-bench/cold_boto3.py) with the servers' endpoints in its environment; the two
-kinds alternate (ABBA...), so drift hits both alike. Wall time is measured by
-this process around the child, interpreter start-up and exit included (what a
-Lambda init + first invoke pays); each child also reports its own import and
-handling time. Every run handles a new, newer successful build of its own
-preset, so each one really writes the record and the parameter.
+bench/cold_boto3.py) with the servers' endpoints in its environment. Five kinds
+of child, interleaved in a shuffled order each round (so drift and position hit
+all alike), one preset each:
 
-Also here: the library's own import time from ``python -X importtime``.
+* ``installed``: amistate as installed in the dev venv (editable, ``.pyc`` cached),
+  and ``installed-baseline``: the hand-written boto3 child on the same interpreter;
+* ``package``: the Lambda deployment package as ``make lambda-asset`` builds it
+  (with bytecode), read-only, on an interpreter whose site-packages hold only
+  boto3 (bench/lambda_package.py), ``PYTHONDONTWRITEBYTECODE=1``;
+* ``package-source``: the same package without its ``__pycache__`` (as built
+  before issue 16: every cold start compiles amistate, attrs and cattrs);
+* ``package-baseline``: the hand-written boto3 child on that same interpreter.
+
+Wall time is measured by this process around the child, interpreter start-up
+and exit included (what a Lambda init + first invoke pays); each child also
+reports its own import and handling time. Every run handles a new, newer
+successful build of its own preset, so each one really writes the record and
+the parameter.
+
+Also here: what the event path imports, from ``python -X importtime`` on the
+package's cold invocation.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import re
+import statistics
 import subprocess
 import sys
 import time
@@ -25,6 +40,7 @@ from pathlib import Path
 
 from attrs import frozen
 
+from bench import lambda_package
 from bench.common import at, eventbridge_event, median, table
 from bench.server import BenchServer
 from bench.world import World, environment, preset_ami, preset_build
@@ -33,8 +49,28 @@ HERE = Path(__file__).resolve().parent
 AMISTATE_CHILD = HERE / "cold_amistate.py"
 BOTO3_CHILD = HERE / "cold_boto3.py"
 TABLE = "amistate-cold"
+#: From the deployment package, on the Lambda-like interpreter (issue 16).
 BUDGET = 1.15
 AIM = 1.05
+#: From the installed package (dev venv).
+INSTALLED_BUDGET = 1.10
+
+KINDS = ("installed", "installed-baseline", "package", "package-source", "package-baseline")
+LABELS = {
+    "installed": "amistate, installed package (dev venv, cached .pyc)",
+    "installed-baseline": "boto3 by hand, dev venv (same clients, same 6 calls)",
+    "package": "amistate, deployment package with bytecode (read-only, boto3-only runtime)",
+    "package-source": "amistate, deployment package without bytecode (as before issue 16)",
+    "package-baseline": "boto3 by hand, boto3-only runtime",
+    "patched": "amistate with every patch of bench/proposals (installed)",
+}
+#: (amistate kind, its baseline) for each ratio.
+RATIOS = {
+    "installed": ("installed", "installed-baseline"),
+    "package": ("package", "package-baseline"),
+    "package-source": ("package-source", "package-baseline"),
+    "patched": ("patched", "installed-baseline"),
+}
 
 
 @frozen
@@ -42,6 +78,7 @@ class Run:
     wall: float
     inner: Mapping[str, float]
     calls: int
+    origin: str
 
 
 def child_env(server: BenchServer) -> dict[str, str]:
@@ -49,10 +86,12 @@ def child_env(server: BenchServer) -> dict[str, str]:
     return {**keep, **server.env(), "AMISTATE_TABLE": TABLE, "PYTHONHASHSEED": "0"}
 
 
-def run_child(script: Path, event: Mapping[str, object], env: Mapping[str, str]) -> Run:
+def run_child(
+    python: Path | str, script: Path, event: Mapping[str, object], env: Mapping[str, str]
+) -> Run:
     start = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, str(script), json.dumps(event)],
+        [str(python), str(script), json.dumps(event)],
         env=dict(env),
         capture_output=True,
         text=True,
@@ -62,128 +101,216 @@ def run_child(script: Path, event: Mapping[str, object], env: Mapping[str, str])
     wall = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"{script.name} failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    inner: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
-    return Run(wall, inner, 0)
+    inner = json.loads(done.stdout.strip().splitlines()[-1])
+    origin = str(inner.pop("from", ""))
+    return Run(wall, inner, 0, origin)
+
+
+@frozen
+class Spread:
+    median: float
+    p25: float
+    p75: float
+    low: float
+
+
+def spread(values: Sequence[float]) -> Spread:
+    if len(values) < 2:
+        v = values[0]
+        return Spread(v, v, v, v)
+    q = statistics.quantiles(values, n=4, method="inclusive")
+    return Spread(median(values), q[0], q[2], min(values))
+
+
+@frozen
+class Ratio:
+    of_medians: float
+    paired: Spread  # per-round ratios (same round, adjacent runs)
 
 
 @frozen
 class ColdResult:
-    amistate: list[Run]
-    boto3: list[Run]
-    proposed: list[Run]  # amistate with one shared boto3 Session (simulated)
-    patched: list[Run]  # amistate with every patch of bench/proposals applied
-    ratio: float
-    inner_ratio: float
-    proposed_ratio: float
-    patched_ratio: float | None
-    patched_note: str
+    runs: Mapping[str, list[Run]]
+    ratios: Mapping[str, Ratio]
     ssm_ami_ok: bool
+    runtime: str  # the package's RUNTIME
+    runtime_python: str  # the interpreter's python3.X
+    runtime_site: list[str]  # distributions on the Lambda-like interpreter
+    pyc_files: int
+    patched_note: str
+    problems: list[str]
+
+    @property
+    def ratio(self) -> float:
+        """The budgeted ratio: from the deployment package."""
+        return self.ratios["package"].of_medians
+
+
+def _ratio(runs: Mapping[str, list[Run]], ours: str, base: str) -> Ratio:
+    a, b = runs[ours], runs[base]
+    of_medians = median(r.wall for r in a) / median(r.wall for r in b)
+    return Ratio(of_medians, spread([x.wall / y.wall for x, y in zip(a, b, strict=True)]))
 
 
 def measure(
-    server: BenchServer, runs: int = 15, patched_path: str | None = None, note: str = ""
+    server: BenchServer,
+    packages: lambda_package.Packages,
+    python: Path,
+    runs: int = 21,
+    patched_path: str | None = None,
+    note: str = "",
 ) -> ColdResult:
-    """``runs`` cold invocations of each kind, interleaved, after one warm-up of each.
-
-    ``patched_path`` (from :func:`bench.proposed.tree`) adds a fourth kind: the
-    amistate child on the tree with every patch of bench/proposals applied.
-    """
+    """``runs`` cold invocations of each kind, interleaved, after one warm-up round."""
     env = child_env(server)
-    shared = {**env, "BENCH_SHARED_SESSION": "1"}
-    ours, theirs, proposal, patched = 1, 2, 3, 4  # one preset per kind of child
+    kinds: list[tuple[str, Path | str, Path, dict[str, str]]] = [
+        ("installed", sys.executable, AMISTATE_CHILD, env),
+        ("installed-baseline", sys.executable, BOTO3_CHILD, env),
+        ("package", python, AMISTATE_CHILD, lambda_package.package_env(env, packages.bytecode)),
+        (
+            "package-source",
+            python,
+            AMISTATE_CHILD,
+            lambda_package.package_env(env, packages.source_only),
+        ),
+        (
+            "package-baseline",
+            python,
+            BOTO3_CHILD,
+            lambda_package.package_env(env, packages.bytecode),
+        ),
+    ]
+    if patched_path is not None:
+        kinds.append(
+            ("patched", sys.executable, AMISTATE_CHILD, {**env, "PYTHONPATH": patched_path})
+        )
+    presets = {name: index + 1 for index, (name, *_rest) in enumerate(kinds)}
     with environment({**server.env(), "AMISTATE_TABLE": TABLE}):
         world = World(TABLE, TABLE + "-baseline")
         try:
             world.create_tables()
-            for preset in (ours, theirs, proposal, patched):
+            for preset in presets.values():
                 world.add_preset(preset)
         finally:
             world.close()
     results: dict[str, list[Run]] = defaultdict(list)
     server.calls()
-    for n in range(runs + 1):  # n == 0 warms the page cache and writes .pyc files
-        order = [
-            ("amistate", AMISTATE_CHILD, ours, env),
-            ("boto3", BOTO3_CHILD, theirs, env),
-            ("proposed", AMISTATE_CHILD, proposal, shared),
-        ]
-        if patched_path is not None:
-            variables = {**env, "PYTHONPATH": patched_path}
-            order.append(("patched", AMISTATE_CHILD, patched, variables))
-        if n % 2:
-            order.reverse()
-        for name, script, preset, variables in order:
-            event = eventbridge_event(preset_build(preset, n + 1), "AVAILABLE", at(60 * (n + 1)))
-            run = run_child(script, event, variables)
+    shuffle = random.Random(16)
+    for n in range(runs + 1):  # n == 0 warms the page cache (and the dev venv's .pyc)
+        order = list(kinds)
+        shuffle.shuffle(order)
+        for name, interpreter, script, variables in order:
+            build = preset_build(presets[name], n + 1)
+            event = eventbridge_event(build, "AVAILABLE", at(60 * (n + 1)))
+            run = run_child(interpreter, script, event, variables)
             calls = len(server.calls())
             if n:
-                results[name].append(Run(run.wall, run.inner, calls))
+                results[name].append(Run(run.wall, run.inner, calls, run.origin))
     with environment({**server.env(), "AMISTATE_TABLE": TABLE}):
         world = World(TABLE, TABLE + "-baseline")
         try:
-            ssm_ok = world.parameter(ours)["amiId"] == preset_ami(ours, runs + 1)
+            ssm_ok = all(
+                world.parameter(presets[name])["amiId"] == preset_ami(presets[name], runs + 1)
+                for name in ("installed", "package", "package-source")
+            )
         finally:
             world.close()
-    a, b, p = results["amistate"], results["boto3"], results["proposed"]
-    all_patches = results.get("patched", [])
-    base = median(r.wall for r in b)
-    ratio = median(r.wall for r in a) / base
-    inner = median(r.inner["total"] for r in a) / median(r.inner["total"] for r in b)
-    proposed = median(r.wall for r in p) / base
-    patched_ratio = median(r.wall for r in all_patches) / base if all_patches else None
-    return ColdResult(a, b, p, all_patches, ratio, inner, proposed, patched_ratio, note, ssm_ok)
+    problems = []
+    for name, folder in (("package", packages.bytecode), ("package-source", packages.source_only)):
+        wrong = {r.origin for r in results[name] if not r.origin.startswith(str(folder))}
+        if wrong:
+            problems.append(f"cold: {name} imported amistate from {sorted(wrong)}")
+    ratios = {
+        name: _ratio(results, ours, base)
+        for name, (ours, base) in RATIOS.items()
+        if results.get(ours) and results.get(base)
+    }
+    return ColdResult(
+        dict(results),
+        ratios,
+        ssm_ok,
+        packages.runtime,
+        lambda_package.python_tag(python),
+        lambda_package.runtime_distributions(python),
+        packages.pyc_files,
+        note,
+        problems,
+    )
+
+
+def _verdict(value: float, budget: float) -> str:
+    return "holds" if value <= budget else "**missed**"
 
 
 def render(result: ColdResult) -> str:
-    def ms(values: Sequence[float]) -> str:
-        return f"{median(values) * 1000:.0f} ms"
+    def ms(value: float) -> str:
+        return f"{value * 1000:.0f}"
 
     rows = []
-    variants = (
-        ("amistate handler", result.amistate),
-        ("boto3 by hand (same clients, same 6 calls)", result.boto3),
-        ("amistate, proposed: one shared boto3 Session (simulated)", result.proposed),
-        ("amistate with every patch of bench/proposals", result.patched),
-    )
-    for name, runs in variants:
+    for name in (*KINDS, "patched"):
+        runs = result.runs.get(name)
         if not runs:
             continue
+        wall = spread([r.wall for r in runs])
         rows.append(
             (
-                name,
+                LABELS[name],
                 len(runs),
-                ms([r.wall for r in runs]),
-                ms([r.inner["import"] for r in runs]),
-                ms([r.inner["handle"] for r in runs]),
-                ms([r.inner["total"] for r in runs]),
+                f"**{ms(wall.median)}**",
+                f"{ms(wall.p25)}-{ms(wall.p75)}",
+                ms(wall.low),
+                ms(median(r.inner["import"] for r in runs)),
+                ms(median(r.inner["handle"] for r in runs)),
                 "/".join(sorted({str(r.calls) for r in runs})),
             )
         )
-    verdict = "holds" if result.ratio <= BUDGET else "**missed**"
-    aim = "met" if result.ratio <= AIM else "not met"
     text = table(
         [
             "cold invocation (fresh interpreter)",
             "runs",
-            "wall, median",
-            "imports (in process)",
-            "first event (in process)",
-            "script total (in process)",
+            "wall ms, median",
+            "wall ms, p25-p75",
+            "wall ms, min",
+            "imports ms (in process)",
+            "first event ms (in process)",
             "AWS calls",
         ],
         rows,
     )
-    text += (
-        f"\n\nRatio of medians (wall, start-up and exit included): **{result.ratio:.3f}** "
-        f"(budget ≤ {BUDGET}: {verdict}; aim ≤ {AIM}: {aim}). "
-        f"In-process ratio (script total): {result.inner_ratio:.3f}. "
-        f"With the proposed shared Session: {result.proposed_ratio:.3f}. "
-        + (
-            f"With every patch of bench/proposals: {result.patched_ratio:.3f}. "
-            if result.patched_ratio is not None
-            else f"bench/proposals: {result.patched_note}. "
+    ratio_rows = []
+    budgets = {"installed": INSTALLED_BUDGET, "package": BUDGET}
+    for name, (ours, base) in RATIOS.items():
+        found = result.ratios.get(name)
+        if found is None:
+            continue
+        budget = budgets.get(name)
+        verdict = "—"
+        if budget is not None:
+            verdict = f"≤ {budget}: {_verdict(found.of_medians, budget)}"
+            if name == "package":
+                verdict += f"; aim ≤ {AIM}: {'met' if found.of_medians <= AIM else 'not met'}"
+        ratio_rows.append(
+            (
+                f"{ours} / {base}",
+                f"**{found.of_medians:.3f}**",
+                f"{found.paired.median:.3f} ({found.paired.p25:.3f}-{found.paired.p75:.3f})",
+                verdict,
+            )
         )
-        + "SSM amiId after the last amistate run is that build's AMI: "
+    text += "\n\n" + table(
+        [
+            "ratio (wall)",
+            "of medians",
+            "per round: median (p25-p75)",
+            "budget",
+        ],
+        ratio_rows,
+    )
+    text += (
+        f"\n\nPackage: `make lambda-asset`, RUNTIME `{result.runtime}`, {result.pyc_files} .pyc "
+        f"files; interpreter {result.runtime_python} whose site-packages hold only: "
+        f"{', '.join(result.runtime_site)}. "
+        + ("" if "patched" in result.runs else f"bench/proposals: {result.patched_note}. ")
+        + "SSM amiId after the last run of each amistate kind is that build's AMI: "
         + ("yes." if result.ssm_ami_ok else "**no**.")
     )
     return text
@@ -192,98 +319,214 @@ def render(result: ColdResult) -> str:
 # --- import time --------------------------------------------------------------------------
 
 _LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \| (\s*)(\S+)")
+#: amistate modules the event path (the state Lambda handling a build event) has no use for.
+NOT_EVENT_PATH = (
+    "amistate.deploy",
+    "amistate.cli",
+    "amistate.read",
+    "amistate.reconcile",
+    "amistate.demo",
+    "amistate.shims.custom_resource",
+    "amistate_adapters.memory",
+)
 
 
-def import_times(code: str, path: str | None = None) -> list[tuple[str, int, int, int]]:
-    """(module, self µs, cumulative µs, depth) for every import ``code`` makes."""
-    extra = {"PYTHONPATH": path} if path else {}
-    done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-        env={**os.environ, "PYTHONHASHSEED": "0", **extra},
-    )
-    found = []
-    for line in done.stderr.splitlines():
+@frozen
+class Imported:
+    module: str
+    self_us: int
+    cumulative_us: int
+    parent: str  # the module whose import caused it ("" at top level)
+
+
+def parse_importtime(stderr: str) -> list[Imported]:
+    """``-X importtime`` lines, each with the module that imported it."""
+    rows: list[tuple[str, int, int, int]] = []
+    for line in stderr.splitlines():
         match = _LINE.match(line)
         if match:
             self_us, cumulative, indent, module = match.groups()
-            found.append((module, int(self_us), int(cumulative), len(indent) // 2))
+            rows.append((module, int(self_us), int(cumulative), len(indent) // 2))
+    found = []
+    for i, (module, self_us, cumulative, depth) in enumerate(rows):
+        parent = next((m for m, _s, _c, d in rows[i + 1 :] if d < depth), "")
+        found.append(Imported(module, self_us, cumulative, parent))
     return found
+
+
+def not_on_event_path(module: str) -> bool:
+    return any(module == name or module.startswith(name + ".") for name in NOT_EVENT_PATH)
 
 
 def _group(module: str) -> str:
     top = module.split(".")[0]
-    if top in {"amistate", "amistate_adapters", "attr", "attrs", "cattrs", "typing_extensions"}:
-        return {"attr": "attrs", "typing_extensions": "typing_extensions (cattrs)"}.get(top, top)
+    if top == "amistate":
+        return "amistate, not used by the event path" if not_on_event_path(module) else "amistate"
+    if top == "amistate_adapters":
+        return (
+            "amistate_adapters, not used by the event path"
+            if not_on_event_path(module)
+            else "amistate_adapters"
+        )
+    if top in {"attr", "attrs", "cattrs", "cattr", "typing_extensions"}:
+        return {"attr": "attrs", "cattr": "cattrs"}.get(top, top)
     if top in {"boto3", "botocore", "urllib3", "jmespath", "dateutil", "s3transfer", "six"}:
         return "boto3 and its dependencies"
     return "standard library"
 
 
-def import_report(repeats: int = 5, patched_path: str | None = None) -> str:
-    """What importing the handler costs, alone and on top of boto3 (medians of ``repeats``)."""
-    after = (
-        "import boto3, botocore.exceptions; import amistate.shims.lambda_handler; "
-        "import amistate_adapters.wiring"
+def _cold_importtime(
+    python: Path, package: Path, env: Mapping[str, str], event: Mapping[str, object]
+) -> list[Imported]:
+    done = subprocess.run(
+        [str(python), "-X", "importtime", str(AMISTATE_CHILD), json.dumps(event)],
+        env=lambda_package.package_env(env, package),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
-    cases: dict[str, tuple[str, str | None]] = {
-        "handler alone": ("import amistate.shims.lambda_handler", None),
-        "handler after boto3": ("import boto3; import amistate.shims.lambda_handler", None),
-        "handler + adapters after boto3": (after, None),
-    }
-    if patched_path is not None:
-        cases["handler + adapters after boto3, with bench/proposals"] = (after, patched_path)
-    sections = []
-    for label, (code, path) in cases.items():
-        totals: dict[str, list[int]] = defaultdict(list)
-        first = code.split(";")[0].removeprefix("import ").split(",")[0].strip()
-        for _ in range(repeats):
+    if done.returncode != 0:
+        raise RuntimeError(f"importtime child failed:\n{done.stderr[-3000:]}")
+    return parse_importtime(done.stderr)
+
+
+def _detailed_converter_ms(python: Path, package: Path, repeats: int) -> float | None:
+    """What building ``amistate.parsing``'s detailed converter costs (it runs at import)."""
+    code = (
+        "import time, amistate.parsing as p\n"
+        "f = getattr(p, '_converter', None)\n"
+        "t = time.perf_counter()\n"
+        "f is not None and f(detailed=True)\n"
+        "print(time.perf_counter() - t if f is not None else -1)"
+    )
+    values = []
+    for _ in range(repeats):
+        done = subprocess.run(
+            [str(python), "-c", code],
+            env=lambda_package.package_env({"PATH": os.environ.get("PATH", "")}, package),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        values.append(float(done.stdout.strip()))
+    found = median(values)
+    return None if found < 0 else found * 1000
+
+
+def import_report(
+    server: BenchServer,
+    packages: lambda_package.Packages,
+    python: Path,
+    repeats: int = 5,
+) -> tuple[str, list[str]]:
+    """What a cold invocation imports from the package: by group, by module, the offenders.
+
+    Returns the Markdown and the offending modules (imported, not used by the event path).
+    """
+    env = child_env(server)
+    bytecode, source = 40, 41
+    with environment({**server.env(), "AMISTATE_TABLE": TABLE}):
+        world = World(TABLE, TABLE + "-baseline")
+        try:
+            for preset in (bytecode, source):
+                world.add_preset(preset)
+        finally:
+            world.close()
+    groups: dict[str, dict[str, list[int]]] = {"bytecode": defaultdict(list), "source": {}}
+    groups["source"] = defaultdict(list)
+    modules: dict[str, list[Imported]] = defaultdict(list)
+    for n in range(1, repeats + 1):
+        for kind, preset, folder in (
+            ("bytecode", bytecode, packages.bytecode),
+            ("source", source, packages.source_only),
+        ):
+            event = eventbridge_event(preset_build(preset, n), "AVAILABLE", at(60 * n))
+            found = _cold_importtime(python, folder, env, event)
             sums: dict[str, int] = defaultdict(int)
-            measured = import_times(code, path)
-            skip = label != "handler alone"
-            for module, self_us, _cumulative, _depth in measured:
-                if skip:
-                    if module == first:
-                        skip = False
-                    continue
-                sums[_group(module)] += self_us
+            for row in found:
+                sums[_group(row.module)] += row.self_us
+                if kind == "bytecode":
+                    modules[row.module].append(row)
             for group, value in sums.items():
-                totals[group].append(value)
-        rows = sorted(
-            ((group, median(values) / 1000) for group, values in totals.items()),
-            key=lambda row: -row[1],
+                groups[kind][group].append(value)
+    order = sorted(groups["bytecode"], key=lambda g: -median(groups["bytecode"][g]))
+    rows = [
+        (
+            group,
+            f"{median(groups['bytecode'][group]) / 1000:.1f}",
+            f"{median(groups['source'].get(group, [0])) / 1000:.1f}",
         )
-        total = sum(value for _, value in rows)
-        scope = "every module" if label == "handler alone" else f"modules imported after `{first}`"
-        sections.append(
-            f"**{label}** (`{code}`; {scope}): {total:.1f} ms\n\n"
-            + table(["modules", "self time, ms (median)"], [(g, f"{v:.1f}") for g, v in rows])
-        )
-    top = _top_modules("import boto3; import amistate.shims.lambda_handler", "boto3", 12)
-    sections.append(
-        "Largest single modules imported by the handler on top of boto3 (self time, one run):\n\n"
-        + table(["module", "self, ms", "cumulative, ms"], top)
+        for group in order
+    ]
+    totals = (
+        "**all**",
+        *(
+            f"**{sum(median(v) for v in groups[k].values()) / 1000:.1f}**"
+            for k in ("bytecode", "source")
+        ),
     )
-    return "\n\n".join(sections)
+    sections = [
+        "**What the cold invocation imports, from the deployment package** (`python -X "
+        "importtime bench/cold_amistate.py` on the boto3-only interpreter, package read-only, "
+        f"`PYTHONDONTWRITEBYTECODE=1`; self time summed by group, median of {repeats} runs; "
+        "`-X importtime` itself inflates every figure):\n\n"
+        + table(
+            ["modules", "self ms, package with bytecode", "self ms, package without bytecode"],
+            [*rows, totals],
+        )
+    ]
+    ours = [m for m in modules if m.split(".")[0] in {"amistate", "amistate_adapters"}]
+    ours.sort(key=lambda m: -median(r.self_us for r in modules[m]))
+    sections.append(
+        "amistate's own modules on that path (package with bytecode):\n\n"
+        + table(
+            ["module", "self ms", "cumulative ms", "imported by", "used by the event path"],
+            [
+                (
+                    f"`{m}`",
+                    f"{median(r.self_us for r in modules[m]) / 1000:.2f}",
+                    f"{median(r.cumulative_us for r in modules[m]) / 1000:.2f}",
+                    f"`{modules[m][0].parent}`"
+                    if modules[m][0].parent
+                    else "(the child script, or a function at its first call)",
+                    "**no**" if not_on_event_path(m) else "yes",
+                )
+                for m in ours
+            ],
+        )
+    )
+    offenders = [m for m in ours if not_on_event_path(m)]
+    detailed = _detailed_converter_ms(python, packages.bytecode, repeats)
+    lines = []
+    for m in offenders:
+        first = modules[m][0]
+        if not_on_event_path(first.parent):
+            continue  # reported through its parent
+        cumulative = median(r.cumulative_us for r in modules[m]) / 1000
+        lines.append(f"* `{m}` ({cumulative:.1f} ms cumulative), imported by `{first.parent}`")
+    if detailed is not None:
+        lines.append(
+            "* the detailed cattrs converter (`amistate.parsing._converter(detailed=True)`), "
+            f"built at import though only a malformed event uses it: {detailed:.1f} ms "
+            f"(median of {repeats}, measured alone)"
+        )
+    sections.append(
+        "Imported (or built) on the event path but not used by it:\n\n"
+        + ("\n".join(lines) if lines else "* nothing")
+    )
+    return "\n\n".join(sections), offenders
 
 
-def _top_modules(code: str, after: str, count: int) -> list[tuple[str, str, str]]:
-    measured = import_times(code)
-    index = next(i for i, row in enumerate(measured) if row[0] == after)
-    rest = sorted(measured[index + 1 :], key=lambda row: -row[1])[:count]
-    return [(m, f"{s / 1000:.1f}", f"{c / 1000:.1f}") for m, s, c, _ in rest]
-
-
-def run(server: BenchServer, runs: int = 15, import_repeats: int = 5) -> tuple[str, ColdResult]:
+def run(server: BenchServer, runs: int = 21, import_repeats: int = 5) -> tuple[str, ColdResult]:
     from bench import proposed
 
-    with proposed.tree() as (path, note):
-        result = measure(server, runs, path, note)
-        text = render(result) + "\n\n" + import_report(import_repeats, path)
-    return text, result
+    python = lambda_package.runtime_python()
+    with lambda_package.packages() as packages, proposed.tree() as (path, note):
+        result = measure(server, packages, python, runs, path, note)
+        imports, _offenders = import_report(server, packages, python, import_repeats)
+    return render(result) + "\n\n" + imports, result
 
 
 if __name__ == "__main__":
