@@ -26,9 +26,8 @@ from typing import TYPE_CHECKING, TypeVar
 
 from botocore.exceptions import ClientError
 
-from amistate.errors import AwsRequestRejected
 from amistate.inventory import ImageState
-from amistate_adapters.errors import error_code, permanent_errors
+from amistate_adapters.errors import AwsRequestRejected, error_code, permanent_errors
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2.client import EC2Client

@@ -22,10 +22,10 @@ from datetime import datetime
 
 from attrs import define, field
 
-from amistate.errors import AwsRequestRejected
 from amistate.events import RegionalAmi
 from amistate.inventory import BuildSummary, ImageState
 from amistate_adapters.ec2 import DESCRIBE_BATCH, TAG_BATCH, chunks, image_state
+from amistate_adapters.errors import AwsRequestRejected
 from amistate_adapters.pipeline_images import PAGE_SIZE, UnknownPipeline
 
 #: moto's default account, so that memory and moto agree in tests.

@@ -22,6 +22,7 @@ from typing import Any
 
 import boto3
 import pytest
+from amistate_adapters.errors import AwsRequestRejected
 from amistate_adapters.memory_inventory import MemoryPipelineImages
 from amistate_adapters.pipeline_images import (
     ImageBuilderPipelineImages,
@@ -33,7 +34,7 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from botocore.validate import ParamValidator
 
-from amistate.errors import AmistateError, AwsRequestRejected, is_permanent
+from amistate.errors import AmistateError
 from amistate.events import RegionalAmi
 from amistate.inventory import BuildSummary, PipelineImages
 
@@ -257,7 +258,7 @@ def test_unknown_pipeline_is_a_permanent_error_naming_it(stubbed: Stubbed) -> No
     with pytest.raises(UnknownPipeline, match="image-pipeline/spot-runner-linux-x64") as raised:
         list(ImageBuilderPipelineImages(stubbed.client).builds(PIPELINE, None))
     assert isinstance(raised.value, AmistateError)
-    assert is_permanent(raised.value)
+    assert isinstance(raised.value, LookupError)
 
 
 @pytest.mark.parametrize("code", ["ValidationException", "InvalidRequestException"])

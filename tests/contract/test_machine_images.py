@@ -15,12 +15,12 @@ from typing import Any
 import boto3
 import pytest
 from amistate_adapters.ec2 import DESCRIBE_BATCH, Ec2MachineImages
+from amistate_adapters.errors import AwsRequestRejected
 from amistate_adapters.memory_inventory import MemoryMachineImages
 from attrs import frozen
 from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
 
-from amistate.errors import AwsRequestRejected
 from amistate.inventory import IN_USE_TAG, LAUNCHABLE, MachineImages
 from tests.servers import REGION, Endpoint
 
