@@ -11,6 +11,7 @@ this module is free.
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import TYPE_CHECKING, Any, Literal, overload
 
@@ -73,6 +74,47 @@ def client(service: str, region: str | None = None) -> Any:
         return found
 
 
+class ClientFactory:
+    """Clients from an injected boto3 session and/or a fixed endpoint, one per (service, region).
+
+    ``endpoint_url`` acts as ``AWS_ENDPOINT_URL`` would: a service's own
+    ``AWS_ENDPOINT_URL_<SERVICE>`` still wins. Without a session, clients come
+    from the process's shared one (:func:`client`).
+    """
+
+    def __init__(self, session: Any = None, endpoint_url: str | None = None) -> None:
+        self._session = session
+        self._endpoint_url = endpoint_url
+        self._lock = threading.Lock()
+        self._made: dict[tuple[str, str | None], Any] = {}
+
+    def __call__(self, service: str, region: str | None = None) -> Any:
+        endpoint = self._endpoint_url
+        if endpoint is not None and os.environ.get(f"AWS_ENDPOINT_URL_{service.upper()}"):
+            endpoint = None
+        if self._session is None and endpoint is None:
+            return client(service, region)  # type: ignore[call-overload]
+        with self._lock:
+            found = self._made.get((service, region))
+            if found is None:
+                session = self._session or _shared_session()
+                found = session.client(
+                    service, region_name=region, endpoint_url=endpoint, config=client_config()
+                )
+                self._made[(service, region)] = found
+            return found
+
+
+def _shared_session() -> Any:
+    global _session
+    with _lock:
+        if _session is None:
+            import boto3.session
+
+            _session = boto3.session.Session()
+        return _session
+
+
 def clear() -> None:
     """Forget every cached client and the session (tests that change the environment)."""
     global _session
@@ -81,4 +123,12 @@ def clear() -> None:
         _session = None
 
 
-__all__ = ["CONNECT_TIMEOUT", "MAX_ATTEMPTS", "READ_TIMEOUT", "clear", "client", "client_config"]
+__all__ = [
+    "CONNECT_TIMEOUT",
+    "MAX_ATTEMPTS",
+    "READ_TIMEOUT",
+    "ClientFactory",
+    "clear",
+    "client",
+    "client_config",
+]

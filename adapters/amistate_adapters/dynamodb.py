@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, cast
 from botocore.exceptions import ClientError
 
 from amistate.merge import dump_object
-from amistate.names import STATE_SK, state_pk, validate_preset
+from amistate.names import STATE_PREFIX, STATE_SK, state_pk, validate_preset
 from amistate.ports import Applied, ApplyResult, Preset, Rejected
 from amistate.rules import Transition
 from amistate.state import NO_KEY, AmiState, Status
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 
 Item = Mapping[str, "AttributeValueTypeDef"]
 
-STATE_PREFIX = "AMI#"
 PIPELINE_PREFIX = "PIPELINE#"
 PIPELINE_SK = "PRESET"
 CONDITION_FAILED = "ConditionalCheckFailedException"

@@ -14,20 +14,12 @@ from contextlib import contextmanager
 
 from botocore.exceptions import ClientError, ParamValidationError
 
-from amistate.errors import AmistateError
+from amistate.errors import AwsRequestRejected, UnknownBuild
 
 #: Error codes that mean "this request is wrong", never "try again later".
 PERMANENT_CODES = frozenset(
     {"ValidationException", "InvalidRequestException", "InvalidParameterValue", "ValidationError"}
 )
-
-
-class UnknownBuild(AmistateError, LookupError):
-    """Image Builder has no image for this build ARN (GetImage: ResourceNotFoundException)."""
-
-
-class AwsRequestRejected(AmistateError):
-    """AWS refused a request as invalid; the same request would fail again."""
 
 
 def error_code(exc: ClientError) -> str:

@@ -9,24 +9,25 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Mapping
 from datetime import datetime
-from typing import Any
 
 from attrs import evolve
 
 from amistate.events import RegionalAmi
 from amistate.merge import load_object
 from amistate.ports import (
+    STANDARD_TIER_LIMIT,
     Applied,
     ApplyResult,
     ImageFacts,
     Parameter,
+    Ports,
     Preset,
     Rejected,
 )
 from amistate.rules import Transition
 from amistate.state import AmiState
 
-ADVANCED_THRESHOLD = 4096
+ADVANCED_THRESHOLD = STANDARD_TIER_LIMIT
 
 
 class MemoryTable:
@@ -171,12 +172,13 @@ class MemoryPipelineStarter:
         return build_arn
 
 
-def memory_ports(regions: tuple[str, ...] = ("us-west-2",)) -> dict[str, Any]:
-    """A consistent set of in-memory ports sharing one table."""
+def memory_ports(regions: tuple[str, ...] = ("us-west-2",)) -> Ports:
+    """A consistent set of in-memory ports sharing one table (the same type as the AWS wiring)."""
     table = MemoryTable()
-    return {
-        "states": MemoryStateStore(table),
-        "catalog": MemoryPresetCatalog(table),
-        "images": MemoryImageCatalog(),
-        "parameters": {region: MemoryParameterStore(region) for region in regions},
-    }
+    return Ports(
+        states=MemoryStateStore(table),
+        catalog=MemoryPresetCatalog(table),
+        images=MemoryImageCatalog(),
+        starter=MemoryPipelineStarter(),
+        parameters={region: MemoryParameterStore(region) for region in regions},
+    )

@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from amistate.errors import InvalidConfig
 from amistate.merge import load_object
-from amistate.ports import Parameter, ParameterType
+from amistate.ports import STANDARD_TIER_LIMIT, Parameter, ParameterType
 from amistate_adapters.errors import error_code, permanent_errors
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from mypy_boto3_ssm.type_defs import PutParameterRequestTypeDef
 
 #: Values above this many bytes need the Advanced tier (standard holds 4 KB).
-STANDARD_LIMIT = 4096
+STANDARD_LIMIT = STANDARD_TIER_LIMIT
 NOT_FOUND = "ParameterNotFound"
 
 

@@ -1,57 +1,67 @@
-"""The AWS ports of one process, built from the shared cached clients.
+"""The AWS ports of one process, built from settings and a client factory.
 
-The Lambda shim calls :func:`aws_ports` once per process (see
-``amistate.shims.runtime``). DynamoDB and Image Builder are used in the
-function's own region; SSM in the home region and each extra region.
+The composition root (:mod:`amistate.compose`) calls :func:`aws_ports` once per
+process; :mod:`amistate.read` builds only the two ports it reads through
+:func:`state_store` and :func:`parameter_store`. DynamoDB and Image Builder are
+used in the home region; SSM in every region of ``settings.regions``. Clients
+come from ``make`` (default: the process's shared, cached clients).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable
 from typing import Any
 
-from attrs import frozen
-
+from amistate.errors import ConfigurationError
+from amistate.ports import Ports
+from amistate.settings import TABLE, Settings
 from amistate_adapters import clients
 from amistate_adapters.dynamodb import DynamoPresetCatalog, DynamoStateStore
 from amistate_adapters.imagebuilder import ImageBuilderCatalog, ImageBuilderPipelines
 from amistate_adapters.ssm import SsmParameterStore
 
-
-@frozen
-class AwsPorts:
-    """Every port the service and the deployer need, on AWS."""
-
-    states: DynamoStateStore
-    catalog: DynamoPresetCatalog
-    images: ImageBuilderCatalog
-    starter: ImageBuilderPipelines
-    parameters: Mapping[str, SsmParameterStore]
-
-    def clients(self) -> list[Any]:
-        """The distinct boto3 clients behind the ports (to count or instrument calls)."""
-        found = [
-            self.states.client,
-            self.catalog.client,
-            self.images.client,
-            self.starter.client,
-            *(store.client for store in self.parameters.values()),
-        ]
-        return list({id(c): c for c in found}.values())
+#: Makes (or reuses) the boto3 client of a service in a region.
+MakeClient = Callable[[str, str], Any]
 
 
-def aws_ports(table_name: str, home_region: str, extra_regions: tuple[str, ...] = ()) -> AwsPorts:
-    """The AWS adapters for ``table_name`` in ``home_region``, SSM also in ``extra_regions``."""
-    dynamodb = clients.client("dynamodb", home_region)
-    imagebuilder = clients.client("imagebuilder", home_region)
-    regions = dict.fromkeys((home_region, *extra_regions))
-    return AwsPorts(
-        states=DynamoStateStore(table_name, dynamodb),
-        catalog=DynamoPresetCatalog(table_name, dynamodb),
+def shared_client(service: str, region: str) -> Any:
+    # Late-bound: tests (and the bench) may swap clients.client.
+    return clients.client(service, region)  # type: ignore[call-overload]
+
+
+def _table(settings: Settings) -> str:
+    if not settings.table:
+        raise ConfigurationError(f"{TABLE} is not set: no DynamoDB table to read or write")
+    return settings.table
+
+
+def state_store(settings: Settings, make: MakeClient | None = None) -> DynamoStateStore:
+    """The state records of ``settings.table``."""
+    make = make or shared_client
+    return DynamoStateStore(_table(settings), make("dynamodb", settings.home_region))
+
+
+def parameter_store(region: str, make: MakeClient | None = None) -> SsmParameterStore:
+    """The SSM parameters of one region."""
+    make = make or shared_client
+    return SsmParameterStore(make("ssm", region), region)
+
+
+def aws_ports(settings: Settings, make: MakeClient | None = None) -> Ports:
+    """Every AWS adapter for ``settings`` (clients late-bound, so tests may swap them)."""
+    make = make or shared_client
+    states = state_store(settings, make)
+    imagebuilder = make("imagebuilder", settings.home_region)
+    parameters = {r: parameter_store(r, make) for r in dict.fromkeys(settings.regions)}
+    found = [states.client, imagebuilder, *(store.client for store in parameters.values())]
+    return Ports(
+        states=states,
+        catalog=DynamoPresetCatalog(states.table_name, states.client),
         images=ImageBuilderCatalog(imagebuilder),
         starter=ImageBuilderPipelines(imagebuilder),
-        parameters={r: SsmParameterStore(clients.client("ssm", r), r) for r in regions},
+        parameters=parameters,
+        clients=tuple({id(c): c for c in found}.values()),
     )
 
 
-__all__ = ["AwsPorts", "aws_ports"]
+__all__ = ["MakeClient", "aws_ports", "parameter_store", "shared_client", "state_store"]

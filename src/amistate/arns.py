@@ -6,13 +6,15 @@ import re
 
 from attrs import frozen
 
+from amistate.names import REGION_PATTERN
+
 _BUILD_ARN = re.compile(
-    r"arn:(?P<partition>aws[a-z-]*):imagebuilder:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d+):"
+    rf"arn:(?P<partition>aws[a-z-]*):imagebuilder:(?P<region>{REGION_PATTERN}):"
     r"(?P<account>\d{12}):image/(?P<name>[A-Za-z0-9][A-Za-z0-9_-]{0,127})/"
     r"(?P<major>\d{1,9})\.(?P<minor>\d{1,9})\.(?P<patch>\d{1,9})/(?P<build>\d{1,9})"
 )
 _PIPELINE_ARN = re.compile(
-    r"arn:aws[a-z-]*:imagebuilder:[a-z]{2}(?:-[a-z]+)+-\d+:\d{12}:image-pipeline/[A-Za-z0-9][A-Za-z0-9_-]{0,127}"
+    rf"arn:aws[a-z-]*:imagebuilder:{REGION_PATTERN}:\d{{12}}:image-pipeline/[A-Za-z0-9][A-Za-z0-9_-]{{0,127}}"
 )
 
 

@@ -1,15 +1,26 @@
-"""Every exception amistate raises on purpose.
+"""Every exception amistate raises on purpose, all under :class:`AmistateError`.
 
-Callers catch :class:`AmistateError` for "amistate refused this input"; any
-other exception (botocore's included) is a transient or unexpected failure that
-should propagate so Lambda retries the event.
+Callers catch :class:`AmistateError` for anything amistate raised itself. Most
+are permanent refusals (retrying the same input cannot help); the one
+transient kind is :class:`TransientError`, which the shims let Lambda retry
+like any AWS error (see :func:`is_permanent`).
 """
 
 from __future__ import annotations
 
 
 class AmistateError(Exception):
-    """Base class: a permanent, documented refusal. Nothing was written."""
+    """Base class of every amistate exception. Unless transient: a permanent
+    refusal, and nothing was written."""
+
+
+class TransientError(AmistateError, RuntimeError):
+    """A failure that a retry of the same input may not meet again."""
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """True for an amistate refusal that a retry would meet again."""
+    return isinstance(exc, AmistateError) and not isinstance(exc, TransientError)
 
 
 class MalformedEvent(AmistateError, ValueError):
@@ -33,9 +44,57 @@ class InvalidConfig(AmistateError, ValueError):
     """A preset configuration (or an SSM value) that is not a JSON object."""
 
 
+class InvalidProperties(AmistateError, ValueError):
+    """A custom resource request or property is missing or wrong; the message names it.
+    Nothing was written."""
+
+
+class ConfigurationError(AmistateError):
+    """The function's environment is incomplete or wrong; the message says how to fix it."""
+
+
 class NoAmiForRegion(AmistateError):
     """An AVAILABLE build was not distributed to a region the preset needs."""
 
 
 class UnknownPreset(AmistateError, LookupError):
     """No state or configuration is recorded for this preset."""
+
+
+class UnknownBuild(AmistateError, LookupError):
+    """Image Builder has no image for this build ARN (GetImage: ResourceNotFoundException)."""
+
+
+class AwsRequestRejected(AmistateError):
+    """AWS refused a request as invalid; the same request would fail again."""
+
+
+class ContentionError(TransientError):
+    """Too many concurrent writers; transient, so the event is retried."""
+
+
+class UsageError(AmistateError):
+    """A wrong or missing command-line option; the CLI exits 2."""
+
+
+class InputError(AmistateError):
+    """A replay input that is not JSON or JSON Lines; the message names file and line."""
+
+
+__all__ = [
+    "AmistateError",
+    "AwsRequestRejected",
+    "ConfigurationError",
+    "ContentionError",
+    "InputError",
+    "InvalidConfig",
+    "InvalidPresetName",
+    "InvalidProperties",
+    "MalformedEvent",
+    "NoAmiForRegion",
+    "TransientError",
+    "UnknownBuild",
+    "UnknownPreset",
+    "UsageError",
+    "is_permanent",
+]

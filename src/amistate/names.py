@@ -13,6 +13,11 @@ from amistate.errors import InvalidPresetName
 
 PRESET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 DEFAULT_PARAMETER_PREFIX = "/spot-runner/configs"
+#: An AWS region name (``us-west-2``, ``ap-southeast-1``): the one pattern every module uses.
+REGION_PATTERN = r"[a-z]{2}(?:-[a-z]+)+-\d+"
+REGION_NAME = re.compile(REGION_PATTERN)
+#: Partition key prefix of the state records (``AMI#<preset>``), sort key of the record.
+STATE_PREFIX = "AMI#"
 _PREFIX = re.compile(r"(/[A-Za-z0-9_.-]+)+")
 
 
@@ -45,7 +50,7 @@ def parameter_name(prefix: str, preset: str) -> str:
 
 def state_pk(preset: str) -> str:
     """Partition key of the preset's AMI state record (``AMI#<preset>``)."""
-    return f"AMI#{validate_preset(preset)}"
+    return f"{STATE_PREFIX}{validate_preset(preset)}"
 
 
 STATE_SK = "LATEST"

@@ -32,11 +32,11 @@ from cattrs.gen import make_dict_structure_fn, override
 from amistate.arns import BuildArn, is_pipeline_arn, parse_build_arn
 from amistate.errors import MalformedEvent
 from amistate.events import BuildEvent, RegionalAmi
+from amistate.names import REGION_NAME
 
 EVENT_SOURCE = "aws.imagebuilder"
 DETAIL_TYPE = "EC2 Image Builder Image State Change"
 _AMI_ID = re.compile(r"ami-[0-9a-f]{8,17}")
-_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d+")
 _STATUS = re.compile(r"[A-Z_]{1,32}")
 _MAX_REASON = 1024
 
@@ -81,7 +81,7 @@ class _EventBridgeEvent:
 
 @frozen
 class _Ami:
-    region: str = field(validator=_matches(_REGION, "region"))
+    region: str = field(validator=_matches(REGION_NAME, "region"))
     image: str = field(validator=_matches(_AMI_ID, "AMI ID"))
 
 

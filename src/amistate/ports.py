@@ -63,6 +63,10 @@ class StateStore(Protocol):
         ...
 
 
+#: The largest value (bytes) of a Standard-tier SSM parameter; larger values go Advanced.
+STANDARD_TIER_LIMIT = 4096
+
+
 @frozen
 class Parameter:
     """One SSM parameter as read, with what a rewrite must keep."""
@@ -140,3 +144,20 @@ class PipelineStarter(Protocol):
     def start(self, pipeline_arn: str, client_token: str) -> str:
         """Start a build; the same ``client_token`` never starts two. Returns the build ARN."""
         ...
+
+
+@frozen
+class Ports:
+    """Every port the service and the deployer need: what each wiring returns
+    (AWS in ``amistate_adapters.wiring``, memory in ``amistate_adapters.memory``).
+
+    ``clients`` are the distinct SDK clients behind the ports (empty in memory),
+    so the composition root can count their calls.
+    """
+
+    states: StateStore
+    catalog: PresetCatalog
+    images: ImageCatalog
+    starter: PipelineStarter
+    parameters: Mapping[str, ParameterStore]
+    clients: tuple[Any, ...] = ()

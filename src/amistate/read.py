@@ -17,9 +17,10 @@ variables the state Lambda reads: ``AMISTATE_TABLE`` (``latest`` only),
 Errors: :class:`~amistate.errors.UnknownPreset` when the preset has no record
 or no parameter, :class:`~amistate.errors.InvalidPresetName` for a name that
 cannot be a preset, :class:`~amistate.errors.InvalidConfig` for a parameter
-that is not a JSON object, :class:`~amistate.shims.config.ConfigurationError`
+that is not a JSON object, :class:`~amistate.errors.ConfigurationError`
 when ``AMISTATE_TABLE`` is missing; AWS errors (throttling, permissions)
-propagate as botocore exceptions.
+propagate as botocore exceptions. Settings come from :mod:`amistate.settings`
+and the ports from the same AWS wiring as the Lambdas.
 """
 
 from __future__ import annotations
@@ -29,28 +30,24 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from amistate.errors import UnknownPreset
+from amistate import settings as settings_module
+from amistate.errors import ConfigurationError, UnknownPreset
 from amistate.merge import load_object
-from amistate.names import (
-    DEFAULT_PARAMETER_PREFIX,
-    parameter_name,
-    state_pk,
-    validate_prefix,
-    validate_preset,
-)
+from amistate.names import DEFAULT_PARAMETER_PREFIX, parameter_name, state_pk, validate_preset
+from amistate.settings import Settings
 from amistate.state import AmiState
 
 if TYPE_CHECKING:
-    from amistate_adapters.dynamodb import DynamoStateStore
+    from amistate_adapters.wiring import MakeClient
 
-_TABLE = "AMISTATE_TABLE"
-_PREFIX = "AMISTATE_PARAMETER_PREFIX"
+    from amistate.ports import ParameterStore, StateStore
 
 
 class Reader:
     """Reads one table and one parameter prefix; safe to share between threads.
 
-    Arguments left out come from the environment when first needed.
+    Arguments left out come from the environment when first needed; ``make``
+    injects the AWS clients (default: the process's shared ones).
     """
 
     def __init__(
@@ -58,66 +55,76 @@ class Reader:
         table: str | None = None,
         region: str | None = None,
         parameter_prefix: str | None = None,
+        make: MakeClient | None = None,
     ) -> None:
         self._table = table
         self._region = region
         self._prefix = parameter_prefix
+        self._make = make
         self._lock = threading.Lock()
-        self._states: DynamoStateStore | None = None
+        self._states: tuple[Settings, StateStore] | None = None
+        self._parameters: tuple[Settings, ParameterStore] | None = None
 
-    @property
-    def region(self) -> str | None:
-        env = os.environ
-        return self._region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None
+    def settings(self) -> Settings:
+        """The settings now: explicit arguments, else the environment."""
+        overrides = {
+            settings_module.TABLE: self._table,
+            "AWS_REGION": self._region,
+            settings_module.PARAMETER_PREFIX: self._prefix,
+        }
+        environ = {**os.environ, **{k: v for k, v in overrides.items() if v}}
+        return settings_module.load(environ, require_table=False)
 
     @property
     def table(self) -> str:
-        table = (self._table or os.environ.get(_TABLE, "")).strip()
+        table = self.settings().table
         if not table:
-            from amistate.shims.config import ConfigurationError
-
             raise ConfigurationError(
-                f"{_TABLE} is not set: set it (or pass Reader(table=...)) to the DynamoDB "
-                "table that holds the AMI state records"
+                f"{settings_module.TABLE} is not set: set it (or pass Reader(table=...)) to the "
+                "DynamoDB table that holds the AMI state records"
             )
         return table
 
     @property
     def parameter_prefix(self) -> str:
-        prefix = self._prefix or os.environ.get(_PREFIX, "").strip() or DEFAULT_PARAMETER_PREFIX
-        return validate_prefix(prefix.rstrip("/") or prefix)
+        return self.settings().parameter_prefix or DEFAULT_PARAMETER_PREFIX
 
     def latest(self, preset: str) -> AmiState:
         """The preset's state record (status, amiId, updatedAt, buildId, ...): one GetItem."""
         name = validate_preset(preset)
+        table = self.table
         record = self._state_store().get(name)
         if record is None:
             raise UnknownPreset(
-                f"unknown preset {name!r}: table {self.table} has no record {state_pk(name)}"
+                f"unknown preset {name!r}: table {table} has no record {state_pk(name)}"
             )
         return record
 
     def preset_config(self, preset: str) -> Mapping[str, Any]:
         """The preset's SSM parameter as a mapping (``amiId`` included): one GetParameter."""
         name = parameter_name(self.parameter_prefix, validate_preset(preset))
-        from amistate_adapters import clients
+        found = self._parameter_store().get(name)
+        if found is None:
+            raise UnknownPreset(f"unknown preset {preset!r}: no SSM parameter {name}")
+        return load_object(found.value, f"SSM parameter {name}")
 
-        ssm = clients.client("ssm", self.region)
-        try:
-            found = ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]
-        except ssm.exceptions.ParameterNotFound:
-            raise UnknownPreset(f"unknown preset {preset!r}: no SSM parameter {name}") from None
-        return load_object(found.get("Value", ""), f"SSM parameter {name}")
-
-    def _state_store(self) -> DynamoStateStore:
-        table = self.table
+    def _state_store(self) -> StateStore:
+        settings = self.settings()
         with self._lock:
-            if self._states is None or self._states.table_name != table:
-                from amistate_adapters import clients
-                from amistate_adapters.dynamodb import DynamoStateStore
+            if self._states is None or self._states[0] != settings:
+                from amistate_adapters.wiring import state_store
 
-                self._states = DynamoStateStore(table, clients.client("dynamodb", self.region))
-            return self._states
+                self._states = (settings, state_store(settings, self._make))
+            return self._states[1]
+
+    def _parameter_store(self) -> ParameterStore:
+        settings = self.settings()
+        with self._lock:
+            if self._parameters is None or self._parameters[0] != settings:
+                from amistate_adapters.wiring import parameter_store
+
+                self._parameters = (settings, parameter_store(settings.home_region, self._make))
+            return self._parameters[1]
 
 
 _default_lock = threading.Lock()

@@ -9,24 +9,26 @@ different, confirm against the state store).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Literal
 
 from attrs import evolve, field, frozen
 
 from amistate import rules
 from amistate.arns import same_owner
-from amistate.errors import NoAmiForRegion
+from amistate.errors import ContentionError, NoAmiForRegion, UnknownPreset
 from amistate.events import BuildEvent
 from amistate.merge import merge_parameter
-from amistate.names import DEFAULT_PARAMETER_PREFIX, parameter_name
+from amistate.names import parameter_name, state_pk, validate_preset
 from amistate.ports import (
     Applied,
     ImageCatalog,
+    Parameter,
     ParameterStore,
     PresetCatalog,
     StateStore,
 )
+from amistate.settings import Settings
 from amistate.state import AmiState
 
 DecisionName = Literal["applied", "applied-ami", "duplicate", "stale", "ignored"]
@@ -36,10 +38,6 @@ DecisionName = Literal["applied", "applied-ami", "duplicate", "stale", "ignored"
 MAX_WRITE_ATTEMPTS = 16
 #: Each extra round of the SSM loop means a newer success landed meanwhile.
 MAX_CONVERGE_ROUNDS = 16
-
-
-class ContentionError(RuntimeError):
-    """Too many concurrent writers; transient, so the event is retried."""
 
 
 @frozen
@@ -57,19 +55,6 @@ class Outcome:
 
 
 @frozen
-class Settings:
-    """Where the service acts. ``home_region`` is the function's own region;
-    ``extra_regions`` get their own region's AMI in their own parameter."""
-
-    home_region: str
-    account: str | None = None
-    partition: str | None = None
-    parameter_prefix: str = DEFAULT_PARAMETER_PREFIX
-    extra_regions: tuple[str, ...] = ()
-    any_region: bool = False
-
-
-@frozen
 class AmiService:
     """One event in, one :class:`Outcome` out; transient errors propagate."""
 
@@ -81,7 +66,7 @@ class AmiService:
 
     @parameters.validator
     def _has_every_region(self, _: object, value: Mapping[str, ParameterStore]) -> None:
-        missing = {self.settings.home_region, *self.settings.extra_regions} - set(value)
+        missing = set(self.settings.regions) - set(value)
         if missing:
             raise ValueError(f"no parameter store for region(s) {sorted(missing)}")
 
@@ -90,12 +75,9 @@ class AmiService:
         build_id = event.build.arn
         if status is None:
             return _ignored(event, f"non-terminal status {event.status}")
-        if self.settings.account is not None and event.account != self.settings.account:
-            return _ignored(event, f"event of account {event.account}, not ours")
-        if self.settings.partition is not None and event.build.partition != self.settings.partition:
-            return _ignored(event, f"event of partition {event.build.partition}, not ours")
-        if not self.settings.any_region and event.build.region != self.settings.home_region:
-            return _ignored(event, f"build in region {event.build.region}, not ours")
+        foreign = self.settings.foreign(event.build.partition, event.build.region, event.account)
+        if foreign is not None:
+            return _ignored(event, f"event of {foreign}")
         if event.pipeline_arn is not None and not same_owner(event.pipeline_arn, event.build):
             return _ignored(event, f"pipeline {event.pipeline_arn} is not the build's account")
 
@@ -129,7 +111,7 @@ class AmiService:
         return outcome
 
     def _check_regions(self, preset: str, build_id: str, by_region: Mapping[str, str]) -> None:
-        for region in (self.settings.home_region, *self.settings.extra_regions):
+        for region in self.settings.regions:
             if region not in by_region:
                 raise NoAmiForRegion(
                     f"build {build_id} of preset {preset} has no AMI in region {region} "
@@ -137,7 +119,7 @@ class AmiService:
                 )
 
     def _kept(self, by_region: Mapping[str, str]) -> dict[str, str]:
-        wanted = (self.settings.home_region, *self.settings.extra_regions)
+        wanted = self.settings.regions
         return {region: ami for region, ami in by_region.items() if region in wanted}
 
     def _write(self, preset: str, attempted: rules.Transition) -> tuple[DecisionName, AmiState]:
@@ -173,7 +155,7 @@ class AmiService:
             if record.ami_id is None:
                 return None, written
             wrote = False
-            for region in (self.settings.home_region, *self.settings.extra_regions):
+            for region in self.settings.regions:
                 wrote |= self._write_parameter(region, preset, record)
             written |= wrote
             if not wrote:
@@ -188,7 +170,7 @@ class AmiService:
         raise ContentionError(f"preset {preset}: SSM did not settle in {MAX_CONVERGE_ROUNDS}")
 
     def _write_parameter(self, region: str, preset: str, record: AmiState) -> bool:
-        ami = record.ami_id if region == self.settings.home_region else record.amis.get(region)
+        ami = self.expected_ami(record, region)
         if ami is None:
             return False
         store = self.parameters[region]
@@ -199,6 +181,43 @@ class AmiService:
             return False
         store.put(name, value, like=current)
         return True
+
+    # --- what the operator commands read -----------------------------------------------
+
+    def expected_ami(self, record: AmiState, region: str) -> str | None:
+        """The AMI this region's parameter holds when it follows ``record``."""
+        return record.ami_for(region, self.settings.home_region)
+
+    def parameter_name(self, preset: str) -> str:
+        """The SSM parameter of ``preset`` (the same name in every region)."""
+        return parameter_name(self.settings.parameter_prefix, preset)
+
+    def parameter(self, region: str, preset: str) -> Parameter | None:
+        """``preset``'s parameter in ``region`` as it is now; None if missing."""
+        return self.parameters[region].get(self.parameter_name(preset))
+
+    def record(self, preset: str) -> AmiState | None:
+        """``preset``'s state record (strongly consistent); None if it has none."""
+        return self.states.get(preset)
+
+    def records(self, presets: Sequence[str] = ()) -> list[AmiState]:
+        """The named presets' records (UnknownPreset for a missing one), or every record."""
+        if not presets:
+            return list(self.scan())
+        found: list[AmiState] = []
+        for preset in dict.fromkeys(presets):
+            record = self.states.get(validate_preset(preset))
+            if record is None:
+                raise UnknownPreset(
+                    f"unknown preset {preset!r}: table {self.settings.table} has no record "
+                    f"{state_pk(preset)}"
+                )
+            found.append(record)
+        return found
+
+    def scan(self) -> Iterator[AmiState]:
+        """Every state record."""
+        return self.states.scan()
 
 
 def _ignored(event: BuildEvent, why: str) -> Outcome:

@@ -42,3 +42,7 @@ class AmiState:
     amis: Mapping[str, str] = field(factory=dict)
     config: Mapping[str, Any] | None = None
     pipeline_arn: str | None = None
+
+    def ami_for(self, region: str, home_region: str) -> str | None:
+        """The AMI this region's parameter holds: ``ami_id`` at home, that region's elsewhere."""
+        return self.ami_id if region == home_region else self.amis.get(region)

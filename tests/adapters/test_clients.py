@@ -7,7 +7,12 @@ from typing import Any
 
 import pytest
 from amistate_adapters import clients
+from amistate_adapters.dynamodb import DynamoPresetCatalog, DynamoStateStore
+from amistate_adapters.imagebuilder import ImageBuilderCatalog, ImageBuilderPipelines
+from amistate_adapters.ssm import SsmParameterStore
 from amistate_adapters.wiring import aws_ports
+
+from amistate.settings import Settings
 
 
 @pytest.fixture(autouse=True)
@@ -43,14 +48,22 @@ def test_region_and_endpoints_come_from_the_environment(monkeypatch: pytest.Monk
 
 
 def test_wiring_shares_clients_and_covers_every_region() -> None:
-    ports = aws_ports("table", "us-west-2", ("eu-west-1", "us-west-2"))
-    assert ports.states.client is ports.catalog.client
-    assert ports.images.client is ports.starter.client
+    settings = Settings(home_region="us-west-2", extra_regions=("eu-west-1",), table="table")
+    ports = aws_ports(settings)
+    states, catalog = ports.states, ports.catalog
+    images, starter = ports.images, ports.starter
+    assert isinstance(states, DynamoStateStore) and isinstance(catalog, DynamoPresetCatalog)
+    assert isinstance(images, ImageBuilderCatalog) and isinstance(starter, ImageBuilderPipelines)
+    assert states.client is catalog.client
+    assert images.client is starter.client
     assert sorted(ports.parameters) == ["eu-west-1", "us-west-2"]
-    assert ports.parameters["eu-west-1"].client.meta.region_name == "eu-west-1"
-    assert ports.parameters["eu-west-1"].region == "eu-west-1"
-    assert len(ports.clients()) == 4  # dynamodb, imagebuilder, ssm x 2
-    assert aws_ports("table", "us-west-2").states.client is ports.states.client
+    eu = ports.parameters["eu-west-1"]
+    assert isinstance(eu, SsmParameterStore)
+    assert eu.client.meta.region_name == "eu-west-1"
+    assert eu.region == "eu-west-1"
+    assert len(ports.clients) == 4  # dynamodb, imagebuilder, ssm x 2
+    again = aws_ports(Settings(home_region="us-west-2", table="table")).states
+    assert isinstance(again, DynamoStateStore) and again.client is states.client
 
 
 def test_importing_the_adapters_does_not_import_boto3() -> None:

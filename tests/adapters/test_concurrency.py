@@ -23,7 +23,8 @@ from amistate.events import BuildEvent
 from amistate.merge import ami_of
 from amistate.names import DEFAULT_PARAMETER_PREFIX, parameter_name
 from amistate.ports import Preset
-from amistate.service import AmiService, Settings
+from amistate.service import AmiService
+from amistate.settings import Settings
 from tests.servers import REGION, Endpoint, Table
 
 ACCOUNT = "111122223333"

@@ -11,8 +11,7 @@ import pytest
 from amistate_adapters import clients
 
 from amistate import read
-from amistate.errors import InvalidPresetName, UnknownPreset
-from amistate.shims.config import ConfigurationError
+from amistate.errors import ConfigurationError, InvalidPresetName, UnknownPreset
 from amistate.state import AmiState
 from tests.cli.conftest import CONFIG, PREFIX, Cli, image, sns_envelope
 

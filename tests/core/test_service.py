@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from amistate.errors import InvalidConfig, MalformedEvent, NoAmiForRegion
 from amistate.parsing import parse_event
 from amistate.ports import Parameter
-from amistate.service import AmiService, Settings
+from amistate.service import AmiService
+from amistate.settings import Settings
 from tests.core.interleave import Gated, Scheduler
 from tests.core.samples import sample
 from tests.core.world import (

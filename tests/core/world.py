@@ -21,7 +21,8 @@ from amistate.arns import parse_build_arn
 from amistate.events import BuildEvent, RegionalAmi
 from amistate.ports import Applied, ApplyResult, Parameter, Preset
 from amistate.rules import Transition
-from amistate.service import AmiService, Settings
+from amistate.service import AmiService
+from amistate.settings import Settings
 from amistate.state import AmiState
 
 REGION = "us-west-2"

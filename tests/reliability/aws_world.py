@@ -18,8 +18,8 @@ from amistate_adapters.dynamodb import DynamoPresetCatalog, DynamoStateStore
 from amistate_adapters.imagebuilder import ImageBuilderCatalog, ImageBuilderPipelines
 from amistate_adapters.ssm import SsmParameterStore
 
-from amistate.ports import Preset
-from amistate.service import Settings
+from amistate.ports import Ports, Preset
+from amistate.settings import Settings
 from amistate.shims import runtime
 from tests.reliability.common import (
     ACCOUNT,
@@ -85,11 +85,13 @@ class AwsWorld:
         runtime.configure(
             runtime.from_ports(
                 settings or Settings(home_region=REGION, account=ACCOUNT, partition="aws"),
-                states=self.states,
-                catalog=self.catalog,
-                images=ImageBuilderCatalog(self.imagebuilder),
-                parameters={REGION: SsmParameterStore(self.ssm, REGION)},
-                starter=ImageBuilderPipelines(self.imagebuilder),
+                Ports(
+                    states=self.states,
+                    catalog=self.catalog,
+                    images=ImageBuilderCatalog(self.imagebuilder),
+                    parameters={REGION: SsmParameterStore(self.ssm, REGION)},
+                    starter=ImageBuilderPipelines(self.imagebuilder),
+                ),
                 calls=self.calls,
             )
         )

@@ -25,9 +25,9 @@ from amistate_adapters.memory import (
     MemoryTable,
 )
 
-from amistate.ports import ApplyResult, Parameter, Preset
+from amistate.ports import ApplyResult, Parameter, Ports, Preset
 from amistate.rules import Transition
-from amistate.service import Settings
+from amistate.settings import Settings
 from amistate.shims import runtime
 from tests.shims.fakes import ACCOUNT as ACCOUNT
 from tests.shims.fakes import REGION as REGION
@@ -172,11 +172,13 @@ class MemoryWorld:
         self.settings = settings or Settings(home_region=REGION, account=ACCOUNT, partition="aws")
         self.runtime = runtime.from_ports(
             self.settings,
-            states=self.states,
-            catalog=self.catalog,
-            images=self.images,
-            parameters={REGION: self.parameters},
-            starter=self.starter,
+            Ports(
+                states=self.states,
+                catalog=self.catalog,
+                images=self.images,
+                parameters={REGION: self.parameters},
+                starter=self.starter,
+            ),
         )
         self.images.add(BUILD, PIPELINE, {REGION: AMI, "eu-west-1": "ami-0f9e8d7c6b5a40312"})
         # Deployed: the record exists, the preset is mapped, SSM holds the config.

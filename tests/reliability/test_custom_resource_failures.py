@@ -23,7 +23,8 @@ from amistate_adapters.clients import client_config
 from amistate_adapters.imagebuilder import ImageBuilderPipelines
 from botocore.config import Config
 
-from amistate.service import Settings
+from amistate.ports import Ports
+from amistate.settings import Settings
 from amistate.shims import custom_resource, runtime
 from amistate.shims.response import PutPolicy
 from tests.reliability.aws_world import AwsWorld
@@ -112,11 +113,13 @@ def test_the_deadline_inside_a_real_aws_call_answers_failed_once(
         runtime.configure(
             runtime.from_ports(
                 Settings(home_region=REGION, account=ACCOUNT),
-                states=world.states,
-                catalog=world.catalog,
-                images=world.images,
-                parameters={REGION: world.parameters},
-                starter=ImageBuilderPipelines(imagebuilder),
+                Ports(
+                    states=world.states,
+                    catalog=world.catalog,
+                    images=world.images,
+                    parameters={REGION: world.parameters},
+                    starter=ImageBuilderPipelines(imagebuilder),
+                ),
             )
         )
         event = _create(answers)
@@ -151,11 +154,13 @@ def test_hanging_work_and_a_hanging_response_url_give_up_by_the_deadline(
     runtime.configure(
         runtime.from_ports(
             world.settings,
-            states=world.states,
-            catalog=world.catalog,
-            images=world.images,
-            parameters={REGION: world.parameters},
-            starter=starter,
+            Ports(
+                states=world.states,
+                catalog=world.catalog,
+                images=world.images,
+                parameters={REGION: world.parameters},
+                starter=starter,
+            ),
         )
     )
     with running(ResponseServer()) as server:

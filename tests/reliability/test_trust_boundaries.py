@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from amistate.errors import InvalidPresetName
 from amistate.names import parameter_name, state_pk
 from amistate.ports import Preset
-from amistate.service import Settings
+from amistate.settings import Settings
 from amistate.shims import custom_resource, lambda_handler, runtime
 from tests.reliability.aws_world import TABLE, AwsWorld
 from tests.reliability.common import (

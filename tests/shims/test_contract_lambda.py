@@ -19,9 +19,8 @@ import pytest
 from amistate_adapters.errors import UnknownBuild
 from botocore.exceptions import ClientError
 
-from amistate.errors import MalformedEvent
+from amistate.errors import ConfigurationError, MalformedEvent
 from amistate.shims import lambda_handler
-from amistate.shims.config import ConfigurationError
 from tests.shims.conftest import CONFIG, PIPELINE, Aws
 from tests.shims.fakes import ACCOUNT, REGION, Context, FlakyProxy, sample
 

@@ -20,7 +20,8 @@ from amistate_adapters.memory import (
     MemoryTable,
 )
 
-from amistate.service import Settings
+from amistate.ports import Ports
+from amistate.settings import Settings
 from amistate.shims import custom_resource, runtime
 from amistate.shims.response import PutPolicy
 from tests.shims.fakes import ACCOUNT, REGION, Context, ResponseServer, running
@@ -67,11 +68,13 @@ def install(table: MemoryTable, starter: MemoryPipelineStarter) -> None:
     runtime.configure(
         runtime.from_ports(
             Settings(home_region=REGION, account=ACCOUNT),
-            states=MemoryStateStore(table),
-            catalog=MemoryPresetCatalog(table),
-            images=MemoryImageCatalog(),
-            parameters={REGION: MemoryParameterStore(REGION)},
-            starter=starter,
+            Ports(
+                states=MemoryStateStore(table),
+                catalog=MemoryPresetCatalog(table),
+                images=MemoryImageCatalog(),
+                parameters={REGION: MemoryParameterStore(REGION)},
+                starter=starter,
+            ),
         )
     )
 

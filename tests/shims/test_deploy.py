@@ -15,12 +15,16 @@ from amistate_adapters.memory import (
 )
 
 from amistate.deploy import (
+    DeployResult,
     InvalidProperties,
     PresetDeployer,
+    PreviousPreset,
     client_token,
     parse_properties,
+    parse_request,
     preset_of_physical_id,
 )
+from amistate.settings import Settings
 
 PIPELINE = "arn:aws:imagebuilder:us-west-2:111122223333:image-pipeline/spot-runner-linux-x64"
 OTHER_PIPELINE = "arn:aws:imagebuilder:us-west-2:111122223333:image-pipeline/other"
@@ -43,12 +47,26 @@ def deployer() -> tuple[PresetDeployer, MemoryTable, MemoryPipelineStarter]:
     starter = MemoryPipelineStarter()
     clock = datetime(2024, 1, 18, tzinfo=UTC)
     d = PresetDeployer(
+        settings=Settings(home_region="us-west-2", account="111122223333", partition="aws"),
         catalog=MemoryPresetCatalog(table),
         states=MemoryStateStore(table),
         starter=starter,
         clock=lambda: clock,
     )
     return d, table, starter
+
+
+def old(raw: object) -> PreviousPreset:
+    """Update's OldResourceProperties, typed as the custom resource types them."""
+    event = {"RequestType": "Update", "ResourceProperties": props(), "OldResourceProperties": raw}
+    return parse_request(event).previous
+
+
+def delete(d: PresetDeployer, raw: object, physical_id: object) -> DeployResult:
+    """A Delete request with these raw properties and physical ID, typed, then deleted."""
+    event = {"RequestType": "Delete", "ResourceProperties": raw, "PhysicalResourceId": physical_id}
+    request = parse_request(event)
+    return d.delete(request.existing_preset, request.previous, request.physical_id or "amistate")
 
 
 def test_valid_properties_parse() -> None:
@@ -131,10 +149,10 @@ def test_create_without_build() -> None:
 def test_update_moves_the_mapping_and_builds_only_on_a_new_pipeline() -> None:
     d, table, starter = deployer()
     d.create(parse_properties(props()), "t1")
-    same = d.update(parse_properties(props(Config='{"timeout": 60}')), props(), "t2")
+    same = d.update(parse_properties(props(Config='{"timeout": 60}')), old(props()), "t2")
     assert same.build_arn is None and len(starter.builds) == 1
     assert table.records["linux-x64"].config == {"timeout": 60}
-    moved = d.update(parse_properties(props(PipelineArn=OTHER_PIPELINE)), props(), "t3")
+    moved = d.update(parse_properties(props(PipelineArn=OTHER_PIPELINE)), old(props()), "t3")
     assert moved.build_arn is not None and len(starter.builds) == 2
     assert table.pipelines == {OTHER_PIPELINE: "linux-x64"}
     assert moved.physical_id == same.physical_id == "amistate:linux-x64"
@@ -143,11 +161,11 @@ def test_update_moves_the_mapping_and_builds_only_on_a_new_pipeline() -> None:
 def test_update_with_a_new_name_is_a_replacement() -> None:
     d, table, _ = deployer()
     d.create(parse_properties(props()), "t1")
-    result = d.update(parse_properties(props(PresetName="renamed")), props(), "t2")
+    result = d.update(parse_properties(props(PresetName="renamed")), old(props()), "t2")
     assert result.action == "replaced" and result.physical_id == "amistate:renamed"
     assert table.records["renamed"].status == "building"
     # CloudFormation then deletes the old resource: its mapping is not the new one's.
-    d.delete(props(), "amistate:linux-x64")
+    delete(d, props(), "amistate:linux-x64")
     assert table.pipelines == {PIPELINE: "renamed"}
     assert "linux-x64" in table.records  # the old state record is kept
 
@@ -155,10 +173,21 @@ def test_update_with_a_new_name_is_a_replacement() -> None:
 def test_delete_keeps_the_state_and_tolerates_anything() -> None:
     d, table, _ = deployer()
     d.create(parse_properties(props()), "t1")
-    assert d.delete(props(), "amistate:linux-x64").action == "deleted"
+    assert delete(d, props(), "amistate:linux-x64").action == "deleted"
     assert table.pipelines == {}
     assert table.records["linux-x64"].status == "building"
-    assert d.delete(props(), "amistate:linux-x64").action == "deleted"  # again: nothing left
-    assert d.delete({"PresetName": "../x"}, "amistate:../x").action == "delete-nothing"
-    assert d.delete(None, None).action == "delete-nothing"
-    assert d.delete(props(), "2024/01/18/[$LATEST]abc").action == "delete-nothing"
+    assert delete(d, props(), "amistate:linux-x64").action == "deleted"  # again: nothing left
+    assert delete(d, {"PresetName": "../x"}, "amistate:../x").action == "delete-nothing"
+    assert delete(d, None, None).action == "delete-nothing"
+    assert delete(d, props(), "2024/01/18/[$LATEST]abc").action == "delete-nothing"
+
+
+def test_a_pipeline_of_another_account_or_region_is_refused_before_any_write() -> None:
+    d, table, starter = deployer()
+    for foreign in (
+        PIPELINE.replace("111122223333", "444455556666"),
+        PIPELINE.replace("us-west-2", "eu-west-1"),
+    ):
+        with pytest.raises(InvalidProperties, match=r"PipelineArn: .* not in this function's"):
+            d.create(parse_properties(props(PipelineArn=foreign)), "t1")
+    assert table.records == {} and table.pipelines == {} and starter.builds == []

@@ -27,9 +27,10 @@ from typing import Any
 
 from attrs import define, field, frozen
 
+from amistate import settings as config
 from amistate.names import DEFAULT_PARAMETER_PREFIX, parameter_name
 from amistate.parsing import DETAIL_TYPE, EVENT_SOURCE
-from amistate.shims import config, custom_resource, runtime
+from amistate.shims import custom_resource, runtime
 
 from . import render
 from .invoke import Invocation, Invoker, LambdaContext, capturing
@@ -436,7 +437,7 @@ class Demo:
     def verify(self, steps: list[Step]) -> list[PresetView]:
         """The invariants, checked against what DynamoDB and SSM hold now."""
         service = runtime.get(LambdaContext(FUNCTION_ARN)).service
-        views = [view(service, record) for record in service.states.scan()]
+        views = [view(service, record) for record in service.scan()]
         for v in views:
             preset = v.record.preset
             mine = [s for s in steps if s.preset == preset and s.status in ("AVAILABLE", "FAILED")]

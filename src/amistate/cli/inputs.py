@@ -27,11 +27,7 @@ from typing import Any
 
 from attrs import frozen
 
-from amistate.errors import AmistateError
-
-
-class InputError(AmistateError):
-    """A replay input that is not JSON or JSON Lines; the message names file and line."""
+from amistate.errors import InputError
 
 
 @frozen

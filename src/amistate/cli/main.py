@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from amistate import __version__
-from amistate.errors import AmistateError
+from amistate.errors import UsageError, is_permanent
 
 from . import render
-from .target import Options, UsageError, open_runtime, resolve
+from .target import Options, open_runtime, resolve
 
 EXIT_OK = 0
 EXIT_PROBLEM = 1
@@ -180,7 +180,7 @@ def _fail(exc: BaseException, code: int, debug: bool) -> int:
 
 def describe(exc: BaseException) -> str:
     """One line for an error, whatever raised it."""
-    if isinstance(exc, UsageError | AmistateError):
+    if is_permanent(exc):
         return str(exc)
     name = type(exc).__name__
     text = " ".join(str(exc).split())
@@ -216,9 +216,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _replay(args, target, events)
     rt = open_runtime(target)
     if args.command == "status":
-        return _status(args, rt, target.env.table)
+        return _status(args, rt, str(target.settings.table))
     if args.command == "sync":
-        return _sync(args, rt, target.env.table)
+        return _sync(args, rt, str(target.settings.table))
     raise UsageError(f"unknown command {args.command!r}")  # pragma: no cover (argparse refuses)
 
 
@@ -226,9 +226,9 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace, rt: Any, table: str) -> int:
-    from .operate import records, status_text, view
+    from .operate import status_text, view
 
-    views = [view(rt.service, record) for record in records(rt.service, args.presets, table)]
+    views = [view(rt.service, record) for record in rt.service.records(args.presets)]
     drift = any(v.drift for v in views)
     if args.json:
         render.emit_json({"table": table, "presets": [v.to_json() for v in views], "drift": drift})
@@ -240,10 +240,10 @@ def _status(args: argparse.Namespace, rt: Any, table: str) -> int:
 
 
 def _sync(args: argparse.Namespace, rt: Any, table: str) -> int:
-    from .operate import records, sync, sync_text
+    from .operate import sync, sync_text
 
     changes = []
-    for record in records(rt.service, args.presets, table):
+    for record in rt.service.records(args.presets):
         changes.extend(sync(rt.service, record, dry_run=args.dry_run))
     failed = any(c.action == "failed" for c in changes)
     pending = any(c.action == "would-write" for c in changes)
@@ -333,7 +333,7 @@ def _init(args: argparse.Namespace, target: Any, props: Any) -> int:
         raise UsageError("--client-token: 1 to 64 characters")
     rt = open_runtime(target)
     result = rt.deployer.create(props, token)
-    parameter = parameter_name(target.env.parameter_prefix, props.preset)
+    parameter = parameter_name(target.settings.parameter_prefix, props.preset)
     if args.json:
         render.emit_json(
             {

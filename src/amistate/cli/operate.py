@@ -8,14 +8,13 @@ failed) cannot drift: the Lambda never writes SSM without an AMI.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from attrs import frozen
 
-from amistate.errors import AmistateError, InvalidConfig, UnknownPreset
+from amistate.errors import AmistateError, InvalidConfig, is_permanent
 from amistate.merge import ami_of, load_object
-from amistate.names import parameter_name, state_pk, validate_preset
 from amistate.service import AmiService
 from amistate.state import AmiState
 
@@ -79,37 +78,10 @@ class PresetView:
         }
 
 
-def records(service: AmiService, presets: Sequence[str], table: str) -> list[AmiState]:
-    """The named presets' records (UnknownPreset for a missing one), or every record."""
-    if not presets:
-        return list(service.states.scan())
-    found: list[AmiState] = []
-    for preset in dict.fromkeys(presets):
-        record = service.states.get(validate_preset(preset))
-        if record is None:
-            raise UnknownPreset(
-                f"unknown preset {preset!r}: table {table} has no record {state_pk(preset)}"
-            )
-        found.append(record)
-    return found
-
-
-def _regions(service: AmiService) -> tuple[str, ...]:
-    settings = service.settings
-    return (settings.home_region, *settings.extra_regions)
-
-
-def _expected(service: AmiService, record: AmiState, region: str) -> str | None:
-    if region == service.settings.home_region:
-        return record.ami_id
-    return record.amis.get(region)
-
-
 def view(service: AmiService, record: AmiState) -> PresetView:
-    name = parameter_name(service.settings.parameter_prefix, record.preset)
     regions = []
-    for region in _regions(service):
-        parameter = service.parameters[region].get(name)
+    for region in service.settings.regions:
+        parameter = service.parameter(region, record.preset)
         problem = None
         if parameter is not None:
             try:
@@ -119,13 +91,15 @@ def view(service: AmiService, record: AmiState) -> PresetView:
         regions.append(
             RegionView(
                 region=region,
-                expected=_expected(service, record, region),
+                expected=service.expected_ami(record, region),
                 actual=ami_of(parameter.value) if parameter else None,
                 exists=parameter is not None,
                 problem=problem,
             )
         )
-    return PresetView(record=record, parameter=name, regions=tuple(regions))
+    return PresetView(
+        record=record, parameter=service.parameter_name(record.preset), regions=tuple(regions)
+    )
 
 
 def status_text(views: Iterable[PresetView], multi_region: bool = False) -> str:
@@ -186,7 +160,7 @@ class Change:
 
 def sync(service: AmiService, record: AmiState, dry_run: bool) -> list[Change]:
     """Make every region's parameter say the record's AMI (the Lambda's own convergence)."""
-    name = parameter_name(service.settings.parameter_prefix, record.preset)
+    name = service.parameter_name(record.preset)
     before = view(service, record)
     if record.ami_id is None:
         return [
@@ -212,13 +186,15 @@ def sync(service: AmiService, record: AmiState, dry_run: bool) -> list[Change]:
         # The same loop the Lambda ends with: write, then confirm against the record.
         service.converge(record.preset, record)
     except AmistateError as exc:
+        if not is_permanent(exc):
+            raise
         return [
             Change(c.preset, c.region, c.parameter, "failed", c.before, detail=str(exc))
             if c.action == "written"
             else c
             for c in changes
         ]
-    after = view(service, service.states.get(record.preset) or record)
+    after = view(service, service.record(record.preset) or record)
     settled = {r.region: r.actual for r in after.regions}
     return [
         Change(c.preset, c.region, c.parameter, c.action, c.before, settled.get(c.region))
@@ -243,4 +219,4 @@ def sync_text(changes: Iterable[Change]) -> str:
     return render.table(["PRESET", "REGION", "PARAMETER", "ACTION", "amiId"], rows)
 
 
-__all__ = ["Change", "PresetView", "records", "status_text", "sync", "sync_text", "view"]
+__all__ = ["Change", "PresetView", "status_text", "sync", "sync_text", "view"]

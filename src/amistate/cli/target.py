@@ -4,25 +4,23 @@
 ``AMISTATE_TABLE``, ``AMISTATE_PARAMETER_PREFIX``, ``AWS_REGION`` (then
 ``AWS_DEFAULT_REGION``) and ``AWS_ENDPOINT_URL``. ``AMISTATE_EXTRA_REGIONS``
 is read as the Lambda reads it. The result is validated by the Lambda's own
-:func:`amistate.shims.config.load`, then written back into this process's
-environment so the Lambda's own wiring (:func:`amistate.shims.runtime.from_environment`)
-builds the ports: the CLI acts exactly as the deployed function would.
+:func:`amistate.settings.load` and handed to the composition root explicitly
+(:func:`amistate.compose.aws_runtime`): the CLI acts exactly as the deployed
+function would, and never writes the process environment.
 """
 
 from __future__ import annotations
 
-import os
 import urllib.parse
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping
 
 from attrs import frozen
 
-from amistate.shims import config, runtime
-from amistate.shims.config import ConfigurationError, EnvConfig
-
-
-class UsageError(Exception):
-    """A wrong or missing option; the CLI exits 2."""
+from amistate import settings as settings_module
+from amistate.compose import Runtime, aws_runtime, client_factory
+from amistate.errors import ConfigurationError, UsageError
+from amistate.settings import EXTRA_REGIONS, PARAMETER_PREFIX, TABLE, Settings
+from amistate.shims import runtime
 
 
 @frozen
@@ -35,30 +33,30 @@ class Options:
 
 @frozen
 class Target:
-    env: EnvConfig
+    settings: Settings
     endpoint_url: str | None
 
 
 def resolve(options: Options, environ: Mapping[str, str]) -> Target:
     """Validate options and environment; UsageError names the flag and the variable."""
-    table = options.table or environ.get(config.TABLE, "")
+    table = options.table or environ.get(TABLE, "")
     if not table.strip():
         raise UsageError(
-            f"no table: pass --table NAME or set {config.TABLE} "
+            f"no table: pass --table NAME or set {TABLE} "
             "(the DynamoDB table that holds the AMI state records)"
         )
     region = options.region or environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
     if not region:
         raise UsageError("no region: pass --region NAME or set AWS_REGION (or AWS_DEFAULT_REGION)")
-    prefix = options.prefix or environ.get(config.PARAMETER_PREFIX, "")
+    prefix = options.prefix or environ.get(PARAMETER_PREFIX, "")
     mapping = {
-        config.TABLE: table,
+        TABLE: table,
         "AWS_REGION": region,
-        config.PARAMETER_PREFIX: prefix,
-        config.EXTRA_REGIONS: environ.get(config.EXTRA_REGIONS, ""),
+        PARAMETER_PREFIX: prefix,
+        EXTRA_REGIONS: environ.get(EXTRA_REGIONS, ""),
     }
     try:
-        env = config.load(mapping)
+        settings = settings_module.load(mapping)
     except ConfigurationError as exc:
         raise UsageError(_flagged(str(exc))) from None
     endpoint = options.endpoint_url or environ.get("AWS_ENDPOINT_URL") or None
@@ -68,13 +66,13 @@ def resolve(options: Options, environ: Mapping[str, str]) -> Target:
             raise UsageError(
                 f"--endpoint-url / AWS_ENDPOINT_URL: {endpoint[:80]!r} is not an http(s) URL"
             )
-    return Target(env=env, endpoint_url=endpoint)
+    return Target(settings=settings, endpoint_url=endpoint)
 
 
 def _flagged(message: str) -> str:
     for variable, flag in (
-        (config.TABLE, "--table"),
-        (config.PARAMETER_PREFIX, "--prefix"),
+        (TABLE, "--table"),
+        (PARAMETER_PREFIX, "--prefix"),
         ("AWS_REGION", "--region"),
     ):
         if message.startswith(variable) or (flag == "--region" and "region" in message):
@@ -82,25 +80,13 @@ def _flagged(message: str) -> str:
     return message
 
 
-def export(target: Target, environ: MutableMapping[str, str]) -> None:
-    """Write the target into ``environ`` the way the Lambda's environment holds it."""
-    env = target.env
-    environ[config.TABLE] = env.table
-    environ["AWS_REGION"] = env.region
-    environ[config.PARAMETER_PREFIX] = env.parameter_prefix
-    environ[config.EXTRA_REGIONS] = ",".join(env.extra_regions)
-    if target.endpoint_url:
-        environ["AWS_ENDPOINT_URL"] = target.endpoint_url
-
-
-def open_runtime(target: Target) -> runtime.Runtime:
+def open_runtime(target: Target) -> Runtime:
     """The Lambda's runtime for ``target`` (AWS adapters), installed for the handler too."""
-    export(target, os.environ)
-    # Imported here: `amistate --help` must not pay for boto3.
-    from amistate_adapters import clients
+    # Imported here: `amistate --help` must not pay for boto3. A session of its
+    # own per run: the process's shared clients may point elsewhere.
+    import boto3.session
 
-    clients.clear()
-    rt = runtime.from_environment(account=None)
+    rt = aws_runtime(target.settings, client_factory(boto3.session.Session(), target.endpoint_url))
     runtime.configure(rt)
     return rt
 

@@ -22,16 +22,10 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from amistate.arns import owner_of
-from amistate.deploy import (
-    PRESET_NAME,
-    DeployResult,
-    InvalidProperties,
-    client_token,
-    parse_properties,
-    preset_of_physical_id,
-)
-from amistate.errors import AmistateError
+from amistate.deploy.deployer import DeployResult
+from amistate.deploy.properties import PRESET_NAME
+from amistate.deploy.request import DeployRequest, parse_request, request_kind
+from amistate.errors import InvalidProperties, is_permanent
 from amistate.shims import logs, runtime
 from amistate.shims.response import DEFAULT_POLICY, PutPolicy, Responder
 
@@ -40,8 +34,6 @@ from amistate.shims.response import DEFAULT_POLICY, PutPolicy, Responder
 RESERVE_SECONDS = 5.0
 #: PUT policy of the raw handler (tests shorten it).
 POLICY: PutPolicy = DEFAULT_POLICY
-
-_REQUEST_TYPES = ("Create", "Update", "Delete")
 
 
 def on_event(event: Any, context: Any) -> dict[str, Any]:
@@ -88,7 +80,7 @@ def handler(event: Any, context: Any) -> None:
         result = _run(event, context, progress)
         responder.send("SUCCESS", result.physical_id, data=result.data)
     except Exception as exc:
-        message = str(exc) if isinstance(exc, AmistateError) else f"{type(exc).__name__}: {exc}"
+        message = str(exc) if is_permanent(exc) else f"{type(exc).__name__}: {exc}"
         responder.send("FAILED", progress.failure_id, _reason(message, stream))
     finally:
         timer.cancel()
@@ -112,84 +104,76 @@ class _Progress:
             self.failure_id = f"amistate-failed:{str(request.get('RequestId', 'unknown'))[:64]}"
 
 
-def _check_pipeline_is_ours(pipeline_arn: str, context: Any) -> None:
-    """Refuse a pipeline outside the function's partition, region and account:
-    its events would be ignored as foreign and the preset would never be ready."""
-    arn = getattr(context, "invoked_function_arn", None)
-    ours = owner_of(arn) if isinstance(arn, str) else None
-    theirs = owner_of(pipeline_arn)
-    if ours is not None and theirs != ours:
-        raise InvalidProperties(
-            f"PipelineArn: {pipeline_arn[:200]!r} is not in this function's partition, "
-            f"region and account ({':'.join(ours)})"
-        )
-
-
 def _run(event: Any, context: Any, progress: _Progress) -> DeployResult:
-    if not isinstance(event, Mapping):
-        raise InvalidProperties(
-            f"expected a custom resource event object, got {type(event).__name__}"
-        )
-    kind = event.get("RequestType")
-    if kind not in _REQUEST_TYPES:
-        raise InvalidProperties(f"RequestType: expected Create, Update or Delete, got {kind!r}")
-    props = event.get("ResourceProperties")
-    token = client_token(
-        str(event.get("StackId", "")),
-        str(event.get("LogicalResourceId", "")),
-        str(event.get("RequestId", "")),
-    )
-    base = {
-        "requestType": kind,
+    """Type the request, then hand it to the deployer; one log line either way."""
+    progress.step = "validate"
+    try:
+        request = parse_request(event)
+    except InvalidProperties as exc:
+        if request_kind(event) is not None:
+            _log_invalid(exc, event.get("ResourceProperties"), _base(event))
+        raise
+    base = _base(event)
+    if request.kind == "Delete":
+        return _delete(request, context, progress, base)
+    props = request.properties
+    assert props is not None  # Create and Update always carry them
+    progress.step = "configure"
+    rt = runtime.get(context)
+    before = rt.calls.value
+    try:
+        rt.deployer.admit(props)
+    except InvalidProperties as exc:
+        _log_invalid(exc, event.get("ResourceProperties"), base)
+        raise
+    if request.kind == "Create":
+        # From here writes may happen: a failure answers with the real ID, so
+        # CloudFormation's Delete after the failed Create cleans the mapping up.
+        progress.failure_id = props.physical_id
+        progress.step = "create"
+        result = rt.deployer.create(props, request.client_token)
+    else:
+        progress.step = "update"
+        result = rt.deployer.update(props, request.previous, request.client_token)
+    _log(result, base, awsCalls=rt.calls.value - before)
+    return result
+
+
+def _delete(
+    request: DeployRequest, context: Any, progress: _Progress, base: Mapping[str, Any]
+) -> DeployResult:
+    physical_id = request.physical_id or progress.failure_id
+    if request.existing_preset is None:
+        # Nothing amistate created (e.g. the Create failed validation): no AWS needed.
+        result = DeployResult(physical_id=physical_id, action="delete-nothing")
+        _log(result, base, awsCalls=0)
+        return result
+    progress.step = "configure"
+    rt = runtime.get(context)
+    before = rt.calls.value
+    progress.step = "unregister"
+    result = rt.deployer.delete(request.existing_preset, request.previous, physical_id)
+    _log(result, base, awsCalls=rt.calls.value - before)
+    return result
+
+
+def _base(event: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "requestType": event.get("RequestType"),
         "requestId": event.get("RequestId"),
         "logicalResourceId": event.get("LogicalResourceId"),
     }
 
-    if kind == "Delete":
-        resource_id = event.get("PhysicalResourceId")
-        if preset_of_physical_id(resource_id) is None:
-            # Nothing amistate created (e.g. the Create failed validation): no AWS needed.
-            result = DeployResult(
-                physical_id=str(resource_id or progress.failure_id), action="delete-nothing"
-            )
-            _log(result, base, awsCalls=0)
-            return result
-        progress.step = "configure"
-        rt = runtime.get(context)
-        before = rt.calls.value
-        progress.step = "unregister"
-        result = rt.deployer.delete(props, resource_id)
-        _log(result, base, awsCalls=rt.calls.value - before)
-        return result
 
-    progress.step = "validate"
-    try:
-        parsed = parse_properties(props)
-        _check_pipeline_is_ours(parsed.pipeline_arn, context)
-    except InvalidProperties as exc:
-        logs.decision(
-            logging.ERROR,
-            decision="invalid-properties",
-            problem=str(exc),
-            presetName=_safe_name(props),
-            awsCalls=0,
-            **base,
-        )
-        raise
-    progress.step = "configure"
-    rt = runtime.get(context)
-    before = rt.calls.value
-    if kind == "Create":
-        # From here writes may happen: a failure answers with the real ID, so
-        # CloudFormation's Delete after the failed Create cleans the mapping up.
-        progress.failure_id = parsed.physical_id
-        progress.step = "create"
-        result = rt.deployer.create(parsed, token)
-    else:
-        progress.step = "update"
-        result = rt.deployer.update(parsed, event.get("OldResourceProperties"), token)
-    _log(result, base, awsCalls=rt.calls.value - before)
-    return result
+def _log_invalid(exc: InvalidProperties, props: object, base: Mapping[str, Any]) -> None:
+    logs.decision(
+        logging.ERROR,
+        decision="invalid-properties",
+        problem=str(exc),
+        presetName=_safe_name(props),
+        awsCalls=0,
+        **base,
+    )
 
 
 def _log(result: DeployResult, base: Mapping[str, Any], **extra: Any) -> None:

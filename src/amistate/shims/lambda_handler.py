@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from amistate.errors import AmistateError, MalformedEvent
+from amistate.errors import MalformedEvent, is_permanent
 from amistate.parsing import Item, parse_invocation
 from amistate.shims import logs, runtime
 
@@ -88,7 +88,7 @@ def _handle(
     try:
         outcome = rt.service.handle(event)
     except Exception as exc:
-        permanent = isinstance(exc, AmistateError)
+        permanent = is_permanent(exc)
         logs.decision(
             logging.ERROR,
             decision="error",

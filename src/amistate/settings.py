@@ -1,0 +1,132 @@
+"""The one way in for configuration: the environment (or explicit values) -> :class:`Settings`.
+
+Every entry point (the two Lambdas, the CLI, :mod:`amistate.read`) builds its
+settings here and hands them to the composition root (:mod:`amistate.compose`);
+nothing else reads ``AMISTATE_*``. See docs/configuration.md.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+
+from attrs import frozen
+
+from amistate.arns import owner_of
+from amistate.errors import ConfigurationError, InvalidPresetName
+from amistate.names import DEFAULT_PARAMETER_PREFIX, REGION_NAME, validate_prefix
+
+TABLE = "AMISTATE_TABLE"
+PARAMETER_PREFIX = "AMISTATE_PARAMETER_PREFIX"
+EXTRA_REGIONS = "AMISTATE_EXTRA_REGIONS"
+_TABLE = re.compile(r"[A-Za-z0-9_.-]{3,255}|arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:\d{12}:table/.+")
+
+
+@frozen
+class Settings:
+    """Where amistate acts, and whose builds and pipelines it trusts.
+
+    ``home_region`` is the function's own region; ``extra_regions`` get their
+    own region's AMI in their own parameter. ``account`` and ``partition``
+    (from the function's ARN) are None when unknown, and then not checked.
+    """
+
+    home_region: str
+    account: str | None = None
+    partition: str | None = None
+    parameter_prefix: str = DEFAULT_PARAMETER_PREFIX
+    extra_regions: tuple[str, ...] = ()
+    any_region: bool = False
+    table: str | None = None
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        """Every region whose parameter amistate writes, the home region first."""
+        return (self.home_region, *self.extra_regions)
+
+    def foreign(self, partition: str, region: str, account: str) -> str | None:
+        """The trust rule, for builds and pipelines alike: why an owner is not us, or None."""
+        if self.account is not None and account != self.account:
+            return f"account {account}, not ours"
+        if self.partition is not None and partition != self.partition:
+            return f"partition {partition}, not ours"
+        if not self.any_region and region != self.home_region:
+            return f"region {region}, not ours"
+        return None
+
+    def with_owner(self, function_arn: object) -> Settings:
+        """These settings with the account and partition of ``function_arn`` (if an ARN)."""
+        owner = owner_of(function_arn) if isinstance(function_arn, str) else None
+        if owner is None:
+            return self
+        partition, _, account = owner
+        return Settings(
+            home_region=self.home_region,
+            account=account,
+            partition=partition,
+            parameter_prefix=self.parameter_prefix,
+            extra_regions=self.extra_regions,
+            any_region=self.any_region,
+            table=self.table,
+        )
+
+
+def load(environ: Mapping[str, str] | None = None, *, require_table: bool = True) -> Settings:
+    """Read and validate the environment; raise :class:`ConfigurationError` naming the variable."""
+    env = os.environ if environ is None else environ
+    table = env.get(TABLE, "").strip()
+    if not table and require_table:
+        raise ConfigurationError(
+            f"{TABLE} is not set: set it to the name of the DynamoDB table that holds "
+            "the AMI state records (the stack's table)"
+        )
+    if table and not _TABLE.fullmatch(table):
+        raise ConfigurationError(f"{TABLE}={table[:80]!r} is not a DynamoDB table name or ARN")
+
+    region = (env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "").strip()
+    if not REGION_NAME.fullmatch(region):
+        raise ConfigurationError(
+            "no AWS region: set AWS_REGION (Lambda sets it) or AWS_DEFAULT_REGION"
+            + (f"; got {region[:40]!r}" if region else "")
+        )
+    return Settings(
+        home_region=region,
+        parameter_prefix=_prefix(env),
+        extra_regions=_extra_regions(env, region),
+        table=table or None,
+    )
+
+
+def _prefix(env: Mapping[str, str]) -> str:
+    prefix = env.get(PARAMETER_PREFIX, "").strip() or DEFAULT_PARAMETER_PREFIX
+    try:
+        return validate_prefix(prefix.rstrip("/") or prefix)
+    except InvalidPresetName as exc:
+        raise ConfigurationError(f"{PARAMETER_PREFIX}: {exc}") from None
+
+
+def _extra_regions(env: Mapping[str, str], home: str) -> tuple[str, ...]:
+    extra: list[str] = []
+    for part in env.get(EXTRA_REGIONS, "").split(","):
+        name = part.strip()
+        if not name:
+            continue
+        if not REGION_NAME.fullmatch(name):
+            raise ConfigurationError(
+                f"{EXTRA_REGIONS}: {name[:40]!r} is not a region name "
+                "(expected a comma-separated list such as 'eu-west-1,us-east-1')"
+            )
+        if name != home and name not in extra:
+            extra.append(name)
+    return tuple(extra)
+
+
+__all__ = [
+    "EXTRA_REGIONS",
+    "PARAMETER_PREFIX",
+    "TABLE",
+    "ConfigurationError",
+    "Settings",
+    "load",
+]
