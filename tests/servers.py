@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
+from amistate_adapters.dynamodb import TABLE_SCHEMA
 from attrs import frozen
 from botocore.config import Config
 
@@ -109,18 +110,7 @@ class Table:
 
 def create_table(client: DynamoDBClient, name: str) -> None:
     """The stack's table shape: string PK/SK, on-demand; waits until ACTIVE."""
-    client.create_table(
-        TableName=name,
-        AttributeDefinitions=[
-            {"AttributeName": "PK", "AttributeType": "S"},
-            {"AttributeName": "SK", "AttributeType": "S"},
-        ],
-        KeySchema=[
-            {"AttributeName": "PK", "KeyType": "HASH"},
-            {"AttributeName": "SK", "KeyType": "RANGE"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    client.create_table(TableName=name, **TABLE_SCHEMA)
     client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1})
 
 

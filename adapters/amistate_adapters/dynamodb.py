@@ -40,6 +40,19 @@ Item = Mapping[str, "AttributeValueTypeDef"]
 PIPELINE_PREFIX = "PIPELINE#"
 PIPELINE_SK = "PRESET"
 CONDITION_FAILED = "ConditionalCheckFailedException"
+#: The table's shape, as ``CreateTable`` takes it: string ``PK``/``SK``, on-demand.
+#: The demo and the tests create tables from it; a test checks the CDK construct against it.
+TABLE_SCHEMA: Mapping[str, Any] = {
+    "AttributeDefinitions": [
+        {"AttributeName": "PK", "AttributeType": "S"},
+        {"AttributeName": "SK", "AttributeType": "S"},
+    ],
+    "KeySchema": [
+        {"AttributeName": "PK", "KeyType": "HASH"},
+        {"AttributeName": "SK", "KeyType": "RANGE"},
+    ],
+    "BillingMode": "PAY_PER_REQUEST",
+}
 _NULL: AttributeValueTypeDef = {"NULL": True}
 _STATUSES: frozenset[str] = frozenset({"building", "ready", "failed"})
 

@@ -563,23 +563,13 @@ def _run(
     debug: bool,
 ) -> int:
     from amistate_adapters import clients
+    from amistate_adapters.dynamodb import TABLE_SCHEMA
 
     _clear_clients()
     runtime.reset()
     dynamodb = clients.client("dynamodb", REGION)
     ssm = clients.client("ssm", REGION)
-    dynamodb.create_table(
-        TableName=TABLE,
-        AttributeDefinitions=[
-            {"AttributeName": "PK", "AttributeType": "S"},
-            {"AttributeName": "SK", "AttributeType": "S"},
-        ],
-        KeySchema=[
-            {"AttributeName": "PK", "KeyType": "HASH"},
-            {"AttributeName": "SK", "KeyType": "RANGE"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    dynamodb.create_table(TableName=TABLE, **TABLE_SCHEMA)
     hand_made = parameter_name(DEFAULT_PARAMETER_PREFIX, "linux-arm64")
     # moto's first SSM call takes seconds (it loads AWS's public parameters):
     # make it in the background while DynamoDB and the deploy run.
