@@ -7,8 +7,9 @@ Two stacks in one app, one ``app.synth()``:
 
 * ``Example``: the shipped ``examples/cdk/presets.json`` as is (a new table);
 * ``Full``: every option on (existing table, SecureString key, X-Ray, an extra
-  region, a subnet, a per-preset schedule, a preset that starts no build), so
-  the conditional statements are checked too.
+  region, a subnet, a per-preset schedule, a preset that starts no build, an
+  alarm e-mail, another reconcile schedule, AMI age limit and lifecycle rule),
+  so the conditional statements are checked too.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from cdk_nag import AwsSolutionsChecks  # noqa: E402
 from examples.cdk.amistate_cdk import (  # noqa: E402
     AmiStateSettings,
     AmiStateStack,
+    LifecycleSpec,
     read_settings,
 )
 
@@ -61,6 +63,7 @@ EXTRA_REGION = "us-east-1"
 EXISTING_TABLE = "spot-runner"
 KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/0b1c2d3e-0000-4000-8000-123456789abc"
 STACKS = ("Example", "Full")
+ALARM_EMAIL = "runners-oncall@example.com"
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,10 @@ def full_settings(example: AmiStateSettings) -> AmiStateSettings:
         tracing=True,
         name_prefix="amistate-full",
         schedule_timezone="Europe/Paris",
+        reconcile_schedule="rate(30 minutes)",
+        ami_max_age_days=7,
+        alarm_email=ALARM_EMAIL,
+        lifecycle=LifecycleSpec(keep_images=5, max_age_days=90),
     )
 
 
@@ -170,9 +177,14 @@ def resources_of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str
 
 
 def rule_event_pattern(stack: str = "Example") -> dict[str, Any]:
-    """The EventPattern of the stack's one EventBridge rule, as a dict for put_rule."""
+    """The EventPattern of the stack's image state rule (to the state function), for put_rule."""
     rules = resources_of_type(synthesized_template(stack), "AWS::Events::Rule")
-    (rule,) = rules.values()
+    (rule,) = [
+        r
+        for r in rules.values()
+        if "EC2 Image Builder Image State Change"
+        in r["Properties"].get("EventPattern", {}).get("detail-type", [])
+    ]
     pattern: dict[str, Any] = rule["Properties"]["EventPattern"]
     return pattern
 

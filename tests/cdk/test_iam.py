@@ -19,9 +19,13 @@ import pytest
 from examples.cdk.amistate_cdk.construct import (
     DEPLOY_HANDLER,
     DEPLOY_TABLE_ACTIONS,
+    IN_USE_TAG,
     KMS_ACTIONS,
+    RECONCILE_HANDLER,
+    RECONCILE_TABLE_ACTIONS,
     STATE_HANDLER,
     STATE_TABLE_ACTIONS,
+    TAG_ACTIONS,
 )
 from tests.cdk.synth import (
     ACCOUNT,
@@ -41,6 +45,8 @@ NO_RESOURCE_LEVEL = {
     "xray:PutTelemetryRecords": "X-Ray telemetry has no resource ARN",
     # Only with a SecureString key: read the parameter's KeyId and Tier to keep them.
     "ssm:DescribeParameters": "DescribeParameters is a list call without resource-level support",
+    # The reconciler: does the AMI in SSM still exist, which AMIs carry the in-use tag.
+    "ec2:DescribeImages": "DescribeImages has no resource-level permissions",
 }
 
 PARTITION = "<AWS::Partition>"
@@ -48,6 +54,13 @@ PARAMETERS = {
     f"arn:{PARTITION}:ssm:{region}:{ACCOUNT}:parameter/spot-runner/configs/*"
     for region in (REGION, EXTRA_REGION)
 }
+
+
+#: The builds of one preset: image build versions of its recipes ``<prefix>-<preset>-<hash8>``.
+PRESET_IMAGES = (
+    re.escape(f"arn:{PARTITION}:imagebuilder:{REGION}:{ACCOUNT}:image/")
+    + r"amistate(-full)?-linux-(x64|arm64)-\*"
+)
 
 
 def allowed_resources(action: str) -> list[str]:
@@ -63,12 +76,24 @@ def allowed_resources(action: str) -> list[str]:
         return [table]
     if action in ("logs:CreateLogStream", "logs:PutLogEvents"):
         return [own_log_group]
-    if action in ("ssm:GetParameter", "ssm:PutParameter"):
+    if action in ("ssm:GetParameter", "ssm:GetParameters", "ssm:PutParameter"):
         return [re.escape(p) for p in PARAMETERS]
     if action == "imagebuilder:GetImage":
-        return [re.escape(f"arn:{PARTITION}:imagebuilder:{REGION}:{ACCOUNT}:image/*")]
-    if action == "imagebuilder:StartImagePipelineExecution":
+        return [
+            re.escape(f"arn:{PARTITION}:imagebuilder:{REGION}:{ACCOUNT}:image/*"),
+            PRESET_IMAGES,
+        ]
+    if action == "imagebuilder:ListWorkflowExecutions":
+        return [PRESET_IMAGES]
+    if action in (
+        "imagebuilder:StartImagePipelineExecution",
+        "imagebuilder:ListImagePipelineImages",
+    ):
         return [r"<AmiStatePreset[\w]+Pipeline\w+\.Arn>"]
+    if action in TAG_ACTIONS:
+        return [
+            re.escape(f"arn:{PARTITION}:ec2:{region}::image/*") for region in (REGION, EXTRA_REGION)
+        ]
     if action in KMS_ACTIONS:
         return [re.escape(KEY_ARN)]
     if action in ("sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"):
@@ -154,6 +179,7 @@ def test_table_access_is_per_item_under_the_amistate_keys(
     for handler, actions in (
         (STATE_HANDLER, STATE_TABLE_ACTIONS),
         (DEPLOY_HANDLER, DEPLOY_TABLE_ACTIONS),
+        (RECONCILE_HANDLER, RECONCILE_TABLE_ACTIONS),
     ):
         table = [
             s
@@ -169,14 +195,19 @@ def test_table_access_is_per_item_under_the_amistate_keys(
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_only_the_state_function_touches_ssm_and_only_the_deploy_function_starts_builds(
+def test_only_the_state_function_and_the_reconciler_touch_ssm_and_only_deploy_starts_builds(
     synthesized: Synthesized, stack: str
 ) -> None:
     template = synthesized.templates[stack]
     state = {a for s in role_statements(template, STATE_HANDLER) for a in _listed(s["Action"])}
     deploy = {a for s in role_statements(template, DEPLOY_HANDLER) for a in _listed(s["Action"])}
+    reconcile = {
+        a for s in role_statements(template, RECONCILE_HANDLER) for a in _listed(s["Action"])
+    }
     assert {"ssm:GetParameter", "ssm:PutParameter", "imagebuilder:GetImage"} <= state
-    assert "imagebuilder:StartImagePipelineExecution" not in state
+    assert {"ssm:GetParameter", "ssm:GetParameters", "ssm:PutParameter"} <= reconcile
+    assert "imagebuilder:StartImagePipelineExecution" not in state | reconcile
+    assert not {a for a in state | deploy if a.startswith("ec2:")}
     assert "imagebuilder:StartImagePipelineExecution" in deploy
     assert not {a for a in deploy if a.startswith(("ssm:", "kms:"))}
     (start,) = [
@@ -204,14 +235,95 @@ def test_kms_and_describe_parameters_only_with_a_secure_string_key(
     assert not {a for a in actions("Example") if a.startswith("xray:")}
     assert synthesized.settings["Full"].secure_string_key_arn == KEY_ARN
     assert set(KMS_ACTIONS) | {"ssm:DescribeParameters"} <= actions("Full")
-    (kms,) = [
+    keys = [
         statement
         for _, statement in statements(synthesized.templates["Full"])
         if statement.get("Sid") == "SecureStringKey"
     ]
-    assert kms["Resource"] == KEY_ARN
-    assert kms["Condition"] == {
-        "StringEquals": {
-            "kms:ViaService": [f"ssm.{REGION}.amazonaws.com", f"ssm.{EXTRA_REGION}.amazonaws.com"]
+    # The state function and the reconciler: both write the parameters.
+    assert len(keys) == 2
+    for kms in keys:
+        assert kms["Resource"] == KEY_ARN
+        assert kms["Condition"] == {
+            "StringEquals": {
+                "kms:ViaService": [
+                    f"ssm.{REGION}.amazonaws.com",
+                    f"ssm.{EXTRA_REGION}.amazonaws.com",
+                ]
+            }
         }
+
+
+def _statement(template: dict[str, Any], handler: str, sid: str) -> dict[str, Any]:
+    (found,) = [s for s in role_statements(template, handler) if s.get("Sid") == sid]
+    return found
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_reconciler_reads_its_presets_builds_and_amis_only(
+    synthesized: Synthesized, stack: str
+) -> None:
+    template = synthesized.templates[stack]
+    settings = synthesized.settings[stack]
+    pipelines = resources_of_type(template, "AWS::ImageBuilder::ImagePipeline")
+    listing = _statement(template, RECONCILE_HANDLER, "ListPresetBuilds")
+    assert listing["Action"] == "imagebuilder:ListImagePipelineImages"
+    assert sorted(render(r) for r in listing["Resource"]) == sorted(f"<{k}.Arn>" for k in pipelines)
+    builds = _statement(template, RECONCILE_HANDLER, "ReadPresetBuilds")
+    assert sorted(builds["Action"]) == [
+        "imagebuilder:GetImage",
+        "imagebuilder:ListWorkflowExecutions",
+    ]
+    assert sorted(render(r) for r in builds["Resource"]) == sorted(
+        f"arn:{PARTITION}:imagebuilder:{REGION}:{ACCOUNT}:image/{settings.name_prefix}-{p.name}-*"
+        for p in settings.presets
+    )
+    describe = _statement(template, RECONCILE_HANDLER, "DescribeAmis")
+    assert (describe["Action"], describe["Resource"]) == ("ec2:DescribeImages", "*")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_reconciler_may_set_and_remove_only_the_in_use_tag_on_amis(
+    synthesized: Synthesized, stack: str
+) -> None:
+    template = synthesized.templates[stack]
+    regions = (REGION, *synthesized.settings[stack].extra_regions)
+    tags = _statement(template, RECONCILE_HANDLER, "InUseTagOnly")
+    assert sorted(tags["Action"]) == sorted(TAG_ACTIONS) == ["ec2:CreateTags", "ec2:DeleteTags"]
+    assert [render(r) for r in _listed(tags["Resource"])] == [
+        f"arn:{PARTITION}:ec2:{region}::image/*" for region in regions
+    ]
+    assert tags["Condition"] == {
+        "ForAllValues:StringEquals": {"aws:TagKeys": [IN_USE_TAG]},
+        "Null": {"aws:TagKeys": "false"},
     }
+    assert IN_USE_TAG == "amistate:in-use"
+    # No other statement of any role names an EC2 write.
+    writers = [
+        logical_id
+        for logical_id, statement in statements(template)
+        if set(_listed(statement["Action"])) & set(TAG_ACTIONS)
+    ]
+    assert len(writers) == 1
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_reconciler_runs_on_its_schedule(synthesized: Synthesized, stack: str) -> None:
+    template = synthesized.templates[stack]
+    functions = resources_of_type(template, "AWS::Lambda::Function")
+    (function_id,) = [
+        k for k, f in functions.items() if f["Properties"]["Handler"] == RECONCILE_HANDLER
+    ]
+    scheduled = [
+        r
+        for r in resources_of_type(template, "AWS::Events::Rule").values()
+        if "ScheduleExpression" in r["Properties"]
+    ]
+    assert len(scheduled) == 1
+    (rule,) = scheduled
+    expected = synthesized.settings[stack].reconcile_schedule
+    assert rule["Properties"]["ScheduleExpression"] == expected
+    assert rule["Properties"]["State"] == "ENABLED"
+    (target,) = rule["Properties"]["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    assert functions[function_id]["Properties"]["Timeout"] == 300

@@ -39,6 +39,18 @@ def template(synthesized: Synthesized, stack: str) -> Template:
     return Template.from_json(synthesized.templates[stack])
 
 
+def _state_rule(synthesized: Synthesized, stack: str) -> tuple[str, dict[str, Any]]:
+    """The rule of the image state changes (the stack has others: schedule, alarms)."""
+    rules = resources_of_type(synthesized.templates[stack], "AWS::Events::Rule")
+    (found,) = [
+        (k, r)
+        for k, r in rules.items()
+        if r["Properties"].get("EventPattern", {}).get("detail-type")
+        == ["EC2 Image Builder Image State Change"]
+    ]
+    return found
+
+
 def _one(synthesized: Synthesized, stack: str, kind: str) -> tuple[str, dict[str, Any]]:
     found = resources_of_type(synthesized.templates[stack], kind)
     assert len(found) == 1, f"{stack}: expected one {kind}, found {sorted(found)}"
@@ -51,7 +63,9 @@ def test_rule_matches_exactly_the_terminal_image_states(
     synthesized: Synthesized, stack: str
 ) -> None:
     assert rule_event_pattern(stack) == EXPECTED_PATTERN
-    template(synthesized, stack).resource_count_is("AWS::Events::Rule", 1)
+    # Three rules: image states -> state function, the reconciler's schedule,
+    # and "pipeline automatically disabled" -> the alarm topic.
+    template(synthesized, stack).resource_count_is("AWS::Events::Rule", 3)
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -60,7 +74,7 @@ def test_rule_targets_the_state_function_with_retries_and_a_dead_letter_queue(
 ) -> None:
     function_id = _function_id(synthesized, stack, STATE_HANDLER)
     dlq_ids = [k for k in resources_of_type(synthesized.templates[stack], "AWS::SQS::Queue")]
-    _, rule = _one(synthesized, stack, "AWS::Events::Rule")
+    _, rule = _state_rule(synthesized, stack)
     (target,) = rule["Properties"]["Targets"]
     assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
     assert target["RetryPolicy"] == {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}
@@ -218,13 +232,30 @@ def test_build_instances_use_imdsv2_and_the_image_builder_instance_profile(
         },
     )
     roles = resources_of_type(synthesized.templates[stack], "AWS::IAM::Role")
-    managed = [r["Properties"].get("ManagedPolicyArns") for r in roles.values()]
-    expected = [
-        {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, f":iam::aws:policy/{name}"]]}
-        for name in ("AmazonSSMManagedInstanceCore", "EC2InstanceProfileForImageBuilder")
-    ]
-    # Only the build instance role has managed policies; the Lambda roles have none.
-    assert [m for m in managed if m] == [expected]
+    managed = {
+        r["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["Service"]: r[
+            "Properties"
+        ].get("ManagedPolicyArns")
+        for r in roles.values()
+        if r["Properties"].get("ManagedPolicyArns")
+    }
+
+    def policies(*names: str) -> list[dict[str, Any]]:
+        return [
+            {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, f":iam::aws:policy/{name}"]]}
+            for name in names
+        ]
+
+    # Only the build instance role and the lifecycle policies' role have managed
+    # policies (the AWS documented ones); the Lambda roles have none.
+    assert managed == {
+        "ec2.amazonaws.com": policies(
+            "AmazonSSMManagedInstanceCore", "EC2InstanceProfileForImageBuilder"
+        ),
+        "imagebuilder.amazonaws.com": policies(
+            "service-role/EC2ImageBuilderLifecycleExecutionPolicy"
+        ),
+    }
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -244,7 +275,7 @@ def test_one_custom_resource_per_preset_with_the_contract_properties(
     by_name = {r["Properties"]["PresetName"]: (k, r) for k, r in resources.items()}
     assert set(by_name) == {p.name for p in settings.presets}
     pipelines = resources_of_type(templ, "AWS::ImageBuilder::ImagePipeline")
-    rule_id, _ = _one(synthesized, stack, "AWS::Events::Rule")
+    rule_id, _ = _state_rule(synthesized, stack)
     state_fn = _function_id(synthesized, stack, STATE_HANDLER)
     for preset in settings.presets:
         logical_id, resource = by_name[preset.name]

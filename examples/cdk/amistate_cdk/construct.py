@@ -9,7 +9,12 @@ What one construct creates:
   first build (without waiting for it);
 * the EventBridge rule for terminal image states -> the state Lambda, with
   retries and an SQS dead-letter queue; the Lambda's own async retries end in
-  a second queue (its on-failure destination).
+  a second queue (its on-failure destination);
+* the reconciler Lambda on a schedule (issue 13): lost events, vanished AMIs,
+  SSM convergence and the ``amistate:in-use`` tag;
+* per preset an Image Builder lifecycle policy that deletes old images but
+  never an AMI tagged ``amistate:in-use``;
+* alarms, their SNS topic and a dashboard (:mod:`.monitoring`).
 
 Every IAM statement is written out here, with the narrowest resource that
 the action supports; the tests in ``tests/cdk`` hold it to that.
@@ -17,6 +22,7 @@ the action supports; the tests in ``tests/cdk`` hold it to that.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import sys
@@ -43,6 +49,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import custom_resources as cr
 from constructs import Construct, IConstruct
 
+from .monitoring import AmiStateMonitoring
 from .settings import (
     AmiStateSettings,
     PresetSpec,
@@ -53,6 +60,17 @@ from .settings import (
 
 STATE_HANDLER = "amistate.shims.lambda_handler.handler"
 DEPLOY_HANDLER = "amistate.shims.custom_resource.on_event"
+RECONCILE_HANDLER = "amistate.shims.reconcile.handler"
+
+#: The tag the reconciler puts on the AMIs a preset may need (issue 14); its
+#: value is the preset's name (the presets', sorted and comma-separated, for an
+#: AMI several presets share). The lifecycle policies exclude it.
+IN_USE_TAG = "amistate:in-use"
+#: Image Builder's service-role policy for lifecycle actions (AWS managed).
+LIFECYCLE_MANAGED_POLICY = "service-role/EC2ImageBuilderLifecycleExecutionPolicy"
+#: A reconcile run over many presets: about a second per 100 presets, and its
+#: throttling retries.
+RECONCILE_TIMEOUT = Duration.minutes(5)
 
 _RUNTIME_NAME = re.compile(r"python3\.\d{1,2}")
 
@@ -78,6 +96,25 @@ ASYNC_MAX_EVENT_AGE = Duration.hours(6)
 STATE_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem")
 DEPLOY_TABLE_ACTIONS = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
 STATE_PARAMETER_ACTIONS = ("ssm:GetParameter", "ssm:PutParameter")
+#: The reconciler reads every record (and its build history) in one Scan,
+#: reads and writes records as the state function does, and writes history
+#: items; SSM parameters are read ten per GetParameters call.
+RECONCILE_TABLE_ACTIONS = (
+    "dynamodb:GetItem",
+    "dynamodb:Query",
+    "dynamodb:Scan",
+    "dynamodb:UpdateItem",
+    "dynamodb:PutItem",
+)
+RECONCILE_PARAMETER_ACTIONS = ("ssm:GetParameter", "ssm:GetParameters", "ssm:PutParameter")
+#: Per preset pipeline: its builds, newest first.
+RECONCILE_PIPELINE_ACTIONS = ("imagebuilder:ListImagePipelineImages",)
+#: Per preset image (build version ARN): its outcome and its workflows' end times.
+RECONCILE_IMAGE_ACTIONS = ("imagebuilder:GetImage", "imagebuilder:ListWorkflowExecutions")
+#: No resource-level permissions: whether an AMI still exists, and which carry the tag.
+DESCRIBE_IMAGES = "ec2:DescribeImages"
+#: Only the in-use tag, only on AMIs.
+TAG_ACTIONS = ("ec2:CreateTags", "ec2:DeleteTags")
 #: DescribeParameters (key and tier of an existing SecureString, read before a
 #: rewrite) has no resource-level permissions: granted on "*", and only when the
 #: settings say the parameters are SecureStrings.
@@ -230,6 +267,28 @@ class AmiStatePipeline(Construct):
                 resources=[p.pipeline.attr_arn for p in self.presets.values()],
             )
         )
+
+        # The reconciler: on a schedule, converge on what Image Builder and EC2 hold.
+        self.reconcile_function = self._function(
+            "ReconcileFunction",
+            handler=RECONCILE_HANDLER,
+            code=code,
+            environment=environment,
+            description="amistate: reconcile records and SSM with Image Builder and EC2",
+            timeout=RECONCILE_TIMEOUT,
+        )
+        self._grant_reconciler(self.reconcile_function)
+        self.reconcile_rule = events.Rule(
+            self,
+            "ReconcileSchedule",
+            description="amistate: run the reconciler",
+            schedule=events.Schedule.expression(settings.reconcile_schedule),
+        )
+        self.reconcile_rule.add_target(
+            targets.LambdaFunction(self.reconcile_function, retry_attempts=2)
+        )
+
+        self.monitoring = AmiStateMonitoring(self, "Monitoring", owner=self)
         for role, reasons in self._star_reasons.items():
             _acknowledge(role, "AwsSolutions-IAM5[Resource::*]", " ".join(reasons))
 
@@ -275,6 +334,89 @@ class AmiStatePipeline(Construct):
             removal_policy=RemovalPolicy.DESTROY,
         )
 
+    def acknowledge(self, scope: IConstruct, rule: str, reason: str) -> None:
+        """Acknowledge a cdk-nag finding on ``scope`` (for the constructs beside this one)."""
+        _acknowledge(scope, rule, reason)
+
+    @functools.cached_property
+    def lifecycle_role(self) -> iam.Role:
+        """The role Image Builder assumes to run the presets' lifecycle policies."""
+        role = iam.Role(
+            self,
+            "LifecycleRole",
+            assumed_by=iam.ServicePrincipal("imagebuilder.amazonaws.com"),
+            description="amistate: Image Builder lifecycle policies of the preset images",
+            managed_policies=[
+                iam.ManagedPolicy.from_aws_managed_policy_name(LIFECYCLE_MANAGED_POLICY)
+            ],
+        )
+        _acknowledge(
+            role,
+            f"AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/{LIFECYCLE_MANAGED_POLICY}]",
+            "AWS documents EC2ImageBuilderLifecycleExecutionPolicy as the execution role "
+            "policy of lifecycle policies (deregister AMIs, delete snapshots and images, "
+            "read tags); AWS keeps it current with the service.",
+        )
+        return role
+
+    def _grant_reconciler(self, function: lambda_.Function) -> None:
+        stack = Stack.of(self)
+        role = function.role
+        assert role is not None
+        self._grant_table(function, RECONCILE_TABLE_ACTIONS)
+        self._grant_parameters(function, RECONCILE_PARAMETER_ACTIONS)
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ListPresetBuilds",
+                actions=list(RECONCILE_PIPELINE_ACTIONS),
+                resources=[p.pipeline.attr_arn for p in self.presets.values()],
+            )
+        )
+        images = [p.images_arn for p in self.presets.values()]
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ReadPresetBuilds", actions=list(RECONCILE_IMAGE_ACTIONS), resources=images
+            )
+        )
+        for arn in images:
+            _acknowledge_wildcard(
+                role,
+                arn,
+                "A preset's builds are image build versions of its recipes "
+                "(image/<recipe>/<version>/<build>), known only at run time; the resource "
+                "is limited to the recipe names of that preset. Read-only.",
+            )
+        function.add_to_role_policy(
+            iam.PolicyStatement(sid="DescribeAmis", actions=[DESCRIBE_IMAGES], resources=["*"])
+        )
+        self._star_reasons.setdefault(role, []).append(
+            "ec2:DescribeImages has no resource-level permissions; the reconciler reads "
+            "whether the AMIs in SSM still exist and which carry the in-use tag."
+        )
+        amis = [
+            stack.format_arn(service="ec2", region=region, account="", resource="image/*")
+            for region in (stack.region, *self.settings.extra_regions)
+        ]
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="InUseTagOnly",
+                actions=list(TAG_ACTIONS),
+                resources=amis,
+                conditions={
+                    "ForAllValues:StringEquals": {"aws:TagKeys": [IN_USE_TAG]},
+                    # DeleteTags without tag keys would delete every tag: refuse it.
+                    "Null": {"aws:TagKeys": "false"},
+                },
+            )
+        )
+        for arn in amis:
+            _acknowledge_wildcard(
+                role,
+                arn,
+                "The AMIs a preset needs are known only at run time; the statement allows "
+                f"only the {IN_USE_TAG} tag key (aws:TagKeys, never absent), on AMIs only.",
+            )
+
     def _lambda_role(self, construct_id: str, log_group: logs.LogGroup) -> iam.Role:
         """A role that may write its function's log group and nothing else (yet)."""
         role = iam.Role(self, construct_id, assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
@@ -295,6 +437,7 @@ class AmiStatePipeline(Construct):
         code: lambda_.Code,
         environment: dict[str, str],
         description: str,
+        timeout: Duration | None = None,
     ) -> lambda_.Function:
         log_group = self._log_group(f"{construct_id}Logs")
         role = self._lambda_role(f"{construct_id}Role", log_group)
@@ -307,7 +450,7 @@ class AmiStatePipeline(Construct):
             role=role,
             environment=environment,
             description=description,
-            timeout=Duration.seconds(60),
+            timeout=timeout or Duration.seconds(60),
             memory_size=256,
             log_group=log_group,
             tracing=lambda_.Tracing.ACTIVE if self.settings.tracing else lambda_.Tracing.DISABLED,
@@ -340,7 +483,9 @@ class AmiStatePipeline(Construct):
             )
         )
 
-    def _grant_parameters(self, function: lambda_.Function) -> None:
+    def _grant_parameters(
+        self, function: lambda_.Function, actions: tuple[str, ...] = STATE_PARAMETER_ACTIONS
+    ) -> None:
         stack = Stack.of(self)
         prefix = self.settings.parameter_prefix.strip("/")
         regions = (stack.region, *self.settings.extra_regions)
@@ -354,7 +499,7 @@ class AmiStatePipeline(Construct):
         function.add_to_role_policy(
             iam.PolicyStatement(
                 sid="PresetParameters",
-                actions=list(STATE_PARAMETER_ACTIONS),
+                actions=list(actions),
                 resources=parameters,
             )
         )
@@ -490,6 +635,13 @@ class PresetPipeline(Construct):
             status="ENABLED",
             tags=tags,
         )
+        #: Every build of this preset: image build versions of its recipes, whatever
+        #: their fingerprint (``image/<base>-<hash8>/<version>/<build>``).
+        self.images_arn = stack.format_arn(service="imagebuilder", resource=f"image/{base}-*")
+        self.parameter_name = f"{settings.parameter_prefix.rstrip('/')}/{preset.name}"
+        self.lifecycle_policy: imagebuilder.CfnLifecyclePolicy | None = None
+        if settings.lifecycle.enabled:
+            self.lifecycle_policy = self._lifecycle_policy(owner, base, preset)
         self.resource = CustomResource(
             self,
             "State",
@@ -507,6 +659,51 @@ class PresetPipeline(Construct):
         # The first build must not finish before anyone listens for its event.
         self.resource.node.add_dependency(owner.rule)
         self.resource.node.add_dependency(owner.state_function)
+
+    def _lifecycle_policy(
+        self, owner: AmiStatePipeline, base: str, preset: PresetSpec
+    ) -> imagebuilder.CfnLifecyclePolicy:
+        """Delete the preset's old images (AMI and snapshots), never an AMI in use."""
+        spec = owner.settings.lifecycle
+        cfn = imagebuilder.CfnLifecyclePolicy
+        if spec.max_age_days is None:
+            rule = cfn.FilterProperty(type="COUNT", value=spec.keep_images)
+        else:
+            rule = cfn.FilterProperty(
+                type="AGE",
+                value=spec.max_age_days,
+                unit="DAYS",
+                retain_at_least=min(spec.keep_images, 10),
+            )
+        return cfn(
+            self,
+            "Lifecycle",
+            name=f"{base}-images",
+            description=f"amistate preset {preset.name}: old images, never {IN_USE_TAG} AMIs",
+            execution_role=owner.lifecycle_role.role_arn,
+            resource_type="AMI_IMAGE",
+            status="ENABLED",
+            policy_details=[
+                cfn.PolicyDetailProperty(
+                    action=cfn.ActionProperty(
+                        type="DELETE",
+                        include_resources=cfn.IncludeResourcesProperty(amis=True, snapshots=True),
+                    ),
+                    filter=rule,
+                    exclusion_rules=cfn.ExclusionRulesProperty(
+                        amis=cfn.AmiExclusionRulesProperty(tag_map={IN_USE_TAG: preset.name})
+                    ),
+                )
+            ],
+            resource_selection=cfn.ResourceSelectionProperty(
+                recipes=[
+                    cfn.RecipeSelectionProperty(
+                        name=self.recipe.attr_name, semantic_version=preset.recipe.version
+                    )
+                ]
+            ),
+            tags={"amistate:preset": preset.name},
+        )
 
 
 def python_runtime(name: str) -> lambda_.Runtime:
@@ -544,4 +741,4 @@ def _acknowledge(scope: IConstruct, rule: str, reason: str) -> None:
     Validations.of(scope).acknowledge(Acknowledgment(id=rule, reason=reason))
 
 
-__all__ = ["AmiStatePipeline", "PresetPipeline", "python_runtime"]
+__all__ = ["IN_USE_TAG", "AmiStatePipeline", "PresetPipeline", "python_runtime"]

@@ -33,6 +33,15 @@ _VERSION = re.compile(r"\d{1,9}\.\d{1,9}\.\d{1,9}")
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
 _KMS_KEY_ARN = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+")
 _NAME_PREFIX = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
+#: The reconciler's schedule (issue 13): a lost event is healed within this period.
+DEFAULT_RECONCILE_SCHEDULE = "rate(15 minutes)"
+#: A preset whose AMI (the one in SSM) is older than this raises the age alarm.
+DEFAULT_AMI_MAX_AGE_DAYS = 14
+#: The lifecycle policy keeps this many newest images of each preset (the AMIs
+#: tagged ``amistate:in-use`` are never deleted, whatever their rank).
+DEFAULT_KEEP_IMAGES = 10
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
 #: ``<namePrefix>-<preset>``: the recipe adds ``-<hash8>`` and the AMI name the
 #: build date (about 25 characters) within Image Builder's 128.
 MAX_BASE_NAME = 100
@@ -95,6 +104,21 @@ class PresetSpec:
 
 
 @dataclass(frozen=True)
+class LifecycleSpec:
+    """The Image Builder lifecycle policy of every preset's images (AMIs and snapshots).
+
+    Deletes a preset's images beyond the ``keep_images`` newest, or, with
+    ``max_age_days``, those older than that (keeping at least
+    ``min(keep_images, 10)``). AMIs tagged ``amistate:in-use`` (the one in SSM and
+    the previous good ones, tagged by the reconciler) are always excluded.
+    """
+
+    enabled: bool = True
+    keep_images: int = DEFAULT_KEEP_IMAGES
+    max_age_days: int | None = None
+
+
+@dataclass(frozen=True)
 class AmiStateSettings:
     """The whole deployment.
 
@@ -119,6 +143,10 @@ class AmiStateSettings:
     name_prefix: str = "amistate"
     leading_keys: tuple[str, ...] = ("AMI#*", "PIPELINE#*")
     spread_schedules: bool = True
+    reconcile_schedule: str = DEFAULT_RECONCILE_SCHEDULE
+    ami_max_age_days: int = DEFAULT_AMI_MAX_AGE_DAYS
+    alarm_email: str | None = None
+    lifecycle: LifecycleSpec = field(default_factory=LifecycleSpec)
 
 
 def load_settings(data: Mapping[str, Any]) -> AmiStateSettings:
@@ -139,6 +167,10 @@ def load_settings(data: Mapping[str, Any]) -> AmiStateSettings:
         tracing=bool(top.get("tracing", bool)),
         name_prefix=top.get("namePrefix", str) or "amistate",
         spread_schedules=top.get("spreadSchedules", bool) is not False,
+        reconcile_schedule=top.get("reconcileSchedule", str) or DEFAULT_RECONCILE_SCHEDULE,
+        ami_max_age_days=_or_default(top.get("amiMaxAgeDays", int), DEFAULT_AMI_MAX_AGE_DAYS),
+        alarm_email=top.get("alarmEmail", str),
+        lifecycle=_load_lifecycle(top.get("imageLifecycle", Mapping)),
     )
     top.no_unknown()
     validate(settings)
@@ -164,6 +196,17 @@ def validate(settings: AmiStateSettings) -> None:
     for region in settings.extra_regions:
         if not isinstance(region, str) or not _REGION.fullmatch(region):
             raise SettingsError(f"extraRegions: {region!r} is not a region name")
+    _check_schedule("reconcileSchedule", settings.reconcile_schedule)
+    if isinstance(settings.ami_max_age_days, bool) or not 1 <= settings.ami_max_age_days <= 365:
+        raise SettingsError("amiMaxAgeDays: expected a number of days from 1 to 365")
+    if settings.alarm_email is not None and not _EMAIL.fullmatch(settings.alarm_email):
+        raise SettingsError(f"alarmEmail: {settings.alarm_email!r} is not an e-mail address")
+    lifecycle = settings.lifecycle
+    if isinstance(lifecycle.keep_images, bool) or not 1 <= lifecycle.keep_images <= 1000:
+        raise SettingsError("imageLifecycle.keepImages: expected 1 to 1000 images")
+    age = lifecycle.max_age_days
+    if age is not None and (isinstance(age, bool) or not 1 <= age <= 1000):
+        raise SettingsError("imageLifecycle.maxAgeDays: expected 1 to 1000 days")
     if not _NAME_PREFIX.fullmatch(settings.name_prefix):
         raise SettingsError("namePrefix: 1-40 characters a-z 0-9 -, starting with a letter/digit")
     seen: dict[str, str] = {}
@@ -219,6 +262,23 @@ def resource_slug(preset: str) -> str:
 def _check_schedule(where: str, expression: str) -> None:
     if not _SCHEDULE.fullmatch(expression):
         raise SettingsError(f"{where}: expected cron(...) or rate(...), got {expression!r}")
+
+
+def _or_default(value: int | None, default: int) -> int:
+    return default if value is None else value
+
+
+def _load_lifecycle(item: Mapping[str, Any] | None) -> LifecycleSpec:
+    if item is None:
+        return LifecycleSpec()
+    fields = _Fields(item, "imageLifecycle")
+    spec = LifecycleSpec(
+        enabled=fields.get("enabled", bool) is not False,
+        keep_images=_or_default(fields.get("keepImages", int), DEFAULT_KEEP_IMAGES),
+        max_age_days=fields.get("maxAgeDays", int),
+    )
+    fields.no_unknown()
+    return spec
 
 
 def _load_preset(item: object, where: str) -> PresetSpec:
@@ -314,9 +374,13 @@ class _Fields:
 
 
 __all__ = [
+    "DEFAULT_AMI_MAX_AGE_DAYS",
+    "DEFAULT_KEEP_IMAGES",
+    "DEFAULT_RECONCILE_SCHEDULE",
     "DEFAULT_SCHEDULE",
     "DEFAULT_START_CONDITION",
     "AmiStateSettings",
+    "LifecycleSpec",
     "PresetSpec",
     "RecipeSpec",
     "SettingsError",

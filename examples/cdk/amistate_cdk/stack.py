@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import App, Environment, Stack
+from aws_cdk import App, CfnOutput, Environment, Stack
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from .construct import AmiStatePipeline, python_runtime
-from .settings import AmiStateSettings, load_settings
+from .settings import AmiStateSettings, SettingsError, load_settings, validate
 
 
 class AmiStateStack(Stack):
@@ -40,6 +41,43 @@ class AmiStateStack(Stack):
             code=lambda_code(asset_dir),
             runtime=lambda_runtime(asset_dir),
         )
+        self._outputs()
+
+    def _outputs(self) -> None:
+        """What operators look up after a deploy (docs/getting-started.md, "Check it worked")."""
+        amistate = self.amistate
+        CfnOutput(self, "TableName", value=amistate.table.table_name, description="the table")
+        for name, function in (
+            ("StateFunctionName", amistate.state_function),
+            ("ReconcileFunctionName", amistate.reconcile_function),
+            ("DeployFunctionName", amistate.deploy_function),
+        ):
+            CfnOutput(self, name, value=function.function_name, description=name)
+        CfnOutput(
+            self,
+            "DashboardUrl",
+            value=amistate.monitoring.dashboard_url,
+            description="the CloudWatch dashboard",
+        )
+        CfnOutput(
+            self,
+            "AlarmTopicArn",
+            value=amistate.monitoring.topic.topic_arn,
+            description="the SNS topic every alarm notifies",
+        )
+        for preset_name, preset in amistate.presets.items():
+            CfnOutput(
+                preset,
+                "PipelineArn",
+                value=preset.pipeline.attr_arn,
+                description=f"Image Builder pipeline of preset {preset_name}",
+            )
+            CfnOutput(
+                preset,
+                "ParameterName",
+                value=preset.parameter_name,
+                description=f"SSM parameter of preset {preset_name}",
+            )
 
 
 def lambda_code(asset_dir: Path) -> lambda_.Code:
@@ -87,13 +125,43 @@ def read_settings(path: Path) -> AmiStateSettings:
     return load_settings(data)
 
 
+#: CDK context keys that override the settings file (``-c key=value``).
+CONTEXT_OVERRIDES = ("reconcileSchedule", "amiMaxAgeDays", "alarmEmail")
+
+
+def with_context(settings: AmiStateSettings, app: App) -> AmiStateSettings:
+    """``settings`` with the :data:`CONTEXT_OVERRIDES` the app's context sets, validated."""
+    changes: dict[str, Any] = {}
+    schedule = app.node.try_get_context("reconcileSchedule")
+    if schedule is not None:
+        changes["reconcile_schedule"] = str(schedule)
+    age = app.node.try_get_context("amiMaxAgeDays")
+    if age is not None:
+        try:
+            changes["ami_max_age_days"] = int(str(age))
+        except ValueError:
+            raise SettingsError(f"amiMaxAgeDays (context): {age!r} is not a whole number") from None
+    email = app.node.try_get_context("alarmEmail")
+    if email:
+        changes["alarm_email"] = str(email)
+    if not changes:
+        return settings
+    updated = replace(settings, **changes)
+    validate(updated)
+    return updated
+
+
 def build_app(app: App, settings: AmiStateSettings, asset_dir: Path) -> AmiStateStack:
-    """Add the stack to ``app`` (named by the ``stackName`` context, default ``AmiState``)."""
+    """Add the stack to ``app`` (named by the ``stackName`` context, default ``AmiState``).
+
+    The context keys of :data:`CONTEXT_OVERRIDES` override ``settings``.
+    """
     name = app.node.try_get_context("stackName") or "AmiState"
-    return AmiStateStack(app, str(name), settings=settings, asset_dir=asset_dir)
+    return AmiStateStack(app, str(name), settings=with_context(settings, app), asset_dir=asset_dir)
 
 
 __all__ = [
+    "CONTEXT_OVERRIDES",
     "RUNTIME_FILE",
     "AmiStateStack",
     "build_app",
@@ -101,4 +169,5 @@ __all__ = [
     "lambda_runtime",
     "read_settings",
     "runtime_name",
+    "with_context",
 ]
