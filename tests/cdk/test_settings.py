@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from examples.cdk.amistate_cdk.settings import SettingsError, load_settings
+from examples.cdk.amistate_cdk.settings import LifecycleSpec, SettingsError, load_settings
 from tests.cdk.synth import EXAMPLE_SETTINGS
 
 
@@ -29,6 +29,17 @@ def test_the_shipped_example_loads() -> None:
         "timeout": 3600,
         "labels": ["self-hosted", "linux", "x64"],
     }
+
+
+def test_the_defaults_of_the_monitoring_and_lifecycle_settings() -> None:
+    settings = load_settings(example())
+    assert settings.reconcile_schedule == "rate(15 minutes)"
+    assert settings.ami_max_age_days == 14
+    assert settings.alarm_email is None
+    assert settings.lifecycle == LifecycleSpec(enabled=True, keep_images=10, max_age_days=None)
+    data = example()
+    data["imageLifecycle"] = {"enabled": False, "keepImages": 3, "maxAgeDays": 30}
+    assert load_settings(data).lifecycle == LifecycleSpec(False, 3, 30)
 
 
 def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
@@ -62,6 +73,13 @@ def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
         (_set("extraRegions", ["Europe"]), "extraRegions"),
         (_set("tableName", "x"), "tableName"),
         (_set("spreadSchedules", "yes"), "spreadSchedules: expected bool"),
+        (_set("reconcileSchedule", "every 15 minutes"), "reconcileSchedule: expected cron"),
+        (_set("amiMaxAgeDays", 0), "amiMaxAgeDays: expected a number of days"),
+        (_set("amiMaxAgeDays", "14"), "amiMaxAgeDays: expected int"),
+        (_set("alarmEmail", "oncall"), "alarmEmail"),
+        (_set("imageLifecycle", {"keepImages": 0}), "imageLifecycle.keepImages"),
+        (_set("imageLifecycle", {"maxAgeDays": 5000}), "imageLifecycle.maxAgeDays"),
+        (_set("imageLifecycle", {"keep": 3}), "unknown field(s) keep"),
         (_set("presets.0.name", "p" * 100), "too long for Image Builder names"),
     ],
 )

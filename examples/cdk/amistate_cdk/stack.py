@@ -47,12 +47,12 @@ class AmiStateStack(Stack):
         """What operators look up after a deploy (docs/getting-started.md, "Check it worked")."""
         amistate = self.amistate
         CfnOutput(self, "TableName", value=amistate.table.table_name, description="the table")
-        for name, function in (
-            ("StateFunctionName", amistate.state_function),
-            ("ReconcileFunctionName", amistate.reconcile_function),
-            ("DeployFunctionName", amistate.deploy_function),
+        for name, function, what in (
+            ("StateFunctionName", amistate.state_function, "Image Builder events"),
+            ("ReconcileFunctionName", amistate.reconcile_function, "the scheduled reconciler"),
+            ("DeployFunctionName", amistate.deploy_function, "the presets' custom resources"),
         ):
-            CfnOutput(self, name, value=function.function_name, description=name)
+            CfnOutput(self, name, value=function.function_name, description=f"function: {what}")
         CfnOutput(
             self,
             "DashboardUrl",
