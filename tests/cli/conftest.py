@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from amistate.cli.standin import ImageBuilderStandIn
+from amistate.demo.standin import ImageBuilderStandIn
 from tests.servers import REGION, Table
 
 ACCOUNT = "111122223333"

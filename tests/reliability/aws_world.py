@@ -18,6 +18,7 @@ from amistate_adapters.dynamodb import DynamoPresetCatalog, DynamoStateStore
 from amistate_adapters.imagebuilder import ImageBuilderCatalog, ImageBuilderPipelines
 from amistate_adapters.ssm import SsmParameterStore
 
+from amistate.demo.standin import ImageBuilderStandIn
 from amistate.ports import Ports, Preset
 from amistate.settings import Settings
 from amistate.shims import runtime
@@ -33,7 +34,6 @@ from tests.reliability.common import (
 )
 from tests.reliability.faults import Injector
 from tests.servers import Endpoint, create_table
-from tests.shims.fakes import ImageBuilderFake
 
 TABLE = "amistate-reliability"
 BUILD_4 = BUILD.replace("/1.0.0/3", "/1.0.0/4")
@@ -43,7 +43,7 @@ AMI_4 = "ami-0b2c3d4e5f6071829"
 class AwsWorld:
     """Clients, servers and the per-case reset."""
 
-    def __init__(self, moto: Endpoint, images: ImageBuilderFake, injector: Injector) -> None:
+    def __init__(self, moto: Endpoint, images: ImageBuilderStandIn, injector: Injector) -> None:
         self.moto = moto
         self.images = images
         self.injector = injector

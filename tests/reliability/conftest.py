@@ -7,13 +7,14 @@ from typing import Any
 
 import pytest
 
+from amistate.demo.standin import ImageBuilderStandIn
 from amistate.shims import custom_resource, runtime
 from amistate.shims.response import PutPolicy
 from tests.reliability.aws_world import AwsWorld
 from tests.reliability.common import FIGURES, all_figures
 from tests.reliability.faults import Injector, instant_retries
 from tests.servers import Endpoint
-from tests.shims.fakes import ImageBuilderFake, ResponseServer, running
+from tests.shims.fakes import ResponseServer, running
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +22,7 @@ def aws_world(moto_server: Endpoint) -> Iterator[tuple[AwsWorld, ResponseServer]
     """One set of hooked clients per module; call ``world.fresh()`` for each case."""
     with (
         instant_retries(),
-        running(ImageBuilderFake()) as images,
+        running(ImageBuilderStandIn(strict=True)) as images,
         running(ResponseServer()) as responses,
         pytest.MonkeyPatch.context() as mp,
     ):

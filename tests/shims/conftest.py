@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from amistate_adapters import clients
 
+from amistate.demo.standin import ImageBuilderStandIn
 from amistate.shims import custom_resource, lambda_handler, runtime
 from amistate.shims.response import PutPolicy
 from tests.servers import Table
@@ -25,7 +26,6 @@ from tests.shims.fakes import (
     REGION,
     Context,
     FlakyProxy,
-    ImageBuilderFake,
     Received,
     ResponseServer,
     running,
@@ -45,15 +45,17 @@ CONFIG: dict[str, Any] = {
 
 
 @pytest.fixture(scope="session")
-def imagebuilder_fake() -> Iterator[ImageBuilderFake]:
-    with running(ImageBuilderFake()) as fake:
+def imagebuilder_fake() -> Iterator[ImageBuilderStandIn]:
+    with running(ImageBuilderStandIn(strict=True)) as fake:
         yield fake
 
 
 class Aws:
     """The world of one test, and how Lambda and CloudFormation would call the shims."""
 
-    def __init__(self, table: Table, images: ImageBuilderFake, responses: ResponseServer) -> None:
+    def __init__(
+        self, table: Table, images: ImageBuilderStandIn, responses: ResponseServer
+    ) -> None:
         self.table = table.name
         self.images = images
         self.responses = responses
@@ -154,7 +156,7 @@ class Aws:
 
 @pytest.fixture
 def aws(
-    moto_table: Table, imagebuilder_fake: ImageBuilderFake, monkeypatch: pytest.MonkeyPatch
+    moto_table: Table, imagebuilder_fake: ImageBuilderStandIn, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Aws]:
     """moto reset, a fresh table, and the environment of a deployed amistate function."""
     imagebuilder_fake.reset()

@@ -1,8 +1,7 @@
 """Local HTTP servers for the shim tests, and a Lambda context.
 
-* :class:`ImageBuilderFake`: Image Builder's REST-JSON API, as far as amistate
-  uses it (``GET /GetImage?imageBuildVersionArn=``, ``PUT
-  /StartImagePipelineExecution``), reached via ``AWS_ENDPOINT_URL_IMAGEBUILDER``.
+* Image Builder: the demo's stand-in, :class:`amistate.demo.standin.ImageBuilderStandIn`
+  (``strict=True``), reached via ``AWS_ENDPOINT_URL_IMAGEBUILDER``.
 * :class:`ResponseServer`: a CloudFormation ResponseURL that records every
   PUT and answers from a script (200, 500, or hang until released).
 * :class:`FlakyProxy`: forwards to moto, or answers 503 while ``down`` is set
@@ -14,7 +13,6 @@ their queues and events, never on sleeps.
 
 from __future__ import annotations
 
-import copy
 import json
 import queue
 import threading
@@ -26,7 +24,6 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import parse_qs, urlsplit
 
 from attrs import define, field
 
@@ -102,93 +99,6 @@ class _Running:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
-
-
-# --- Image Builder ---------------------------------------------------------------------
-
-
-class _ImageBuilderHandler(_Base):
-    def _json(self, status: int, value: object, error: str | None = None) -> None:
-        headers = {"Content-Type": "application/json"}
-        if error:
-            headers["x-amzn-ErrorType"] = error
-        self._answer(status, json.dumps(value).encode(), headers)
-
-    def do_GET(self) -> None:
-        fake: ImageBuilderFake = self.server.owner
-        url = urlsplit(self.path)
-        if url.path != "/GetImage":
-            self._json(404, {"message": f"no route {url.path}"}, "ResourceNotFoundException")
-            return
-        arn = parse_qs(url.query).get("imageBuildVersionArn", [""])[0]
-        fake.calls.append(("GetImage", arn))
-        image = fake.images.get(arn)
-        if image is None:
-            self._json(404, {"message": f"no image {arn}"}, "ResourceNotFoundException")
-            return
-        self._json(200, {"requestId": str(uuid.uuid4()), "image": image})
-
-    def do_PUT(self) -> None:
-        fake: ImageBuilderFake = self.server.owner
-        url = urlsplit(self.path)
-        body = json.loads(self._body() or b"{}")
-        if url.path != "/StartImagePipelineExecution":
-            self._json(404, {"message": f"no route {url.path}"}, "ResourceNotFoundException")
-            return
-        pipeline, token = body.get("imagePipelineArn"), body.get("clientToken")
-        fake.calls.append(("StartImagePipelineExecution", pipeline))
-        if pipeline not in fake.pipelines:
-            self._json(404, {"message": f"no pipeline {pipeline}"}, "ResourceNotFoundException")
-            return
-        with fake.lock:
-            if token not in fake.tokens:
-                fake.started.append((pipeline, token))
-                n = len(fake.started) + 100
-                prefix, _, name = pipeline.partition(":image-pipeline/")
-                fake.tokens[token] = f"{prefix}:image/{name}/1.0.0/{n}"
-            arn = fake.tokens[token]
-        self._json(
-            200,
-            {"requestId": str(uuid.uuid4()), "clientToken": token, "imageBuildVersionArn": arn},
-        )
-
-
-class ImageBuilderFake(_Running):
-    """Image Builder: images by build ARN, pipelines that can be started."""
-
-    handler = _ImageBuilderHandler
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.images: dict[str, dict[str, Any]] = {}
-        self.pipelines: set[str] = set()
-        self.tokens: dict[str, str] = {}
-        self.started: list[tuple[str, str]] = []
-        self.calls: list[tuple[str, str]] = []
-        super().__init__()
-
-    def reset(self) -> None:
-        with self.lock:
-            self.images.clear()
-            self.pipelines.clear()
-            self.tokens.clear()
-            self.started.clear()
-            self.calls.clear()
-
-    def add_image(
-        self, build_arn: str, pipeline_arn: str, amis: Mapping[str, str], status: str = "AVAILABLE"
-    ) -> None:
-        """Serve a GetImage answer shaped like the sample, for these AMIs."""
-        image = copy.deepcopy(sample("getimage-response-available.json")["image"])
-        image["arn"] = build_arn
-        image["sourcePipelineArn"] = pipeline_arn
-        image["sourcePipelineName"] = pipeline_arn.rpartition("/")[2]
-        image["state"] = {"status": status}
-        template = image["outputResources"]["amis"][0]
-        image["outputResources"]["amis"] = [
-            {**template, "region": region, "image": ami} for region, ami in amis.items()
-        ]
-        self.images[build_arn] = image
 
 
 # --- ResponseURL ------------------------------------------------------------------------
@@ -305,7 +215,7 @@ class FlakyProxy(_Running):
 
 
 @contextmanager
-def running(server: _Running) -> Iterator[Any]:
+def running(server: Any) -> Iterator[Any]:
     try:
         yield server
     finally:

@@ -201,7 +201,7 @@ def _options(args: argparse.Namespace) -> Options:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "demo":
-        from .demo import run_demo
+        from amistate.demo import run_demo
 
         return run_demo(json_output=args.json, debug=args.debug)
     target = resolve(_options(args), os.environ)

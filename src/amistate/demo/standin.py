@@ -1,7 +1,8 @@
-"""An in-process stand-in for EC2 Image Builder, for the demo.
+"""An in-process stand-in for EC2 Image Builder, shared by the demo and the tests.
 
-It speaks the two operations amistate calls, in Image Builder's REST-JSON
-protocol (see botocore's ``imagebuilder`` model):
+It speaks the operations amistate calls, in Image Builder's REST-JSON protocol
+(``tests/adapters/test_standin_model.py`` checks the shapes against botocore's
+``imagebuilder`` model):
 
 * ``GET /GetImage?imageBuildVersionArn=<arn>`` -> ``{"requestId", "image"}``;
 * ``PUT /StartImagePipelineExecution`` with ``{"imagePipelineArn", "clientToken"}``
@@ -9,6 +10,10 @@ protocol (see botocore's ``imagebuilder`` model):
 
 boto3 reaches it through ``AWS_ENDPOINT_URL_IMAGEBUILDER``. It runs in a daemon
 thread on a free loopback port and needs nothing but the standard library.
+Start it with ``with ImageBuilderStandIn() as ib:`` (or ``close()`` it);
+``strict=True`` answers ResourceNotFound for a pipeline not in ``pipelines``,
+as Image Builder does. ``calls`` records every request, ``started`` every new
+execution as ``(pipeline, token)``.
 """
 
 from __future__ import annotations
@@ -60,7 +65,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._not_found(f"no route {url.path}")
             return
         arn = parse_qs(url.query).get("imageBuildVersionArn", [""])[0]
-        image = self.server.standin.image(arn)
+        image = self.server.standin.get_image(arn)
         if image is None:
             self._not_found(f"Image {arn} not found")
             return
@@ -81,20 +86,26 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(pipeline, str) or not isinstance(token, str):
             self._send(400, {"message": "imagePipelineArn and clientToken are required"})
             return
-        arn = self.server.standin.start(pipeline, token)
+        arn = self.server.standin.execute(pipeline, token)
+        if arn is None:
+            self._not_found(f"no pipeline {pipeline}")
+            return
         answer = {"requestId": str(uuid.uuid4()), "clientToken": token, "imageBuildVersionArn": arn}
         self._send(200, answer)
 
 
 class ImageBuilderStandIn:
-    """Builds by ARN; pipelines mint build versions ``1.0.0/1``, ``1.0.0/2``, ..."""
+    """Builds by ARN; each pipeline mints build versions ``1.0.0/1``, ``1.0.0/2``, ..."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._images: dict[str, dict[str, Any]] = {}
-        self._tokens: dict[str, str] = {}
+    def __init__(self, strict: bool = False) -> None:
+        self.strict = strict
+        self.lock = threading.Lock()
+        self.images: dict[str, dict[str, Any]] = {}
+        self.pipelines: set[str] = set()
+        self.tokens: dict[str, str] = {}
+        self.started: list[tuple[str, str]] = []
+        self.calls: list[tuple[str, str]] = []
         self._counts: dict[str, int] = {}
-        self.started: list[str] = []
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.standin = self
         self._thread = threading.Thread(
@@ -103,12 +114,15 @@ class ImageBuilderStandIn:
             name="imagebuilder-standin",
             daemon=True,
         )
+        self._thread.start()
 
     def __enter__(self) -> ImageBuilderStandIn:
-        self._thread.start()
         return self
 
     def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
 
@@ -117,41 +131,69 @@ class ImageBuilderStandIn:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
 
+    def reset(self) -> None:
+        """Forget every image, pipeline, execution and call."""
+        with self.lock:
+            for held in (self.images, self.tokens, self._counts):
+                held.clear()
+            self.pipelines.clear()
+            self.started.clear()
+            self.calls.clear()
+
+    # --- what the API answers ---------------------------------------------------------
+
+    def get_image(self, build_arn: str) -> dict[str, Any] | None:
+        """GetImage: a copy of the Image object, or None."""
+        with self.lock:
+            self.calls.append(("GetImage", build_arn))
+            image = self.images.get(build_arn)
+            return None if image is None else _copy(image)
+
+    def execute(self, pipeline_arn: str, token: str) -> str | None:
+        """StartImagePipelineExecution: one build per client token (None: unknown pipeline)."""
+        with self.lock:
+            self.calls.append(("StartImagePipelineExecution", pipeline_arn))
+            if self.strict and pipeline_arn not in self.pipelines:
+                return None
+            if token not in self.tokens:
+                self.started.append((pipeline_arn, token))
+                self.tokens[token] = self._next(pipeline_arn)
+            return self.tokens[token]
+
+    # --- what a test or the demo makes happen -------------------------------------------
+
     def new_build(self, pipeline_arn: str) -> str:
         """Mint the pipeline's next build version ARN (an execution started on schedule)."""
-        with self._lock:
+        with self.lock:
             return self._next(pipeline_arn)
-
-    def _next(self, pipeline_arn: str) -> str:
-        n = self._counts.get(pipeline_arn, 0) + 1
-        self._counts[pipeline_arn] = n
-        prefix, _, name = pipeline_arn.partition(":image-pipeline/")
-        arn = f"{prefix}:image/{name}/1.0.0/{n}"
-        self._images[arn] = _image(arn, pipeline_arn, "BUILDING", {})
-        return arn
-
-    def start(self, pipeline_arn: str, token: str) -> str:
-        """StartImagePipelineExecution: one build per client token."""
-        with self._lock:
-            if token not in self._tokens:
-                self._tokens[token] = self._next(pipeline_arn)
-                self.started.append(self._tokens[token])
-            return self._tokens[token]
 
     def finish(
         self, build_arn: str, status: str, amis: Mapping[str, str] | None = None
     ) -> dict[str, Any]:
         """Record the build's outcome (its AMIs per region); return the Image object."""
-        with self._lock:
-            pipeline = self._images[build_arn]["sourcePipelineArn"]
+        with self.lock:
+            pipeline = self.images[build_arn]["sourcePipelineArn"]
             image = _image(build_arn, pipeline, status, amis or {})
-            self._images[build_arn] = image
+            self.images[build_arn] = image
             return _copy(image)
 
-    def image(self, build_arn: str) -> dict[str, Any] | None:
-        with self._lock:
-            image = self._images.get(build_arn)
-            return None if image is None else _copy(image)
+    def add_image(
+        self, build_arn: str, pipeline_arn: str, amis: Mapping[str, str], status: str = "AVAILABLE"
+    ) -> None:
+        """Serve a GetImage answer for this build, its pipeline and AMIs."""
+        with self.lock:
+            self.images[build_arn] = _image(build_arn, pipeline_arn, status, amis)
+
+    def _next(self, pipeline_arn: str) -> str:
+        prefix, _, name = pipeline_arn.partition(":image-pipeline/")
+        while True:
+            n = self._counts.get(pipeline_arn, 0) + 1
+            self._counts[pipeline_arn] = n
+            arn = f"{prefix}:image/{name}/1.0.0/{n}"
+            if arn not in self.images:
+                break
+        self.images[arn] = _image(arn, pipeline_arn, "BUILDING", {})
+        return arn
 
 
 def _copy(image: dict[str, Any]) -> dict[str, Any]:

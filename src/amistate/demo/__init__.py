@@ -1,0 +1,198 @@
+"""``amistate demo``: the whole system, offline, in a few seconds.
+
+moto's server (DynamoDB, SSM) and an Image Builder stand-in run in this
+process on free loopback ports; every AWS call goes to them over HTTP through
+boto3, exactly as in Lambda. Two presets are registered through the real
+custom-resource code (``on_event``, which also starts each first build), then
+a realistic day of build events is played through the real Lambda handler:
+first builds succeed, a build fails, a success older than that failure
+arrives late, an older success arrives after a newer one, a notification is
+redelivered, and two invocations race in two threads. The demo then checks
+the invariants itself and exits 1 if any breaks.
+
+Modules: :mod:`.world` (account, presets, event shapes), :mod:`.timeline`
+(the day), :mod:`.play` (deploy, deliver, verify), :mod:`.standin` (Image
+Builder, shared with the tests).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+
+from amistate import settings as config
+from amistate.cli import render
+from amistate.cli.invoke import capturing
+from amistate.cli.operate import status_text
+from amistate.demo.play import HEADER, Demo
+from amistate.demo.standin import ImageBuilderStandIn
+from amistate.demo.timeline import timeline
+from amistate.demo.world import (
+    BUDGET_SECONDS,
+    DAY,
+    FUNCTION_ARN,
+    HAND_MADE,
+    PRESETS,
+    REGION,
+    TABLE,
+)
+from amistate.names import DEFAULT_PARAMETER_PREFIX, parameter_name
+from amistate.shims import runtime
+
+
+@contextmanager
+def isolated_environment(values: Mapping[str, str]) -> Iterator[None]:
+    """Set ``values`` in os.environ, hide the user's AWS settings, restore everything after."""
+    saved = dict(os.environ)
+    for name in list(os.environ):
+        if name.startswith(("AWS_", "AMISTATE_")):
+            del os.environ[name]
+    os.environ.update(values)
+    no_proxy = ",".join(filter(None, [saved.get("NO_PROXY", ""), "127.0.0.1,localhost"]))
+    os.environ["NO_PROXY"] = os.environ["no_proxy"] = no_proxy
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def run_demo(json_output: bool = False, debug: bool = False) -> int:
+    started = time.monotonic()
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError:
+        raise SystemExit(
+            "amistate: error: the demo needs moto: pip install 'amistate[demo]' (make demo does)"
+        ) from None
+    for name in ("werkzeug", "moto", "botocore", "urllib3"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+    printed: list[str] = []
+
+    def out(text: str) -> None:
+        if json_output:
+            printed.append(text)
+        else:
+            print(text, flush=True)
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    moto_url = f"http://{host}:{port}"
+    try:
+        with ImageBuilderStandIn() as ib:
+            environment = {
+                "AWS_ACCESS_KEY_ID": "demo",
+                "AWS_SECRET_ACCESS_KEY": "demo",
+                "AWS_REGION": REGION,
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_ENDPOINT_URL": moto_url,
+                "AWS_ENDPOINT_URL_IMAGEBUILDER": ib.url,
+                "AWS_EC2_METADATA_DISABLED": "true",
+                "AWS_CONFIG_FILE": os.devnull,
+                "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+                config.TABLE: TABLE,
+                config.PARAMETER_PREFIX: DEFAULT_PARAMETER_PREFIX,
+            }
+            with isolated_environment(environment):
+                return _run(ib, moto_url, out, printed, started, json_output, debug)
+    finally:
+        runtime.reset()
+        _clear_clients()
+        server.stop()
+
+
+def _clear_clients() -> None:
+    from amistate_adapters import clients
+
+    clients.clear()
+
+
+def _run(
+    ib: ImageBuilderStandIn,
+    moto_url: str,
+    out: Callable[[str], None],
+    printed: list[str],
+    started: float,
+    json_output: bool,
+    debug: bool,
+) -> int:
+    from amistate_adapters import clients
+    from amistate_adapters.dynamodb import TABLE_SCHEMA
+
+    _clear_clients()
+    runtime.reset()
+    dynamodb = clients.client("dynamodb", REGION)
+    ssm = clients.client("ssm", REGION)
+    dynamodb.create_table(TableName=TABLE, **TABLE_SCHEMA)
+    hand_made = parameter_name(DEFAULT_PARAMETER_PREFIX, "linux-arm64")
+    # moto's first SSM call takes seconds (it loads AWS's public parameters):
+    # make it in the background while DynamoDB and the deploy run.
+    seeded = threading.Thread(
+        target=ssm.put_parameter,
+        kwargs={"Name": hand_made, "Value": json.dumps(HAND_MADE), "Type": "String"},
+        daemon=True,
+    )
+    seeded.start()
+
+    out("amistate demo: offline, embedded; nothing leaves this machine")
+    out(f"  moto server (DynamoDB, SSM)  {moto_url}")
+    out(f"  Image Builder stand-in       {ib.url}")
+    out(f"  table {TABLE}; parameters {DEFAULT_PARAMETER_PREFIX}/<preset>")
+    out(f"  {hand_made} exists already, hand-made: maxRunners=8, an old amiId")
+    out("")
+    out("deploy (the real custom resource, amistate.shims.custom_resource.on_event):")
+    with capturing(FUNCTION_ARN, echo=debug) as invoker:
+        demo = Demo(ib=ib, invoker=invoker, out=out, ssm=ssm, dynamodb=dynamodb)
+        first = demo.deploy()
+        seeded.join()
+        steps = timeline(ib, first)
+        for preset in PRESETS:
+            demo._version_before[preset] = demo.parameter(preset)[1]
+        out("")
+        out(f"timeline of {DAY} (UTC) through the real Lambda handler, in delivery order:")
+        out(HEADER)
+        demo.play(steps)
+        views = demo.verify(steps)
+
+    out("")
+    out("final state (what `amistate status` prints):")
+    out(status_text(views))
+    elapsed = time.monotonic() - started
+    demo.check(
+        f"finished within {BUDGET_SECONDS:.0f} s", elapsed < BUDGET_SECONDS, f"{elapsed:.1f} s"
+    )
+    ok = all(c.ok for c in demo.checks)
+    out("")
+    out("invariants:")
+    for c in demo.checks:
+        if not c.ok or not c.name.startswith("step "):
+            out(f"  {'ok  ' if c.ok else 'FAIL'}  {c.name}" + ("" if c.ok else f": {c.detail}"))
+    steps_ok = sum(1 for c in demo.checks if c.name.startswith("step ") and c.ok)
+    out(f"  ok    {steps_ok} per-step checks: no errors; no SSM write by a failed, stale,")
+    out("        duplicate or ignored event")
+    out("")
+    out(
+        f"{'all invariants hold' if ok else 'INVARIANTS BROKEN'}; "
+        f"{len(demo.lines)} deliveries in {elapsed:.1f} s"
+    )
+    if json_output:
+        render.emit_json(
+            {
+                "ok": ok,
+                "seconds": round(elapsed, 3),
+                "timeline": [line.to_json() for line in demo.lines],
+                "final": [v.to_json() for v in views],
+                "checks": [c.to_json() for c in demo.checks],
+            }
+        )
+    return 0 if ok else 1
+
+
+__all__ = ["run_demo"]
