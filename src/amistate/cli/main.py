@@ -87,7 +87,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     options = [_global_options(suppress=True)]
+    _add_demo(commands, options)
+    _add_status_and_sync(commands, options)
+    _add_replay(commands, options)
+    _add_init(commands, options)
+    return parser
 
+
+Commands = Any  # argparse's _SubParsersAction (private type)
+
+
+def _add_demo(commands: Commands, options: list[_Parser]) -> None:
     commands.add_parser(
         "demo",
         parents=options,
@@ -98,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
         "'demo' extra (moto); no AWS account, credentials or network.",
     )
 
+
+def _add_status_and_sync(commands: Commands, options: list[_Parser]) -> None:
     status = commands.add_parser(
         "status",
         parents=options,
@@ -117,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("presets", nargs="*", metavar="PRESET", help="only these (default: all)")
     sync.add_argument("--dry-run", action="store_true", help="report, change nothing")
 
+
+def _add_replay(commands: Commands, options: list[_Parser]) -> None:
     replay = commands.add_parser(
         "replay",
         parents=options,
@@ -127,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("files", nargs="+", metavar="FILE", help="a file, or - for stdin")
 
+
+def _add_init(commands: Commands, options: list[_Parser]) -> None:
     init = commands.add_parser(
         "init",
         parents=options,
@@ -150,7 +166,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TOKEN",
         help="Image Builder idempotency token: rerunning with the same one starts no second build",
     )
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 from amistate import settings as config
 from amistate.cli import render
@@ -123,6 +124,45 @@ def _run(
     json_output: bool,
     debug: bool,
 ) -> int:
+    """Set the world up, deploy, play the day, verify, report."""
+    dynamodb, ssm, seeded = _set_up(ib, moto_url, out)
+    with capturing(FUNCTION_ARN, echo=debug) as invoker:
+        demo = Demo(ib=ib, invoker=invoker, out=out, ssm=ssm, dynamodb=dynamodb)
+        first = demo.deploy()
+        seeded.join()
+        steps = timeline(ib, first)
+        for preset in PRESETS:
+            demo._version_before[preset] = demo.parameter(preset)[1]
+        out("")
+        out(f"timeline of {DAY} (UTC) through the real Lambda handler, in delivery order:")
+        out(HEADER)
+        demo.play(steps)
+        views = demo.verify(steps)
+    out("")
+    out("final state (what `amistate status` prints):")
+    out(status_text(views))
+    elapsed = time.monotonic() - started
+    demo.check(
+        f"finished within {BUDGET_SECONDS:.0f} s", elapsed < BUDGET_SECONDS, f"{elapsed:.1f} s"
+    )
+    ok = _report(demo, out, elapsed)
+    if json_output:
+        render.emit_json(
+            {
+                "ok": ok,
+                "seconds": round(elapsed, 3),
+                "timeline": [line.to_json() for line in demo.lines],
+                "final": [v.to_json() for v in views],
+                "checks": [c.to_json() for c in demo.checks],
+            }
+        )
+    return 0 if ok else 1
+
+
+def _set_up(
+    ib: ImageBuilderStandIn, moto_url: str, out: Callable[[str], None]
+) -> tuple[Any, Any, threading.Thread]:
+    """The table, the hand-made parameter (seeded in the background), the banner."""
     from amistate_adapters import clients
     from amistate_adapters.dynamodb import TABLE_SCHEMA
 
@@ -140,7 +180,6 @@ def _run(
         daemon=True,
     )
     seeded.start()
-
     out("amistate demo: offline, embedded; nothing leaves this machine")
     out(f"  moto server (DynamoDB, SSM)  {moto_url}")
     out(f"  Image Builder stand-in       {ib.url}")
@@ -148,26 +187,11 @@ def _run(
     out(f"  {hand_made} exists already, hand-made: maxRunners=8, an old amiId")
     out("")
     out("deploy (the real custom resource, amistate.shims.custom_resource.on_event):")
-    with capturing(FUNCTION_ARN, echo=debug) as invoker:
-        demo = Demo(ib=ib, invoker=invoker, out=out, ssm=ssm, dynamodb=dynamodb)
-        first = demo.deploy()
-        seeded.join()
-        steps = timeline(ib, first)
-        for preset in PRESETS:
-            demo._version_before[preset] = demo.parameter(preset)[1]
-        out("")
-        out(f"timeline of {DAY} (UTC) through the real Lambda handler, in delivery order:")
-        out(HEADER)
-        demo.play(steps)
-        views = demo.verify(steps)
+    return dynamodb, ssm, seeded
 
-    out("")
-    out("final state (what `amistate status` prints):")
-    out(status_text(views))
-    elapsed = time.monotonic() - started
-    demo.check(
-        f"finished within {BUDGET_SECONDS:.0f} s", elapsed < BUDGET_SECONDS, f"{elapsed:.1f} s"
-    )
+
+def _report(demo: Demo, out: Callable[[str], None], elapsed: float) -> bool:
+    """Print the invariants; True when every check holds."""
     ok = all(c.ok for c in demo.checks)
     out("")
     out("invariants:")
@@ -182,17 +206,7 @@ def _run(
         f"{'all invariants hold' if ok else 'INVARIANTS BROKEN'}; "
         f"{len(demo.lines)} deliveries in {elapsed:.1f} s"
     )
-    if json_output:
-        render.emit_json(
-            {
-                "ok": ok,
-                "seconds": round(elapsed, 3),
-                "timeline": [line.to_json() for line in demo.lines],
-                "final": [v.to_json() for v in views],
-                "checks": [c.to_json() for c in demo.checks],
-            }
-        )
-    return 0 if ok else 1
+    return ok
 
 
 __all__ = ["run_demo"]

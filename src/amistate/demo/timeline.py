@@ -66,8 +66,16 @@ class Line:
         }
 
 
-def timeline(ib: ImageBuilderStandIn, first: Mapping[str, str]) -> list[Step]:
-    """The day's deliveries. ``first`` holds each preset's build started at deploy."""
+@frozen
+class _Builds:
+    """The day's builds, finished in the stand-in: x* of linux-x64, a* of linux-arm64."""
+
+    x: tuple[str, ...]
+    a: tuple[str, ...]
+    a_images: tuple[dict[str, Any], ...]
+
+
+def _builds(ib: ImageBuilderStandIn, first: Mapping[str, str]) -> _Builds:
     x64, arm = pipeline("linux-x64"), pipeline("linux-arm64")
     x1, a1 = first["linux-x64"], first["linux-arm64"]
     x2, x3 = ib.new_build(x64), ib.new_build(x64)
@@ -81,7 +89,16 @@ def timeline(ib: ImageBuilderStandIn, first: Mapping[str, str]) -> list[Step]:
     for build in (x1, x2, x4, x5):
         done(build)
     ib.finish(x3, "FAILED")
-    a1_image, a2_image, a3_image = done(a1), done(a2), done(a3)
+    a_images = (done(a1), done(a2), done(a3))
+    return _Builds(x=(x1, x2, x3, x4, x5), a=(a1, a2, a3), a_images=a_images)
+
+
+def timeline(ib: ImageBuilderStandIn, first: Mapping[str, str]) -> list[Step]:
+    """The day's deliveries. ``first`` holds each preset's build started at deploy."""
+    b = _builds(ib, first)
+    x1, x2, x3, x4, x5 = b.x
+    a1, a2, a3 = b.a
+    a1_image, a2_image, a3_image = b.a_images
     a3_note = sns_envelope(a3_image, at("11:30:05"), str(uuid.uuid4()))
     reason = "Component step 'InstallDocker' failed: exit status 100"
     return [
