@@ -39,8 +39,13 @@ def test_bench_runs_end_to_end_at_smoke_sizes(tmp_path: Path) -> None:
         "### 3. Warm latency",
         "### 4. Pure-core throughput",
         "### 5. Scale",
+        "### 6. Burst",
+        "### 7. The reconciler at scale",
+        "deployment package with bytecode",
+        "deployment package without bytecode",
         "### Budgets",
     ):
         assert heading in text
     assert "| success via EventBridge (GetImage needed) | applied | 6 |" in text
     assert "| amistate | 80 | 8 | 4 |" in text
+    assert "| as shipped (standard retry mode, 4 attempts) | 4/4 |" in text
