@@ -56,7 +56,7 @@ def _sqs(message_id: str, body: Any, sent: str) -> dict[str, Any]:
 def test_bug_sqs_sent_timestamp_out_of_range_fails_the_whole_batch(
     memory: MemoryWorld, sent: str
 ) -> None:
-    """amistate.parsing._parse_sqs_body: ``str.isdigit()`` accepts '²' and any length, then
+    """amistate.parsing.sqs.parse_sqs_body: ``str.isdigit()`` accepts '²' and any length, then
     ``int(sent)`` / ``datetime.fromtimestamp`` raise ValueError, OverflowError or OSError,
     which ``_attempt`` does not catch: the handler raises an undocumented exception for the
     whole batch instead of naming one record in batchItemFailures (the good records are
