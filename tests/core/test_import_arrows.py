@@ -27,6 +27,9 @@ def test_the_event_handler_imports_no_deployer_cli_demo_or_sdk() -> None:
     assert [m for m in loaded if m.startswith(unwanted)] == []
 
 
+CORE = ["amistate.read", "amistate.service", "amistate.settings", "amistate.compose"]
+
+
 @pytest.mark.parametrize(
     "module",
     [
