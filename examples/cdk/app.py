@@ -7,14 +7,21 @@ Context (``-c key=value`` or ``cdk.json``):
 * ``assetDir``: the Lambda package built by ``make lambda-asset``, default
   ``<repository>/.lambda-asset``;
 * ``stackName``: default ``AmiState``;
-* ``nag``: ``false`` to skip the cdk-nag AwsSolutions checks at synth.
+* ``nag``: ``false`` to skip the cdk-nag AwsSolutions checks at synth;
+* ``reconcileSchedule``, ``amiMaxAgeDays``, ``alarmEmail``: override the
+  settings file's (the reconciler's schedule, the AMI age alarm's threshold,
+  an e-mail address subscribed to the alarm topic).
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-from amistate_cdk import build_app, read_settings
+# amistate_cdk first: importing it quiets jsii's Node.js banner before jsii starts.
+from amistate_cdk import SettingsError, build_app, read_settings
+
+# isort: split
 from aws_cdk import App, Validations
 
 HERE = Path(__file__).resolve().parent
@@ -22,9 +29,13 @@ HERE = Path(__file__).resolve().parent
 
 def main() -> None:
     app = App()
-    settings = read_settings(HERE / str(app.node.try_get_context("presets") or "presets.json"))
     asset_dir = app.node.try_get_context("assetDir") or HERE.parent.parent / ".lambda-asset"
-    build_app(app, settings, Path(asset_dir))
+    try:
+        settings = read_settings(HERE / str(app.node.try_get_context("presets") or "presets.json"))
+        build_app(app, settings, Path(asset_dir))
+    except SettingsError as exc:
+        # One line naming the field, not a traceback.
+        sys.exit(f"error: invalid settings: {exc}")
     if str(app.node.try_get_context("nag")).lower() != "false":
         from cdk_nag import AwsSolutionsChecks
 

@@ -43,7 +43,11 @@ def _require_node() -> None:
 
 _require_node()
 
-# Imported only once Node.js is known to be there (importing starts jsii).
+# Imported only once Node.js is known to be there (importing starts jsii); the
+# example's package first: it quiets jsii's Node.js banner before jsii starts.
+import examples.cdk.amistate_cdk  # noqa: E402, F401
+
+# isort: split
 from aws_cdk import App, Environment, Stack  # noqa: E402
 from aws_cdk.cx_api import CloudAssembly  # noqa: E402
 from cdk_nag import AwsSolutionsChecks  # noqa: E402

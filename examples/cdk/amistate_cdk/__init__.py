@@ -1,5 +1,9 @@
 """CDK v2 constructs that deploy amistate (see docs/getting-started.md)."""
 
+# First: quiets jsii's Node.js banner before the imports below start jsii.
+from ._jsii import JSII_QUIET
+
+# isort: split
 from .construct import AmiStatePipeline, PresetPipeline, python_runtime
 from .settings import (
     DEFAULT_SCHEDULE,
@@ -25,6 +29,7 @@ from .stack import (
 __all__ = [
     "DEFAULT_SCHEDULE",
     "DEFAULT_START_CONDITION",
+    "JSII_QUIET",
     "AmiStatePipeline",
     "AmiStateSettings",
     "AmiStateStack",
