@@ -40,6 +40,7 @@ from __future__ import annotations
 import heapq
 import http.client
 import json
+import logging
 import random
 import threading
 import time
@@ -297,14 +298,36 @@ def burst(
     seed: int = 16,
 ) -> Outcome:
     """One burst: ``presets`` successful builds within WINDOW seconds, retried as Lambda would."""
-    from amistate.shims import lambda_handler
-
     outcome = Outcome(variant, presets, window)
     rng = random.Random(seed)
     events = {
         i: eventbridge_event(preset_build(i, build), "AVAILABLE", at(3600 * build + i))
         for i in range(1, presets + 1)
     }
+    quiet = logging.getLogger("amistate")  # one error line per throttled invocation: not here
+    saved_propagate, quiet.propagate = quiet.propagate, False
+    silencer = logging.NullHandler()
+    quiet.addHandler(silencer)
+    try:
+        _run_burst(server, outcome, events, rng, window, config, paced)
+    finally:
+        quiet.removeHandler(silencer)
+        quiet.propagate = saved_propagate
+    return _check(server, outcome, events, build)
+
+
+def _run_burst(
+    server: BenchServer,
+    outcome: Outcome,
+    events: dict[int, dict[str, Any]],
+    rng: random.Random,
+    window: float,
+    config: Callable[[], Any] | None,
+    paced: bool,
+) -> None:
+    from amistate.shims import lambda_handler
+
+    presets = outcome.presets
     with ThrottlingProxy(server.url) as proxy:
         env = {**server.env({"SSM": proxy.url}), "AMISTATE_TABLE": TABLE}
         with environment(env), containers(config, paced):
@@ -367,6 +390,12 @@ def burst(
             outcome.wall = time.monotonic() - clock_start
             outcome.skipped = skipped
         outcome.proxy = Counter(proxy.counts)
+
+
+def _check(
+    server: BenchServer, outcome: Outcome, events: dict[int, dict[str, Any]], build: int
+) -> Outcome:
+    """Count the presets whose record and parameter hold the build's AMI."""
     with environment({**server.env(), "AMISTATE_TABLE": TABLE}):
         world = World(TABLE, TABLE + "-baseline")
         try:
