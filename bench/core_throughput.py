@@ -17,6 +17,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, cast
 
+import attrs
 from attrs import frozen
 
 from amistate import rules
@@ -77,6 +78,10 @@ def run_once(stream: Stream) -> tuple[int, float, float]:
     start = time.perf_counter()
     for raw in stream.events:
         event = parse_event(raw)
+        if getattr(event, "created", False) is None:
+            # An EventBridge event learns its build's start from GetImage (rules.ordering_key
+            # needs it); the pure-core stream stands in with the event's own time.
+            event = attrs.evolve(event, created=event.time)
         preset = event.build.name
         if event.amis is not None:
             by_region = {a.region: a.ami_id for a in event.amis}
