@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from amistate.errors import ConfigurationError
+from amistate.inventory import Inventory
 from amistate.ports import Ports
 from amistate.settings import TABLE, Settings
 from amistate_adapters import clients
@@ -64,4 +65,20 @@ def aws_ports(settings: Settings, make: MakeClient | None = None) -> Ports:
     )
 
 
-__all__ = ["MakeClient", "aws_ports", "parameter_store", "shared_client", "state_store"]
+def aws_inventory(settings: Settings, make: MakeClient | None = None) -> Inventory:
+    """The reconciler's ports: Image Builder's pipeline listing and EC2 in every region."""
+    from amistate_adapters.ec2 import Ec2MachineImages
+    from amistate_adapters.pipeline_images import ImageBuilderPipelineImages
+
+    make = make or shared_client
+    imagebuilder = make("imagebuilder", settings.home_region)
+    ec2 = {r: make("ec2", r) for r in dict.fromkeys(settings.regions)}
+    found = [imagebuilder, *ec2.values()]
+    return Inventory(
+        pipelines=ImageBuilderPipelineImages(imagebuilder),
+        machines={r: Ec2MachineImages(client, r) for r, client in ec2.items()},
+        clients=tuple({id(c): c for c in found}.values()),
+    )
+
+
+__all__ = ["MakeClient", "aws_inventory", "aws_ports", "parameter_store", "shared_client", "state_store"]

@@ -12,8 +12,11 @@ only when first used, so the event Lambda's cold start pays for neither early.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from amistate.errors import ConfigurationError
+from amistate.inventory import Inventory
 from amistate.ports import Ports
 from amistate.service import AmiService
 from amistate.settings import Settings
@@ -22,6 +25,8 @@ if TYPE_CHECKING:
     from amistate_adapters.wiring import MakeClient
 
     from amistate.deploy import PresetDeployer
+    from amistate.pins import Pins
+    from amistate.reconcile.run import Reconciler
 
 
 class CallCounter:
@@ -48,10 +53,18 @@ class CallCounter:
 class Runtime:
     """Everything an invocation needs: the service now, the deployer on first use."""
 
-    def __init__(self, settings: Settings, ports: Ports, calls: CallCounter | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        ports: Ports,
+        calls: CallCounter | None = None,
+        inventory: Callable[[], Inventory] | None = None,
+    ) -> None:
         self.settings = settings
         self.ports = ports
         self.calls = calls or CallCounter()
+        self._inventory = inventory
+        self._reconciler: Reconciler | None = None
         self.service = AmiService(
             settings=settings,
             states=ports.states,
@@ -75,13 +88,49 @@ class Runtime:
                     catalog=ports.catalog,
                     states=ports.states,
                     starter=ports.starter,
+                    service=self.service,
                 )
             return self._deployer
 
+    @property
+    def pins(self) -> Pins:
+        """Pin, unpin and rollback (operators' commands)."""
+        from amistate.pins import Pins
 
-def from_ports(settings: Settings, ports: Ports, calls: CallCounter | None = None) -> Runtime:
+        return Pins(service=self.service, states=self.ports.states)
+
+    @property
+    def reconciler(self) -> Reconciler:
+        """The scheduled resync (its EC2 and listing ports built at its first use)."""
+        with self._lock:
+            if self._reconciler is None:
+                from amistate.reconcile.run import Reconciler
+
+                if self._inventory is None:
+                    raise ConfigurationError(
+                        "this runtime was built without the reconciler's ports"
+                    )
+                inventory = self._inventory()
+                for client in inventory.clients:
+                    self.calls.watch(client)
+                self._reconciler = Reconciler(
+                    service=self.service,
+                    states=self.ports.states,
+                    pipelines=inventory.pipelines,
+                    machines=inventory.machines,
+                    history_limit=self.settings.history_limit,
+                )
+            return self._reconciler
+
+
+def from_ports(
+    settings: Settings,
+    ports: Ports,
+    calls: CallCounter | None = None,
+    inventory: Inventory | None = None,
+) -> Runtime:
     """A runtime over any ports (in-memory ones in tests, or AWS ones)."""
-    return Runtime(settings, ports, calls)
+    return Runtime(settings, ports, calls, (lambda: inventory) if inventory else None)
 
 
 def client_factory(session: Any = None, endpoint_url: str | None = None) -> MakeClient:
@@ -97,13 +146,13 @@ def client_factory(session: Any = None, endpoint_url: str | None = None) -> Make
 
 def aws_runtime(settings: Settings, make: MakeClient | None = None) -> Runtime:
     """The production wiring: AWS adapters for ``settings``, every call counted."""
-    from amistate_adapters.wiring import aws_ports
+    from amistate_adapters.wiring import aws_inventory, aws_ports
 
     ports = aws_ports(settings, make)
     calls = CallCounter()
     for client in ports.clients:
         calls.watch(client)
-    return Runtime(settings, ports, calls)
+    return Runtime(settings, ports, calls, lambda: aws_inventory(settings, make))
 
 
 __all__ = ["CallCounter", "Runtime", "aws_runtime", "client_factory", "from_ports"]

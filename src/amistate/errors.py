@@ -53,6 +53,14 @@ class ConfigurationError(AmistateError):
     """The function's environment is incomplete or wrong; the message says how to fix it."""
 
 
+class UnknownBuildStart(AmistateError):
+    """Neither the event nor GetImage says when the build started: it cannot be ordered."""
+
+
+class PinRefused(AmistateError, ValueError):
+    """A pin, unpin or rollback that would not name one of the preset's good builds."""
+
+
 class NoAmiForRegion(AmistateError):
     """An AVAILABLE build was not distributed to a region the preset needs."""
 
@@ -92,8 +100,10 @@ __all__ = [
     "InvalidProperties",
     "MalformedEvent",
     "NoAmiForRegion",
+    "PinRefused",
     "TransientError",
     "UnknownBuild",
+    "UnknownBuildStart",
     "UnknownPreset",
     "UsageError",
     "is_permanent",

@@ -9,7 +9,7 @@ from attrs import frozen
 
 from amistate.arns import BuildArn
 
-Origin = Literal["eventbridge", "sns"]
+Origin = Literal["eventbridge", "sns", "reconcile"]
 
 
 @frozen
@@ -24,8 +24,10 @@ class RegionalAmi:
 class BuildEvent:
     """An Image Builder build reached ``status`` at ``time``.
 
-    ``amis`` and ``pipeline_arn`` are ``None`` when the input did not carry
-    them (EventBridge events never do: they come from ``GetImage``).
+    ``created`` (when the build started: ``dateCreated``) orders builds;
+    ``time`` is only shown. ``amis``, ``pipeline_arn`` and ``created`` are
+    ``None`` when the input did not carry them (EventBridge events never do:
+    they come from ``GetImage``).
     """
 
     build: BuildArn
@@ -35,6 +37,7 @@ class BuildEvent:
     amis: tuple[RegionalAmi, ...] | None = None
     pipeline_arn: str | None = None
     origin: Origin = "eventbridge"
+    created: datetime | None = None
 
     @property
     def account(self) -> str:

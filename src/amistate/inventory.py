@@ -99,11 +99,22 @@ class MachineImages(Protocol):
         ...
 
 
+@frozen
+class Inventory:
+    """The reconciler's read-side ports: built only when a reconcile run needs them,
+    so the event Lambda never creates an EC2 client."""
+
+    pipelines: PipelineImages
+    machines: Mapping[str, MachineImages]  # by region
+    clients: tuple[Any, ...] = ()
+
+
 __all__ = [
     "IN_USE_TAG",
     "LAUNCHABLE",
     "BuildSummary",
     "ImageState",
+    "Inventory",
     "MachineImages",
     "PipelineImages",
     "own_amis",

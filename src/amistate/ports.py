@@ -8,7 +8,7 @@ same behaviour.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
@@ -16,7 +16,7 @@ from attrs import field, frozen
 
 from amistate.events import RegionalAmi
 from amistate.rules import Transition
-from amistate.state import AmiState
+from amistate.state import AmiState, BuildRecord, Pin
 
 ParameterType = Literal["String", "SecureString"]
 
@@ -45,10 +45,38 @@ class StateStore(Protocol):
     ``transition.applies_to(current)`` holds at the moment of the write, and
     otherwise returns :class:`Rejected` carrying the record that won, read
     atomically with the failed check (never a stale copy). The record returned
-    by :class:`Applied` includes the co-located preset ``config``.
+    by :class:`Applied` includes the co-located preset ``config``. An applied
+    transition also keeps its build in the record's ``history`` (key
+    ``transition.key``, value ``transition.entry``) in the same atomic write.
+
+    Every other write is conditional too, so racing writers (events, reconcile
+    runs, operators) can never undo each other's newer work.
     """
 
     def apply(self, preset: str, transition: Transition) -> ApplyResult: ...
+
+    def keep_build(self, preset: str, build: BuildRecord) -> None:
+        """Add ``build`` to the history unless it is there (idempotent; no
+        record: no-op). For builds whose transition was stale."""
+        ...
+
+    def forget_builds(self, preset: str, keys: Collection[str]) -> None:
+        """Remove these history entries (trimming; idempotent)."""
+        ...
+
+    def fall_back(
+        self, preset: str, vanished: str, ami_key: str, to: BuildRecord
+    ) -> AmiState | None:
+        """Make ``to``'s AMIs the AMI register's (``amiId``, ``amis``,
+        ``amiBuildId``, ``amiUpdatedAt``; ``amiKey`` unchanged) if and only if the
+        record still holds ``vanished`` under ``ami_key``. The record after, or None."""
+        ...
+
+    def set_pin(self, preset: str, pin: Pin | None, expected: str | None) -> AmiState | None:
+        """Set (or with None remove) the pin if and only if the current pin's
+        ``build_id`` is ``expected`` (None: not pinned) and, when pinning, the
+        history holds a good entry for ``pin.build_id``. The record after, or None."""
+        ...
 
     def get(self, preset: str) -> AmiState | None:
         """The current record, strongly consistent; None if there is none."""
@@ -96,6 +124,11 @@ class ParameterStore(Protocol):
         """
         ...
 
+    def get_many(self, names: Collection[str]) -> Mapping[str, Parameter | None]:
+        """Several parameters, decrypted, ten names a call (``GetParameters``);
+        None for the ones that do not exist."""
+        ...
+
 
 @frozen
 class Preset:
@@ -104,22 +137,26 @@ class Preset:
     name: str
     pipeline_arn: str
     config: Mapping[str, Any] = field(factory=dict)
+    retired_keys: tuple[str, ...] = ()  # keys earlier configs had (amistate.desired.retire)
 
 
 class PresetCatalog(Protocol):
     """Preset configurations and the pipeline -> preset mapping, written at deploy."""
 
     def register(self, preset: Preset, previous_pipeline_arn: str | None = None) -> None:
-        """Record ``preset``'s config and map its pipeline to it (replacing the
-        mapping of ``previous_pipeline_arn``). Never touches the AMI state."""
+        """Record ``preset``'s config and retired keys on its record, and add it
+        to its pipeline's presets (removing it from ``previous_pipeline_arn``'s).
+        A pipeline feeds any number of presets; adding one never removes
+        another. Never touches the AMI registers. Idempotent."""
         ...
 
     def unregister(self, preset: str, pipeline_arn: str | None) -> None:
-        """Forget the pipeline mapping. The state record and its config stay."""
+        """Remove ``preset`` from the pipeline's presets; the others stay.
+        The state record and its config stay. Idempotent."""
         ...
 
-    def preset_for_pipeline(self, pipeline_arn: str) -> str | None:
-        """The preset a pipeline builds for; None for a pipeline no preset uses."""
+    def presets_for_pipeline(self, pipeline_arn: str) -> tuple[str, ...]:
+        """The presets a pipeline builds for, sorted; () for a pipeline no preset uses."""
         ...
 
 
@@ -127,9 +164,10 @@ class PresetCatalog(Protocol):
 class ImageFacts:
     """What ``GetImage`` tells about one build."""
 
-    amis: tuple[RegionalAmi, ...]
+    amis: tuple[RegionalAmi, ...]  # the build's own account's only (inventory.own_amis)
     pipeline_arn: str | None
     status: str | None = None
+    created: datetime | None = None  # dateCreated: when the build started
 
 
 class ImageCatalog(Protocol):

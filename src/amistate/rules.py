@@ -5,11 +5,16 @@ Read this module top to bottom and you know how amistate behaves:
 1. **Statuses.** AVAILABLE means ``ready``; FAILED and CANCELLED mean
    ``failed`` (CANCELLED with reason ``"cancelled"``). Every other status
    (PENDING, BUILDING, TESTING, DISTRIBUTING, ...) is ignored: no call, no write.
-2. **Ordering key.** Events are ordered by the time they happened (never the
-   time they were processed), then by build version ``x.y.z/n`` compared
-   numerically, then by outcome (ready after failed). :func:`ordering_key`
-   renders that as a fixed-width string, so DynamoDB can compare it in a
-   ``ConditionExpression`` exactly as Python compares it here.
+2. **Ordering key.** Builds are ordered by properties of the build alone, never
+   of its delivery: the time the build *started* (Image Builder's
+   ``dateCreated``, whole seconds, the precision every path carries: GetImage,
+   the SNS notification, the pipeline listing), then the build version
+   ``x.y.z/n`` compared numerically, then by outcome (ready after failed). So
+   an overlapping build that started later wins whichever finishes first, and
+   the same build has the same key whatever path (EventBridge, SNS, SQS, a
+   reconcile run) brought it. :func:`ordering_key` renders that as a
+   fixed-width string, so DynamoDB can compare it in a ``ConditionExpression``
+   exactly as Python compares it here.
 3. **Two registers.** The record's *status* (status, updatedAt, buildId,
    reason) follows the event with the greatest key. Its *AMI* (amiId and the
    per-region AMIs) follows the *successful* event with the greatest key, so
@@ -36,7 +41,7 @@ from typing import Any, Literal
 from attrs import evolve, field, frozen
 
 from amistate.events import BuildEvent
-from amistate.state import AmiState, Status
+from amistate.state import AmiState, BuildRecord, Status
 
 #: Image Builder's terminal statuses and the record status each one means.
 TERMINAL_STATUSES: Mapping[str, Status] = {
@@ -54,20 +59,29 @@ def classify(status: str) -> Status | None:
 
 
 def ordering_key(event: BuildEvent) -> str:
-    """A fixed-width string whose lexicographic order is the events' order.
+    """A fixed-width string whose lexicographic order is the builds' order.
 
-    ``2024-01-18T17:50:56.000000Z#000000001.000000000.000000010/000000001#2``:
-    UTC time with microseconds, the build version with each part zero-padded to
-    nine digits (so ``1.0.10/1`` sorts after ``1.0.9/7``), then the outcome.
+    ``2024-01-18T17:21:03Z#000000001.000000000.000000010/000000001#2``: the
+    build's start in UTC to the second, the build version with each part
+    zero-padded to nine digits (so ``1.0.10/1`` sorts after ``1.0.9/7``), then
+    the outcome. An event whose start is still unknown (EventBridge, before
+    GetImage) has no key yet.
     """
+    if event.created is None:
+        raise ValueError(f"build {event.build.arn}: start time unknown, no ordering key")
     outcome = classify(event.status) or "building"
     x, y, z, n = event.build.version
-    t = event.time.astimezone(UTC)
-    when = (
-        f"{t.year:04d}-{t.month:02d}-{t.day:02d}T"
-        f"{t.hour:02d}:{t.minute:02d}:{t.second:02d}.{t.microsecond:06d}Z"
-    )
+    t = event.created.astimezone(UTC)
+    when = f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}Z"
     return f"{when}#{x:09d}.{y:09d}.{z:09d}/{n:09d}#{_OUTCOME_RANK[outcome]}"
+
+
+def key_time(key: str) -> datetime | None:
+    """The build start a key records (None for :data:`NO_KEY` or a key it cannot read)."""
+    try:
+        return datetime.strptime(key[:20], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None
 
 
 @frozen
@@ -113,8 +127,28 @@ class Transition:
                 order_key=self.key,
             )
         if self.sets_ami:
-            changes.update(ami_id=self.ami_id, amis=dict(self.amis), ami_key=self.key)
+            changes.update(
+                ami_id=self.ami_id,
+                amis=dict(self.amis),
+                ami_key=self.key,
+                ami_build_id=self.build_id,
+                ami_updated_at=self.updated_at,
+            )
+        changes["history"] = {**current.history, self.key: self.entry}
         return evolve(current, **changes)
+
+    @property
+    def entry(self) -> BuildRecord:
+        """The history entry of this transition's build (the same on every path)."""
+        return BuildRecord(
+            build_id=self.build_id,
+            status=self.status,
+            key=self.key,
+            updated_at=self.updated_at,
+            ami_id=self.ami_id,
+            amis=dict(self.amis),
+            reason=self.reason,
+        )
 
 
 def transition_for(
@@ -134,6 +168,21 @@ def transition_for(
         reason=reason,
         ami_id=ami_id if status == "ready" else None,
         amis=dict(amis or {}) if status == "ready" else {},
+    )
+
+
+def transition_of(build: BuildRecord) -> Transition:
+    """The transition a kept build stands for (a preset joining a pipeline
+    starts from another preset's build through it)."""
+    return Transition(
+        register="all",
+        key=build.key,
+        status=build.status,
+        updated_at=build.updated_at,
+        build_id=build.build_id,
+        reason=build.reason,
+        ami_id=build.ami_id,
+        amis=dict(build.amis),
     )
 
 
@@ -193,7 +242,9 @@ __all__ = [
     "Transition",
     "classify",
     "decide",
+    "key_time",
     "ordering_key",
     "syncs_parameter",
     "transition_for",
+    "transition_of",
 ]

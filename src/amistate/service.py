@@ -1,10 +1,13 @@
-"""The use case: run one build event through the ports.
+"""The use case: run one build event through the ports, and converge SSM.
 
-The service holds no rules of its own; it asks :mod:`amistate.rules` and
+The service holds no rules of its own; it asks :mod:`amistate.rules` (which
+build wins) and :mod:`amistate.desired` (what a parameter should say) and
 carries out the answer. Call order for a success (the expensive case):
-``GetImage`` (only when the event lacks AMIs), pipeline -> preset lookup,
-one conditional state write, then the SSM convergence loop (read, write if
-different, confirm against the state store).
+``GetImage`` (only when the event lacks AMIs or the build's start time),
+pipeline -> presets lookup, then per preset one conditional state write and
+the SSM convergence loop (read, write if different, confirm against the
+state store). Every other writer (deploy, sync, pins, reconcile runs) ends in
+the same loop, which is what makes them all safe to race.
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ from attrs import evolve, field, frozen
 
 from amistate import rules
 from amistate.arns import same_owner
-from amistate.errors import ContentionError, NoAmiForRegion, UnknownPreset
+from amistate.desired import parameter_value
+from amistate.errors import ContentionError, NoAmiForRegion, UnknownBuildStart, UnknownPreset
 from amistate.events import BuildEvent
-from amistate.merge import merge_parameter
+from amistate.merge import dump_object
 from amistate.names import parameter_name, state_pk, validate_preset
 from amistate.ports import (
     Applied,
@@ -29,7 +33,7 @@ from amistate.ports import (
     StateStore,
 )
 from amistate.settings import Settings
-from amistate.state import AmiState
+from amistate.state import AmiState, BuildRecord
 
 DecisionName = Literal["applied", "applied-ami", "duplicate", "stale", "ignored"]
 
@@ -52,6 +56,17 @@ class Outcome:
     parameter_ami_id: str | None = None
     parameter_written: bool = False
     note: str | None = None
+    rounds: int = 0  # SSM convergence rounds that wrote
+
+
+@frozen
+class Converged:
+    """What :meth:`AmiService.converge` did: the home AMI in SSM, whether it
+    wrote, and in how many rounds."""
+
+    ami_id: str | None
+    written: bool = False
+    rounds: int = 0
 
 
 @frozen
@@ -70,51 +85,74 @@ class AmiService:
         if missing:
             raise ValueError(f"no parameter store for region(s) {sorted(missing)}")
 
-    def handle(self, event: BuildEvent) -> Outcome:
+    def handle(self, event: BuildEvent) -> tuple[Outcome, ...]:
+        """One outcome per preset the build's pipeline feeds (one ``ignored`` if none)."""
         status = rules.classify(event.status)
-        build_id = event.build.arn
         if status is None:
-            return _ignored(event, f"non-terminal status {event.status}")
+            return (_ignored(event, f"non-terminal status {event.status}"),)
         foreign = self.settings.foreign(event.build.partition, event.build.region, event.account)
         if foreign is not None:
-            return _ignored(event, f"event of {foreign}")
+            return (_ignored(event, f"event of {foreign}"),)
         if event.pipeline_arn is not None and not same_owner(event.pipeline_arn, event.build):
-            return _ignored(event, f"pipeline {event.pipeline_arn} is not the build's account")
+            return (_ignored(event, f"pipeline {event.pipeline_arn} is not the build's account"),)
 
-        amis, pipeline_arn = event.amis, event.pipeline_arn
-        if pipeline_arn is None or (status == "ready" and amis is None):
-            facts = self.images.describe(build_id)
-            amis = amis if amis is not None else facts.amis
-            pipeline_arn = pipeline_arn or facts.pipeline_arn
-        preset = self.catalog.preset_for_pipeline(pipeline_arn) if pipeline_arn else None
-        if preset is None:
-            return _ignored(event, f"pipeline {pipeline_arn} is not mapped to a preset")
-
-        by_region = {ami.region: ami.ami_id for ami in amis or ()}
+        event = self._complete(event, status)
+        pipeline_arn = event.pipeline_arn
+        presets = self.catalog.presets_for_pipeline(pipeline_arn) if pipeline_arn else ()
+        if not presets:
+            return (_ignored(event, f"pipeline {pipeline_arn} is not mapped to a preset"),)
+        by_region = {ami.region: ami.ami_id for ami in event.amis or ()}
         if status == "ready":
-            self._check_regions(preset, build_id, by_region)
+            self._check_regions(", ".join(presets), event.build.arn, by_region)
         attempted = rules.transition_for(
             event, by_region.get(self.settings.home_region), self._kept(by_region)
         )
-        decision, record = self._write(preset, attempted)
+        return tuple(self._apply(preset, attempted) for preset in presets)
 
+    def _complete(self, event: BuildEvent, status: str) -> BuildEvent:
+        """The event with what only ``GetImage`` can add: pipeline, AMIs, start time."""
+        missing_amis = status == "ready" and event.amis is None
+        if event.pipeline_arn is not None and event.created is not None and not missing_amis:
+            return event
+        facts = self.images.describe(event.build.arn)
+        if event.created is None and facts.created is None:
+            raise UnknownBuildStart(
+                f"build {event.build.arn}: GetImage gives no dateCreated, so it cannot be ordered"
+            )
+        return evolve(
+            event,
+            amis=event.amis if event.amis is not None else facts.amis,
+            pipeline_arn=event.pipeline_arn or facts.pipeline_arn,
+            created=event.created or facts.created,
+        )
+
+    def _apply(self, preset: str, attempted: rules.Transition) -> Outcome:
+        decision, record = self._write(preset, attempted)
+        if decision == "stale" and attempted.key not in record.history:
+            # An older build arriving late still belongs in the history.
+            self.states.keep_build(preset, attempted.entry)
         outcome = Outcome(
             decision=decision,
             preset=preset,
-            build_id=build_id,
-            status=status,
+            build_id=attempted.build_id,
+            status=attempted.status,
             ami_id=record.ami_id,
         )
         if rules.syncs_parameter(attempted, record):
-            ami, written = self.converge(preset, record)
-            outcome = _with_parameter(outcome, ami, written)
+            done = self.converge(preset, record)
+            outcome = evolve(
+                outcome,
+                parameter_ami_id=done.ami_id,
+                parameter_written=done.written,
+                rounds=done.rounds,
+            )
         return outcome
 
-    def _check_regions(self, preset: str, build_id: str, by_region: Mapping[str, str]) -> None:
+    def _check_regions(self, presets: str, build_id: str, by_region: Mapping[str, str]) -> None:
         for region in self.settings.regions:
             if region not in by_region:
                 raise NoAmiForRegion(
-                    f"build {build_id} of preset {preset} has no AMI in region {region} "
+                    f"build {build_id} of preset {presets} has no AMI in region {region} "
                     f"(distributed to: {', '.join(sorted(by_region)) or 'none'})"
                 )
 
@@ -141,31 +179,31 @@ class AmiService:
         assert isinstance(decision, rules.Stale)
         return "stale", decision.record
 
-    def converge(self, preset: str, record: AmiState) -> tuple[str | None, bool]:
-        """Make SSM say ``record``'s AMI, then confirm ``record`` is still the newest.
+    def converge(self, preset: str, record: AmiState) -> Converged:
+        """Make every region's parameter say what ``record`` wants, then confirm
+        ``record`` still wants it.
 
-        SSM has no compare-and-set, so an older execution's write can land
-        after a newer one's. Every write is therefore followed by a strongly
-        consistent read of the record: if a newer AMI won meanwhile, go round
-        again with it. The last writer always confirms after writing, so at
-        quiescence SSM equals the record. Returns (home AMI in SSM, wrote?).
+        SSM has no compare-and-set, so an older writer's value can land after a
+        newer one's. Every write is therefore followed by a strongly consistent
+        read of the record: if what it wants changed meanwhile (a newer AMI, a
+        pin, a Config), go round again. The last writer always confirms after
+        writing, so at quiescence SSM equals the record's desired value.
         """
-        written = False
-        for _ in range(MAX_CONVERGE_ROUNDS):
-            if record.ami_id is None:
-                return None, written
+        for rounds in range(MAX_CONVERGE_ROUNDS):
+            home = self.expected_ami(record, self.settings.home_region)
+            if home is None:
+                return Converged(None, rounds > 0, rounds)
             wrote = False
             for region in self.settings.regions:
                 wrote |= self._write_parameter(region, preset, record)
-            written |= wrote
             if not wrote:
-                # SSM already holds this record's AMI: no write of ours can land
-                # late, so there is nothing to confirm (a newer writer confirms
-                # its own write).
-                return record.ami_id, written
+                # SSM already holds what this record wants: no write of ours can
+                # land late, so there is nothing to confirm (a newer writer
+                # confirms its own write).
+                return Converged(home, rounds > 0, rounds)
             latest = self.states.get(preset)
-            if latest is None or latest.ami_key == record.ami_key:
-                return record.ami_id, written
+            if latest is None or _wants(latest) == _wants(record):
+                return Converged(home, True, rounds + 1)
             record = latest
         raise ContentionError(f"preset {preset}: SSM did not settle in {MAX_CONVERGE_ROUNDS}")
 
@@ -176,11 +214,64 @@ class AmiService:
         store = self.parameters[region]
         name = parameter_name(self.settings.parameter_prefix, preset)
         current = store.get(name)
-        value = merge_parameter(current.value if current else None, record.config, ami)
-        if current is not None and value == current.value:
+        value = self.desired_value(record, region, current.value if current else None)
+        if value is None or (current is not None and value == current.value):
             return False
         store.put(name, value, like=current)
         return True
+
+    def desired_value(self, record: AmiState, region: str, current: str | None) -> str | None:
+        """What ``region``'s parameter should hold given its ``current`` value
+        (None while the record has no AMI for it). Raises InvalidConfig for a
+        current value that is not a JSON object: it is never overwritten."""
+        ami = self.expected_ami(record, region)
+        if ami is None:
+            return None
+        return parameter_value(current, record.config, ami, record.retired_keys)
+
+    def adopt(self, preset: str, build: BuildRecord) -> DecisionName:
+        """Apply a build another preset of the same pipeline already recorded."""
+        decision, record = self._write(preset, rules.transition_of(build))
+        self.converge(preset, record)
+        return decision
+
+    def fall_back(self, preset: str, vanished: str, to: BuildRecord) -> bool:
+        """Replace a vanished AMI by ``to``'s if the record still holds it; then converge.
+
+        Conditional on the record's AMI register being unchanged, so a newer
+        build that landed meanwhile is never replaced by an older one.
+        """
+        record = self.require(preset)
+        if vanished not in (record.ami_id, *record.amis.values()):
+            return False
+        after = self.states.fall_back(preset, vanished, record.ami_key, to)
+        if after is None:
+            return False
+        self.converge(preset, after)
+        return True
+
+    def sync(self, preset: str) -> Converged:
+        """Converge ``preset``'s parameters on its record as it is now."""
+        return self.converge(preset, self.require(preset))
+
+    def require(self, preset: str) -> AmiState:
+        """``preset``'s record, or UnknownPreset naming the table and key."""
+        record = self.states.get(validate_preset(preset))
+        if record is None:
+            raise UnknownPreset(
+                f"unknown preset {preset!r}: table {self.settings.table} has no record "
+                f"{state_pk(preset)}"
+            )
+        return record
+
+    def parameter_values(self, presets: Sequence[str]) -> dict[tuple[str, str], str | None]:
+        """Every region's current value of each preset's parameter, batched."""
+        names = {self.parameter_name(p): p for p in presets}
+        found: dict[tuple[str, str], str | None] = {}
+        for region in self.settings.regions:
+            for name, parameter in self.parameters[region].get_many(list(names)).items():
+                found[(region, names[name])] = parameter.value if parameter else None
+        return found
 
     # --- what the operator commands read -----------------------------------------------
 
@@ -204,16 +295,7 @@ class AmiService:
         """The named presets' records (UnknownPreset for a missing one), or every record."""
         if not presets:
             return list(self.scan())
-        found: list[AmiState] = []
-        for preset in dict.fromkeys(presets):
-            record = self.states.get(validate_preset(preset))
-            if record is None:
-                raise UnknownPreset(
-                    f"unknown preset {preset!r}: table {self.settings.table} has no record "
-                    f"{state_pk(preset)}"
-                )
-            found.append(record)
-        return found
+        return [self.require(preset) for preset in dict.fromkeys(presets)]
 
     def scan(self) -> Iterator[AmiState]:
         """Every state record."""
@@ -224,8 +306,10 @@ def _ignored(event: BuildEvent, why: str) -> Outcome:
     return Outcome(decision="ignored", build_id=event.build.arn, status=event.status, note=why)
 
 
-def _with_parameter(outcome: Outcome, ami: str | None, written: bool) -> Outcome:
-    return evolve(outcome, parameter_ami_id=ami, parameter_written=written)
+def _wants(record: AmiState) -> tuple[object, ...]:
+    """Everything a record's desired parameter values depend on."""
+    config = dump_object(record.config or {})
+    return (record.pin, record.ami_id, dict(record.amis), config, record.retired_keys)
 
 
-__all__ = ["AmiService", "ContentionError", "Outcome", "Settings"]
+__all__ = ["AmiService", "ContentionError", "Converged", "Outcome", "Settings"]

@@ -11,7 +11,7 @@ import os
 import re
 from collections.abc import Mapping
 
-from attrs import frozen
+from attrs import evolve, frozen
 
 from amistate.arns import owner_of
 from amistate.errors import ConfigurationError, InvalidPresetName
@@ -20,6 +20,11 @@ from amistate.names import DEFAULT_PARAMETER_PREFIX, REGION_NAME, validate_prefi
 TABLE = "AMISTATE_TABLE"
 PARAMETER_PREFIX = "AMISTATE_PARAMETER_PREFIX"
 EXTRA_REGIONS = "AMISTATE_EXTRA_REGIONS"
+HISTORY = "AMISTATE_HISTORY_LIMIT"
+#: Builds kept per preset by default, and the most a setting may ask for
+#: (the history lives on the record, which DynamoDB caps at 400 KB).
+HISTORY_LIMIT = 20
+MAX_HISTORY = 100
 _TABLE = re.compile(r"[A-Za-z0-9_.-]{3,255}|arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:\d{12}:table/.+")
 
 
@@ -39,6 +44,7 @@ class Settings:
     extra_regions: tuple[str, ...] = ()
     any_region: bool = False
     table: str | None = None
+    history_limit: int = HISTORY_LIMIT  # builds kept per preset (the reconciler trims)
 
     @property
     def regions(self) -> tuple[str, ...]:
@@ -61,15 +67,7 @@ class Settings:
         if owner is None:
             return self
         partition, _, account = owner
-        return Settings(
-            home_region=self.home_region,
-            account=account,
-            partition=partition,
-            parameter_prefix=self.parameter_prefix,
-            extra_regions=self.extra_regions,
-            any_region=self.any_region,
-            table=self.table,
-        )
+        return evolve(self, account=account, partition=partition)
 
 
 def load(environ: Mapping[str, str] | None = None, *, require_table: bool = True) -> Settings:
@@ -95,7 +93,19 @@ def load(environ: Mapping[str, str] | None = None, *, require_table: bool = True
         parameter_prefix=_prefix(env),
         extra_regions=_extra_regions(env, region),
         table=table or None,
+        history_limit=_history_limit(env),
     )
+
+
+def _history_limit(env: Mapping[str, str]) -> int:
+    text = env.get(HISTORY, "").strip()
+    if not text:
+        return HISTORY_LIMIT
+    if not text.isdigit() or not 1 <= int(text) <= MAX_HISTORY:
+        raise ConfigurationError(
+            f"{HISTORY}={text[:20]!r}: expected a whole number of builds from 1 to {MAX_HISTORY}"
+        )
+    return int(text)
 
 
 def _prefix(env: Mapping[str, str]) -> str:
@@ -124,6 +134,7 @@ def _extra_regions(env: Mapping[str, str], home: str) -> tuple[str, ...]:
 
 __all__ = [
     "EXTRA_REGIONS",
+    "HISTORY",
     "PARAMETER_PREFIX",
     "TABLE",
     "ConfigurationError",

@@ -15,6 +15,44 @@ NO_KEY = ""
 
 
 @frozen
+class BuildRecord:
+    """One terminal build of a preset, as kept in the record's history.
+
+    A pure function of the build (its ordering key, outcome and AMIs), so
+    writing it again, from a redelivery or a reconcile run, changes nothing.
+    """
+
+    build_id: str
+    status: Status  # "ready" or "failed"
+    key: str  # the build's ordering key (amistate.rules.ordering_key)
+    updated_at: datetime
+    ami_id: str | None = None  # the home region's AMI; None for failures
+    amis: Mapping[str, str] = field(factory=dict)  # region -> AMI, our account only
+    reason: str | None = None
+
+    @property
+    def good(self) -> bool:
+        return self.status == "ready" and self.ami_id is not None
+
+    def ami_for(self, region: str, home_region: str) -> str | None:
+        return self.ami_id if region == home_region else self.amis.get(region)
+
+
+@frozen
+class Pin:
+    """An operator's decision: every region's parameter holds this build's AMIs."""
+
+    build_id: str
+    ami_id: str
+    amis: Mapping[str, str] = field(factory=dict)
+    pinned_at: datetime | None = None
+    reason: str | None = None
+
+    def ami_for(self, region: str, home_region: str) -> str | None:
+        return self.ami_id if region == home_region else self.amis.get(region)
+
+
+@frozen
 class AmiState:
     """What amistate knows about one preset.
 
@@ -28,7 +66,13 @@ class AmiState:
       the last good AMI, exactly as SSM does.
 
     ``config`` is the preset's configuration, co-located on the record so the
-    write that applies an event also returns what the SSM merge needs.
+    write that applies an event also returns what the SSM merge needs;
+    ``retired_keys`` are the keys earlier configs had (see
+    :mod:`amistate.desired`). ``ami_build_id``/``ami_updated_at`` name the build
+    the AMI register holds (the status register may name a newer failure).
+    ``history`` keeps every terminal build by ordering key, written in the same
+    conditional write as the transition it came with. ``pin``, when set,
+    overrides the AMI register for what the parameters hold.
     """
 
     preset: str
@@ -42,7 +86,23 @@ class AmiState:
     amis: Mapping[str, str] = field(factory=dict)
     config: Mapping[str, Any] | None = None
     pipeline_arn: str | None = None
+    ami_build_id: str | None = None
+    ami_updated_at: datetime | None = None
+    retired_keys: tuple[str, ...] = ()
+    history: Mapping[str, BuildRecord] = field(factory=dict)
+    pin: Pin | None = None
 
     def ami_for(self, region: str, home_region: str) -> str | None:
-        """The AMI this region's parameter holds: ``ami_id`` at home, that region's elsewhere."""
+        """The AMI this region's parameter holds: the pin's if pinned, else the newest good one."""
+        if self.pin is not None:
+            return self.pin.ami_for(region, home_region)
+        return self.latest_ami_for(region, home_region)
+
+    def latest_ami_for(self, region: str, home_region: str) -> str | None:
+        """The AMI register's AMI for ``region`` (what the parameter holds once unpinned)."""
         return self.ami_id if region == home_region else self.amis.get(region)
+
+    def builds(self, limit: int | None = None) -> tuple[BuildRecord, ...]:
+        """The history, newest first (at most ``limit`` builds)."""
+        ordered = sorted(self.history.values(), key=lambda b: b.key, reverse=True)
+        return tuple(ordered if limit is None else ordered[:limit])

@@ -1,11 +1,17 @@
 """The deploy-time use case behind the custom resource: one preset's lifecycle.
 
 * **Create** creates the preset's AMI state record (``status=building``,
-  ``amiId`` null) unless one exists, registers the preset (config + pipeline
-  -> preset mapping), and starts a build without waiting for it.
-* **Update** re-registers the preset (moving the mapping off the previous
-  pipeline), never touches the AMI state, and starts a build only when the
-  pipeline changed. A new ``PresetName`` is a new preset: a replacement.
+  ``amiId`` null) unless one exists, registers the preset (config, retired
+  keys, and the preset added to its pipeline's presets), and starts a build
+  without waiting for it. A preset joining a pipeline that already produced a
+  good AMI for another preset starts from that build at once.
+* **Update** re-registers the preset (moving it off the previous pipeline),
+  and starts a build only when the pipeline changed. A new ``PresetName`` is
+  a new preset: a replacement.
+* After Create and Update the Config is desired state: every region's
+  parameter is converged on it at once (keeping the current AMI; a preset with
+  no AMI yet gets no parameter), through the same write-and-confirm loop as
+  events, so a missed push heals at the next write anyway.
 * **Delete** forgets the pipeline mapping and keeps the AMI state record and
   the SSM parameter; it succeeds whatever it is given.
 
@@ -24,8 +30,10 @@ from attrs import field, frozen
 from amistate.arns import is_pipeline_arn, owner_of
 from amistate.deploy.properties import PIPELINE_ARN, PRESET_NAME, PresetProperties
 from amistate.deploy.request import PreviousPreset
+from amistate.desired import retire
 from amistate.errors import InvalidProperties
 from amistate.ports import PipelineStarter, Preset, PresetCatalog, StateStore
+from amistate.service import AmiService
 from amistate.settings import Settings
 
 
@@ -49,6 +57,7 @@ class PresetDeployer:
     catalog: PresetCatalog
     states: StateStore
     starter: PipelineStarter
+    service: AmiService
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def admit(self, props: PresetProperties) -> None:
@@ -70,9 +79,43 @@ class PresetDeployer:
         # The state record first: registering co-locates the config on it, and a
         # record must never exist without its status.
         created = self.states.create_initial(props.preset, self.clock())
-        self.catalog.register(Preset(props.preset, props.pipeline_arn, dict(props.config)))
+        self._register(props, previous_pipeline=None)
+        self._join(props)
         build = self.starter.start(props.pipeline_arn, token) if props.start_build else None
         return _result("created", props, build, created)
+
+    def _register(self, props: PresetProperties, previous_pipeline: str | None) -> None:
+        """Store the Config (and the keys it no longer has), then push it to SSM."""
+        record = self.states.get(props.preset)
+        retired = retire(
+            record.config if record else None,
+            props.config,
+            record.retired_keys if record else (),
+        )
+        self.catalog.register(
+            Preset(props.preset, props.pipeline_arn, dict(props.config), retired),
+            previous_pipeline_arn=previous_pipeline,
+        )
+        current = self.states.get(props.preset)
+        if current is not None:
+            self.service.converge(props.preset, current)
+
+    def _join(self, props: PresetProperties) -> None:
+        """Start from the pipeline's newest good build if another preset has one."""
+        record = self.service.require(props.preset)
+        if record.ami_id is not None:
+            return
+        for sibling in self.catalog.presets_for_pipeline(props.pipeline_arn):
+            other = self.states.get(sibling) if sibling != props.preset else None
+            if other is None or other.pipeline_arn != props.pipeline_arn:
+                continue
+            build = next(
+                (b for b in other.history.values() if b.good and b.build_id == other.ami_build_id),
+                None,
+            )
+            if build is not None:
+                self.service.adopt(props.preset, build)
+                return
 
     def update(self, props: PresetProperties, old: PreviousPreset, token: str) -> DeployResult:
         """Re-register; a build only if the pipeline changed; a new name is a new preset."""
@@ -81,10 +124,7 @@ class PresetDeployer:
             return _result("replaced", props, result.build_arn, result.state_created)
         self.admit(props)
         previous = old.pipeline_arn
-        self.catalog.register(
-            Preset(props.preset, props.pipeline_arn, dict(props.config)),
-            previous_pipeline_arn=previous,
-        )
+        self._register(props, previous_pipeline=previous)
         changed = previous != props.pipeline_arn
         build = (
             self.starter.start(props.pipeline_arn, token) if changed and props.start_build else None

@@ -5,10 +5,16 @@ Accepted shapes:
 * an EventBridge ``EC2 Image Builder Image State Change`` event (build ARN in
   ``resources[0]``, status in ``detail.state.status``; no AMI in it);
 * a Lambda SNS event whose messages are Image Builder notifications (the whole
-  Image object: AMIs in ``outputResources.amis``, ``sourcePipelineArn``); the
-  event time is the SNS ``Timestamp``;
+  Image object: AMIs in ``outputResources.amis``, only this account's kept,
+  ``sourcePipelineArn``, and ``dateCreated``, the build's start, which orders
+  builds); the displayed event time is the SNS ``Timestamp``;
 * a Lambda SQS event whose bodies are either of the above (an SNS envelope, or
-  a raw Image object with raw message delivery, timed by ``SentTimestamp``).
+  a raw Image object with raw message delivery, timed by its own
+  ``dateCreated``). No delivery time (``SentTimestamp``, receive or processing
+  time) is ever read: order is a property of the build, not of its delivery.
+
+EventBridge events carry no build start: their ``created`` stays ``None`` and
+the service asks ``GetImage``.
 
 Anything else raises :class:`~amistate.errors.MalformedEvent` naming the field
 path; no bare KeyError/TypeError/IndexError escapes. One module per input
@@ -28,7 +34,7 @@ from amistate.events import BuildEvent
 from amistate.parsing.eventbridge import DETAIL_TYPE, EVENT_SOURCE, parse_eventbridge
 from amistate.parsing.sns import parse_image_notification, parse_sns_envelope
 from amistate.parsing.sqs import parse_sqs_body
-from amistate.parsing.strict import parse_time
+from amistate.parsing.strict import parse_date_created, parse_time
 
 # --- a whole Lambda invocation ------------------------------------------------------
 
@@ -117,6 +123,7 @@ __all__ = [
     "EVENT_SOURCE",
     "Invocation",
     "Item",
+    "parse_date_created",
     "parse_event",
     "parse_eventbridge",
     "parse_image_notification",

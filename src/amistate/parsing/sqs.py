@@ -1,13 +1,17 @@
 """An SQS record's body: an EventBridge event, an SNS envelope, or (raw message
-delivery) the Image object itself, timed by the SQS ``SentTimestamp``."""
+delivery) the Image object itself.
+
+Nothing of the delivery is read: not ``SentTimestamp``, not the receive count
+or time. A DLQ redrive re-enqueues a message with a new ``SentTimestamp``; the
+build it names must keep its place, so a raw Image object is ordered and timed
+by its own ``dateCreated`` (and refused without one).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
-from amistate.errors import MalformedEvent
 from amistate.events import BuildEvent
 from amistate.parsing.eventbridge import parse_eventbridge
 from amistate.parsing.sns import parse_image_notification, parse_sns_envelope
@@ -22,20 +26,8 @@ def parse_sqs_body(record: Mapping[str, Any], path: str) -> BuildEvent:
         return parse_eventbridge(body, where)
     if isinstance(body, dict) and body.get("Type") == "Notification":
         return parse_sns_envelope(body, where)
-    # Raw message delivery: the Image object itself, timed by SentTimestamp.
-    attributes = record.get("attributes")
-    sent = attributes.get("SentTimestamp") if isinstance(attributes, dict) else None
-    where_sent = f"{path}.attributes.SentTimestamp"
-    if not isinstance(sent, str) or not (sent.isascii() and sent.isdigit()) or len(sent) > 15:
-        raise MalformedEvent(
-            where_sent,
-            "a raw Image Builder notification needs the SQS SentTimestamp (epoch milliseconds)",
-        )
-    try:
-        time = datetime.fromtimestamp(int(sent) / 1000, tz=UTC)
-    except (OverflowError, OSError, ValueError):
-        raise MalformedEvent(where_sent, f"out of range: {sent!r}") from None
-    return parse_image_notification(body, time, where)
+    # Raw message delivery: the Image object itself, timed by its own dateCreated.
+    return parse_image_notification(body, None, where)
 
 
 __all__ = ["parse_sqs_body"]

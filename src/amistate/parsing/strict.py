@@ -76,6 +76,47 @@ def parse_time(value: object, _: type | None = None) -> datetime:
     return parsed.astimezone(UTC)
 
 
+_MONTHS = {
+    name: number
+    for number, name in enumerate(
+        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
+    )
+}
+# Image Builder's SNS notification: Java's US medium format, "Jan 18, 2024 5:21:03 PM" (UTC).
+# Newer JDKs put a narrow no-break space before AM/PM; either space is accepted.
+_NOTIFICATION_TIME = re.compile(
+    r"([A-Z][a-z]{2}) ([0-9]{1,2}), ([0-9]{4}) ([0-9]{1,2}):([0-9]{2}):([0-9]{2})"
+    r"[ \u00a0\u202f](AM|PM)"
+)
+DATE_CREATED_FORMATS = "'Jan 18, 2024 5:21:03 PM' (UTC) or ISO 8601 with a zone"
+
+
+def parse_date_created(value: str) -> datetime:
+    """Image Builder's ``dateCreated`` (when the build started), in UTC.
+
+    Two spellings: the SNS notification's ``"Jan 18, 2024 5:21:03 PM"``
+    (UTC, no zone written) and the API's ISO 8601 ``"2024-01-18T17:21:03.113Z"``.
+    Raises ValueError for anything else.
+    """
+    problem = f"not a build start time ({DATE_CREATED_FORMATS}): {value[:64]!r}"
+    match = _NOTIFICATION_TIME.fullmatch(value)
+    if match is None:
+        try:
+            return parse_time(value)
+        except (ValueError, OverflowError):
+            raise ValueError(problem) from None
+    month, day, year, hour, minute, second, half = match.groups()
+    if month not in _MONTHS or not 1 <= int(hour) <= 12:
+        raise ValueError(problem)
+    hours = int(hour) % 12 + (12 if half == "PM" else 0)
+    try:
+        return datetime(
+            int(year), _MONTHS[month], int(day), hours, int(minute), int(second), tzinfo=UTC
+        )
+    except ValueError:
+        raise ValueError(problem) from None
+
+
 def _build_arn(value: object, _: type) -> BuildArn:
     if not isinstance(value, str):
         raise TypeError(f"expected a build ARN string, got {type(value).__name__}")

@@ -20,17 +20,31 @@ import logging
 from typing import Any
 
 from amistate.errors import MalformedEvent, is_permanent
+from amistate.metrics import Metrics
 from amistate.parsing import Item, parse_invocation
+from amistate.service import Outcome
 from amistate.shims import logs, runtime
 
 
 def handler(event: Any, context: Any) -> dict[str, list[dict[str, str]]] | None:
     """The Lambda entry point (see the module docstring for the contract)."""
+    keys = logs.invocation_keys(context)
+    metrics = Metrics()
+    try:
+        return _invoke(event, context, keys, metrics)
+    finally:
+        metrics.flush()
+
+
+def _invoke(
+    event: Any, context: Any, keys: dict[str, Any], metrics: Metrics
+) -> dict[str, list[dict[str, str]]] | None:
     rt = runtime.get(context)
-    request_id = getattr(context, "aws_request_id", None)
+    request_id = keys["function_request_id"]
     try:
         invocation = parse_invocation(event)
     except MalformedEvent as exc:
+        metrics.add("Errors")
         logs.decision(
             logging.ERROR,
             decision="malformed",
@@ -38,13 +52,14 @@ def handler(event: Any, context: Any) -> dict[str, list[dict[str, str]]] | None:
             problem=exc.problem,
             requestId=request_id,
             awsCalls=0,
+            **keys,
         )
         raise
 
     failures: list[dict[str, str]] = []
     first_error: BaseException | None = None
     for item in invocation.items:
-        error = _handle(rt, item, invocation.kind, request_id)
+        error = _handle(rt, item, invocation.kind, {"requestId": request_id, **keys}, metrics)
         if error is None:
             continue
         first_error = first_error or error
@@ -63,15 +78,12 @@ def handler(event: Any, context: Any) -> dict[str, list[dict[str, str]]] | None:
 
 
 def _handle(
-    rt: runtime.Runtime, item: Item, kind: str, request_id: str | None
+    rt: runtime.Runtime, item: Item, kind: str, keys: dict[str, Any], metrics: Metrics
 ) -> BaseException | None:
-    """Handle one record and log its one line; return the error instead of raising it."""
-    where: dict[str, Any] = {
-        "record": item.path,
-        "messageId": item.message_id,
-        "requestId": request_id,
-    }
+    """Handle one record, log one line per preset; return the error instead of raising it."""
+    where: dict[str, Any] = {"record": item.path, "messageId": item.message_id, **keys}
     if isinstance(item.result, MalformedEvent):
+        metrics.add("Errors")
         exc = item.result
         logs.decision(
             logging.ERROR,
@@ -86,8 +98,9 @@ def _handle(
     event = item.result
     before = rt.calls.value
     try:
-        outcome = rt.service.handle(event)
+        outcomes = rt.service.handle(event)
     except Exception as exc:
+        metrics.add("Errors")
         permanent = is_permanent(exc)
         logs.decision(
             logging.ERROR,
@@ -104,23 +117,37 @@ def _handle(
             **where,
         )
         return exc
-    logs.decision(
-        decision=outcome.decision,
-        source=kind,
-        origin=event.origin,
-        preset=outcome.preset,
-        buildId=outcome.build_id,
-        status=event.status,
-        recordStatus=outcome.status,
-        amiId=outcome.ami_id,
-        parameterAmiId=outcome.parameter_ami_id,
-        parameterWritten=outcome.parameter_written,
-        note=outcome.note,
-        eventTime=event.time.isoformat(),
-        awsCalls=rt.calls.value - before,
-        **where,
-    )
+    calls = rt.calls.value - before
+    for outcome in outcomes:
+        count_outcome(metrics, outcome)
+        logs.decision(
+            decision=outcome.decision,
+            source=kind,
+            origin=event.origin,
+            preset=outcome.preset,
+            buildId=outcome.build_id,
+            status=event.status,
+            recordStatus=outcome.status,
+            amiId=outcome.ami_id,
+            parameterAmiId=outcome.parameter_ami_id,
+            parameterWritten=outcome.parameter_written,
+            note=outcome.note,
+            eventTime=event.time.isoformat(),
+            awsCalls=calls,
+            **where,
+        )
     return None
+
+
+def count_outcome(metrics: Metrics, outcome: Outcome) -> None:
+    """The metrics of one preset's outcome (see amistate.metrics for the names)."""
+    metrics.add("Decisions", by=outcome.decision)
+    if outcome.status == "failed" and outcome.decision == "applied" and outcome.preset:
+        metrics.add("BuildsFailed")
+        metrics.add("BuildFailed", by=outcome.preset)
+    if outcome.parameter_written:
+        metrics.add("ParameterWrites")
+        metrics.add("ConvergeRounds", outcome.rounds)
 
 
 __all__ = ["handler"]

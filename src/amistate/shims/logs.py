@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -39,6 +40,30 @@ def line(**fields: Any) -> str:
 def decision(level: int = logging.INFO, **fields: Any) -> None:
     """Log one decision as one JSON line."""
     logger.log(level, "%s", line(**fields))
+
+
+SERVICE = "amistate"
+_cold = threading.Event()
+
+
+def invocation_keys(context: Any, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The keys Powertools for AWS Lambda puts on every line, so operators'
+    saved queries work: ``service``, ``cold_start`` (True for the first
+    invocation of this process only), ``function_request_id`` and, when
+    tracing is on, ``xray_trace_id``."""
+    env = os.environ if environ is None else environ
+    cold = not _cold.is_set()
+    _cold.set()
+    keys: dict[str, Any] = {
+        "service": SERVICE,
+        "cold_start": cold,
+        "function_request_id": getattr(context, "aws_request_id", None),
+    }
+    trace = env.get("_X_AMZN_TRACE_ID", "")
+    root = next((p[5:] for p in trace.split(";") if p.startswith("Root=")), None)
+    if root:
+        keys["xray_trace_id"] = root
+    return keys
 
 
 def configure_level(environ: Mapping[str, str] | None = None) -> None:
@@ -84,6 +109,7 @@ __all__ = [
     "WIRE_LOGGERS",
     "configure_level",
     "decision",
+    "invocation_keys",
     "line",
     "logger",
     "quiet_aws_wire",

@@ -1,0 +1,301 @@
+"""The reconcile planner: what one run read in, frozen instructions out. Pure.
+
+A Kubernetes-style resync: compare the desired state with the world and list
+what would make them agree. Reading and writing live in
+:mod:`amistate.reconcile.run`; this module only decides, so a dry run is the
+same plan printed instead of executed.
+
+Per preset, in order (each step plans against the record as the steps before
+it would leave it):
+
+1. **Builds lost in delivery.** Every terminal build of the preset's pipeline
+   that the ordering rules would apply (or that its history lacks) is fed
+   through the service exactly as its event would have been.
+2. **AMIs that vanished.** If the AMI a region's parameter should hold is not
+   launchable, fall back to the newest good build whose AMIs all are; a pinned
+   AMI is never replaced, only reported.
+3. **SSM.** Every region's parameter must equal its desired value
+   (:func:`amistate.desired.parameter_value`).
+4. **In-use tags** (per region, across presets): the AMI in use, the pin, and
+   the previous good ones carry :data:`amistate.inventory.IN_USE_TAG`; no
+   other AMI does.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from attrs import evolve, field, frozen
+
+from amistate import rules
+from amistate.arns import parse_build_arn
+from amistate.builds import PROTECTED_PREVIOUS, good_builds
+from amistate.desired import drift, parameter_value
+from amistate.errors import InvalidConfig
+from amistate.events import BuildEvent
+from amistate.inventory import LAUNCHABLE, BuildSummary, ImageState
+from amistate.state import AmiState, BuildRecord
+
+#: EC2 allows 256 characters in a tag value.
+TAG_VALUE_MAX = 256
+
+
+@frozen
+class World:
+    """Everything one run read, keyed for lookup; missing keys mean "not read"."""
+
+    home_region: str
+    regions: tuple[str, ...]
+    records: Mapping[str, AmiState]
+    builds: Mapping[str, tuple[BuildSummary, ...]] = field(factory=dict)  # by pipeline
+    parameters: Mapping[tuple[str, str], str | None] = field(factory=dict)  # (region, preset)
+    images: Mapping[tuple[str, str], ImageState] = field(factory=dict)  # (region, AMI)
+    tagged: Mapping[str, Mapping[str, str]] = field(factory=dict)  # region -> AMI -> value
+    history_limit: int = 20
+
+
+@frozen
+class Feed:
+    """Run a build the record has not seen through the service, as its event."""
+
+    preset: str
+    pipeline_arn: str
+    build: BuildSummary
+
+
+@frozen
+class FallBack:
+    """The record's AMI ``vanished``; make ``to`` (an older good build) its AMI."""
+
+    preset: str
+    vanished: str
+    state: ImageState
+    to: BuildRecord
+
+
+@frozen
+class Converge:
+    """Write the preset's desired value to the regions whose parameter differs."""
+
+    preset: str
+    regions: tuple[str, ...]
+    keys: tuple[str, ...]  # what differs: "amiId", config keys, or "missing"
+
+
+@frozen
+class Tag:
+    """Mark AMIs as needed by ``value`` (the presets)."""
+
+    region: str
+    ami_ids: tuple[str, ...]
+    value: str
+
+
+@frozen
+class Untag:
+    """AMIs no preset needs any more lose the in-use tag."""
+
+    region: str
+    ami_ids: tuple[str, ...]
+
+
+@frozen
+class Trim:
+    """Forget the oldest builds beyond the history limit."""
+
+    preset: str
+    keys: tuple[str, ...]
+
+
+@frozen
+class Problem:
+    """Something no automatic repair may fix; the operator must act."""
+
+    preset: str
+    text: str
+
+
+Instruction = Feed | FallBack | Converge | Trim | Tag | Untag | Problem
+
+
+@frozen
+class Plan:
+    instructions: tuple[Instruction, ...]
+
+    @property
+    def changes(self) -> tuple[Instruction, ...]:
+        """The instructions that write something."""
+        return tuple(i for i in self.instructions if not isinstance(i, Problem))
+
+    @property
+    def problems(self) -> tuple[Problem, ...]:
+        return tuple(i for i in self.instructions if isinstance(i, Problem))
+
+
+def plan(world: World) -> Plan:
+    """The instructions that converge ``world`` on its desired state."""
+    out: list[Instruction] = []
+    needed: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for preset in sorted(world.records):
+        record, history = _builds(world, preset, world.records[preset], out)
+        record = _vanished(world, preset, record, history, out)
+        _parameters(world, preset, record, out)
+        if len(history) > world.history_limit:
+            out.append(Trim(preset, tuple(b.key for b in history[world.history_limit :])))
+        for region, ami in _protected(world, record, history):
+            needed[region][ami].add(preset)
+    out.extend(_tags(world, needed))
+    return Plan(tuple(out))
+
+
+def event_of(build: BuildSummary, pipeline_arn: str, time: Any = None) -> BuildEvent:
+    """The event a listed build stands for (``time``: when it finished, if known)."""
+    return BuildEvent(
+        build=parse_build_arn(build.arn),
+        status=build.status,
+        time=time or build.created,
+        created=build.created,
+        reason=build.reason,
+        amis=build.amis,
+        pipeline_arn=pipeline_arn,
+        origin="reconcile",
+    )
+
+
+def _builds(
+    world: World, preset: str, record: AmiState, out: list[Instruction]
+) -> tuple[AmiState, list[BuildRecord]]:
+    """Feed the builds the record has not seen; the record and history after them."""
+    history = list(record.builds())
+    pipeline = record.pipeline_arn
+    if pipeline is None:
+        return record, history
+    known = {entry.key for entry in history}
+    oldest_kept = min(known) if len(known) >= world.history_limit else ""
+    for build in sorted(world.builds.get(pipeline, ()), key=lambda b: b.created):
+        if rules.classify(build.status) is None:
+            continue
+        event = event_of(build, pipeline)
+        by_region = {ami.region: ami.ami_id for ami in build.amis}
+        missing = [r for r in world.regions if r not in by_region]
+        if rules.classify(build.status) == "ready" and missing:
+            out.append(Problem(preset, f"build {build.arn} has no AMI in {', '.join(missing)}"))
+            continue
+        kept = {r: a for r, a in by_region.items() if r in world.regions}
+        attempted = rules.transition_for(event, by_region.get(world.home_region), kept)
+        decision = rules.decide(record, attempted)
+        if isinstance(decision, rules.Apply):
+            record = decision.transition.apply(record, preset)
+        elif attempted.key in known or attempted.key <= oldest_kept:
+            continue
+        out.append(Feed(preset, pipeline, build))
+        history.append(attempted.entry)
+        known.add(attempted.key)
+    return record, sorted(history, key=lambda b: b.key, reverse=True)
+
+
+def _launchable(world: World, region: str, ami: str | None) -> bool:
+    return ami is not None and world.images.get((region, ami), "missing") in LAUNCHABLE
+
+
+def _vanished(
+    world: World, preset: str, record: AmiState, history: list[BuildRecord], out: list[Instruction]
+) -> AmiState:
+    home = world.home_region
+    gone = [
+        (region, ami)
+        for region in world.regions
+        if (ami := record.ami_for(region, home)) is not None and not _launchable(world, region, ami)
+    ]
+    if not gone:
+        return record
+    region, ami = gone[0]
+    state = world.images.get((region, ami), "missing")
+    if record.pin is not None:
+        out.append(Problem(preset, f"pinned AMI {ami} is {state} in {region}: pin another"))
+        return record
+    for build in good_builds(history):
+        if all(_launchable(world, r, build.ami_for(r, home)) for r in world.regions):
+            out.append(FallBack(preset, ami, state, build))
+            return evolve(
+                record, ami_id=build.ami_id, amis=dict(build.amis), ami_build_id=build.build_id
+            )
+    out.append(Problem(preset, f"AMI {ami} is {state} in {region} and no good build remains"))
+    return record
+
+
+def _parameters(world: World, preset: str, record: AmiState, out: list[Instruction]) -> None:
+    regions: list[str] = []
+    keys: set[str] = set()
+    for region in world.regions:
+        ami = record.ami_for(region, world.home_region)
+        if ami is None:
+            continue
+        current = world.parameters.get((region, preset))
+        try:
+            desired = parameter_value(current, record.config, ami, record.retired_keys)
+        except InvalidConfig as exc:
+            out.append(Problem(preset, f"parameter in {region}: {exc}"))
+            continue
+        if desired != current:
+            regions.append(region)
+            keys.update(drift(current, desired))
+    if regions:
+        out.append(Converge(preset, tuple(regions), tuple(sorted(keys))))
+
+
+def _protected(
+    world: World, record: AmiState, history: Iterable[BuildRecord]
+) -> Iterable[tuple[str, str]]:
+    home = world.home_region
+    previous = [b for b in good_builds(history) if b.build_id != record.ami_build_id]
+    for region in world.regions:
+        amis = [record.ami_for(region, home), record.latest_ami_for(region, home)]
+        amis += [b.ami_for(region, home) for b in previous[:PROTECTED_PREVIOUS]]
+        for ami in amis:
+            if ami is not None and world.images.get((region, ami), "missing") != "missing":
+                yield region, ami
+
+
+def _tags(world: World, needed: Mapping[str, Mapping[str, set[str]]]) -> Iterable[Instruction]:
+    for region in world.regions:
+        have = world.tagged.get(region, {})
+        want = {ami: tag_value(presets) for ami, presets in needed.get(region, {}).items()}
+        by_value: dict[str, list[str]] = defaultdict(list)
+        for ami, value in sorted(want.items()):
+            if have.get(ami) != value:
+                by_value[value].append(ami)
+        for value, amis in sorted(by_value.items()):
+            yield Tag(region, tuple(amis), value)
+        stale = tuple(sorted(set(have) - set(want)))
+        if stale:
+            yield Untag(region, stale)
+
+
+def tag_value(presets: Iterable[str]) -> str:
+    """The in-use tag's value: the presets, sorted, cut to EC2's 256 characters."""
+    names = sorted(set(presets))
+    for count in range(len(names), 0, -1):
+        shown = ",".join(names[:count]) + (f",+{len(names) - count}" if count < len(names) else "")
+        if len(shown) <= TAG_VALUE_MAX:
+            return shown
+    return f"+{len(names)}"
+
+
+__all__ = [
+    "Converge",
+    "FallBack",
+    "Feed",
+    "Instruction",
+    "Plan",
+    "Problem",
+    "Tag",
+    "Trim",
+    "Untag",
+    "World",
+    "event_of",
+    "plan",
+    "tag_value",
+]

@@ -1,0 +1,200 @@
+"""One reconcile run: read the world, plan, execute (or only show) the plan.
+
+Reads are batched so a run that changes nothing stays cheap: one table scan
+(records and histories together), one ``ListImagePipelineImages`` per pipeline
+(stopping at builds older than the records), ``GetParameters`` ten names a
+call, ``DescribeImages`` by the hundred, and one tag listing per region. The
+writes go through the same service methods as events and operators, so every
+write keeps the confirm-after-write guarantee. A preset whose repair fails is
+reported and the others carry on.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Mapping
+from datetime import datetime
+
+from attrs import field, frozen
+
+from amistate import rules
+from amistate.inventory import IN_USE_TAG, BuildSummary, ImageState, MachineImages, PipelineImages
+from amistate.ports import StateStore
+from amistate.reconcile.plan import (
+    Converge,
+    FallBack,
+    Feed,
+    Instruction,
+    Plan,
+    Tag,
+    Trim,
+    Untag,
+    World,
+    event_of,
+    plan,
+)
+from amistate.service import AmiService
+from amistate.state import AmiState, BuildRecord
+
+
+@frozen
+class Report:
+    """What a run found and did; ``failed`` maps a preset to why its repair failed."""
+
+    plan: Plan
+    dry_run: bool
+    presets: int
+    done: tuple[Instruction, ...] = ()
+    failed: Mapping[str, str] = field(factory=dict)
+
+    @property
+    def converged(self) -> bool:
+        """Nothing left to change: no pending change, no problem, no failure."""
+        pending = self.plan.changes if self.dry_run else ()
+        return not pending and not self.plan.problems and not self.failed
+
+    def counts(self) -> dict[str, int]:
+        source = self.plan.changes if self.dry_run else self.done
+        kinds = {"Feed": 0, "FallBack": 0, "Converge": 0, "Trim": 0, "Tag": 0, "Untag": 0}
+        for instruction in source:
+            kinds[type(instruction).__name__] += 1
+        return {
+            "builds": kinds["Feed"],
+            "fallbacks": kinds["FallBack"],
+            "parameters": kinds["Converge"],
+            "trimmed": kinds["Trim"],
+            "tagged": kinds["Tag"],
+            "untagged": kinds["Untag"],
+        }
+
+
+@frozen
+class Reconciler:
+    """Converges every preset (or the ones named) on its desired state."""
+
+    service: AmiService
+    states: StateStore
+    pipelines: PipelineImages
+    machines: Mapping[str, MachineImages]
+    history_limit: int = 20
+
+    def read(self, presets: Collection[str] | None = None) -> World:
+        settings = self.service.settings
+        records = {r.preset: r for r in self.service.records(sorted(presets) if presets else ())}
+        builds = self._builds(records.values())
+        parameters = self.service.parameter_values(sorted(records))
+        amis = _amis_of_interest(records.values(), builds, settings.regions, settings.home_region)
+        images: dict[tuple[str, str], ImageState] = {}
+        tagged: dict[str, Mapping[str, str]] = {}
+        for region in settings.regions:
+            machine = self.machines[region]
+            images.update({(region, a): s for a, s in machine.states(amis[region]).items()})
+            tagged[region] = machine.tagged(IN_USE_TAG)
+        return World(
+            home_region=settings.home_region,
+            regions=settings.regions,
+            records=records,
+            builds=builds,
+            parameters=parameters,
+            images=images,
+            tagged=tagged,
+            history_limit=self.history_limit,
+        )
+
+    def _builds(self, records: Iterable[AmiState]) -> dict[str, tuple[BuildSummary, ...]]:
+        """Each pipeline's builds since the oldest AMI register of its presets."""
+        since: dict[str, datetime | None] = {}
+        for record in records:
+            pipeline = record.pipeline_arn
+            if pipeline is None:
+                continue
+            start = rules.key_time(record.ami_key)
+            if pipeline in since:
+                earlier = since[pipeline]
+                since[pipeline] = None if earlier is None or start is None else min(earlier, start)
+            else:
+                since[pipeline] = start
+        return {p: tuple(self.pipelines.builds(p, s)) for p, s in sorted(since.items(), key=str)}
+
+    def run(self, presets: Collection[str] | None = None, dry_run: bool = False) -> Report:
+        world = self.read(presets)
+        found = plan(world)
+        if dry_run:
+            return Report(found, True, len(world.records))
+        done: list[Instruction] = []
+        failed: dict[str, str] = {}
+        fed: set[str] = set()
+        for owner, instructions in _by_owner(found.changes):
+            try:
+                for instruction in instructions:
+                    if self._execute(instruction, fed):
+                        done.append(instruction)
+            except Exception as exc:
+                failed[owner] = f"{type(exc).__name__}: {exc}"
+        return Report(found, False, len(world.records), tuple(done), failed)
+
+    def _execute(self, instruction: Instruction, fed: set[str]) -> bool:
+        """Carry out one instruction; False when an earlier one already did it."""
+        if isinstance(instruction, Feed):
+            if instruction.build.arn in fed:  # one event updates every preset of a pipeline
+                return False
+            fed.add(instruction.build.arn)
+            finished = self.pipelines.finished_at(instruction.build.arn)
+            self.service.handle(event_of(instruction.build, instruction.pipeline_arn, finished))
+        elif isinstance(instruction, FallBack):
+            self.service.fall_back(instruction.preset, instruction.vanished, instruction.to)
+        elif isinstance(instruction, Converge):
+            self.service.sync(instruction.preset)
+        elif isinstance(instruction, Trim):
+            self.states.forget_builds(instruction.preset, instruction.keys)
+        elif isinstance(instruction, Tag):
+            self.machines[instruction.region].tag(
+                instruction.ami_ids, IN_USE_TAG, instruction.value
+            )
+        elif isinstance(instruction, Untag):
+            self.machines[instruction.region].untag(instruction.ami_ids, IN_USE_TAG)
+        return True
+
+
+def _by_owner(instructions: Iterable[Instruction]) -> list[tuple[str, list[Instruction]]]:
+    """Instructions grouped by what a failure is charged to: a preset, or a region's tags."""
+    groups: dict[str, list[Instruction]] = defaultdict(list)
+    for instruction in instructions:
+        if isinstance(instruction, Tag | Untag):
+            groups[f"tags in {instruction.region}"].append(instruction)
+        else:
+            groups[instruction.preset].append(instruction)
+    return list(groups.items())
+
+
+def _amis_of_interest(
+    records: Iterable[AmiState],
+    builds: Mapping[str, tuple[BuildSummary, ...]],
+    regions: tuple[str, ...],
+    home: str,
+) -> dict[str, set[str]]:
+    """Every AMI whose state a plan may look at, by region."""
+    amis: dict[str, set[str]] = {region: set() for region in regions}
+
+    def add(region: str, ami: str | None) -> None:
+        if ami is not None and region in amis:
+            amis[region].add(ami)
+
+    for record in records:
+        for region in regions:
+            add(region, record.ami_for(region, home))
+            add(region, record.latest_ami_for(region, home))
+            for entry in record.history.values():
+                add(region, _ami(entry, region, home))
+    for summaries in builds.values():
+        for summary in summaries:
+            for ami in summary.amis:
+                add(ami.region, ami.ami_id)
+    return amis
+
+
+def _ami(entry: BuildRecord, region: str, home: str) -> str | None:
+    return entry.ami_for(region, home) if entry.good else None
+
+
+__all__ = ["Reconciler", "Report"]
