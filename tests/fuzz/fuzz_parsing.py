@@ -7,11 +7,13 @@ inside valid structure) or used as they are:
 0. a whole Lambda event (``parse_invocation``), raw bytes as JSON;
 1. an EventBridge event with the bytes spliced into its JSON text;
 2. an SNS event whose ``Message`` is the notification with the bytes spliced in;
-3. an SQS record whose body is the bytes (raw delivery) with a spliced ``SentTimestamp``;
+3. an SQS record whose body is the notification (raw delivery) with a spliced
+   ``SentTimestamp`` (never read), a spliced ``dateCreated`` and bytes spliced into the body;
 4. custom-resource properties: ``Config`` text, then ``PresetName`` and ``PipelineArn``;
 5. a preset name, a parameter path and a build ARN.
 
-The only exceptions allowed are the documented refusals (MalformedEvent, InvalidProperties,
+Every parsed notification (SNS or SQS) must carry its build start (``created``, in UTC). The
+only exceptions allowed are the documented refusals (MalformedEvent, InvalidProperties,
 InvalidPresetName, the ARN parser's ValueError); anything else is a crash atheris reports.
 ``AMISTATE_FUZZ_TOLERATE_KNOWN=1`` tolerates the signatures of the bugs listed in
 tests/reliability/test_found_bugs.py (all fixed now; kept for bisecting old commits).
@@ -27,6 +29,7 @@ import importlib
 import json
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -76,12 +79,14 @@ def _event(kind: int, data: bytes) -> Any:
         event["Records"][0]["Sns"]["Message"] = _splice(NOTIFICATION, data)
         return event
     sent = _splice("1705600257204", data[:6])
+    image = json.loads(NOTIFICATION)
+    image["dateCreated"] = _splice(image["dateCreated"], data[6:12])
     return {
         "Records": [
             {
                 "messageId": "m-1",
                 "eventSource": "aws:sqs",
-                "body": _splice(NOTIFICATION, data[6:]),
+                "body": _splice(json.dumps(image), data[12:]),
                 "attributes": {"SentTimestamp": sent},
             }
         ]
@@ -101,7 +106,14 @@ def check(data: bytes) -> None:
                 return  # the splice is not JSON: nothing reaches amistate
             invocation = parse_invocation(event)
             for item in invocation.items:
-                assert isinstance(item.result, MalformedEvent) or item.result.build.arn
+                if isinstance(item.result, MalformedEvent):
+                    continue
+                event = item.result
+                assert event.build.arn
+                if event.origin == "sns":
+                    assert event.created is not None and event.created.utcoffset() == timedelta(0)
+                    assert event.amis is not None
+                    assert all(a.region and a.ami_id.startswith("ami-") for a in event.amis)
         elif kind == 4:
             text = rest.decode("utf-8", "replace")
             name, _, pipeline = text[:40].partition("|")

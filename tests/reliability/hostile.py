@@ -122,6 +122,35 @@ bad_time = st.one_of(
     ),
 ).filter(lambda v: not _is_zoned_iso(v))
 
+
+def _is_date_created(v: object) -> bool:
+    """Either spelling of Image Builder's ``dateCreated`` (a superset: strptime is lenient)."""
+    if not isinstance(v, str):
+        return False
+    try:
+        datetime.strptime(v, "%b %d, %Y %I:%M:%S %p")
+    except ValueError:
+        return _is_zoned_iso(v)
+    return True
+
+
+#: ``dateCreated`` values that are neither the SNS spelling nor zoned ISO 8601.
+bad_date_created = st.one_of(
+    value,
+    st.sampled_from(
+        [
+            "Jan 18, 2024 17:21:03",
+            "Jan 18, 2024 13:21:03 PM",
+            "Feb 30, 2024 5:21:03 PM",
+            "Jan 18 2024 5:21:03 PM",
+            "Jan 18, 2024 5:21:03 PM UTC",
+            "2024-01-18T17:21:03.113",
+            "2024-01-18 17:21:03",
+            "1705598463113",
+        ]
+    ),
+).filter(lambda v: not _is_date_created(v))
+
 _NAME = st.one_of(
     st.sampled_from(["a/b", "..", "#x", "a#b", "a b", "-lead", "x" * 129, "\x00", "é", "a\nb"]),
     text,
@@ -267,6 +296,8 @@ def image_message(draw: st.DrawFn) -> tuple[str, Any]:
                 "amis",
                 "ami",
                 "ami-region",
+                "date-created",
+                "missing-date-created",
                 "missing-key",
                 "not-an-object",
             ]
@@ -305,6 +336,10 @@ def image_message(draw: st.DrawFn) -> tuple[str, Any]:
         image["outputResources"]["amis"][0]["region"] = draw(
             value.filter(lambda v: not isinstance(v, str) or not v.islower() or "-" not in v)
         )
+    elif kind == "date-created":
+        image["dateCreated"] = draw(bad_date_created)
+    elif kind == "missing-date-created":
+        del image["dateCreated"]
     elif kind == "missing-key":
         del image[draw(st.sampled_from(["arn", "state"]))]
     else:
@@ -397,16 +432,17 @@ def sqs_record(draw: st.DrawFn, message_id: str) -> tuple[str, dict[str, Any]]:
         record["body"] = draw(value.filter(lambda v: not isinstance(v, str) or not _is_json(v)))
         kind = "body-not-json"
     elif kind == "timestamp":
-        # A raw Image object whose SentTimestamp is not epoch milliseconds of years 1-9999.
-        record["body"] = json.dumps(dict(IMAGE))
+        # A raw Image object without dateCreated: the SentTimestamp (here not even epoch
+        # milliseconds of years 1-9999) is a delivery time and never stands in for it.
+        record["body"] = json.dumps({k: v for k, v in IMAGE.items() if k != "dateCreated"})
         record["attributes"]["SentTimestamp"] = draw(
             st.one_of(
                 value.filter(lambda v: not (isinstance(v, str) and v.isdigit())),
                 st.from_regex(r"[0-9]{16,400}", fullmatch=True),
-                st.sampled_from(["²", "١٢٣", "99999999999999999999"]),
+                st.sampled_from(["²", "١٢٣", "99999999999999999999", "1705600257204"]),
             )
         )
-        kind = "sent-timestamp"
+        kind = "raw-without-date-created"
     else:
         record["eventSource"] = draw(_not("aws:sqs"))
         record["body"] = json.dumps(dict(EB_AVAILABLE))
