@@ -46,6 +46,8 @@ class Report:
     presets: int
     done: tuple[Instruction, ...] = ()
     failed: Mapping[str, str] = field(factory=dict)
+    #: The records as the run read them (before its own writes), by preset.
+    records: Mapping[str, AmiState] = field(factory=dict)
 
     @property
     def converged(self) -> bool:
@@ -120,7 +122,7 @@ class Reconciler:
         world = self.read(presets)
         found = plan(world)
         if dry_run:
-            return Report(found, True, len(world.records))
+            return Report(found, True, len(world.records), records=world.records)
         done: list[Instruction] = []
         failed: dict[str, str] = {}
         fed: set[str] = set()
@@ -131,7 +133,7 @@ class Reconciler:
                         done.append(instruction)
             except Exception as exc:
                 failed[owner] = f"{type(exc).__name__}: {exc}"
-        return Report(found, False, len(world.records), tuple(done), failed)
+        return Report(found, False, len(world.records), tuple(done), failed, world.records)
 
     def _execute(self, instruction: Instruction, fed: set[str]) -> bool:
         """Carry out one instruction; False when an earlier one already did it."""
