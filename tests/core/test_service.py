@@ -56,7 +56,7 @@ class Counting:
 
 def handle(world: World, ev: Any) -> tuple[Any, list[str]]:
     counter = Counting()
-    outcome = world.service(counter.wrap).handle(ev)
+    (outcome,) = world.service(counter.wrap).handle(ev)
     return outcome, counter.calls
 
 
@@ -238,5 +238,5 @@ def test_malformed_events_change_nothing(name: str, path: list[int], replacement
 def test_scheduler_is_not_needed_for_plain_calls() -> None:
     world = make_world()
     scheduler = Scheduler()
-    outcome = world.service(lambda n, p: Gated(scheduler, n, p)).handle(event(1))
+    (outcome,) = world.service(lambda n, p: Gated(scheduler, n, p)).handle(event(1))
     assert outcome.decision == "applied"

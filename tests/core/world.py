@@ -71,6 +71,8 @@ def event(
         amis=amis if status != "FAILED" else None,
         pipeline_arn=pipeline,
         origin="sns" if origin == "sns" else "eventbridge",
+        # In these tests a build starts when its event says: the key's time.
+        created=T0 + timedelta(minutes=minute),
     )
 
 
