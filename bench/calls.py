@@ -190,7 +190,7 @@ def measure(server: BenchServer) -> list[Row]:
                 world.baseline.handle(scenario.event(cold_preset))
                 baseline = server.calls()
                 catalog = runtime.get(None).service.catalog
-                catalog.preset_for_pipeline(pipeline_arn(preset_name(warm_preset)))
+                catalog.presets_for_pipeline(pipeline_arn(preset_name(warm_preset)))
                 server.calls()
                 world.amistate(scenario.event(warm_preset))
                 warm = server.calls()

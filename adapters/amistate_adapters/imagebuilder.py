@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from amistate.events import RegionalAmi
+from amistate.arns import owner_of
+from amistate.inventory import own_amis
 from amistate.ports import ImageFacts
 from amistate_adapters.errors import UnknownBuild, error_code, permanent_errors
+from amistate_adapters.pipeline_images import parse_date
 
 if TYPE_CHECKING:
     from mypy_boto3_imagebuilder.client import ImagebuilderClient
@@ -18,8 +21,21 @@ NOT_FOUND = "ResourceNotFoundException"
 CLIENT_TOKEN_MAX = 64
 
 
+def _created(value: object) -> datetime | None:
+    """``image.dateCreated`` as aware UTC; None when absent or unreadable."""
+    try:
+        return parse_date(value)
+    except (TypeError, ValueError):
+        return None
+
+
 class ImageBuilderCatalog:
-    """:class:`amistate.ports.ImageCatalog`: ``GetImage`` -> AMIs per region and pipeline."""
+    """:class:`amistate.ports.ImageCatalog`: ``GetImage`` -> AMIs per region, pipeline, start.
+
+    The AMIs are the build's own account's only (:func:`amistate.inventory.own_amis`,
+    the account taken from the build ARN): a distribution to other accounts
+    lists their AMIs too, and those can never be launched here.
+    """
 
     def __init__(self, client: ImagebuilderClient) -> None:
         self.client = client
@@ -32,15 +48,13 @@ class ImageBuilderCatalog:
             if error_code(exc) == NOT_FOUND:
                 raise UnknownBuild(f"Image Builder has no image {build_arn}") from exc
             raise
-        amis = tuple(
-            RegionalAmi(region=ami["region"], ami_id=ami["image"])
-            for ami in image.get("outputResources", {}).get("amis", [])
-            if "region" in ami and "image" in ami
-        )
+        owner = owner_of(build_arn)
+        entries: list[Any] = list(image.get("outputResources", {}).get("amis", []))
         return ImageFacts(
-            amis=amis,
+            amis=own_amis(entries, owner[2] if owner else ""),
             pipeline_arn=image.get("sourcePipelineArn"),
             status=image.get("state", {}).get("status"),
+            created=_created(image.get("dateCreated")),
         )
 
 

@@ -7,7 +7,7 @@ by the property tests that interleave concurrent executions step by step.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from datetime import datetime
 
 from attrs import evolve
@@ -25,7 +25,7 @@ from amistate.ports import (
     Rejected,
 )
 from amistate.rules import Transition
-from amistate.state import AmiState
+from amistate.state import AmiState, BuildRecord, Pin
 
 ADVANCED_THRESHOLD = STANDARD_TIER_LIMIT
 
@@ -36,13 +36,18 @@ class MemoryTable:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.records: dict[str, AmiState] = {}
-        self.pipelines: dict[str, str] = {}
+        #: pipeline -> its presets (DynamoDB: the ``presets`` set of the mapping item)
+        self.pipelines: dict[str, set[str]] = {}
         #: Presets whose record has a state (not only the config ``register`` wrote).
         self.stated: set[str] = set()
 
 
 class MemoryStateStore:
-    """:class:`amistate.ports.StateStore` over a :class:`MemoryTable`."""
+    """:class:`amistate.ports.StateStore` over a :class:`MemoryTable`.
+
+    Each method is one atomic step under the table's lock, with exactly the
+    conditions the DynamoDB adapter's writes carry.
+    """
 
     def __init__(self, table: MemoryTable | None = None) -> None:
         self.table = table or MemoryTable()
@@ -57,6 +62,53 @@ class MemoryStateStore:
             self.table.records[preset] = new
             self.table.stated.add(preset)
             return Applied(new)
+
+    def keep_build(self, preset: str, build: BuildRecord) -> None:
+        with self.table.lock:
+            current = self.table.records.get(preset)
+            if current is None or build.key in current.history:
+                return
+            history = {**current.history, build.key: build}
+            self.table.records[preset] = evolve(current, history=history)
+
+    def forget_builds(self, preset: str, keys: Collection[str]) -> None:
+        with self.table.lock:
+            current = self.table.records.get(preset)
+            if current is None:
+                return
+            gone = set(keys)
+            history = {k: b for k, b in current.history.items() if k not in gone}
+            self.table.records[preset] = evolve(current, history=history)
+
+    def fall_back(
+        self, preset: str, vanished: str, ami_key: str, to: BuildRecord
+    ) -> AmiState | None:
+        with self.table.lock:
+            current = self.table.records.get(preset)
+            if current is None or current.ami_key != ami_key or current.ami_id != vanished:
+                return None
+            new = evolve(
+                current,
+                ami_id=to.ami_id,
+                amis=dict(to.amis),
+                ami_build_id=to.build_id,
+                ami_updated_at=to.updated_at,
+            )
+            self.table.records[preset] = new
+            return new
+
+    def set_pin(self, preset: str, pin: Pin | None, expected: str | None) -> AmiState | None:
+        with self.table.lock:
+            current = self.table.records.get(preset)
+            if current is None or (current.pin.build_id if current.pin else None) != expected:
+                return None
+            if pin is not None and not any(
+                b.build_id == pin.build_id and b.good for b in current.history.values()
+            ):
+                return None
+            new = evolve(current, pin=pin)
+            self.table.records[preset] = new
+            return new
 
     def get(self, preset: str) -> AmiState | None:
         with self.table.lock:
@@ -85,27 +137,34 @@ class MemoryPresetCatalog:
 
     def register(self, preset: Preset, previous_pipeline_arn: str | None = None) -> None:
         with self.table.lock:
+            self.table.pipelines.setdefault(preset.pipeline_arn, set()).add(preset.name)
             previous = previous_pipeline_arn
-            if (
-                previous
-                and previous != preset.pipeline_arn
-                and self.table.pipelines.get(previous) == preset.name
-            ):
-                del self.table.pipelines[previous]
-            self.table.pipelines[preset.pipeline_arn] = preset.name
+            if previous and previous != preset.pipeline_arn:
+                self._remove(preset.name, previous)
             record = self.table.records.get(preset.name) or AmiState(preset=preset.name)
             self.table.records[preset.name] = evolve(
-                record, config=dict(preset.config), pipeline_arn=preset.pipeline_arn
+                record,
+                config=dict(preset.config),
+                pipeline_arn=preset.pipeline_arn,
+                retired_keys=tuple(preset.retired_keys),
             )
 
     def unregister(self, preset: str, pipeline_arn: str | None) -> None:
         with self.table.lock:
-            if pipeline_arn and self.table.pipelines.get(pipeline_arn) == preset:
-                del self.table.pipelines[pipeline_arn]
+            if pipeline_arn:
+                self._remove(preset, pipeline_arn)
 
-    def preset_for_pipeline(self, pipeline_arn: str) -> str | None:
+    def _remove(self, preset: str, pipeline_arn: str) -> None:
+        presets = self.table.pipelines.get(pipeline_arn)
+        if presets is None:
+            return
+        presets.discard(preset)
+        if not presets:
+            del self.table.pipelines[pipeline_arn]
+
+    def presets_for_pipeline(self, pipeline_arn: str) -> tuple[str, ...]:
         with self.table.lock:
-            return self.table.pipelines.get(pipeline_arn)
+            return tuple(sorted(self.table.pipelines.get(pipeline_arn, ())))
 
 
 class MemoryParameterStore:
@@ -120,6 +179,10 @@ class MemoryParameterStore:
     def get(self, name: str) -> Parameter | None:
         with self.lock:
             return self.parameters.get(name)
+
+    def get_many(self, names: Collection[str]) -> Mapping[str, Parameter | None]:
+        with self.lock:
+            return {name: self.parameters.get(name) for name in dict.fromkeys(names)}
 
     def put(self, name: str, value: str, like: Parameter | None) -> None:
         load_object(value, f"value for SSM parameter {name}")  # as SsmParameterStore refuses
@@ -143,9 +206,15 @@ class MemoryImageCatalog:
     def __init__(self, images: Mapping[str, ImageFacts] | None = None) -> None:
         self.images: dict[str, ImageFacts] = dict(images or {})
 
-    def add(self, build_arn: str, pipeline_arn: str, amis: Mapping[str, str]) -> None:
+    def add(
+        self,
+        build_arn: str,
+        pipeline_arn: str,
+        amis: Mapping[str, str],
+        created: datetime | None = None,
+    ) -> None:
         facts = tuple(RegionalAmi(region=r, ami_id=a) for r, a in amis.items())
-        self.images[build_arn] = ImageFacts(amis=facts, pipeline_arn=pipeline_arn)
+        self.images[build_arn] = ImageFacts(amis=facts, pipeline_arn=pipeline_arn, created=created)
 
     def describe(self, build_arn: str) -> ImageFacts:
         try:

@@ -10,7 +10,8 @@ no ``Tier`` and Parameter Store keeps the account's default-tier rules.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Collection, Mapping
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
 #: Values above this many bytes need the Advanced tier (standard holds 4 KB).
 STANDARD_LIMIT = STANDARD_TIER_LIMIT
 NOT_FOUND = "ParameterNotFound"
+#: GetParameters takes at most 10 names; DescribeParameters' Name filter 50 values.
+GET_BATCH = 10
+DESCRIBE_BATCH = 50
 
 
 class SsmParameterStore:
@@ -68,6 +72,62 @@ class SsmParameterStore:
             tier=meta.get("Tier") or "Standard",
         )
 
+    def get_many(self, names: Collection[str]) -> Mapping[str, Parameter | None]:
+        """``GetParameters`` ten names a call; None for each of ``InvalidParameters``.
+
+        A String's tier is inferred from its size, as in :meth:`get`; the
+        SecureStrings among them cost ``DescribeParameters`` calls (50 names
+        each, only when there are any) for their KeyId and tier. A
+        ``StringList`` is returned as a String with its value (``get`` refuses
+        it): one such parameter must not hide the others, and its value is
+        refused by the JSON check of whoever uses it.
+        """
+        wanted = list(dict.fromkeys(names))
+        found: dict[str, Parameter | None] = dict.fromkeys(wanted)
+        secure: list[str] = []
+        for start in range(0, len(wanted), GET_BATCH):
+            batch = wanted[start : start + GET_BATCH]
+            with permanent_errors(f"GetParameters {batch[0]}..."):
+                response = self.client.get_parameters(Names=batch, WithDecryption=True)
+            for raw in response.get("Parameters", []):
+                name, value = raw.get("Name", ""), raw.get("Value", "")
+                if name not in found:
+                    continue
+                if raw.get("Type") == "SecureString":
+                    secure.append(name)
+                found[name] = _plain(name, value)
+        for name, meta in self._describe(secure).items():
+            plain = found[name]
+            assert plain is not None
+            found[name] = Parameter(
+                name=name,
+                value=plain.value,
+                type="SecureString",
+                key_id=meta.get("KeyId"),
+                tier=meta.get("Tier") or "Standard",
+            )
+        return found
+
+    def _describe(self, names: list[str]) -> dict[str, Any]:
+        """DescribeParameters (Name Equals, 50 names a call, every page): name -> metadata."""
+        described: dict[str, Any] = {}
+        for start in range(0, len(names), DESCRIBE_BATCH):
+            batch = names[start : start + DESCRIBE_BATCH]
+            token: str | None = None
+            while True:
+                extra = {"NextToken": token} if token else {}
+                with permanent_errors(f"DescribeParameters {batch[0]}..."):
+                    page = self.client.describe_parameters(
+                        ParameterFilters=[{"Key": "Name", "Option": "Equals", "Values": batch}],
+                        MaxResults=DESCRIBE_BATCH,
+                        **extra,  # type: ignore[arg-type]
+                    )
+                described |= {meta["Name"]: meta for meta in page.get("Parameters", [])}
+                token = page.get("NextToken")
+                if not token:
+                    break
+        return {name: described.get(name, {}) for name in names}
+
     def put(self, name: str, value: str, like: Parameter | None) -> None:
         """Overwrite ``name``; refuse (InvalidConfig, nothing written) a non-object value."""
         load_object(value, f"value for SSM parameter {name}")
@@ -92,4 +152,10 @@ class SsmParameterStore:
             self.client.put_parameter(**request)
 
 
-__all__ = ["STANDARD_LIMIT", "SsmParameterStore"]
+def _plain(name: str, value: str) -> Parameter:
+    """A String (or a StringList read as one): the tier inferred from the size."""
+    tier = "Advanced" if len(value.encode()) > STANDARD_LIMIT else "Standard"
+    return Parameter(name=name, value=value, type="String", tier=tier)
+
+
+__all__ = ["DESCRIBE_BATCH", "GET_BATCH", "STANDARD_LIMIT", "SsmParameterStore"]

@@ -15,12 +15,12 @@ T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def test_unknown_pipeline_maps_to_nothing(table_ports: TablePorts) -> None:
-    assert table_ports.catalog.preset_for_pipeline(OLD) is None
+    assert table_ports.catalog.presets_for_pipeline(OLD) == ()
 
 
 def test_register_maps_and_stores_config(table_ports: TablePorts) -> None:
     table_ports.catalog.register(Preset("linux", OLD, {"timeout": 60}))
-    assert table_ports.catalog.preset_for_pipeline(OLD) == "linux"
+    assert table_ports.catalog.presets_for_pipeline(OLD) == ("linux",)
     assert table_ports.states.get("linux") == AmiState(
         preset="linux", config={"timeout": 60}, pipeline_arn=OLD
     )
@@ -33,16 +33,16 @@ def test_register_again_replaces_the_config(table_ports: TablePorts) -> None:
     record = table_ports.states.get("linux")
     assert record is not None
     assert record.config == {"timeout": 90}
-    assert catalog.preset_for_pipeline(OLD) == "linux"
+    assert catalog.presets_for_pipeline(OLD) == ("linux",)
 
 
 def test_remap_moves_the_mapping(table_ports: TablePorts) -> None:
     catalog = table_ports.catalog
     catalog.register(Preset("linux", OLD, {}))
-    assert catalog.preset_for_pipeline(OLD) == "linux"
+    assert catalog.presets_for_pipeline(OLD) == ("linux",)
     catalog.register(Preset("linux", NEW, {"v": 2}), previous_pipeline_arn=OLD)
-    assert catalog.preset_for_pipeline(NEW) == "linux"
-    assert catalog.preset_for_pipeline(OLD) is None
+    assert catalog.presets_for_pipeline(NEW) == ("linux",)
+    assert catalog.presets_for_pipeline(OLD) == ()
     record = table_ports.states.get("linux")
     assert record is not None
     assert (record.pipeline_arn, record.config) == (NEW, {"v": 2})
@@ -52,15 +52,15 @@ def test_remap_to_the_same_pipeline_keeps_it(table_ports: TablePorts) -> None:
     catalog = table_ports.catalog
     catalog.register(Preset("linux", OLD, {}))
     catalog.register(Preset("linux", OLD, {}), previous_pipeline_arn=OLD)
-    assert catalog.preset_for_pipeline(OLD) == "linux"
+    assert catalog.presets_for_pipeline(OLD) == ("linux",)
 
 
 def test_remap_never_drops_another_presets_mapping(table_ports: TablePorts) -> None:
     catalog = table_ports.catalog
     catalog.register(Preset("windows", OTHER, {}))
     catalog.register(Preset("linux", NEW, {}), previous_pipeline_arn=OTHER)
-    assert catalog.preset_for_pipeline(OTHER) == "windows"
-    assert catalog.preset_for_pipeline(NEW) == "linux"
+    assert catalog.presets_for_pipeline(OTHER) == ("windows",)
+    assert catalog.presets_for_pipeline(NEW) == ("linux",)
 
 
 def test_unregister_forgets_the_mapping_and_keeps_the_record(table_ports: TablePorts) -> None:
@@ -69,7 +69,7 @@ def test_unregister_forgets_the_mapping_and_keeps_the_record(table_ports: TableP
     table_ports.states.create_initial("linux", T0)
     before = table_ports.states.get("linux")
     catalog.unregister("linux", OLD)
-    assert catalog.preset_for_pipeline(OLD) is None
+    assert catalog.presets_for_pipeline(OLD) == ()
     assert table_ports.states.get("linux") == before
 
 
@@ -79,4 +79,4 @@ def test_unregister_only_its_own_mapping(table_ports: TablePorts) -> None:
     catalog.unregister("linux", OTHER)
     catalog.unregister("linux", None)
     catalog.unregister("linux", NEW)  # never mapped: nothing to do, no error
-    assert catalog.preset_for_pipeline(OTHER) == "windows"
+    assert catalog.presets_for_pipeline(OTHER) == ("windows",)

@@ -118,9 +118,9 @@ class _Catalog(MemoryPresetCatalog):
         self.calls.add("catalog.unregister")
         super().unregister(preset, pipeline_arn)
 
-    def preset_for_pipeline(self, pipeline_arn: str) -> str | None:
-        self.calls.add("catalog.preset_for_pipeline")
-        return super().preset_for_pipeline(pipeline_arn)
+    def presets_for_pipeline(self, pipeline_arn: str) -> tuple[str, ...]:
+        self.calls.add("catalog.presets_for_pipeline")
+        return super().presets_for_pipeline(pipeline_arn)
 
 
 class _Parameters(MemoryParameterStore):

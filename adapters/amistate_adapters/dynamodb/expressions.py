@@ -1,0 +1,243 @@
+"""The UpdateItem expressions of the state store, built without a client.
+
+Every attribute name goes through ``ExpressionAttributeNames`` (reserved words
+such as ``status`` and the history's ordering keys, which hold ``#`` and ``:``,
+are never a problem). :class:`Update` is one ``UpdateItem``'s expressions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from attrs import field, frozen
+
+from amistate.rules import Transition
+from amistate.state import NO_KEY, BuildRecord, Pin
+from amistate_adapters.dynamodb.items import (
+    EMPTY_MAP,
+    NULL,
+    entry_value,
+    pin_value,
+    s,
+    string_map,
+    time_text,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+
+_NAMES = {
+    "#pk": "PK",
+    "#status": "status",
+    "#amiId": "amiId",
+    "#updatedAt": "updatedAt",
+    "#buildId": "buildId",
+    "#reason": "reason",
+    "#orderKey": "orderKey",
+    "#amiKey": "amiKey",
+    "#amis": "amis",
+    "#amiBuildId": "amiBuildId",
+    "#amiUpdatedAt": "amiUpdatedAt",
+    "#createdAt": "createdAt",
+    "#config": "config",
+    "#pipelineArn": "pipelineArn",
+    "#retiredKeys": "retiredKeys",
+    "#history": "history",
+    "#pin": "pin",
+    "#preset": "preset",
+    "#presets": "presets",
+}
+
+
+@frozen
+class Update:
+    """One UpdateItem's expressions; ``names`` are the dynamic placeholders (``#hk``)."""
+
+    update: str
+    condition: str | None = None
+    values: Mapping[str, AttributeValueTypeDef] = field(factory=dict)
+    names: Mapping[str, str] = field(factory=dict)
+
+    def request(self) -> dict[str, Any]:
+        """The UpdateItem keyword arguments (without table, key and ReturnValues)."""
+        text = f"{self.update} {self.condition or ''}"
+        names = {k: v for k, v in _NAMES.items() if uses(text, k)} | dict(self.names)
+        request: dict[str, Any] = {
+            "UpdateExpression": self.update,
+            "ExpressionAttributeNames": names,
+        }
+        if self.condition:
+            request["ConditionExpression"] = self.condition
+        if self.values:
+            request["ExpressionAttributeValues"] = dict(self.values)
+        return request
+
+
+def uses(text: str, placeholder: str) -> bool:
+    """True if ``placeholder`` occurs in ``text`` as a whole token (``#amis`` is not ``#amiId``)."""
+    start = text.find(placeholder)
+    while start != -1:
+        end = start + len(placeholder)
+        if end == len(text) or not (text[end].isalnum() or text[end] == "_"):
+            return True
+        start = text.find(placeholder, end)
+    return False
+
+
+def _status_register(transition: Transition) -> tuple[list[str], list[str], dict[str, Any]]:
+    """(sets, removes, values) of the status register, and the condition values."""
+    values: dict[str, AttributeValueTypeDef] = {}
+    removes: list[str] = []
+    if transition.register == "all":
+        sets = ["#status = :status", "#updatedAt = :updatedAt", "#buildId = :buildId"]
+        sets.append("#orderKey = :key")
+        values[":status"] = s(transition.status)
+        if transition.reason is None:
+            removes.append("#reason")
+        else:
+            sets.append("#reason = :reason")
+            values[":reason"] = s(transition.reason)
+    else:
+        sets = [
+            "#status = if_not_exists(#status, :building)",
+            "#updatedAt = if_not_exists(#updatedAt, :null)",
+            "#buildId = if_not_exists(#buildId, :null)",
+            "#orderKey = if_not_exists(#orderKey, :noKey)",
+        ]
+        values |= {":building": s("building"), ":null": NULL, ":noKey": s(NO_KEY)}
+    return sets, removes, values
+
+
+def _ami_register(transition: Transition) -> tuple[list[str], dict[str, Any]]:
+    if transition.sets_ami:
+        assert transition.ami_id is not None
+        sets = ["#amiId = :amiId", "#amis = :amis", "#amiKey = :key"]
+        sets += ["#amiBuildId = :buildId", "#amiUpdatedAt = :updatedAt"]
+        return sets, {":amiId": s(transition.ami_id), ":amis": string_map(transition.amis)}
+    sets = [
+        "#amiId = if_not_exists(#amiId, :null)",
+        "#amis = if_not_exists(#amis, :noAmis)",
+        "#amiKey = if_not_exists(#amiKey, :noKey)",
+        "#amiBuildId = if_not_exists(#amiBuildId, :null)",
+        "#amiUpdatedAt = if_not_exists(#amiUpdatedAt, :null)",
+    ]
+    return sets, {":null": NULL, ":noAmis": EMPTY_MAP, ":noKey": s(NO_KEY)}
+
+
+def apply_updates(transition: Transition) -> tuple[Update, Update]:
+    """(nested, whole): the two forms of one transition's write, enforcing ``applies_to``.
+
+    *nested* adds the history entry with ``SET #history.#hk = :entry`` (needs the
+    map to exist); *whole* is for a record without the map (written before
+    history existed, or no item at all): ``SET #history = {key: entry}``,
+    conditioned on ``attribute_not_exists(#history)`` as well, so it can never
+    replace a history another writer created meanwhile.
+    """
+    if transition.register == "all":
+        # An item the catalog created (config only) has no orderKey yet.
+        condition = "(attribute_not_exists(#orderKey) OR #orderKey < :key)"
+    else:
+        # A missing item takes any transition (as applies_to(None) does); an
+        # existing one needs amiKey < key < orderKey. Comparisons with a
+        # missing attribute are false, so a config-only item rejects it.
+        condition = "(attribute_not_exists(#pk) OR (#amiKey < :key AND #orderKey > :key))"
+    sets, removes, values = _status_register(transition)
+    ami_sets, ami_values = _ami_register(transition)
+    values |= ami_values | {
+        ":key": s(transition.key),
+        ":buildId": s(transition.build_id),
+        ":updatedAt": s(time_text(transition.updated_at)),
+        ":entry": entry_value(transition.entry),
+    }
+    remove = " REMOVE " + ", ".join(removes) if removes else ""
+    base = "SET " + ", ".join(sets + ami_sets)
+    nested = Update(
+        f"{base}, #history.#hk = :entry{remove}", condition, values, {"#hk": transition.key}
+    )
+    whole_values = {k: v for k, v in values.items() if k != ":entry"}
+    whole_values[":history"] = {"M": {transition.key: entry_value(transition.entry)}}
+    whole = Update(
+        f"{base}, #history = :history{remove}",
+        f"{condition} AND attribute_not_exists(#history)",
+        whole_values,
+    )
+    return nested, whole
+
+
+def keep_updates(build: BuildRecord) -> tuple[Update, Update]:
+    """(nested, whole) of ``keep_build``: add the entry if absent, on an existing record."""
+    entry = entry_value(build)
+    nested = Update(
+        "SET #history.#hk = :entry",
+        "attribute_exists(#pk) AND attribute_not_exists(#history.#hk)",
+        {":entry": entry},
+        {"#hk": build.key},
+    )
+    whole = Update(
+        "SET #history = :history",
+        "attribute_exists(#pk) AND attribute_not_exists(#history)",
+        {":history": {"M": {build.key: entry}}},
+    )
+    return nested, whole
+
+
+def forget_update(keys: list[str]) -> Update:
+    """``REMOVE`` these history entries (distinct keys: overlapping paths are refused)."""
+    names = {f"#k{i}": key for i, key in enumerate(keys)}
+    paths = ", ".join(f"#history.{name}" for name in names)
+    return Update(f"REMOVE {paths}", "attribute_exists(#pk)", {}, names)
+
+
+def fall_back_update(vanished: str, ami_key: str, to: BuildRecord) -> Update:
+    return Update(
+        "SET #amiId = :amiId, #amis = :amis, #amiBuildId = :buildId, #amiUpdatedAt = :updatedAt",
+        "#amiKey = :key AND #amiId = :vanished",
+        {
+            ":amiId": NULL if to.ami_id is None else s(to.ami_id),
+            ":amis": string_map(to.amis),
+            ":buildId": s(to.build_id),
+            ":updatedAt": s(time_text(to.updated_at)),
+            ":key": s(ami_key),
+            ":vanished": s(vanished),
+        },
+    )
+
+
+def pin_update(pin: Pin | None, expected: str | None, history_key: str | None) -> Update:
+    """Set the pin (``history_key``: its good history entry) or, with None, remove it.
+
+    Both conditioned on the current pin's build being ``expected`` (None: no pin).
+    """
+    values: dict[str, AttributeValueTypeDef] = {}
+    condition = "attribute_exists(#pk) AND "
+    if expected is None:
+        condition += "attribute_not_exists(#pin)"
+    else:
+        condition += "#pin.#buildId = :expected"
+        values[":expected"] = s(expected)
+    if pin is None:
+        return Update("REMOVE #pin", condition, values)
+    assert history_key is not None
+    condition += (
+        " AND #history.#hk.#status = :ready AND #history.#hk.#buildId = :pinBuild"
+        " AND attribute_type(#history.#hk.#amiId, :string)"
+    )
+    values |= {
+        ":pin": pin_value(pin),
+        ":ready": s("ready"),
+        ":pinBuild": s(pin.build_id),
+        ":string": s("S"),
+    }
+    return Update("SET #pin = :pin", condition, values, {"#hk": history_key})
+
+
+__all__ = [
+    "Update",
+    "apply_updates",
+    "fall_back_update",
+    "forget_update",
+    "keep_updates",
+    "pin_update",
+    "uses",
+]

@@ -1,0 +1,209 @@
+"""DynamoDB items <-> the core's values: keys, attribute values, ``to_state``.
+
+Every function here is pure (no client). The layout is documented in the
+package docstring and in docs/adapters.md.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, cast
+
+from amistate.names import STATE_PREFIX, STATE_SK, state_pk
+from amistate.state import NO_KEY, AmiState, BuildRecord, Pin, Status
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+
+Item = Mapping[str, "AttributeValueTypeDef"]
+
+PIPELINE_PREFIX = "PIPELINE#"
+PIPELINE_SK = "PRESET"
+#: The table's shape, as ``CreateTable`` takes it: string ``PK``/``SK``, on-demand.
+#: The demo and the tests create tables from it; a test checks the CDK construct against it.
+TABLE_SCHEMA: Mapping[str, Any] = {
+    "AttributeDefinitions": [
+        {"AttributeName": "PK", "AttributeType": "S"},
+        {"AttributeName": "SK", "AttributeType": "S"},
+    ],
+    "KeySchema": [
+        {"AttributeName": "PK", "KeyType": "HASH"},
+        {"AttributeName": "SK", "KeyType": "RANGE"},
+    ],
+    "BillingMode": "PAY_PER_REQUEST",
+}
+NULL: AttributeValueTypeDef = {"NULL": True}
+EMPTY_MAP: AttributeValueTypeDef = {"M": {}}
+_STATUSES: frozenset[str] = frozenset({"building", "ready", "failed"})
+
+
+def s(value: str) -> AttributeValueTypeDef:
+    return {"S": value}
+
+
+def s_or_null(value: str | None) -> AttributeValueTypeDef:
+    return NULL if value is None else {"S": value}
+
+
+def time_text(value: datetime) -> str:
+    """ISO 8601 UTC with ``Z`` (microseconds only when there are any)."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def string_map(values: Mapping[str, str]) -> AttributeValueTypeDef:
+    return {"M": {k: s(v) for k, v in values.items()}}
+
+
+def string_list(values: Sequence[str]) -> AttributeValueTypeDef:
+    return {"L": [s(v) for v in values]}
+
+
+def state_key(preset: str) -> dict[str, AttributeValueTypeDef]:
+    return {"PK": s(state_pk(preset)), "SK": s(STATE_SK)}
+
+
+def pipeline_key(pipeline_arn: str) -> dict[str, AttributeValueTypeDef]:
+    return {"PK": s(PIPELINE_PREFIX + pipeline_arn), "SK": s(PIPELINE_SK)}
+
+
+def entry_value(build: BuildRecord) -> AttributeValueTypeDef:
+    """A history entry: ``M{buildId, status, updatedAt, amiId S|NULL, amis M, reason?}``."""
+    entry: dict[str, AttributeValueTypeDef] = {
+        "buildId": s(build.build_id),
+        "status": s(build.status),
+        "updatedAt": s(time_text(build.updated_at)),
+        "amiId": s_or_null(build.ami_id),
+        "amis": string_map(build.amis),
+    }
+    if build.reason is not None:
+        entry["reason"] = s(build.reason)
+    return {"M": entry}
+
+
+def pin_value(pin: Pin) -> AttributeValueTypeDef:
+    """The pin: ``M{buildId, amiId, amis M, pinnedAt S|NULL, reason?}``."""
+    value: dict[str, AttributeValueTypeDef] = {
+        "buildId": s(pin.build_id),
+        "amiId": s(pin.ami_id),
+        "amis": string_map(pin.amis),
+        "pinnedAt": NULL if pin.pinned_at is None else s(time_text(pin.pinned_at)),
+    }
+    if pin.reason is not None:
+        value["reason"] = s(pin.reason)
+    return {"M": value}
+
+
+def text(item: Item, name: str) -> str | None:
+    value = item.get(name)
+    return value.get("S") if value is not None else None
+
+
+def _when(item: Item, name: str) -> datetime | None:
+    found = text(item, name)
+    return datetime.fromisoformat(found) if found else None
+
+
+def _strings(item: Item, name: str) -> dict[str, str]:
+    found = item.get(name, {}).get("M", {})
+    return {k: v["S"] for k, v in found.items() if "S" in v}
+
+
+def _status(value: str | None, where: str) -> Status:
+    status = value or "building"
+    if status not in _STATUSES:
+        raise ValueError(f"{where}: unknown status {status!r}")
+    return cast("Status", status)
+
+
+def to_build(key: str, value: AttributeValueTypeDef, where: str = "") -> BuildRecord:
+    """One history entry (``key`` is its ordering key, the map key)."""
+    entry = value.get("M", {})
+    updated = _when(entry, "updatedAt")
+    if updated is None:
+        raise ValueError(f"{where} history {key}: no updatedAt")
+    return BuildRecord(
+        build_id=text(entry, "buildId") or "",
+        status=_status(text(entry, "status"), f"{where} history {key}"),
+        key=key,
+        updated_at=updated,
+        ami_id=text(entry, "amiId"),
+        amis=_strings(entry, "amis"),
+        reason=text(entry, "reason"),
+    )
+
+
+def to_pin(item: Item) -> Pin | None:
+    value = item.get("pin")
+    if value is None or "M" not in value:
+        return None
+    pin = value["M"]
+    return Pin(
+        build_id=text(pin, "buildId") or "",
+        ami_id=text(pin, "amiId") or "",
+        amis=_strings(pin, "amis"),
+        pinned_at=_when(pin, "pinnedAt"),
+        reason=text(pin, "reason"),
+    )
+
+
+def to_state(item: Item) -> AmiState:
+    """The :class:`AmiState` a state item holds.
+
+    Missing attributes take their defaults, so items written before an
+    attribute existed (no ``history``, ``pin``, ``amiBuildId``, ...) read fine.
+    """
+    pk = text(item, "PK") or ""
+    config = text(item, "config")
+    history = item.get("history", {}).get("M", {})
+    retired = item.get("retiredKeys", {}).get("L", [])
+    return AmiState(
+        preset=pk.removeprefix(STATE_PREFIX),
+        status=_status(text(item, "status"), pk),
+        ami_id=text(item, "amiId"),
+        updated_at=_when(item, "updatedAt"),
+        build_id=text(item, "buildId"),
+        reason=text(item, "reason"),
+        order_key=text(item, "orderKey") or NO_KEY,
+        ami_key=text(item, "amiKey") or NO_KEY,
+        amis=_strings(item, "amis"),
+        config=json.loads(config) if config is not None else None,
+        pipeline_arn=text(item, "pipelineArn"),
+        ami_build_id=text(item, "amiBuildId"),
+        ami_updated_at=_when(item, "amiUpdatedAt"),
+        retired_keys=tuple(v["S"] for v in retired if "S" in v),
+        history={k: to_build(k, v, pk) for k, v in history.items()},
+        pin=to_pin(item),
+    )
+
+
+def mapped_presets(item: Item | None) -> tuple[str, ...]:
+    """The presets a pipeline mapping item holds, sorted.
+
+    ``presets`` (SS) plus a legacy single ``preset`` (S) written before a
+    pipeline could feed several presets, which is read as one more member.
+    """
+    if not item:
+        return ()
+    found = set(item.get("presets", {}).get("SS", []))
+    legacy = text(item, "preset")
+    if legacy:
+        found.add(legacy)
+    return tuple(sorted(found))
+
+
+__all__ = [
+    "PIPELINE_PREFIX",
+    "PIPELINE_SK",
+    "TABLE_SCHEMA",
+    "Item",
+    "entry_value",
+    "mapped_presets",
+    "pin_value",
+    "pipeline_key",
+    "state_key",
+    "to_build",
+    "to_pin",
+    "to_state",
+]
