@@ -6,6 +6,11 @@
 
     state = read.latest("linux-x64")          # AmiState: status, ami_id, updated_at, build_id
     config = read.preset_config("linux-x64")  # the SSM JSON: {"amiId": ..., "instanceTypes": ...}
+    builds = read.history("linux-x64")        # BuildRecords, newest first, failures included
+
+Runner launchers should launch ``config["amiId"]`` (or ``state.ami_id``), not
+look at ``state.status``: ``status`` says how the *newest* build ended, and
+after a failed build the AMI is still the last good one (``ami_build_id``).
 
 Each call is one AWS call (DynamoDB ``GetItem``, strongly consistent; SSM
 ``GetParameter`` with decryption). Clients are created once per process and
@@ -35,7 +40,7 @@ from amistate.errors import ConfigurationError, UnknownPreset
 from amistate.merge import load_object
 from amistate.names import DEFAULT_PARAMETER_PREFIX, parameter_name, state_pk, validate_preset
 from amistate.settings import Settings
-from amistate.state import AmiState
+from amistate.state import AmiState, BuildRecord
 
 if TYPE_CHECKING:
     from amistate_adapters.wiring import MakeClient
@@ -108,6 +113,17 @@ class Reader:
             raise UnknownPreset(f"unknown preset {preset!r}: no SSM parameter {name}")
         return load_object(found.value, f"SSM parameter {name}")
 
+    def history(self, preset: str, limit: int | None = None) -> tuple[BuildRecord, ...]:
+        """The preset's terminal builds, newest first (at most ``limit``): one GetItem.
+
+        Failures are included (``ami_id`` None). ValueError for a ``limit`` below 1.
+        """
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
+            raise ValueError(f"limit: expected a whole number or None, got {limit!r}")
+        if limit is not None and limit < 1:
+            raise ValueError(f"limit: must be at least 1, got {limit}")
+        return self.latest(preset).builds(limit)
+
     def _state_store(self) -> StateStore:
         settings = self.settings()
         with self._lock:
@@ -149,6 +165,11 @@ def preset_config(preset: str) -> Mapping[str, Any]:
     return _reader().preset_config(preset)
 
 
+def history(preset: str, limit: int | None = None) -> tuple[BuildRecord, ...]:
+    """The preset's builds, newest first, failures included (see the module docstring)."""
+    return _reader().history(preset, limit)
+
+
 def reset() -> None:
     """Forget the default reader (tests that change the environment)."""
     global _default
@@ -156,4 +177,4 @@ def reset() -> None:
         _default = None
 
 
-__all__ = ["Reader", "latest", "preset_config", "reset"]
+__all__ = ["Reader", "history", "latest", "preset_config", "reset"]

@@ -11,15 +11,13 @@ import argparse
 import os
 import sys
 import traceback
-import uuid
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from amistate import __version__
 from amistate.errors import UsageError, is_permanent
 
-from . import render
+from . import args as checks
 from .target import Options, open_runtime, resolve
 
 EXIT_OK = 0
@@ -88,7 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     options = [_global_options(suppress=True)]
     _add_demo(commands, options)
-    _add_status_and_sync(commands, options)
+    _add_status(commands, options)
+    _add_sync(commands, options)
+    _add_reconcile(commands, options)
+    _add_history(commands, options)
+    _add_pin(commands, options)
+    _add_unpin(commands, options)
+    _add_rollback(commands, options)
     _add_replay(commands, options)
     _add_init(commands, options)
     return parser
@@ -109,25 +113,93 @@ def _add_demo(commands: Commands, options: list[_Parser]) -> None:
     )
 
 
-def _add_status_and_sync(commands: Commands, options: list[_Parser]) -> None:
+def _add_status(commands: Commands, options: list[_Parser]) -> None:
     status = commands.add_parser(
         "status",
         parents=options,
-        help="each preset's state record and SSM amiId; DRIFT where they disagree",
-        description="Show status, amiId, updatedAt and buildId of each preset's record and "
-        "the amiId its SSM parameter holds. Exit 1 if any parameter drifted.",
+        help="each preset's record, pin and SSM parameter; AMI and config DRIFT",
+        description="Show each preset's status, its AMI and the build of that AMI, its pin, "
+        "and what each region's SSM parameter holds against what it should hold (the AMI of "
+        "the pin or the record, and the preset's Config). Exit 1 on drift or a problem.",
     )
     status.add_argument("presets", nargs="*", metavar="PRESET", help="only these (default: all)")
 
+
+def _add_sync(commands: Commands, options: list[_Parser]) -> None:
     sync = commands.add_parser(
         "sync",
         parents=options,
-        help="repair SSM parameters from DynamoDB (idempotent)",
-        description="Make each preset's SSM amiId equal its record's amiId, keeping every "
-        "other key. Idempotent. Exit 1 if --dry-run finds drift or a repair fails.",
+        help="repair SSM parameters: AMI and Config (idempotent)",
+        description="Make each preset's SSM parameters hold what they should (the AMI of the "
+        "pin or the record, the preset's Config), keeping keys nobody configured. Idempotent. "
+        "Exit 1 if --dry-run finds drift or a repair fails.",
     )
     sync.add_argument("presets", nargs="*", metavar="PRESET", help="only these (default: all)")
     sync.add_argument("--dry-run", action="store_true", help="report, change nothing")
+
+
+def _add_reconcile(commands: Commands, options: list[_Parser]) -> None:
+    reconcile = commands.add_parser(
+        "reconcile",
+        parents=options,
+        help="one reconcile run: lost builds, vanished AMIs, SSM, history, in-use tags",
+        description="Compare each preset with what Image Builder and EC2 hold and converge: "
+        "feed builds whose events were lost, fall back from AMIs that vanished, converge SSM, "
+        "trim the history, tag the AMIs in use. Exit 0 when nothing is left to change, 1 when "
+        "--dry-run finds something to change or a problem or failure is reported.",
+    )
+    reconcile.add_argument("presets", nargs="*", metavar="PRESET", help="only these (default: all)")
+    reconcile.add_argument("--dry-run", action="store_true", help="show the plan, change nothing")
+
+
+def _add_history(commands: Commands, options: list[_Parser]) -> None:
+    history = commands.add_parser(
+        "history",
+        parents=options,
+        help="a preset's builds, newest first, failures included",
+        description="List the terminal builds kept in the preset's history, newest first, "
+        "with their AMIs; marks the build in use and the pinned one.",
+    )
+    history.add_argument("preset", metavar="PRESET")
+    history.add_argument(
+        "--limit", type=checks.positive_int, metavar="N", help="at most N builds (default: all)"
+    )
+
+
+def _add_pin(commands: Commands, options: list[_Parser]) -> None:
+    pin = commands.add_parser(
+        "pin",
+        parents=options,
+        help="hold a preset's parameters on one of its good builds",
+        description="Pin PRESET to the good build that produced AMI_ID (in any region) or has "
+        "BUILD_ARN: every region's parameter holds that build's AMIs, whatever builds arrive, "
+        "until `unpin`. Anything else is refused (exit 1) and nothing is written.",
+    )
+    pin.add_argument("preset", metavar="PRESET")
+    pin.add_argument("target", metavar="AMI_ID|BUILD_ARN")
+    pin.add_argument("--reason", metavar="TEXT", help="why (shown by status)")
+
+
+def _add_unpin(commands: Commands, options: list[_Parser]) -> None:
+    unpin = commands.add_parser(
+        "unpin",
+        parents=options,
+        help="remove a pin: the parameters follow the newest good build again",
+        description="Remove PRESET's pin; its parameters converge on the newest good build.",
+    )
+    unpin.add_argument("preset", metavar="PRESET")
+
+
+def _add_rollback(commands: Commands, options: list[_Parser]) -> None:
+    rollback = commands.add_parser(
+        "rollback",
+        parents=options,
+        help="pin to the newest good build older than the one in use",
+        description="Pin PRESET to the newest good build older than the one whose AMI its "
+        "parameter holds. Refused (exit 1) when there is none. `unpin` undoes it.",
+    )
+    rollback.add_argument("preset", metavar="PRESET")
+    rollback.add_argument("--reason", metavar="TEXT", help="why (default: rollback)")
 
 
 def _add_replay(commands: Commands, options: list[_Parser]) -> None:
@@ -214,6 +286,17 @@ def _options(args: argparse.Namespace) -> Options:
     )
 
 
+def _check(args: argparse.Namespace) -> None:
+    """Validate PRESET, AMI_ID|BUILD_ARN and --reason before the first AWS call."""
+    names = list(getattr(args, "presets", None) or ())
+    if getattr(args, "preset", None) is not None:
+        names.append(args.preset)
+    checks.presets(names)
+    if getattr(args, "target", None) is not None:
+        checks.pin_target(args.target)
+    checks.reason(getattr(args, "reason", None))
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "demo":
         from amistate.demo import run_demo
@@ -221,156 +304,39 @@ def _dispatch(args: argparse.Namespace) -> int:
         return run_demo(json_output=args.json, debug=args.debug)
     target = resolve(_options(args), os.environ)
     if args.command == "init":
+        from .init import properties, run_init
+
         # Validate every argument before the first AWS call.
-        props = _init_properties(args)
-        return _init(args, target, props)
+        return run_init(args, target, properties(args))
     if args.command == "replay":
         from .inputs import read_sources
+        from .replay import run_replay
 
-        events = read_sources(args.files)
-        return _replay(args, target, events)
+        return run_replay(args, target, read_sources(args.files))
+    _check(args)
     rt = open_runtime(target)
+    table = str(target.settings.table)
     if args.command == "status":
-        return _status(args, rt, str(target.settings.table))
+        from .operate import run_status
+
+        return run_status(args, rt, table)
     if args.command == "sync":
-        return _sync(args, rt, str(target.settings.table))
+        from .sync import run_sync
+
+        return run_sync(args, rt, table)
+    if args.command == "reconcile":
+        from .reconcile import run_reconcile
+
+        return run_reconcile(args, rt)
+    if args.command == "history":
+        from .history import run_history
+
+        return run_history(args, rt)
+    if args.command in ("pin", "unpin", "rollback"):
+        from . import pins
+
+        return pins.run(args, rt)
     raise UsageError(f"unknown command {args.command!r}")  # pragma: no cover (argparse refuses)
-
-
-# --- status / sync ----------------------------------------------------------------------
-
-
-def _status(args: argparse.Namespace, rt: Any, table: str) -> int:
-    from .operate import status_text, view
-
-    views = [view(rt.service, record) for record in rt.service.records(args.presets)]
-    drift = any(v.drift for v in views)
-    if args.json:
-        render.emit_json({"table": table, "presets": [v.to_json() for v in views], "drift": drift})
-    else:
-        print(status_text(views, multi_region=bool(rt.service.settings.extra_regions)))
-        if drift:
-            print(f"\nDRIFT: SSM disagrees with DynamoDB; `{PROG} sync` repairs it.")
-    return EXIT_PROBLEM if drift else EXIT_OK
-
-
-def _sync(args: argparse.Namespace, rt: Any, table: str) -> int:
-    from .operate import sync, sync_text
-
-    changes = []
-    for record in rt.service.records(args.presets):
-        changes.extend(sync(rt.service, record, dry_run=args.dry_run))
-    failed = any(c.action == "failed" for c in changes)
-    pending = any(c.action == "would-write" for c in changes)
-    written = sum(c.action == "written" for c in changes)
-    if args.json:
-        render.emit_json(
-            {
-                "table": table,
-                "dryRun": args.dry_run,
-                "changes": [c.to_json() for c in changes],
-                "written": written,
-                "drift": pending,
-                "failed": failed,
-            }
-        )
-    else:
-        print(sync_text(changes))
-        if args.dry_run:
-            count = sum(c.action == "would-write" for c in changes)
-            print(f"\ndry run: {count} parameter(s) would be written, nothing changed")
-        else:
-            print(f"\n{written} parameter(s) written")
-    return EXIT_PROBLEM if failed or pending else EXIT_OK
-
-
-# --- replay -----------------------------------------------------------------------------
-
-
-def _replay(args: argparse.Namespace, target: Any, events: Any) -> int:
-    from .invoke import capturing
-    from .replay import describe_invocation, replay_text
-
-    open_runtime(target)
-    results = []
-    with capturing(echo=args.debug) as invoker:
-        for item in events:
-            results.extend(describe_invocation(item.source, invoker.invoke(item.event)))
-    failures = sum(1 for r in results if r["failed"])
-    if args.json:
-        render.emit_json({"events": results, "failures": failures})
-    else:
-        print(replay_text(results))
-        print(f"\n{len(results)} event(s), {failures} failed")
-    return EXIT_PROBLEM if failures else EXIT_OK
-
-
-# --- init -------------------------------------------------------------------------------
-
-
-def _init_properties(args: argparse.Namespace) -> Any:
-    from amistate.deploy import InvalidProperties, parse_properties
-
-    if args.config == "-":
-        text = sys.stdin.read()
-    else:
-        try:
-            text = Path(args.config).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"--config: cannot read {args.config}: {exc.strerror}") from None
-    try:
-        return parse_properties(
-            {
-                "PresetName": args.preset,
-                "PipelineArn": args.pipeline_arn,
-                "Config": text,
-                "StartBuild": "false" if args.no_build else "true",
-            }
-        )
-    except InvalidProperties as exc:
-        message = str(exc)
-        for prop, flag in (
-            ("PresetName", "PRESET"),
-            ("PipelineArn", "--pipeline-arn"),
-            ("Config", "--config"),
-        ):
-            if message.startswith(prop + ":"):
-                message = flag + message[len(prop) :]
-        raise UsageError(message) from None
-
-
-def _init(args: argparse.Namespace, target: Any, props: Any) -> int:
-    from amistate.deploy import client_token
-    from amistate.names import parameter_name
-
-    token = args.client_token or client_token("amistate-cli", props.preset, str(uuid.uuid4()))
-    if not 1 <= len(token) <= 64:
-        raise UsageError("--client-token: 1 to 64 characters")
-    rt = open_runtime(target)
-    result = rt.deployer.create(props, token)
-    parameter = parameter_name(target.settings.parameter_prefix, props.preset)
-    if args.json:
-        render.emit_json(
-            {
-                "preset": props.preset,
-                "physicalResourceId": result.physical_id,
-                "pipelineArn": props.pipeline_arn,
-                "stateCreated": result.state_created,
-                "buildArn": result.build_arn,
-                "parameter": parameter,
-            }
-        )
-        return EXIT_OK
-    state = (
-        "state record created (status building, no AMI yet)"
-        if result.state_created
-        else "state record already existed, left as it was"
-    )
-    print(f"preset {props.preset}: registered with pipeline {props.pipeline_arn}")
-    print(f"  {state}")
-    print(f"  configuration stored; {parameter} gets it with amiId after the first good build")
-    print(f"  build started: {result.build_arn}" if result.build_arn else "  no build started")
-    return EXIT_OK
 
 
 if __name__ == "__main__":

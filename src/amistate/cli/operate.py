@@ -1,41 +1,70 @@
-"""``status`` and ``sync``: compare each preset's SSM parameter with its state record, and repair.
+"""``status``: compare each preset's SSM parameter with what it should hold.
 
-Drift: the record holds an AMI for a region and that region's SSM parameter
-does not say it (different ``amiId``, no parameter, or a value that is not a
-JSON object). A record without an AMI yet (a first build still running or
-failed) cannot drift: the Lambda never writes SSM without an AMI.
+What a region's parameter should hold is the service's desired value
+(:meth:`amistate.service.AmiService.desired_value`: the current value with the
+preset's Config applied, retired keys removed and the AMI of the pin or the
+record). **Drift** is any difference: ``amiId`` (AMI drift), a config key
+(config drift), or no parameter at all (``missing``). A record without an AMI
+yet cannot drift: nothing writes SSM without an AMI. A parameter the service
+cannot use (a ``StringList``, a value that is not a JSON object) is a
+*problem* on its row; the other presets are still shown.
 """
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Iterable
 from typing import Any
 
 from attrs import frozen
 
-from amistate.errors import AmistateError, InvalidConfig, is_permanent
-from amistate.merge import ami_of, load_object
+from amistate.compose import Runtime
+from amistate.desired import drift
+from amistate.errors import AmistateError, is_permanent
+from amistate.merge import AMI_ID_KEY, ami_of
 from amistate.service import AmiService
-from amistate.state import AmiState
+from amistate.state import AmiState, Pin
 
 from . import render
+
+#: Drift keys that are about the AMI, not the config.
+AMI_KEYS = frozenset({AMI_ID_KEY, "missing"})
 
 
 @frozen
 class RegionView:
-    """One region's parameter compared with the record."""
+    """One region's parameter compared with its desired value."""
 
     region: str
-    expected: str | None  # the record's AMI for this region
+    expected: str | None  # the AMI the parameter should hold (the pin's, else the record's)
     actual: str | None  # the parameter's amiId
     exists: bool
-    problem: str | None = None  # e.g. the value is not a JSON object
+    problem: str | None = None  # the parameter cannot be used (not a JSON object, StringList)
+    keys: tuple[str, ...] = ()  # what differs: "amiId", config keys, or "missing"
 
     @property
     def drift(self) -> bool:
-        if self.expected is None:
-            return False
-        return self.problem is not None or self.actual != self.expected
+        return self.problem is None and bool(self.keys)
+
+    @property
+    def ami_drift(self) -> bool:
+        return self.drift and any(key in AMI_KEYS for key in self.keys)
+
+    @property
+    def config_keys(self) -> tuple[str, ...]:
+        return tuple(key for key in self.keys if key not in AMI_KEYS)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "region": self.region,
+            "amiId": self.expected,
+            "ssmAmiId": self.actual,
+            "parameterExists": self.exists,
+            "problem": self.problem,
+            "drift": self.drift,
+            "amiDrift": self.ami_drift,
+            "configDrift": list(self.config_keys),
+        }
 
 
 @frozen
@@ -49,8 +78,20 @@ class PresetView:
         return any(region.drift for region in self.regions)
 
     @property
+    def problem(self) -> str | None:
+        found = [f"{r.region}: {r.problem}" for r in self.regions if r.problem]
+        return "; ".join(found) or None
+
+    @property
     def home(self) -> RegionView:
         return self.regions[0]
+
+    @property
+    def pin_holds(self) -> bool | None:
+        """Whether every region's parameter holds the pinned AMI (None: not pinned)."""
+        if self.record.pin is None:
+            return None
+        return all(r.actual == r.expected for r in self.regions if r.expected is not None)
 
     def to_json(self) -> dict[str, Any]:
         record = self.record
@@ -58,165 +99,148 @@ class PresetView:
             "preset": record.preset,
             "status": record.status,
             "amiId": record.ami_id,
+            "amiBuildId": record.ami_build_id,
+            "amiUpdatedAt": render.iso(record.ami_updated_at),
             "updatedAt": render.iso(record.updated_at),
             "buildId": record.build_id,
             "reason": record.reason,
+            "pin": pin_json(record.pin, self.pin_holds),
             "parameter": self.parameter,
             "ssmAmiId": self.home.actual,
             "drift": self.drift,
-            "regions": [
-                {
-                    "region": r.region,
-                    "amiId": r.expected,
-                    "ssmAmiId": r.actual,
-                    "parameterExists": r.exists,
-                    "problem": r.problem,
-                    "drift": r.drift,
-                }
-                for r in self.regions
-            ],
+            "problem": self.problem,
+            "regions": [r.to_json() for r in self.regions],
         }
 
 
+def pin_json(pin: Pin | None, holds: bool | None = None) -> dict[str, Any] | None:
+    if pin is None:
+        return None
+    value: dict[str, Any] = {
+        "buildId": pin.build_id,
+        "amiId": pin.ami_id,
+        "amis": dict(pin.amis),
+        "pinnedAt": render.iso(pin.pinned_at),
+        "reason": pin.reason,
+    }
+    if holds is not None:
+        value["holds"] = holds
+    return value
+
+
 def view(service: AmiService, record: AmiState) -> PresetView:
-    regions = []
-    for region in service.settings.regions:
-        parameter = service.parameter(region, record.preset)
-        problem = None
-        if parameter is not None:
-            try:
-                load_object(parameter.value, "value")
-            except InvalidConfig as exc:
-                problem = str(exc)
-        regions.append(
-            RegionView(
-                region=region,
-                expected=service.expected_ami(record, region),
-                actual=ami_of(parameter.value) if parameter else None,
-                exists=parameter is not None,
-                problem=problem,
-            )
-        )
+    regions = tuple(_region(service, record, region) for region in service.settings.regions)
     return PresetView(
-        record=record, parameter=service.parameter_name(record.preset), regions=tuple(regions)
+        record=record, parameter=service.parameter_name(record.preset), regions=regions
     )
+
+
+def _region(service: AmiService, record: AmiState, region: str) -> RegionView:
+    expected = service.expected_ami(record, region)
+    try:
+        parameter = service.parameter(region, record.preset)
+    except AmistateError as exc:  # it exists, but cannot be read as JSON (e.g. a StringList)
+        return RegionView(region, expected, None, True, problem=_permanent(exc))
+    current = parameter.value if parameter is not None else None
+    try:
+        desired = service.desired_value(record, region, current)
+    except AmistateError as exc:  # a value that is not a JSON object
+        return RegionView(region, expected, None, parameter is not None, problem=_permanent(exc))
+    keys = drift(current, desired) if desired is not None else ()
+    return RegionView(region, expected, ami_of(current), parameter is not None, keys=keys)
+
+
+def _permanent(exc: AmistateError) -> str:
+    """The problem a permanent refusal names; a transient error propagates."""
+    if not is_permanent(exc):
+        raise exc
+    return str(exc)
 
 
 def status_text(views: Iterable[PresetView], multi_region: bool = False) -> str:
     rows = []
-    notes = []
+    notes: list[str] = []
     for v in views:
         r = v.record
-        ssm = v.home.actual if v.home.exists else "(no parameter)"
         rows.append(
             [
                 r.preset,
                 r.status,
-                render.dash(r.ami_id),
+                render.version(r.build_id),
                 render.when(r.updated_at),
-                render.build(r.build_id),
-                render.dash(ssm),
-                "DRIFT" if v.drift else "",
+                render.dash(r.ami_id),
+                render.version(r.ami_build_id),
+                render.dash(v.home.actual if v.home.exists else "(no parameter)"),
+                _pin_cell(v),
+                _flag(v),
             ]
         )
-        if r.reason:
-            notes.append(f"  {r.preset}: {r.status} because: {r.reason}")
-        for region in v.regions:
-            if region.problem:
-                notes.append(f"  {r.preset} ({region.region}): {region.problem}")
-            elif multi_region and region.drift:
-                notes.append(
-                    f"  {r.preset} ({region.region}): SSM says {region.actual or 'nothing'}, "
-                    f"record says {region.expected}"
-                )
-    headers = ["PRESET", "STATUS", "AMI ID", "UPDATED AT", "BUILD", "SSM amiId", ""]
+        notes.extend(_notes(v, multi_region))
+    headers = [
+        "PRESET", "STATUS", "BUILD", "UPDATED AT", "AMI ID", "AMI BUILD", "SSM amiId", "PIN", ""
+    ]  # fmt: skip
     text = render.table(headers, rows) if rows else "no presets"
     return text + ("\n" + "\n".join(notes) if notes else "")
 
 
-@frozen
-class Change:
-    """What sync did (or would do) to one preset's parameter in one region."""
-
-    preset: str
-    region: str
-    parameter: str
-    action: str  # written | would-write | unchanged | skipped | failed
-    before: str | None = None
-    after: str | None = None
-    detail: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "preset": self.preset,
-            "region": self.region,
-            "parameter": self.parameter,
-            "action": self.action,
-            "ssmAmiIdBefore": self.before,
-            "ssmAmiIdAfter": self.after,
-            "detail": self.detail,
-        }
+def _pin_cell(v: PresetView) -> str:
+    pin = v.record.pin
+    if pin is None:
+        return "-"
+    return f"{render.version(pin.build_id)} ({'holds' if v.pin_holds else 'NOT HELD'})"
 
 
-def sync(service: AmiService, record: AmiState, dry_run: bool) -> list[Change]:
-    """Make every region's parameter say the record's AMI (the Lambda's own convergence)."""
-    name = service.parameter_name(record.preset)
-    before = view(service, record)
-    if record.ami_id is None:
-        return [
-            Change(record.preset, r.region, name, "skipped", r.actual, detail="no AMI yet")
-            for r in before.regions
-        ]
-    changes = []
-    for r in before.regions:
-        if r.expected is None:
-            changes.append(
-                Change(record.preset, r.region, name, "skipped", r.actual, detail="no AMI here")
+def _flag(v: PresetView) -> str:
+    if v.problem:
+        return "PROBLEM"
+    if not v.drift:
+        return ""
+    keys = sorted({key for region in v.regions for key in region.keys})
+    return "DRIFT " + ",".join(keys)
+
+
+def _notes(v: PresetView, multi_region: bool) -> Iterable[str]:
+    r = v.record
+    if r.reason:
+        yield f"  {r.preset}: {r.status} because: {r.reason}"
+    if r.pin is not None:
+        why = f" ({r.pin.reason})" if r.pin.reason else ""
+        yield f"  {r.preset}: pinned to {render.build(r.pin.build_id)} {r.pin.ami_id}{why}"
+    for region in v.regions:
+        if region.problem:
+            yield f"  {r.preset} ({region.region}): PROBLEM: {region.problem}"
+        elif region.config_keys:
+            yield (
+                f"  {r.preset} ({region.region}): config drift in {', '.join(region.config_keys)}"
             )
-        elif r.problem is not None:
-            changes.append(Change(record.preset, r.region, name, "failed", detail=r.problem))
-        elif r.drift:
-            action = "would-write" if dry_run else "written"
-            changes.append(Change(record.preset, r.region, name, action, r.actual, r.expected))
-        else:
-            changes.append(Change(record.preset, r.region, name, "unchanged", r.actual, r.actual))
-    if dry_run or not any(c.action == "written" for c in changes):
-        return changes
-    try:
-        # The same loop the Lambda ends with: write, then confirm against the record.
-        service.converge(record.preset, record)
-    except AmistateError as exc:
-        if not is_permanent(exc):
-            raise
-        return [
-            Change(c.preset, c.region, c.parameter, "failed", c.before, detail=str(exc))
-            if c.action == "written"
-            else c
-            for c in changes
-        ]
-    after = view(service, service.record(record.preset) or record)
-    settled = {r.region: r.actual for r in after.regions}
-    return [
-        Change(c.preset, c.region, c.parameter, c.action, c.before, settled.get(c.region))
-        if c.action == "written"
-        else c
-        for c in changes
-    ]
+        if multi_region and region.ami_drift:
+            yield (
+                f"  {r.preset} ({region.region}): SSM says {region.actual or 'nothing'}, "
+                f"should be {region.expected}"
+            )
 
 
-def sync_text(changes: Iterable[Change]) -> str:
-    rows = []
-    for c in changes:
-        if c.action in ("written", "would-write"):
-            what = f"{c.before or '(none)'} -> {c.after}"
-        elif c.action == "unchanged":
-            what = f"{c.after} (in sync)"
-        else:
-            what = c.detail or ""
-        rows.append([c.preset, c.region, c.parameter, c.action, what])
-    if not rows:
-        return "no presets"
-    return render.table(["PRESET", "REGION", "PARAMETER", "ACTION", "amiId"], rows)
+def run_status(args: argparse.Namespace, rt: Runtime, table: str) -> int:
+    """``amistate status``: exit 1 with drift or a problem."""
+    views = [view(rt.service, record) for record in rt.service.records(args.presets)]
+    drifted = any(v.drift for v in views)
+    problems = sum(1 for v in views if v.problem)
+    if args.json:
+        render.emit_json(
+            {
+                "table": table,
+                "presets": [v.to_json() for v in views],
+                "drift": drifted,
+                "problems": problems,
+            }
+        )
+    else:
+        print(status_text(views, multi_region=bool(rt.settings.extra_regions)))
+        if drifted:
+            print("\nDRIFT: SSM differs from what it should hold; `amistate sync` repairs it.")
+        if problems:
+            print(f"\n{problems} preset(s) with a PROBLEM amistate cannot repair: fix by hand.")
+    return 1 if drifted or problems else 0
 
 
-__all__ = ["Change", "PresetView", "status_text", "sync", "sync_text", "view"]
+__all__ = ["PresetView", "RegionView", "pin_json", "run_status", "status_text", "view"]

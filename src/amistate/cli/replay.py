@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import argparse
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from . import render
-from .invoke import Invocation
+from .invoke import Invocation, capturing
+from .target import Target, open_runtime
 
 FAILED_DECISIONS = frozenset({"malformed", "error"})
 
@@ -87,4 +89,20 @@ def replay_text(results: Sequence[dict[str, Any]]) -> str:
     return render.table(headers, rows)
 
 
-__all__ = ["describe_invocation", "replay_text"]
+def run_replay(args: argparse.Namespace, target: Target, events: Iterable[Any]) -> int:
+    """``amistate replay``: exit 1 when any event failed."""
+    open_runtime(target)
+    results = []
+    with capturing(echo=args.debug) as invoker:
+        for item in events:
+            results.extend(describe_invocation(item.source, invoker.invoke(item.event)))
+    failures = sum(1 for r in results if r["failed"])
+    if args.json:
+        render.emit_json({"events": results, "failures": failures})
+    else:
+        print(replay_text(results))
+        print(f"\n{len(results)} event(s), {failures} failed")
+    return 1 if failures else 0
+
+
+__all__ = ["describe_invocation", "replay_text", "run_replay"]

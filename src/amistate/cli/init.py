@@ -1,0 +1,79 @@
+"""``init``: register a preset, as the custom resource's Create does."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import uuid
+from pathlib import Path
+
+from amistate.deploy import InvalidProperties, PresetProperties, client_token, parse_properties
+from amistate.errors import UsageError
+from amistate.names import parameter_name
+
+from . import render
+from .target import Target, open_runtime
+
+
+def properties(args: argparse.Namespace) -> PresetProperties:
+    """Every ``init`` argument, validated before the first AWS call (UsageError names it)."""
+    if args.config == "-":
+        text = sys.stdin.read()
+    else:
+        try:
+            text = Path(args.config).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"--config: cannot read {args.config}: {exc.strerror}") from None
+    try:
+        return parse_properties(
+            {
+                "PresetName": args.preset,
+                "PipelineArn": args.pipeline_arn,
+                "Config": text,
+                "StartBuild": "false" if args.no_build else "true",
+            }
+        )
+    except InvalidProperties as exc:
+        message = str(exc)
+        for prop, flag in (
+            ("PresetName", "PRESET"),
+            ("PipelineArn", "--pipeline-arn"),
+            ("Config", "--config"),
+        ):
+            if message.startswith(prop + ":"):
+                message = flag + message[len(prop) :]
+        raise UsageError(message) from None
+
+
+def run_init(args: argparse.Namespace, target: Target, props: PresetProperties) -> int:
+    token = args.client_token or client_token("amistate-cli", props.preset, str(uuid.uuid4()))
+    if not 1 <= len(token) <= 64:
+        raise UsageError("--client-token: 1 to 64 characters")
+    rt = open_runtime(target)
+    result = rt.deployer.create(props, token)
+    parameter = parameter_name(target.settings.parameter_prefix, props.preset)
+    if args.json:
+        render.emit_json(
+            {
+                "preset": props.preset,
+                "physicalResourceId": result.physical_id,
+                "pipelineArn": props.pipeline_arn,
+                "stateCreated": result.state_created,
+                "buildArn": result.build_arn,
+                "parameter": parameter,
+            }
+        )
+        return 0
+    state = (
+        "state record created (status building, no AMI yet)"
+        if result.state_created
+        else "state record already existed, left as it was"
+    )
+    print(f"preset {props.preset}: registered with pipeline {props.pipeline_arn}")
+    print(f"  {state}")
+    print(f"  configuration stored; {parameter} gets it with amiId after the first good build")
+    print(f"  build started: {result.build_arn}" if result.build_arn else "  no build started")
+    return 0
+
+
+__all__ = ["properties", "run_init"]
