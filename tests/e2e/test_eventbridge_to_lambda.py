@@ -25,6 +25,10 @@ AMI_6 = "ami-0f9e8d7c6b5a40312"
 EVERY_STATUS = ["PENDING", "CREATING", "BUILDING", "TESTING", "DISTRIBUTING", "INTEGRATING"]
 
 
+def _at(when: str) -> datetime:
+    return datetime.fromisoformat(when)
+
+
 def _entry(build: int, status: str, when: str, reason: str | None = None) -> dict[str, Any]:
     state: dict[str, str] = {"status": status}
     if reason:
@@ -87,10 +91,12 @@ def test_only_terminal_events_arrive_and_the_end_state_is_the_spec(
     aws: Aws, moto_table: Table
 ) -> None:
     aws.deploy(start_build="false")
-    aws.images.add_image(f"{IMAGE}/3", PIPELINE, {REGION: AMI_3})
-    aws.images.add_image(f"{IMAGE}/4", PIPELINE, {}, status="FAILED")
-    aws.images.add_image(f"{IMAGE}/5", PIPELINE, {}, status="CANCELLED")
-    aws.images.add_image(f"{IMAGE}/6", PIPELINE, {REGION: AMI_6})
+    # Builds are ordered by their start (dateCreated): build 6 started first.
+    add = aws.images.add_image
+    add(f"{IMAGE}/3", PIPELINE, {REGION: AMI_3}, created=_at("2024-01-18T17:00:00+00:00"))
+    add(f"{IMAGE}/4", PIPELINE, {}, "FAILED", _at("2024-01-19T03:30:00+00:00"))
+    add(f"{IMAGE}/5", PIPELINE, {}, "CANCELLED", _at("2024-01-20T07:40:00+00:00"))
+    add(f"{IMAGE}/6", PIPELINE, {REGION: AMI_6}, created=_at("2024-01-17T08:10:00+00:00"))
     entries = [_entry(3, s, "2024-01-18T17:00:00+00:00") for s in EVERY_STATUS]
     entries += [
         _entry(3, "AVAILABLE", "2024-01-18T17:50:56+00:00"),

@@ -1,12 +1,19 @@
-"""An in-process stand-in for EC2 Image Builder, shared by the demo and the tests.
+"""An in-process stand-in for EC2 Image Builder, shared by the demo, the tests and the sandbox.
 
 It speaks the operations amistate calls, in Image Builder's REST-JSON protocol
 (``tests/adapters/test_standin_model.py`` checks the shapes against botocore's
 ``imagebuilder`` model):
 
-* ``GET /GetImage?imageBuildVersionArn=<arn>`` -> ``{"requestId", "image"}``;
+* ``GET /GetImage?imageBuildVersionArn=<arn>`` -> ``{"requestId", "image"}``
+  (``dateCreated`` as ISO text, ``outputResources.amis[].accountId``);
 * ``PUT /StartImagePipelineExecution`` with ``{"imagePipelineArn", "clientToken"}``
-  -> ``{"requestId", "clientToken", "imageBuildVersionArn"}``, idempotent per token.
+  -> ``{"requestId", "clientToken", "imageBuildVersionArn"}``, idempotent per token;
+* ``POST /ListImagePipelineImages`` with ``{"imagePipelineArn", "maxResults",
+  "nextToken"}`` -> ``{"requestId", "imageSummaryList", "nextToken"}``, newest
+  ``dateCreated`` first, paginated;
+* ``POST /ListWorkflowExecutions`` with ``{"imageBuildVersionArn", ...}`` ->
+  ``{"requestId", "imageBuildVersionArn", "workflowExecutions"}`` (``startTime``,
+  ``endTime``), paginated.
 
 boto3 reaches it through ``AWS_ENDPOINT_URL_IMAGEBUILDER``. It runs in a daemon
 thread on a free loopback port and needs nothing but the standard library.
@@ -14,6 +21,13 @@ Start it with ``with ImageBuilderStandIn() as ib:`` (or ``close()`` it);
 ``strict=True`` answers ResourceNotFound for a pipeline not in ``pipelines``,
 as Image Builder does. ``calls`` records every request, ``started`` every new
 execution as ``(pipeline, token)``.
+
+A build starts (``new_build``, ``StartImagePipelineExecution``) at ``clock()``
+or a given time, and ends with :meth:`ImageBuilderStandIn.finish`, which also
+puts the EventBridge "Image State Change" event Image Builder would send in
+``outbox``; ``finish(..., deliver=False)`` completes the build and sends
+nothing (a lost event). Whoever plays the role of EventBridge takes the events
+with :meth:`ImageBuilderStandIn.take_events` and hands them to the Lambda.
 """
 
 from __future__ import annotations
@@ -22,10 +36,24 @@ import json
 import socket
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from amistate.demo.standin_shapes import (
+    TERMINAL,
+    copy_json,
+    image_object,
+    iso,
+    state_change_event,
+    summary_of,
+    workflows_of,
+)
+
+#: ``maxResults`` when the caller gives none.
+DEFAULT_PAGE = 25
 
 
 class _Server(ThreadingHTTPServer):
@@ -59,6 +87,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _not_found(self, message: str) -> None:
         self._send(404, {"message": message}, "ResourceNotFoundException")
 
+    def _invalid(self, message: str, error: str = "InvalidRequestException") -> None:
+        self._send(400, {"message": message}, error)
+
     def do_GET(self) -> None:
         url = urlsplit(self.path)
         if url.path != "/GetImage":
@@ -71,20 +102,28 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._send(200, {"requestId": str(uuid.uuid4()), "image": image})
 
-    def do_PUT(self) -> None:
-        url = urlsplit(self.path)
+    def _body(self) -> dict[str, Any] | None:
         length = int(self.headers.get("Content-Length") or 0)
         try:
             body = json.loads(self.rfile.read(length) or b"{}")
         except ValueError:
-            self._send(400, {"message": "body is not JSON"}, "InvalidRequestException")
+            body = None
+        if not isinstance(body, dict):
+            self._invalid("body is not a JSON object")
+            return None
+        return body
+
+    def do_PUT(self) -> None:
+        url = urlsplit(self.path)
+        body = self._body()
+        if body is None:
             return
-        if url.path != "/StartImagePipelineExecution" or not isinstance(body, dict):
+        if url.path != "/StartImagePipelineExecution":
             self._not_found(f"no route {url.path}")
             return
         pipeline, token = body.get("imagePipelineArn"), body.get("clientToken")
         if not isinstance(pipeline, str) or not isinstance(token, str):
-            self._send(400, {"message": "imagePipelineArn and clientToken are required"})
+            self._invalid("imagePipelineArn and clientToken are required")
             return
         arn = self.server.standin.execute(pipeline, token)
         if arn is None:
@@ -93,18 +132,79 @@ class _Handler(BaseHTTPRequestHandler):
         answer = {"requestId": str(uuid.uuid4()), "clientToken": token, "imageBuildVersionArn": arn}
         self._send(200, answer)
 
+    def do_POST(self) -> None:
+        url = urlsplit(self.path)
+        body = self._body()
+        if body is None:
+            return
+        routes = {
+            "/ListImagePipelineImages": ("imagePipelineArn", "imageSummaryList"),
+            "/ListWorkflowExecutions": ("imageBuildVersionArn", "workflowExecutions"),
+        }
+        if url.path not in routes:
+            self._not_found(f"no route {url.path}")
+            return
+        name, listed = routes[url.path]
+        arn, size, token = (
+            body.get(name),
+            body.get("maxResults", DEFAULT_PAGE),
+            body.get("nextToken"),
+        )
+        if not isinstance(arn, str) or not isinstance(size, int) or not 1 <= size <= 100:
+            self._invalid(f"{name} is required; maxResults is 1-100")
+            return
+        standin = self.server.standin
+        if url.path == "/ListImagePipelineImages":
+            items = standin.list_pipeline_images(arn)
+        else:
+            items = standin.list_workflows(arn)
+        if items is None:
+            self._not_found(f"{name} {arn} not found")
+            return
+        start = _offset(token, len(items))
+        if start is None:
+            self._invalid(f"nextToken {token!r} is not valid", "InvalidPaginationTokenException")
+            return
+        answer: dict[str, Any] = {
+            "requestId": str(uuid.uuid4()),
+            listed: items[start : start + size],
+        }
+        if url.path == "/ListWorkflowExecutions":
+            answer[name] = arn
+        if start + size < len(items):
+            answer["nextToken"] = f"page-{start + size}"
+        self._send(200, answer)
+
+
+def _offset(token: object, total: int) -> int | None:
+    """The first index a ``nextToken`` stands for (0 without one); None if invalid."""
+    if token is None:
+        return 0
+    if not isinstance(token, str) or not token.startswith("page-"):
+        return None
+    number = token[len("page-") :]
+    return int(number) if number.isdigit() and int(number) <= total else None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
 
 class ImageBuilderStandIn:
     """Builds by ARN; each pipeline mints build versions ``1.0.0/1``, ``1.0.0/2``, ..."""
 
-    def __init__(self, strict: bool = False) -> None:
+    def __init__(self, strict: bool = False, clock: Callable[[], datetime] = _now) -> None:
         self.strict = strict
+        self.clock = clock
         self.lock = threading.Lock()
         self.images: dict[str, dict[str, Any]] = {}
         self.pipelines: set[str] = set()
         self.tokens: dict[str, str] = {}
         self.started: list[tuple[str, str]] = []
         self.calls: list[tuple[str, str]] = []
+        #: EventBridge events Image Builder sent and nobody took yet (see take_events).
+        self.outbox: list[dict[str, Any]] = []
+        self._ended: dict[str, datetime] = {}
         self._counts: dict[str, int] = {}
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.standin = self
@@ -132,13 +232,14 @@ class ImageBuilderStandIn:
         return f"http://{host!s}:{port}"
 
     def reset(self) -> None:
-        """Forget every image, pipeline, execution and call."""
+        """Forget every image, pipeline, execution, event and call."""
         with self.lock:
-            for held in (self.images, self.tokens, self._counts):
+            for held in (self.images, self.tokens, self._counts, self._ended):
                 held.clear()
             self.pipelines.clear()
             self.started.clear()
             self.calls.clear()
+            self.outbox.clear()
 
     # --- what the API answers ---------------------------------------------------------
 
@@ -147,7 +248,7 @@ class ImageBuilderStandIn:
         with self.lock:
             self.calls.append(("GetImage", build_arn))
             image = self.images.get(build_arn)
-            return None if image is None else _copy(image)
+            return None if image is None else copy_json(image)
 
     def execute(self, pipeline_arn: str, token: str) -> str | None:
         """StartImagePipelineExecution: one build per client token (None: unknown pipeline)."""
@@ -157,34 +258,84 @@ class ImageBuilderStandIn:
                 return None
             if token not in self.tokens:
                 self.started.append((pipeline_arn, token))
-                self.tokens[token] = self._next(pipeline_arn)
+                self.tokens[token] = self._next(pipeline_arn, self.clock(), "USER_INITIATED")
             return self.tokens[token]
+
+    def list_pipeline_images(self, pipeline_arn: str) -> list[dict[str, Any]] | None:
+        """ListImagePipelineImages: the summaries, newest dateCreated first (None: unknown)."""
+        with self.lock:
+            self.calls.append(("ListImagePipelineImages", pipeline_arn))
+            mine = [i for i in self.images.values() if i["sourcePipelineArn"] == pipeline_arn]
+            if self.strict and pipeline_arn not in self.pipelines:
+                return None
+            mine.sort(key=lambda i: (i["dateCreated"], i["arn"]), reverse=True)
+            return [summary_of(image) for image in mine]
+
+    def list_workflows(self, build_arn: str) -> list[dict[str, Any]] | None:
+        """ListWorkflowExecutions: a build workflow, and a test one once it ended."""
+        with self.lock:
+            self.calls.append(("ListWorkflowExecutions", build_arn))
+            image = self.images.get(build_arn)
+            if image is None:
+                return None
+            return workflows_of(image, self._ended.get(build_arn))
 
     # --- what a test or the demo makes happen -------------------------------------------
 
-    def new_build(self, pipeline_arn: str) -> str:
-        """Mint the pipeline's next build version ARN (an execution started on schedule)."""
+    def new_build(self, pipeline_arn: str, created: datetime | None = None) -> str:
+        """Mint the pipeline's next build version ARN (an execution started on schedule),
+        started at ``created`` (default: ``clock()``)."""
         with self.lock:
-            return self._next(pipeline_arn)
+            return self._next(pipeline_arn, created or self.clock(), "SCHEDULED")
 
     def finish(
-        self, build_arn: str, status: str, amis: Mapping[str, str] | None = None
+        self,
+        build_arn: str,
+        status: str,
+        amis: Mapping[str, str] | None = None,
+        *,
+        reason: str | None = None,
+        finished: datetime | None = None,
+        deliver: bool = True,
     ) -> dict[str, Any]:
-        """Record the build's outcome (its AMIs per region); return the Image object."""
+        """Record the build's outcome (its AMIs per region) at ``finished`` (default:
+        ``clock()``) and, unless ``deliver=False`` (a lost event), put its EventBridge
+        event in ``outbox``. Returns the Image object."""
         with self.lock:
-            pipeline = self.images[build_arn]["sourcePipelineArn"]
-            image = _image(build_arn, pipeline, status, amis or {})
+            old = self.images[build_arn]
+            image = image_object(
+                build_arn, old["sourcePipelineArn"], status, amis or {}, old["dateCreated"]
+            )
+            image["buildType"] = old["buildType"]
+            if reason is not None:
+                image["state"]["reason"] = reason
             self.images[build_arn] = image
-            return _copy(image)
+            ended = finished or self.clock()
+            self._ended[build_arn] = ended
+            if deliver and status in TERMINAL:
+                self.outbox.append(state_change_event(image, ended))
+            return copy_json(image)
+
+    def take_events(self) -> list[dict[str, Any]]:
+        """The events sent since the last call (what EventBridge would deliver), oldest first."""
+        with self.lock:
+            taken, self.outbox[:] = list(self.outbox), []
+            return taken
 
     def add_image(
-        self, build_arn: str, pipeline_arn: str, amis: Mapping[str, str], status: str = "AVAILABLE"
+        self,
+        build_arn: str,
+        pipeline_arn: str,
+        amis: Mapping[str, str],
+        status: str = "AVAILABLE",
+        created: datetime | None = None,
     ) -> None:
         """Serve a GetImage answer for this build, its pipeline and AMIs."""
         with self.lock:
-            self.images[build_arn] = _image(build_arn, pipeline_arn, status, amis)
+            when = iso(created or self.clock())
+            self.images[build_arn] = image_object(build_arn, pipeline_arn, status, amis, when)
 
-    def _next(self, pipeline_arn: str) -> str:
+    def _next(self, pipeline_arn: str, created: datetime, build_type: str) -> str:
         prefix, _, name = pipeline_arn.partition(":image-pipeline/")
         while True:
             n = self._counts.get(pipeline_arn, 0) + 1
@@ -192,45 +343,9 @@ class ImageBuilderStandIn:
             arn = f"{prefix}:image/{name}/1.0.0/{n}"
             if arn not in self.images:
                 break
-        self.images[arn] = _image(arn, pipeline_arn, "BUILDING", {})
+        self.images[arn] = image_object(arn, pipeline_arn, "BUILDING", {}, iso(created))
+        self.images[arn]["buildType"] = build_type
         return arn
 
 
-def _copy(image: dict[str, Any]) -> dict[str, Any]:
-    copied: dict[str, Any] = json.loads(json.dumps(image))
-    return copied
-
-
-def _image(
-    build_arn: str, pipeline_arn: str, status: str, amis: Mapping[str, str]
-) -> dict[str, Any]:
-    """An Image object shaped like GetImage's (and the SNS notification's)."""
-    _, _, rest = build_arn.partition(":image/")
-    name, version, build = rest.split("/")
-    account = build_arn.split(":")[4]
-    return {
-        "arn": build_arn,
-        "type": "AMI",
-        "name": name,
-        "version": f"{version}/{build}",
-        "platform": "Linux",
-        "state": {"status": status},
-        "sourcePipelineName": pipeline_arn.rpartition("/")[2],
-        "sourcePipelineArn": pipeline_arn,
-        "buildType": "SCHEDULED",
-        "outputResources": {
-            "amis": [
-                {
-                    "region": region,
-                    "image": ami,
-                    "name": f"{name} {version}/{build}",
-                    "accountId": account,
-                    "state": {"status": "AVAILABLE"},
-                }
-                for region, ami in amis.items()
-            ]
-        },
-    }
-
-
-__all__ = ["ImageBuilderStandIn"]
+__all__ = ["ImageBuilderStandIn", "iso", "state_change_event"]
