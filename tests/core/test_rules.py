@@ -79,15 +79,25 @@ versions = st.tuples(*(st.integers(0, 10**9 - 1) for _ in range(4)))
 
 
 @given(versions, versions, st.integers(0, 10**6), st.integers(0, 10**6))
-def test_key_order_is_time_then_numeric_version(
+def test_key_order_is_build_start_then_numeric_version(
     a: tuple[int, int, int, int], b: tuple[int, int, int, int], ta: int, tb: int
 ) -> None:
     def ev(v: tuple[int, int, int, int], t: int) -> BuildEvent:
         arn = f"arn:aws:imagebuilder:us-west-2:111122223333:image/x/{v[0]}.{v[1]}.{v[2]}/{v[3]}"
-        return evolve(event(1), build=parse_build_arn(arn), time=T0 + timedelta(seconds=t))
+        start = T0 + timedelta(seconds=t)
+        # The event's own time (delivery, completion) never matters: only the start.
+        return evolve(event(1), build=parse_build_arn(arn), created=start, time=T0 - start + T0)
 
     ka, kb = ordering_key(ev(a, ta)), ordering_key(ev(b, tb))
     assert (ka < kb) == ((ta, a) < (tb, b))
+
+
+def test_a_key_needs_the_build_start_and_reads_it_back() -> None:
+    with pytest.raises(ValueError, match="start time unknown"):
+        ordering_key(evolve(event(1), created=None))
+    key = ordering_key(event(1, minute=7))
+    assert rules.key_time(key) == T0 + timedelta(minutes=7)
+    assert rules.key_time("") is None
 
 
 def _transition(ev: BuildEvent) -> Transition:

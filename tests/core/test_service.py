@@ -23,6 +23,7 @@ from tests.core.world import (
     PARAMETER,
     PREVIOUS_AMI,
     REGION,
+    T0,
     World,
     ami_for,
     event,
@@ -66,7 +67,7 @@ def test_success_via_eventbridge_costs_six_port_calls_and_one_ssm_write() -> Non
     assert outcome.decision == "applied"
     assert calls == [
         "images.describe",
-        "catalog.preset_for_pipeline",
+        "catalog.presets_for_pipeline",
         "states.apply",
         f"parameters[{REGION}].get",
         f"parameters[{REGION}].put",
@@ -86,7 +87,7 @@ def test_failure_costs_three_calls_and_never_calls_ssm() -> None:
     world = make_world()
     outcome, calls = handle(world, event(1, status="FAILED"))
     assert outcome.decision == "applied"
-    assert calls == ["images.describe", "catalog.preset_for_pipeline", "states.apply"]
+    assert calls == ["images.describe", "catalog.presets_for_pipeline", "states.apply"]
     assert world.record().status == "failed"
     assert world.record().reason == "boom"
 
@@ -121,7 +122,7 @@ def test_unmanaged_pipeline_is_ignored_after_two_calls() -> None:
     world.images.add(event(1).build.arn, other, {REGION: ami_for(1)})
     outcome, calls = handle(world, event(1))
     assert outcome.decision == "ignored"
-    assert calls == ["images.describe", "catalog.preset_for_pipeline"]
+    assert calls == ["images.describe", "catalog.presets_for_pipeline"]
 
 
 def test_events_of_another_account_or_region_are_ignored_without_calls() -> None:
@@ -224,6 +225,7 @@ def test_malformed_events_change_nothing(name: str, path: list[int], replacement
         "arn:aws:imagebuilder:us-west-2:111122223333:image/spot-runner-linux-x64/1.0.0/3",
         world.record().pipeline_arn or "",
         {REGION: "ami-0a1b2c3d4e5f60718"},
+        created=T0,
     )
     before = _snapshot(world)
     raw = _corrupt(sample(name), path, replacement)

@@ -129,7 +129,12 @@ def make_world(with_parameter: bool = True, builds: int = 12, patches: int = 2) 
     images = MemoryImageCatalog()
     for build in range(1, builds + 1):
         for patch in range(patches):
-            images.add(build_arn(build, patch), PIPELINE, {REGION: ami_for(build, patch)})
+            images.add(
+                build_arn(build, patch),
+                PIPELINE,
+                {REGION: ami_for(build, patch)},
+                created=T0 + timedelta(minutes=build, seconds=patch),
+            )
     parameters = MemoryParameterStore(REGION)
     initial = None
     if with_parameter:

@@ -1,0 +1,221 @@
+"""Desired state under concurrency: events, Config deploys, pins and reconcile runs race.
+
+Two presets share one pipeline. Hypothesis draws a set of actions (build
+events, each possibly delivered twice; Config updates of either preset; pin,
+unpin and rollback; reconcile runs), starts one execution per action and
+chooses which execution makes the next port call; an execution may die at any
+gate and is then run again, as Lambda and CloudFormation retry. At quiescence,
+whatever the interleaving:
+
+* each record's registers are what the set of builds alone decides;
+* each parameter equals its desired value: the pin's AMI when pinned, else the
+  newest good build's, the record's Config, no retired key, foreign keys kept.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from amistate_adapters.memory import memory_ports
+from amistate_adapters.memory_inventory import MemoryMachineImages, MemoryPipelineImages
+from attrs import define
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from amistate import rules
+from amistate.compose import from_ports
+from amistate.deploy.properties import PresetProperties
+from amistate.deploy.request import PreviousPreset
+from amistate.desired import parameter_value
+from amistate.errors import PinRefused
+from amistate.events import BuildEvent, RegionalAmi
+from amistate.inventory import BuildSummary, Inventory
+from amistate.ports import Ports
+from amistate.reconcile.plan import event_of
+from amistate.settings import Settings
+from tests.core.interleave import Gated, Scheduler
+
+REGION = "us-west-2"
+ACCOUNT = "111122223333"
+PIPELINE = f"arn:aws:imagebuilder:{REGION}:{ACCOUNT}:image-pipeline/runners"
+PRESETS = ("small", "large")
+T0 = datetime(2024, 6, 3, 6, 0, tzinfo=UTC)
+CONFIGS: tuple[dict[str, Any], ...] = (
+    {"instanceTypes": ["m7i.large"], "timeout": 3600, "secret": "s3cr3t"},
+    {"instanceTypes": ["m7i.xlarge"], "timeout": 7200},
+    {"timeout": 7200, "labels": ["gpu"]},
+)
+FOREIGN = {"maxRunners": 5}  # a key nobody configured: it must survive every write
+
+
+def build_arn(n: int) -> str:
+    return f"arn:aws:imagebuilder:{REGION}:{ACCOUNT}:image/runners/1.0.0/{n}"
+
+
+def ami(n: int) -> str:
+    return f"ami-{n:017x}"
+
+
+def summary(n: int, good: bool) -> BuildSummary:
+    # Builds overlap: build n starts at n*10 minutes and may finish after n+1.
+    return BuildSummary(
+        arn=build_arn(n),
+        status="AVAILABLE" if good else "FAILED",
+        created=T0 + timedelta(minutes=10 * n),
+        amis=(RegionalAmi(REGION, ami(n)),) if good else (),
+    )
+
+
+@define
+class World:
+    ports: Ports
+    pipelines: MemoryPipelineImages
+    configs: dict[str, int]  # preset -> index of its deployed config
+
+    def runtime(self, scheduler: Scheduler) -> Any:
+        p = self.ports
+        gated = Ports(
+            states=Gated(scheduler, "states", p.states),
+            catalog=Gated(scheduler, "catalog", p.catalog),
+            images=p.images,
+            starter=p.starter,
+            parameters={r: Gated(scheduler, f"ssm[{r}]", s) for r, s in p.parameters.items()},
+        )
+        machines = MemoryMachineImages(REGION, ACCOUNT)
+        made = [machines.register() for _ in range(6)]  # ami(1) .. ami(6)
+        assert made[-1] == ami(6)
+        inventory = Inventory(pipelines=self.pipelines, machines={REGION: machines})
+        return from_ports(SETTINGS, gated, inventory=inventory)
+
+
+SETTINGS = Settings(home_region=REGION, account=ACCOUNT, table="t")
+
+
+def props(preset: str, config: int) -> PresetProperties:
+    return PresetProperties(
+        preset=preset, pipeline_arn=PIPELINE, config=CONFIGS[config], start_build=False
+    )
+
+
+def make_world(builds: list[BuildSummary]) -> World:
+    ports = memory_ports((REGION,))
+    pipelines = MemoryPipelineImages()
+    for build in builds:
+        amis = {a.region: a.ami_id for a in build.amis}
+        pipelines.add(PIPELINE, build.arn, build.status, build.created, amis)
+    world = World(ports, pipelines, {})
+    rt = from_ports(SETTINGS, ports)
+    for preset in PRESETS:
+        rt.deployer.create(props(preset, 0), token=f"create-{preset}")
+        world.configs[preset] = 0
+        name = f"/spot-runner/configs/{preset}"
+        value = json.dumps({**CONFIGS[0], **FOREIGN, "amiId": ami(0)})
+        ports.parameters[REGION].put(name, value, like=None)
+    return world
+
+
+Action = tuple[str, int]  # ("event", build) | ("deploy-small"/"deploy-large", config) | ...
+
+actions = st.one_of(
+    st.tuples(st.just("event"), st.integers(0, 5)),
+    st.tuples(st.sampled_from(["deploy-small", "deploy-large"]), st.integers(0, 2)),
+    st.tuples(st.sampled_from(["pin", "unpin", "rollback"]), st.integers(1, 6)),
+    st.tuples(st.just("reconcile"), st.just(0)),
+)
+
+
+def perform(rt: Any, world: World, action: Action, builds: list[BuildSummary]) -> Callable[[], Any]:
+    kind, n = action
+    if kind == "event":
+        build = builds[n % len(builds)]
+        event = event_of(build, PIPELINE, build.created + timedelta(minutes=30))
+        return lambda: rt.service.handle(event)
+    if kind.startswith("deploy-"):
+        preset = kind.removeprefix("deploy-")
+        previous = PreviousPreset(preset=preset, pipeline_arn=PIPELINE)
+        world.configs[preset] = n
+        return lambda: rt.deployer.update(props(preset, n), previous, token=f"u{n}")
+    if kind == "reconcile":
+        return lambda: rt.reconciler.run()
+
+    def pin_op() -> Any:
+        try:
+            if kind == "pin":
+                return rt.pins.pin("small", ami(n))
+            if kind == "rollback":
+                return rt.pins.rollback("large")
+            return rt.pins.unpin("small")
+        except PinRefused:
+            return None
+
+    return pin_op
+
+
+@given(
+    st.lists(st.booleans(), min_size=1, max_size=4),
+    st.lists(actions, min_size=1, max_size=4),
+    st.lists(st.integers(0, 7), max_size=120),
+    st.sets(st.integers(0, 60), max_size=2),
+)
+@settings(deadline=None, max_examples=300)
+def test_parameters_equal_their_desired_value_at_quiescence(
+    outcomes: list[bool], drawn: list[Action], schedule: list[int], abandons: set[int]
+) -> None:
+    builds = [summary(i + 1, good) for i, good in enumerate(outcomes)]
+    # CloudFormation never runs two updates of one resource at once: one deploy per preset.
+    deploys = [a for a in drawn if a[0].startswith("deploy-")]
+    drawn = [a for a in drawn if not a[0].startswith("deploy-")] + list(dict(deploys).items())
+    world = make_world(builds)
+    scheduler = Scheduler()
+    rt = world.runtime(scheduler)
+    work: dict[str, Callable[[], Any]] = {}
+    for i, action in enumerate(drawn):
+        work[f"a{i}"] = perform(rt, world, action, builds)
+        scheduler.start(f"a{i}", work[f"a{i}"])
+    choices = iter(schedule)
+    step = 0
+    while waiting := scheduler.waiting():
+        chosen = waiting[next(choices, 0) % len(waiting)]
+        scheduler.step(chosen, abandon=step in abandons)
+        if step in abandons:
+            name = chosen.name.rstrip("'")
+            scheduler.start(chosen.name + "'", work[name])
+        step += 1
+    for execution in scheduler.executions:
+        if execution.error is not None:
+            raise execution.error
+
+    delivered = {builds[n % len(builds)].arn for kind, n in drawn if kind == "event"}
+    reconciled = any(kind == "reconcile" for kind, _ in drawn)
+    known = [b for b in builds if reconciled or b.arn in delivered]
+    for preset in PRESETS:
+        record = world.ports.states.get(preset)
+        assert record is not None
+        _check_registers(record, known)
+        parameter = world.ports.parameters[REGION].get(f"/spot-runner/configs/{preset}")
+        assert parameter is not None
+        want = record.ami_for(REGION, REGION)
+        value = json.loads(parameter.value)
+        if want is None:  # no good build yet: the deploy push keeps the old AMI
+            continue
+        assert value["amiId"] == want
+        assert parameter_value(parameter.value, record.config, want, record.retired_keys) == (
+            parameter.value
+        )
+        assert record.config == CONFIGS[world.configs[preset]]
+        assert {k: value[k] for k in FOREIGN} == FOREIGN
+
+
+def _check_registers(record: Any, known: list[BuildSummary]) -> None:
+    events: list[BuildEvent] = [event_of(b, PIPELINE) for b in known]
+    if not events:
+        return
+    newest = max(events, key=rules.ordering_key)
+    assert record.build_id == newest.build.arn
+    good = [e for e in events if e.status == "AVAILABLE"]
+    if good:
+        best = max(good, key=rules.ordering_key)
+        assert record.ami_build_id == best.build.arn
