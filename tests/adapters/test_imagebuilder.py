@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from amistate.ports import ImageFacts
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 BUILD = "arn:aws:imagebuilder:us-west-2:111122223333:image/spot-runner-linux-x64/1.0.0/3"
 PIPELINE = "arn:aws:imagebuilder:us-west-2:111122223333:image-pipeline/spot-runner-linux-x64"
+CREATED = datetime(2024, 1, 18, 17, 21, 3, 113000, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -48,7 +50,46 @@ def test_describe_returns_amis_per_region_and_pipeline(stubbed: tuple[Any, Stubb
         ),
         pipeline_arn=PIPELINE,
         status="AVAILABLE",
+        created=CREATED,
     )
+
+
+def test_describe_keeps_only_the_build_accounts_amis(stubbed: tuple[Any, Stubber]) -> None:
+    client, stubber = stubbed
+    response = json.loads((SAMPLES / "getimage-response-multi-account.json").read_text())
+    stubber.add_response("get_image", response, {"imageBuildVersionArn": BUILD})
+    facts = ImageBuilderCatalog(client).describe(BUILD)
+    # the us-west-2 AMI of account 444455556666 comes last and must not win the region
+    assert facts.amis == (
+        RegionalAmi("us-west-2", "ami-0a1b2c3d4e5f60718"),
+        RegionalAmi("eu-west-1", "ami-0f9e8d7c6b5a40312"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("date", "created"),
+    [
+        ("2024-01-18T17:21:03.113Z", datetime(2024, 1, 18, 17, 21, 3, 113000, tzinfo=UTC)),
+        ("2024-01-18T19:21:03+02:00", datetime(2024, 1, 18, 17, 21, 3, tzinfo=UTC)),
+        ("2024-01-18T17:21:03", datetime(2024, 1, 18, 17, 21, 3, tzinfo=UTC)),
+        (None, None),
+        ("yesterday", None),
+    ],
+)
+def test_describe_reads_date_created_as_utc(
+    stubbed: tuple[Any, Stubber], date: str | None, created: datetime | None
+) -> None:
+    client, stubber = stubbed
+    response = sample_response()
+    if date is None:
+        del response["image"]["dateCreated"]
+    else:
+        response["image"]["dateCreated"] = date
+    stubber.add_response("get_image", response, {"imageBuildVersionArn": BUILD})
+    facts = ImageBuilderCatalog(client).describe(BUILD)
+    assert facts.created == created
+    if created is not None:
+        assert facts.created is not None and facts.created.utcoffset() == timedelta(0)
 
 
 def test_describe_of_a_failed_build_has_no_amis(stubbed: tuple[Any, Stubber]) -> None:
@@ -58,7 +99,7 @@ def test_describe_of_a_failed_build_has_no_amis(stubbed: tuple[Any, Stubber]) ->
     del response["image"]["outputResources"]
     stubber.add_response("get_image", response, {"imageBuildVersionArn": BUILD})
     facts = ImageBuilderCatalog(client).describe(BUILD)
-    assert facts == ImageFacts(amis=(), pipeline_arn=PIPELINE, status="FAILED")
+    assert facts == ImageFacts(amis=(), pipeline_arn=PIPELINE, status="FAILED", created=CREATED)
 
 
 def test_unknown_build_is_a_permanent_error(stubbed: tuple[Any, Stubber]) -> None:

@@ -80,3 +80,54 @@ def test_unregister_only_its_own_mapping(table_ports: TablePorts) -> None:
     catalog.unregister("linux", None)
     catalog.unregister("linux", NEW)  # never mapped: nothing to do, no error
     assert catalog.presets_for_pipeline(OTHER) == ("windows",)
+
+
+def test_two_presets_on_one_pipeline_are_both_listed(table_ports: TablePorts) -> None:
+    catalog = table_ports.catalog
+    catalog.register(Preset("linux-large", OLD, {"size": "large"}))
+    catalog.register(Preset("linux", OLD, {"size": "small"}))
+    catalog.register(Preset("linux", OLD, {"size": "small"}))  # idempotent
+    assert catalog.presets_for_pipeline(OLD) == ("linux", "linux-large")
+    for name, size in (("linux", "small"), ("linux-large", "large")):
+        record = table_ports.states.get(name)
+        assert record is not None
+        assert (record.config, record.pipeline_arn) == ({"size": size}, OLD)
+
+
+def test_unregister_one_leaves_the_other(table_ports: TablePorts) -> None:
+    catalog = table_ports.catalog
+    catalog.register(Preset("linux", OLD, {}))
+    catalog.register(Preset("linux-large", OLD, {}))
+    catalog.unregister("linux", OLD)
+    assert catalog.presets_for_pipeline(OLD) == ("linux-large",)
+    catalog.unregister("linux", OLD)  # idempotent
+    assert catalog.presets_for_pipeline(OLD) == ("linux-large",)
+    catalog.unregister("linux-large", OLD)
+    assert catalog.presets_for_pipeline(OLD) == ()
+    catalog.register(Preset("linux", OLD, {}))  # a pipeline emptied can be used again
+    assert catalog.presets_for_pipeline(OLD) == ("linux",)
+
+
+def test_moving_a_preset_keeps_the_old_pipelines_others(table_ports: TablePorts) -> None:
+    catalog = table_ports.catalog
+    catalog.register(Preset("linux", OLD, {}))
+    catalog.register(Preset("linux-large", OLD, {}))
+    catalog.register(Preset("windows", NEW, {}))
+    catalog.register(Preset("linux", NEW, {"v": 2}), previous_pipeline_arn=OLD)
+    assert catalog.presets_for_pipeline(OLD) == ("linux-large",)
+    assert catalog.presets_for_pipeline(NEW) == ("linux", "windows")
+    record = table_ports.states.get("linux")
+    assert record is not None
+    assert (record.pipeline_arn, record.config) == (NEW, {"v": 2})
+
+
+def test_register_stores_retired_keys_and_replaces_them(table_ports: TablePorts) -> None:
+    catalog = table_ports.catalog
+    catalog.register(Preset("linux", OLD, {"a": 1}, retired_keys=("b", "c")))
+    record = table_ports.states.get("linux")
+    assert record is not None
+    assert record.retired_keys == ("b", "c")
+    catalog.register(Preset("linux", OLD, {"a": 1}))
+    record = table_ports.states.get("linux")
+    assert record is not None
+    assert record.retired_keys == ()

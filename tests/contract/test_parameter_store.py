@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from amistate_adapters.ssm import SsmParameterStore
 
 from amistate.errors import InvalidConfig
 from amistate.ports import Parameter
 from tests.contract.conftest import ParameterBackend, RawParameter
+from tests.servers import REGION, Endpoint
 
 NAME = "/spot-runner/configs/linux"
 KEY = "alias/amistate-test"
@@ -79,3 +81,41 @@ def test_non_object_value_is_refused_and_nothing_written(
     got = parameters.store.get(NAME)
     assert got is not None
     assert got.value == '{"amiId":"ami-0"}'
+
+
+def test_get_many_over_several_batches(parameters: ParameterBackend) -> None:
+    names = [f"{NAME}-{i:02d}" for i in range(23)]
+    for i, name in enumerate(names):
+        if i == 7:
+            continue  # missing
+        kind, key = ("SecureString", KEY) if i in (3, 15) else ("String", None)
+        parameters.seed(name, json.dumps({"amiId": f"ami-{i}"}), kind, key)
+    big = json.dumps({"amiId": "ami-big", "blob": "x" * 5000})
+    parameters.store.put(names[20], big, like=None)  # Advanced
+    calls: list[str] = []
+    if parameters.backend == "moto":
+        client = parameters.store.client  # type: ignore[attr-defined]
+        client.meta.events.register("before-call.ssm", lambda model, **_: calls.append(model.name))
+    found = parameters.store.get_many([*names, names[0]])  # a repeated name is asked once
+    if parameters.backend == "moto":  # 10 names a call; DescribeParameters for SecureStrings only
+        assert calls == ["GetParameters"] * 3 + ["DescribeParameters"]
+    assert list(found) == names
+    assert found[names[7]] is None
+    assert found[names[3]] == Parameter(names[3], '{"amiId": "ami-3"}', "SecureString", KEY)
+    assert found[names[15]] == Parameter(names[15], '{"amiId": "ami-15"}', "SecureString", KEY)
+    assert found[names[20]] == Parameter(names[20], big, "String", None, "Advanced")
+    for i in set(range(23)) - {3, 7, 15, 20}:
+        assert found[names[i]] == Parameter(names[i], json.dumps({"amiId": f"ami-{i}"}))
+        assert found[names[i]] == parameters.store.get(names[i])
+    assert parameters.store.get_many([]) == {}
+
+
+def test_get_many_reads_a_string_list_as_its_value(moto: Endpoint) -> None:
+    client = moto.client("ssm")
+    client.put_parameter(Name=NAME, Value="a,b", Type="StringList")
+    client.put_parameter(Name=f"{NAME}-2", Value='{"amiId":"ami-1"}', Type="String")
+    found = SsmParameterStore(client, REGION).get_many([NAME, f"{NAME}-2"])
+    assert found == {
+        NAME: Parameter(NAME, "a,b"),
+        f"{NAME}-2": Parameter(f"{NAME}-2", '{"amiId":"ami-1"}'),
+    }

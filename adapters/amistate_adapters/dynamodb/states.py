@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
-from amistate.names import STATE_PREFIX, STATE_SK
+from amistate.names import STATE_PREFIX, STATE_SK, validate_preset
 from amistate.ports import Applied, ApplyResult, Rejected
 from amistate.rules import Transition
 from amistate.state import NO_KEY, AmiState, BuildRecord, Pin
@@ -153,6 +153,7 @@ class DynamoStateStore:
 
     def forget_builds(self, preset: str, keys: Collection[str]) -> None:
         """``REMOVE #history.<key>, ...`` (at most :data:`FORGET_CHUNK` a call; none for none)."""
+        validate_preset(preset)
         distinct = list(dict.fromkeys(keys))
         for start in range(0, len(distinct), FORGET_CHUNK):
             try:
