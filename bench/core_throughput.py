@@ -4,7 +4,7 @@ Each event goes through exactly what the service does without I/O:
 ``parsing.parse_event`` on the raw Lambda event, ``rules.transition_for``, the
 conditional-write decision (``Transition.applies_to`` then ``rules.decide``
 when it loses, as the state store would), ``Transition.apply`` for a winner,
-and ``merge.merge_parameter`` against the preset's current SSM value for a
+and ``desired.parameter_value`` against the preset's current SSM value for a
 success. The state lives in plain dicts; AMIs for EventBridge events come
 from a precomputed GetImage answer (a dict lookup: the call itself is I/O).
 """
@@ -21,7 +21,7 @@ import attrs
 from attrs import frozen
 
 from amistate import rules
-from amistate.merge import merge_parameter
+from amistate.desired import parameter_value
 from amistate.parsing import parse_event
 from amistate.state import AmiState
 from bench.common import (
@@ -104,7 +104,7 @@ def run_once(stream: Stream) -> tuple[int, float, float]:
             record = decision.record
         if rules.syncs_parameter(transition, record):
             assert record.ami_id is not None
-            parameters[preset] = merge_parameter(parameters.get(preset), CONFIG, record.ami_id)
+            parameters[preset] = parameter_value(parameters.get(preset), CONFIG, record.ami_id)
     elapsed = time.perf_counter() - start
     return len(stream.events), time.process_time() - cpu, elapsed
 

@@ -1,4 +1,6 @@
-"""The SSM merge: set ``amiId``, keep every other key and its JSON type."""
+"""SSM values as JSON objects: strict parsing, compact serialisation, reading ``amiId`` back.
+
+What a value *should* be is :mod:`amistate.desired`'s question."""
 
 from __future__ import annotations
 
@@ -37,27 +39,6 @@ def load_object(text: str, what: str) -> dict[str, Any]:
 def dump_object(value: Mapping[str, Any]) -> str:
     """Serialise a config compactly and deterministically (key order kept)."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-
-
-def merge_parameter(current: str | None, config: Mapping[str, Any] | None, ami_id: str) -> str:
-    """The parameter value that makes ``amiId`` equal ``ami_id``.
-
-    * an existing value keeps every key but ``amiId``, with its JSON type;
-      if it already says ``ami_id`` it is returned unchanged, byte for byte,
-      so the caller can skip the write;
-    * a missing parameter (``current is None``) is created from the preset's
-      stored ``config`` plus ``amiId``;
-    * an existing value that is not a JSON object is never overwritten:
-      :class:`InvalidConfig` is raised instead.
-    """
-    if current is None:
-        merged = dict(config or {})
-    else:
-        merged = load_object(current, "SSM parameter value")
-        if merged.get(AMI_ID_KEY) == ami_id:
-            return current
-    merged[AMI_ID_KEY] = ami_id
-    return dump_object(merged)
 
 
 def ami_of(value: str | None) -> str | None:

@@ -1,4 +1,4 @@
-"""The SSM merge."""
+"""SSM values: the desired value over arbitrary JSON, and reading amiId back."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from amistate.desired import parameter_value
 from amistate.errors import InvalidConfig
-from amistate.merge import ami_of, merge_parameter
+from amistate.merge import ami_of
 
 json_scalars = (
     st.none()
@@ -30,7 +31,7 @@ json_values = st.recursive(
 
 @given(st.dictionaries(st.text(max_size=12), json_values, max_size=8))
 def test_merge_sets_ami_and_keeps_every_other_key_and_type(config: dict[str, Any]) -> None:
-    merged = json.loads(merge_parameter(json.dumps(config), None, "ami-0123456789abcdef0"))
+    merged = json.loads(parameter_value(json.dumps(config), None, "ami-0123456789abcdef0"))
     assert merged["amiId"] == "ami-0123456789abcdef0"
     assert {k: v for k, v in merged.items() if k != "amiId"} == {
         k: v for k, v in config.items() if k != "amiId"
@@ -40,18 +41,18 @@ def test_merge_sets_ami_and_keeps_every_other_key_and_type(config: dict[str, Any
 
 def test_unchanged_ami_returns_the_value_byte_for_byte() -> None:
     value = '{ "timeout": 3600,  "amiId": "ami-1" }'
-    assert merge_parameter(value, None, "ami-1") is value
+    assert parameter_value(value, None, "ami-1") is value
 
 
 def test_missing_parameter_is_created_from_the_stored_config() -> None:
     config = {"instanceTypes": ["c7i.large"], "timeout": 3600, "spot": True}
-    assert json.loads(merge_parameter(None, config, "ami-2")) == {**config, "amiId": "ami-2"}
+    assert json.loads(parameter_value(None, config, "ami-2")) == {**config, "amiId": "ami-2"}
 
 
 @pytest.mark.parametrize("value", ["[1, 2]", "42", '"text"', "not json", "", "null"])
 def test_a_value_that_is_not_a_json_object_is_never_overwritten(value: str) -> None:
     with pytest.raises(InvalidConfig, match="SSM parameter value"):
-        merge_parameter(value, {"a": 1}, "ami-3")
+        parameter_value(value, {"a": 1}, "ami-3")
 
 
 def test_ami_of_reads_defensively() -> None:
