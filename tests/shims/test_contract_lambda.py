@@ -13,6 +13,7 @@ import functools
 import json
 import logging
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -29,6 +30,8 @@ BUILD_4 = f"arn:aws:imagebuilder:{REGION}:{ACCOUNT}:image/spot-runner-linux-x64/
 AMI_3 = "ami-0a1b2c3d4e5f60718"
 AMI_4 = "ami-0b2c3d4e5f6071829"
 OLD_AMI = "ami-00000000000000001"
+STARTED_3 = datetime(2024, 1, 18, 17, 21, 3, tzinfo=UTC)  # "Jan 18, 2024 5:21:03 PM"
+STARTED_4 = datetime(2024, 1, 19, 3, 40, 0, tzinfo=UTC)  # "Jan 19, 2024 3:40:00 AM"
 
 
 def available(build: str = BUILD_3, time: str = "2024-01-18T17:50:56Z") -> dict[str, Any]:
@@ -79,8 +82,14 @@ def world(aws: Aws, caplog: pytest.LogCaptureFixture) -> Aws:
     """One preset deployed (no build started), its builds known to Image Builder."""
     caplog.set_level(logging.INFO, logger="amistate")
     aws.deploy(start_build="false")
-    aws.images.add_image(BUILD_3, PIPELINE, {REGION: AMI_3, "eu-west-1": "ami-0f9e8d7c6b5a40312"})
-    aws.images.add_image(BUILD_4, PIPELINE, {REGION: AMI_4}, status="FAILED")
+    # Started when their notifications say (the SNS sample's dateCreated for build 3).
+    aws.images.add_image(
+        BUILD_3,
+        PIPELINE,
+        {REGION: AMI_3, "eu-west-1": "ami-0f9e8d7c6b5a40312"},
+        created=STARTED_3,
+    )
+    aws.images.add_image(BUILD_4, PIPELINE, {REGION: AMI_4}, status="FAILED", created=STARTED_4)
     caplog.clear()
     return aws
 
@@ -130,7 +139,7 @@ def test_spec_failed_build_processing(world: Aws) -> None:
 
 def test_spec_conditional_update_prevents_race_conditions(world: Aws) -> None:
     newer = available(BUILD_4, "2024-01-19T05:00:00Z")
-    world.images.add_image(BUILD_4, PIPELINE, {REGION: AMI_4})
+    world.images.add_image(BUILD_4, PIPELINE, {REGION: AMI_4}, created=STARTED_4)
     world.invoke(newer)
     parameter = world.parameter()
     item = world.item()
@@ -237,7 +246,8 @@ def test_sqs_partial_batch_failure(world: Aws, caplog: pytest.LogCaptureFixture)
         "m-malformed": "malformed",
         "m-not-json": "malformed",
         "m-unknown-build": "error",
-        "m-sns": "applied",  # the same build, timed by its SNS Timestamp (a second later)
+        # The same build by another path: the same start, so the same key (issue 12).
+        "m-sns": "duplicate",
         "m-ignored": "ignored",
     }
 
@@ -368,3 +378,79 @@ def test_logs_never_hold_config_values(world: Aws, caplog: pytest.LogCaptureFixt
     assert decisions(caplog)
     assert CONFIG["secretToken"] not in caplog.text
     assert "c7g.large" not in caplog.text
+
+
+# --- issue 12: order is a property of the build; only our AMIs ----------------------------
+
+
+def image_message(
+    build: str = BUILD_3, started: str = "Jan 18, 2024 5:21:03 PM", amis: Any = None
+) -> dict[str, Any]:
+    """Image Builder's notification (the Image object) as the SNS sample carries it."""
+    envelope = sample("sns-image-notification-available.json")["Records"][0]["Sns"]
+    image: dict[str, Any] = json.loads(envelope["Message"])
+    image["arn"] = build
+    image["dateCreated"] = started
+    if amis is not None:
+        image["outputResources"] = {"amis": amis}
+    return image
+
+
+def raw_sqs(message_id: str, image: dict[str, Any], sent: str) -> dict[str, Any]:
+    """SNS raw message delivery into SQS: the body is the Image object, no envelope."""
+    event = sqs((message_id, image))
+    event["Records"][0]["attributes"]["SentTimestamp"] = sent
+    return event
+
+
+def test_redriven_raw_sqs_message_does_not_bring_an_old_build_back(
+    world: Aws, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A DLQ redrive re-enqueues build 3's message after build 4 succeeded: a newer
+    SentTimestamp, the same build, the same place (issue 12 point 4)."""
+    old = image_message(BUILD_3, "Jan 18, 2024 5:21:03 PM")
+    new = image_message(
+        BUILD_4,
+        "Jan 19, 2024 3:40:00 AM",
+        [{"region": REGION, "image": AMI_4, "accountId": ACCOUNT}],
+    )
+    assert world.invoke(raw_sqs("m-3", old, "1705600257204")) == {"batchItemFailures": []}
+    assert world.invoke(raw_sqs("m-4", new, "1705638000000")) == {"batchItemFailures": []}
+    assert world.parameter_json()["amiId"] == AMI_4
+    item, parameter = world.item(), world.parameter()
+    caplog.clear()
+    # Redriven days later: SentTimestamp 2024-01-22, after both builds.
+    assert world.invoke(raw_sqs("m-3-redriven", old, "1705945857204")) == {"batchItemFailures": []}
+    assert world.invoke(raw_sqs("m-4-redriven", new, "1705945857999")) == {"batchItemFailures": []}
+    assert world.item() == item
+    assert world.parameter() == parameter  # still build 4's AMI, not rewritten
+    assert [line["decision"] for line in decisions(caplog)] == ["stale", "duplicate"]
+    assert world.images.calls == []  # the notification carries all it needs
+
+
+def test_raw_sqs_message_without_date_created_is_a_named_batch_failure(
+    world: Aws, caplog: pytest.LogCaptureFixture
+) -> None:
+    undated = image_message()
+    del undated["dateCreated"]
+    event = sqs(("m-undated", undated), ("m-building", building()))
+    assert world.invoke(event) == {"batchItemFailures": [{"itemIdentifier": "m-undated"}]}
+    by_id = {line["messageId"]: line for line in decisions(caplog)}
+    assert by_id["m-undated"]["decision"] == "malformed"
+    assert by_id["m-undated"]["path"] == "$.Records[0].body.dateCreated"
+    assert by_id["m-building"]["decision"] == "ignored"
+    assert world.parameter() is None
+
+
+def test_another_accounts_ami_never_reaches_the_parameter(world: Aws) -> None:
+    """A distribution to another account lists its AMI too; the last entry for the home
+    region is the other account's (issue 12 point 3)."""
+    amis = sample("getimage-response-multi-account.json")["image"]["outputResources"]["amis"]
+    assert amis[-1]["region"] == REGION and amis[-1]["accountId"] != ACCOUNT
+    event = sample("sns-image-notification-available.json")
+    event["Records"][0]["Sns"]["Message"] = json.dumps(image_message(amis=amis))
+    assert world.invoke(event) is None
+    assert world.parameter_json()["amiId"] == AMI_3
+    item = world.item()
+    assert item is not None and item["amiId"] == {"S": AMI_3}
+    assert amis[-1]["image"] not in json.dumps(item)
