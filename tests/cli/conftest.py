@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,7 @@ class Cli:
         self.tmp = tmp
         self.ddb = table.client
         self.ssm = table.endpoint.client("ssm")
+        self.table_endpoint = table.endpoint
         self.env = {
             **os.environ,
             "AMISTATE_TABLE": self.table,
@@ -130,7 +132,18 @@ def cli(moto_table: Table, standin: ImageBuilderStandIn, tmp_path: Path) -> Cli:
 # --- events in the shapes they are saved in --------------------------------------------------
 
 
-def image(preset: str, n: int, status: str = "AVAILABLE", ami: str | None = None) -> dict[str, Any]:
+def started(n: int) -> str:
+    """When build ``n`` started (``dateCreated``): later builds started later."""
+    return f"2024-01-{10 + n:02d}T09:00:00.000Z"
+
+
+def image(
+    preset: str,
+    n: int,
+    status: str = "AVAILABLE",
+    ami: str | None = None,
+    created: str | None = None,
+) -> dict[str, Any]:
     """Image Builder's notification (the Image object) for build ``n`` of ``preset``."""
     amis = [{"region": REGION, "image": ami, "accountId": ACCOUNT}] if ami else []
     return {
@@ -140,6 +153,7 @@ def image(preset: str, n: int, status: str = "AVAILABLE", ami: str | None = None
         "buildVersion": n,
         "state": {"status": status},
         "sourcePipelineArn": pipeline(preset),
+        "dateCreated": created or started(n),
         "outputResources": {"amis": amis},
     }
 
@@ -179,3 +193,106 @@ def eventbridge(build_arn: str, status: str, time: str) -> dict[str, Any]:
         "resources": [build_arn],
         "detail": {"state": {"status": status}},
     }
+
+
+# --- in-process: amistate.cli.main.main([...]) ------------------------------------------------
+
+
+class Operator:
+    """``amistate`` run in-process (``main([...])``) in a :class:`Cli` world, with the
+    variables a user would have set; the Lambda handler is reachable in the same world."""
+
+    def __init__(self, cli: Cli, capsys: pytest.CaptureFixture[str]) -> None:
+        self.cli = cli
+        self.capsys = capsys
+        self.ec2 = cli.table_endpoint.client("ec2")
+        self._amis = 0
+
+    def run(self, *args: str) -> tuple[int, str, str]:
+        """``amistate ARGS``: exit code, stdout, stderr."""
+        from amistate.cli.main import main
+
+        self.capsys.readouterr()
+        code = main(list(args))
+        out, err = self.capsys.readouterr()
+        return code, out, err
+
+    def json(self, *args: str, code: int = 0) -> Any:
+        done, out, err = self.run(*args, "--json")
+        assert done == code, (done, out, err)
+        return json.loads(out)
+
+    def ami(self) -> str:
+        """A real AMI ID (moto's EC2 registers it: it exists and is available)."""
+        self._amis += 1
+        made = self.ec2.register_image(Name=f"amistate-cli-{self._amis}")
+        return str(made["ImageId"])
+
+    def handle(self, event: Mapping[str, Any]) -> None:
+        """One event through the state Lambda's handler, in this world."""
+        from amistate.cli.target import Options, open_runtime, resolve
+        from amistate.shims import lambda_handler
+        from tests.shims.fakes import Context
+
+        open_runtime(resolve(Options(), os.environ))  # installs the runtime for the handler
+        assert lambda_handler.handler(dict(event), Context()) is None
+
+    def build(
+        self,
+        preset: str,
+        hour: int,
+        status: str = "AVAILABLE",
+        deliver: bool = True,
+        reason: str | None = None,
+    ) -> tuple[str, str | None]:
+        """A build of ``preset``'s pipeline started at ``hour`` on the stand-in, finished
+        20 minutes later with a real AMI (if AVAILABLE); its EventBridge event goes through
+        the Lambda handler unless ``deliver`` is False (a lost event). (build ARN, AMI)."""
+        start = datetime(2024, 3, 1, tzinfo=UTC) + timedelta(hours=hour)
+        arn = self.cli.images.new_build(pipeline(preset), created=start)
+        ami = self.ami() if status == "AVAILABLE" else None
+        amis = {REGION: ami} if ami else {}
+        end = start + timedelta(minutes=20)
+        self.cli.images.finish(arn, status, amis, reason=reason, finished=end, deliver=deliver)
+        for event in self.cli.images.take_events():
+            self.handle(event)
+        return arn, ami
+
+    def tags(self, ami: str) -> dict[str, str]:
+        [found] = self.ec2.describe_images(ImageIds=[ami])["Images"]
+        return {tag["Key"]: tag["Value"] for tag in found.get("Tags", [])}
+
+    def deliver(self, *notifications: Mapping[str, Any]) -> None:
+        """Each notification through the state Lambda's handler, as SNS delivers it."""
+        from amistate.cli.target import Options, open_runtime, resolve
+        from amistate.shims import lambda_handler
+        from tests.shims.fakes import Context
+
+        open_runtime(resolve(Options(), os.environ))  # installs the runtime for the handler
+        for n, body in enumerate(notifications):
+            envelope = sns_envelope(body, f"2024-02-01T00:00:{n:02d}Z")
+            event = {"Records": [{"EventSource": "aws:sns", "Sns": envelope}]}
+            assert lambda_handler.handler(event, Context()) is None
+
+
+@pytest.fixture
+def op(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Iterator[Operator]:
+    from amistate.shims import runtime
+
+    for name in ("AMISTATE_TABLE", "AWS_REGION", "AWS_ENDPOINT_URL"):
+        monkeypatch.setenv(name, cli.env[name])
+    monkeypatch.setenv("AWS_ENDPOINT_URL_IMAGEBUILDER", cli.images.url)
+    monkeypatch.delenv("AMISTATE_PARAMETER_PREFIX", raising=False)
+    monkeypatch.delenv("AMISTATE_EXTRA_REGIONS", raising=False)
+    cli.images.reset()
+    runtime.reset()
+    yield Operator(cli, capsys)
+    runtime.reset()
+
+
+def init(op: Operator, preset: str, config: Mapping[str, Any] = CONFIG) -> None:
+    """Register ``preset`` in-process (``amistate init ... --no-build``)."""
+    path = op.cli.write(f"{preset}.json", config)
+    op.json("init", preset, "--pipeline-arn", pipeline(preset), "--config", path, "--no-build")
