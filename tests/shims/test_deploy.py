@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 from amistate_adapters.memory import (
+    MemoryImageCatalog,
+    MemoryParameterStore,
     MemoryPipelineStarter,
     MemoryPresetCatalog,
     MemoryStateStore,
@@ -24,6 +26,7 @@ from amistate.deploy import (
     parse_request,
     preset_of_physical_id,
 )
+from amistate.service import AmiService
 from amistate.settings import Settings
 
 PIPELINE = "arn:aws:imagebuilder:us-west-2:111122223333:image-pipeline/spot-runner-linux-x64"
@@ -46,11 +49,21 @@ def deployer() -> tuple[PresetDeployer, MemoryTable, MemoryPipelineStarter]:
     table = MemoryTable()
     starter = MemoryPipelineStarter()
     clock = datetime(2024, 1, 18, tzinfo=UTC)
+    settings = Settings(home_region="us-west-2", account="111122223333", partition="aws")
+    catalog, states = MemoryPresetCatalog(table), MemoryStateStore(table)
+    service = AmiService(
+        settings=settings,
+        states=states,
+        catalog=catalog,
+        images=MemoryImageCatalog(),
+        parameters={"us-west-2": MemoryParameterStore("us-west-2")},
+    )
     d = PresetDeployer(
-        settings=Settings(home_region="us-west-2", account="111122223333", partition="aws"),
-        catalog=MemoryPresetCatalog(table),
-        states=MemoryStateStore(table),
+        settings=settings,
+        catalog=catalog,
+        states=states,
         starter=starter,
+        service=service,
         clock=lambda: clock,
     )
     return d, table, starter
@@ -129,7 +142,7 @@ def test_create_registers_creates_state_and_starts_one_build() -> None:
     result = d.create(parse_properties(props()), "token-1")
     assert result.physical_id == "amistate:linux-x64"
     assert result.state_created
-    assert table.pipelines == {PIPELINE: "linux-x64"}
+    assert table.pipelines == {PIPELINE: {"linux-x64"}}
     record = table.records["linux-x64"]
     assert (record.status, record.ami_id, record.config) == ("building", None, CONFIG)
     assert result.build_arn is not None and result.data["BuildArn"] == result.build_arn
@@ -154,7 +167,7 @@ def test_update_moves_the_mapping_and_builds_only_on_a_new_pipeline() -> None:
     assert table.records["linux-x64"].config == {"timeout": 60}
     moved = d.update(parse_properties(props(PipelineArn=OTHER_PIPELINE)), old(props()), "t3")
     assert moved.build_arn is not None and len(starter.builds) == 2
-    assert table.pipelines == {OTHER_PIPELINE: "linux-x64"}
+    assert table.pipelines == {OTHER_PIPELINE: {"linux-x64"}}
     assert moved.physical_id == same.physical_id == "amistate:linux-x64"
 
 
@@ -166,7 +179,7 @@ def test_update_with_a_new_name_is_a_replacement() -> None:
     assert table.records["renamed"].status == "building"
     # CloudFormation then deletes the old resource: its mapping is not the new one's.
     delete(d, props(), "amistate:linux-x64")
-    assert table.pipelines == {PIPELINE: "renamed"}
+    assert table.pipelines == {PIPELINE: {"renamed"}}
     assert "linux-x64" in table.records  # the old state record is kept
 
 
