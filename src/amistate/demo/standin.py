@@ -297,16 +297,23 @@ class ImageBuilderStandIn:
         reason: str | None = None,
         finished: datetime | None = None,
         deliver: bool = True,
+        copies: Mapping[str, Mapping[str, str]] | None = None,
     ) -> dict[str, Any]:
         """Record the build's outcome (its AMIs per region) at ``finished`` (default:
         ``clock()``) and, unless ``deliver=False`` (a lost event), put its EventBridge
-        event in ``outbox``. Returns the Image object."""
+        event in ``outbox``. ``copies`` (account -> region -> AMI) are the image's copies
+        a distribution made in other accounts, listed after the build's own AMIs with
+        their ``accountId``. Returns the Image object."""
         with self.lock:
             old = self.images[build_arn]
             image = image_object(
                 build_arn, old["sourcePipelineArn"], status, amis or {}, old["dateCreated"]
             )
             image["buildType"] = old["buildType"]
+            for account, regional in (copies or {}).items():
+                shared = image_object(build_arn, "", status, regional, "")["outputResources"]
+                for entry in shared["amis"]:
+                    image["outputResources"]["amis"].append({**entry, "accountId": account})
             if reason is not None:
                 image["state"]["reason"] = reason
             self.images[build_arn] = image
