@@ -1,5 +1,5 @@
-"""The end-to-end test reuses the shim tests' Lambda-like world over moto's server."""
+"""The end-to-end tests reuse the shim tests' Lambda-like world over moto's server."""
 
-from tests.shims.conftest import aws, imagebuilder_fake
+from tests.shims.conftest import aws, imagebuilder_fake, ssm_proxy
 
-__all__ = ["aws", "imagebuilder_fake"]
+__all__ = ["aws", "imagebuilder_fake", "ssm_proxy"]

@@ -5,7 +5,8 @@
 * :class:`ResponseServer`: a CloudFormation ResponseURL that records every
   PUT and answers from a script (200, 500, or hang until released).
 * :class:`FlakyProxy`: forwards to moto, or answers 503 while ``down`` is set
-  (an outage), for ``AWS_ENDPOINT_URL_SSM``.
+  (an outage), or AccessDenied for the operations on the names in ``denied``,
+  for ``AWS_ENDPOINT_URL_SSM``.
 
 Every server runs in a daemon thread on a free loopback port; tests wait on
 their queues and events, never on sleeps.
@@ -170,14 +171,26 @@ class _ProxyHandler(_Base):
     def do_POST(self) -> None:
         proxy: FlakyProxy = self.server.owner
         payload = self._body()
+        operation = self.headers.get("X-Amz-Target", "").rpartition(".")[2]
+        try:
+            name = json.loads(payload or b"{}").get("Name")
+        except (ValueError, AttributeError):
+            name = None
         with proxy.lock:
             proxy.requests += 1
             down = proxy.down.is_set()
-            if down:
+            denied = (operation, name) in proxy.denied
+            if down or denied:
                 proxy.refused += 1
+        json_type = {"Content-Type": "application/x-amz-json-1.1"}
+        if denied:
+            message = f"not authorized to perform: ssm:{operation} on {name}"
+            error = json.dumps({"__type": "AccessDeniedException", "message": message})
+            self._answer(400, error.encode(), json_type)
+            return
         if down:
-            error = json.dumps({"__type": "InternalServerError", "message": "outage"}).encode()
-            self._answer(503, error, {"Content-Type": "application/x-amz-json-1.1"})
+            outage = json.dumps({"__type": "InternalServerError", "message": "outage"})
+            self._answer(503, outage.encode(), json_type)
             return
         headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
         request = urllib.request.Request(  # noqa: S310 (loopback)
@@ -201,7 +214,9 @@ _HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "host"
 
 class FlakyProxy(_Running):
     """Forwards JSON-protocol requests (SSM, DynamoDB) to ``target``; while
-    ``down`` is set, answers 503 InternalServerError instead."""
+    ``down`` is set, answers 503 InternalServerError instead. A request whose
+    ``(operation, Name)`` is in ``denied`` (e.g. ``("PutParameter", "/x")``) gets
+    400 AccessDeniedException, as IAM would answer it."""
 
     handler = _ProxyHandler
 
@@ -209,6 +224,7 @@ class FlakyProxy(_Running):
         self.target = target
         self.lock = threading.Lock()
         self.down = threading.Event()
+        self.denied: set[tuple[str, str]] = set()
         self.requests = 0
         self.refused = 0
         super().__init__()

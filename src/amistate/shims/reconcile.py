@@ -158,12 +158,20 @@ def _log_instruction(instruction: Instruction, report: Report, keys: Mapping[str
     fields = describe(instruction)
     problem = isinstance(instruction, Problem)
     failed = report.failed.get(_owner(instruction))
-    done = not problem and instruction in report.done
+    done = not problem and _done(instruction, report)
     level = logging.ERROR if failed and not done else logging.INFO
     if problem:
         level = logging.WARNING
     extra = {} if problem else {"done": done, "failed": None if done else failed}
     logs.decision(level, **fields, **extra, **keys)
+
+
+def _done(instruction: Instruction, report: Report) -> bool:
+    """Carried out: by this run, or (a build) by its feed for another preset of the pipeline."""
+    if isinstance(instruction, Feed):
+        arn = instruction.build.arn
+        return any(isinstance(i, Feed) and i.build.arn == arn for i in report.done)
+    return instruction in report.done
 
 
 def _count(metrics: Metrics, report: Report) -> None:
