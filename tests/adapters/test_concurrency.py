@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from amistate_adapters.dynamodb import DynamoPresetCatalog, DynamoStateStore
 from amistate_adapters.memory import MemoryImageCatalog
 from amistate_adapters.ssm import SsmParameterStore
+from attrs import evolve
 
 from amistate import rules
 from amistate.arns import parse_build_arn
@@ -44,13 +45,15 @@ def make_events(rng: random.Random, images: MemoryImageCatalog) -> list[BuildEve
     for preset in PRESETS:
         for k in range(EVENTS_PER_PRESET):
             arn = f"arn:aws:imagebuilder:{REGION}:{ACCOUNT}:image/{preset}/1.0.{k}/1"
-            images.add(arn, pipeline(preset), {REGION: f"ami-{PRESETS.index(preset):08x}{k:09x}"})
+            # few distinct times: many ties, broken by the version
+            time = T0 + timedelta(minutes=rng.randrange(10))
+            ami = f"ami-{PRESETS.index(preset):08x}{k:09x}"
+            images.add(arn, pipeline(preset), {REGION: ami}, created=time)
             events.append(
                 BuildEvent(
                     build=parse_build_arn(arn),
                     status=rng.choice(STATUSES),
-                    # few distinct times: many ties, broken by the version
-                    time=T0 + timedelta(minutes=rng.randrange(10)),
+                    time=time,
                     reason="boom" if rng.random() < 0.5 else None,
                 )
             )
@@ -95,11 +98,14 @@ def test_no_lost_update_under_concurrency(dynalite_table: Table, moto: Endpoint)
     assert errors == []
 
     for preset in PRESETS:
-        mine = [e for e in events if e.build.name == preset]
+        # GetImage's dateCreated (here: the event time) orders the builds
+        mine = [evolve(e, created=e.time) for e in events if e.build.name == preset]
         newest = max(mine, key=rules.ordering_key)
         best = max((e for e in mine if e.status == "AVAILABLE"), key=rules.ordering_key)
         record = states.get(preset)
         assert record is not None
+        assert set(record.history) == {rules.ordering_key(e) for e in mine}  # every build
+        assert record.ami_build_id == best.build.arn
         assert record.order_key == rules.ordering_key(newest)
         assert record.build_id == newest.build.arn
         assert record.status == rules.classify(newest.status)
