@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 from botocore.exceptions import ClientError, ParamValidationError
 
-from amistate.errors import AwsRequestRejected, UnknownBuild
+from amistate.errors import AwsRequestRejected, TableNotFound, UnknownBuild
 
 #: Error codes that mean "this request is wrong", never "try again later".
 PERMANENT_CODES = frozenset(
@@ -40,10 +40,31 @@ def permanent_errors(what: str) -> Iterator[None]:
         raise
 
 
+#: DynamoDB's answer for a table that does not exist in the client's region and account.
+RESOURCE_NOT_FOUND = "ResourceNotFoundException"
+
+
+@contextmanager
+def table_errors(what: str, table: str, region: str | None) -> Iterator[None]:
+    """:func:`permanent_errors` for a DynamoDB call on ``table``, and a missing
+    table (``ResourceNotFoundException``) as :class:`TableNotFound` naming it and
+    ``region``."""
+    try:
+        with permanent_errors(what):
+            yield
+    except ClientError as exc:
+        if error_code(exc) == RESOURCE_NOT_FOUND:
+            raise TableNotFound(table, region) from exc
+        raise
+
+
 __all__ = [
     "PERMANENT_CODES",
+    "RESOURCE_NOT_FOUND",
     "AwsRequestRejected",
+    "TableNotFound",
     "UnknownBuild",
     "error_code",
     "permanent_errors",
+    "table_errors",
 ]

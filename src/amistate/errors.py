@@ -53,6 +53,22 @@ class ConfigurationError(AmistateError):
     """The function's environment is incomplete or wrong; the message says how to fix it."""
 
 
+class TableNotFound(ConfigurationError, LookupError):
+    """DynamoDB has no such table here (ResourceNotFoundException): a wrong table
+    name, region or account. The message names the table and the region."""
+
+    def __init__(self, table: str, region: str | None) -> None:
+        self.table = table
+        self.region = region
+        where = f"in region {region}" if region else "in the configured region"
+        super().__init__(
+            f"DynamoDB table {table!r} not found {where}: check the table name "
+            "(AMISTATE_TABLE / --table), the region (AWS_REGION / --region) and the AWS "
+            "account of the credentials (the table must be the stack's, in its account "
+            "and region)"
+        )
+
+
 class UnknownBuildStart(AmistateError):
     """Neither the event nor GetImage says when the build started: it cannot be ordered."""
 
@@ -101,6 +117,7 @@ __all__ = [
     "MalformedEvent",
     "NoAmiForRegion",
     "PinRefused",
+    "TableNotFound",
     "TransientError",
     "UnknownBuild",
     "UnknownBuildStart",

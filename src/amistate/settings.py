@@ -25,7 +25,7 @@ HISTORY = "AMISTATE_HISTORY_LIMIT"
 #: (the history lives on the record, which DynamoDB caps at 400 KB).
 HISTORY_LIMIT = 20
 MAX_HISTORY = 100
-_TABLE = re.compile(r"[A-Za-z0-9_.-]{3,255}|arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:\d{12}:table/.+")
+TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}|arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:\d{12}:table/.+")
 
 
 @frozen
@@ -79,21 +79,48 @@ def load(environ: Mapping[str, str] | None = None, *, require_table: bool = True
             f"{TABLE} is not set: set it to the name of the DynamoDB table that holds "
             "the AMI state records (the stack's table)"
         )
-    if table and not _TABLE.fullmatch(table):
-        raise ConfigurationError(f"{TABLE}={table[:80]!r} is not a DynamoDB table name or ARN")
+    if table and not TABLE_NAME.fullmatch(table):
+        raise ConfigurationError(f"{TABLE}={table[:80]!r}: {table_problem(table)}")
 
+    variable = "AWS_REGION" if env.get("AWS_REGION") else "AWS_DEFAULT_REGION"
     region = (env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "").strip()
-    if not REGION_NAME.fullmatch(region):
+    if not region:
         raise ConfigurationError(
             "no AWS region: set AWS_REGION (Lambda sets it) or AWS_DEFAULT_REGION"
-            + (f"; got {region[:40]!r}" if region else "")
         )
+    if not REGION_NAME.fullmatch(region):
+        raise ConfigurationError(f"{variable}={region[:40]!r}: {REGION_FORM}")
     return Settings(
         home_region=region,
         parameter_prefix=_prefix(env),
         extra_regions=_extra_regions(env, region),
         table=table or None,
         history_limit=_history_limit(env),
+    )
+
+
+#: What a region name looks like, for error messages.
+REGION_FORM = "not an AWS region name (expected the region's code, such as us-west-2 or eu-west-1)"
+
+
+def table_problem(table: str) -> str:
+    """Why ``table`` is not a DynamoDB table name or ARN (for an error message)."""
+    if table.startswith("arn:"):
+        return (
+            "not a DynamoDB table ARN (expected arn:aws:dynamodb:<region>:<12-digit "
+            "account>:table/<name>)"
+        )
+    bad = sorted({c for c in table if not (c.isascii() and (c.isalnum() or c in "_.-"))})
+    if bad:
+        shown = " ".join(repr(c) for c in bad[:5])
+        return (
+            f"not a DynamoDB table name: {shown} not allowed (a name is 3-255 characters "
+            "of A-Z a-z 0-9 _ . -, or pass the table's ARN)"
+        )
+    return (
+        f"not a DynamoDB table name: {len(table)} character{'s' if len(table) != 1 else ''} "
+        "long (a name is 3-255 characters "
+        "of A-Z a-z 0-9 _ . -, or pass the table's ARN)"
     )
 
 
@@ -136,8 +163,11 @@ __all__ = [
     "EXTRA_REGIONS",
     "HISTORY",
     "PARAMETER_PREFIX",
+    "REGION_FORM",
     "TABLE",
+    "TABLE_NAME",
     "ConfigurationError",
     "Settings",
     "load",
+    "table_problem",
 ]

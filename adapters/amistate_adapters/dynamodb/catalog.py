@@ -24,6 +24,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
@@ -44,7 +45,7 @@ from amistate_adapters.dynamodb.items import (
     text,
 )
 from amistate_adapters.dynamodb.states import CONDITION_FAILED
-from amistate_adapters.errors import error_code, permanent_errors
+from amistate_adapters.errors import error_code, table_errors
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -83,10 +84,14 @@ class DynamoPresetCatalog:
         #: pipeline -> (presets, expires at, generation it was read under)
         self._cache: dict[str, tuple[tuple[str, ...], float, int]] = {}
 
+    def _errors(self, what: str) -> AbstractContextManager[None]:
+        """Validation errors as permanent, a missing table as TableNotFound (table, region)."""
+        return table_errors(what, self.table_name, self.client.meta.region_name)
+
     def _mapping(self, pipeline_arn: str, update: Update, returns: str = "ALL_NEW") -> Item | None:
         """One UpdateItem of the mapping item: the item after, or None if the condition failed."""
         try:
-            with permanent_errors(f"UpdateItem {PIPELINE_PREFIX}{pipeline_arn}"):
+            with self._errors(f"UpdateItem {PIPELINE_PREFIX}{pipeline_arn}"):
                 response = self.client.update_item(
                     TableName=self.table_name,
                     Key=pipeline_key(pipeline_arn),
@@ -117,7 +122,7 @@ class DynamoPresetCatalog:
                 ":empty": EMPTY_MAP,
             },
         )
-        with permanent_errors(f"register {name}"):
+        with self._errors(f"register {name}"):
             self.client.update_item(
                 TableName=self.table_name, Key=state_key(name), **update.request()
             )
@@ -162,7 +167,7 @@ class DynamoPresetCatalog:
 
     def _delete_if_empty(self, pipeline_arn: str) -> None:
         try:
-            with permanent_errors(f"DeleteItem {PIPELINE_PREFIX}{pipeline_arn}"):
+            with self._errors(f"DeleteItem {PIPELINE_PREFIX}{pipeline_arn}"):
                 self.client.delete_item(
                     TableName=self.table_name,
                     Key=pipeline_key(pipeline_arn),
@@ -182,7 +187,7 @@ class DynamoPresetCatalog:
             cached = self._cache.get(pipeline_arn)
         if cached is not None and cached[1] > now and cached[2] == generation:
             return cached[0]
-        with permanent_errors(f"GetItem {PIPELINE_PREFIX}{pipeline_arn}"):
+        with self._errors(f"GetItem {PIPELINE_PREFIX}{pipeline_arn}"):
             response = self.client.get_item(
                 TableName=self.table_name, Key=pipeline_key(pipeline_arn), ConsistentRead=True
             )

@@ -13,6 +13,7 @@ map. If another writer created the map in between, the nested form is retried.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
@@ -39,7 +40,7 @@ from amistate_adapters.dynamodb.items import (
     time_text,
     to_state,
 )
-from amistate_adapters.errors import error_code, permanent_errors
+from amistate_adapters.errors import error_code, table_errors
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -78,11 +79,15 @@ class DynamoStateStore:
         self.table_name = table_name
         self.client = client
 
+    def _errors(self, what: str) -> AbstractContextManager[None]:
+        """Validation errors as permanent, a missing table as TableNotFound (table, region)."""
+        return table_errors(what, self.table_name, self.client.meta.region_name)
+
     def _update(self, preset: str, update: Update, returns: str = "NONE") -> dict[str, Any]:
         """One UpdateItem; :class:`ConditionFailed`/:class:`NoHistory` instead of ClientError."""
         key = state_key(preset)
         try:
-            with permanent_errors(f"UpdateItem {key['PK']}"):
+            with self._errors(f"UpdateItem {key['PK']}"):
                 try:
                     response = self.client.update_item(
                         TableName=self.table_name,
@@ -103,7 +108,7 @@ class DynamoStateStore:
 
     def _item(self, preset: str) -> Item | None:
         key = state_key(preset)
-        with permanent_errors(f"GetItem {key['PK']}"):
+        with self._errors(f"GetItem {key['PK']}"):
             response = self.client.get_item(TableName=self.table_name, Key=key, ConsistentRead=True)
         return response.get("Item") or None
 
@@ -237,7 +242,7 @@ class DynamoStateStore:
             kwargs: dict[str, Any] = {}
             if start:
                 kwargs["ExclusiveStartKey"] = start
-            with permanent_errors(f"Scan {self.table_name}"):
+            with self._errors(f"Scan {self.table_name}"):
                 page = self.client.scan(
                     TableName=self.table_name,
                     FilterExpression="begins_with(#pk, :prefix) AND #sk = :sk",

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from amistate import __version__
-from amistate.errors import UsageError, is_permanent
+from amistate.errors import ConfigurationError, UsageError, is_permanent
 
 from . import args as checks
 from .target import Options, open_runtime, resolve
@@ -249,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = bool(args.debug)
     try:
         return _dispatch(args)
-    except UsageError as exc:
+    except (UsageError, ConfigurationError) as exc:  # e.g. TableNotFound: fix the settings
         return _fail(exc, EXIT_USAGE, debug)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)

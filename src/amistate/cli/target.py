@@ -19,6 +19,7 @@ from attrs import frozen
 from amistate import settings as settings_module
 from amistate.compose import Runtime, aws_runtime, client_factory
 from amistate.errors import ConfigurationError, UsageError
+from amistate.names import REGION_NAME
 from amistate.settings import EXTRA_REGIONS, PARAMETER_PREFIX, TABLE, Settings
 from amistate.shims import runtime
 
@@ -48,6 +49,12 @@ def resolve(options: Options, environ: Mapping[str, str]) -> Target:
     region = options.region or environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
     if not region:
         raise UsageError("no region: pass --region NAME or set AWS_REGION (or AWS_DEFAULT_REGION)")
+    if options.table and not settings_module.TABLE_NAME.fullmatch(options.table.strip()):
+        raise UsageError(
+            f"--table {options.table[:80]!r}: {settings_module.table_problem(options.table)}"
+        )
+    if options.region and not REGION_NAME.fullmatch(options.region.strip()):
+        raise UsageError(f"--region {options.region[:40]!r}: {settings_module.REGION_FORM}")
     prefix = options.prefix or environ.get(PARAMETER_PREFIX, "")
     mapping = {
         TABLE: table,
