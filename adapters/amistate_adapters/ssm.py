@@ -6,15 +6,29 @@ re-encrypt it with the account's default key), so only then do we spend one
 extra ``DescribeParameters`` call, which also tells the tier. A String's tier
 is inferred from its size: over 4 KB it must be Advanced; otherwise we send
 no ``Tier`` and Parameter Store keeps the account's default-tier rules.
+
+Writes are paced. SSM accepts about 3 ``PutParameter`` per second per account,
+so a burst of builds that finish together gets ``ThrottlingException`` even
+after botocore's own (standard mode) retries. :meth:`SsmParameterStore.put`
+then keeps retrying with full-jitter backoff (a pause drawn from 0 to 0.5 s,
+the bound doubling up to 8 s) while the invocation has time left: it re-raises
+as soon as less than :data:`SAFETY_MARGIN` seconds would remain after the
+pause, so the function still confirms and logs before its timeout. The time
+left comes from the runtime's :class:`amistate.deadline.Deadline`, which the
+Lambda shim sets per invocation; with no deadline (CLI, tests, scripts) at
+most :data:`UNTIMED_RETRIES` paced retries are made.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+import random
+import time
+from collections.abc import Callable, Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from amistate.deadline import Deadline
 from amistate.errors import InvalidConfig
 from amistate.merge import load_object
 from amistate.ports import STANDARD_TIER_LIMIT, Parameter, ParameterType
@@ -31,14 +45,35 @@ NOT_FOUND = "ParameterNotFound"
 #: GetParameters takes at most 10 names; DescribeParameters' Name filter 50 values.
 GET_BATCH = 10
 DESCRIBE_BATCH = 50
+#: Error codes a paced write retries: the account's write rate, and too many
+#: updates of one parameter at once.
+THROTTLED = frozenset({"ThrottlingException", "TooManyUpdates"})
+#: The first pause's upper bound, doubled after each throttled attempt up to PACE_MAX.
+PACE_FIRST = 0.5
+PACE_MAX = 8.0
+#: Seconds the invocation must still have after a pause for another attempt.
+SAFETY_MARGIN = 5.0
+#: Paced retries when there is no deadline (outside an invocation).
+UNTIMED_RETRIES = 4
 
 
 class SsmParameterStore:
     """:class:`amistate.ports.ParameterStore` for the region ``client`` talks to."""
 
-    def __init__(self, client: SSMClient, region: str) -> None:
+    def __init__(
+        self,
+        client: SSMClient,
+        region: str,
+        deadline: Deadline | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[float, float], float] = random.uniform,
+    ) -> None:
         self.client = client
         self.region = region
+        #: The invocation's time left (None: never any deadline, bounded retries).
+        self.deadline = deadline
+        self._sleep = sleep
+        self._jitter = jitter
 
     def get(self, name: str) -> Parameter | None:
         try:
@@ -148,8 +183,29 @@ class SsmParameterStore:
             request["KeyId"] = like.key_id
         if tier is not None:
             request["Tier"] = tier
-        with permanent_errors(f"PutParameter {name}"):
-            self.client.put_parameter(**request)
+        self._paced_put(request)
+
+    def _paced_put(self, request: PutParameterRequestTypeDef) -> None:
+        """``PutParameter``; when throttled, back off and retry while time allows."""
+        bound = PACE_FIRST
+        retries = 0
+        while True:
+            try:
+                with permanent_errors(f"PutParameter {request['Name']}"):
+                    self.client.put_parameter(**request)
+                return
+            except ClientError as exc:
+                if error_code(exc) not in THROTTLED:
+                    raise
+                pause = self._jitter(0.0, bound)
+                left = self.deadline.remaining() if self.deadline is not None else None
+                if left is None and retries >= UNTIMED_RETRIES:
+                    raise
+                if left is not None and left - pause < SAFETY_MARGIN:
+                    raise
+            self._sleep(pause)
+            retries += 1
+            bound = min(bound * 2, PACE_MAX)
 
 
 def _plain(name: str, value: str) -> Parameter:
@@ -158,4 +214,14 @@ def _plain(name: str, value: str) -> Parameter:
     return Parameter(name=name, value=value, type="String", tier=tier)
 
 
-__all__ = ["DESCRIBE_BATCH", "GET_BATCH", "STANDARD_LIMIT", "SsmParameterStore"]
+__all__ = [
+    "DESCRIBE_BATCH",
+    "GET_BATCH",
+    "PACE_FIRST",
+    "PACE_MAX",
+    "SAFETY_MARGIN",
+    "STANDARD_LIMIT",
+    "THROTTLED",
+    "UNTIMED_RETRIES",
+    "SsmParameterStore",
+]

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from amistate.deadline import Deadline
 from amistate.errors import ConfigurationError
 from amistate.inventory import Inventory
 from amistate.ports import Ports
@@ -42,18 +43,26 @@ def state_store(settings: Settings, make: MakeClient | None = None) -> DynamoSta
     return DynamoStateStore(_table(settings), make("dynamodb", settings.home_region))
 
 
-def parameter_store(region: str, make: MakeClient | None = None) -> SsmParameterStore:
-    """The SSM parameters of one region."""
+def parameter_store(
+    region: str, make: MakeClient | None = None, deadline: Deadline | None = None
+) -> SsmParameterStore:
+    """The SSM parameters of one region (writes paced within ``deadline``, if any)."""
     make = make or shared_client
-    return SsmParameterStore(make("ssm", region), region)
+    return SsmParameterStore(make("ssm", region), region, deadline)
 
 
-def aws_ports(settings: Settings, make: MakeClient | None = None) -> Ports:
-    """Every AWS adapter for ``settings`` (clients late-bound, so tests may swap them)."""
+def aws_ports(
+    settings: Settings, make: MakeClient | None = None, deadline: Deadline | None = None
+) -> Ports:
+    """Every AWS adapter for ``settings`` (clients late-bound, so tests may swap them).
+
+    ``deadline``: the runtime's, so SSM writes pace their retries within the
+    invocation's remaining time."""
     make = make or shared_client
     states = state_store(settings, make)
     imagebuilder = make("imagebuilder", settings.home_region)
-    parameters = {r: parameter_store(r, make) for r in dict.fromkeys(settings.regions)}
+    regions = dict.fromkeys(settings.regions)
+    parameters = {r: parameter_store(r, make, deadline) for r in regions}
     found = [states.client, imagebuilder, *(store.client for store in parameters.values())]
     return Ports(
         states=states,
@@ -81,4 +90,11 @@ def aws_inventory(settings: Settings, make: MakeClient | None = None) -> Invento
     )
 
 
-__all__ = ["MakeClient", "aws_inventory", "aws_ports", "parameter_store", "shared_client", "state_store"]
+__all__ = [
+    "MakeClient",
+    "aws_inventory",
+    "aws_ports",
+    "parameter_store",
+    "shared_client",
+    "state_store",
+]

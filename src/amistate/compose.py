@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from amistate.deadline import Deadline
 from amistate.errors import ConfigurationError
 from amistate.inventory import Inventory
 from amistate.ports import Ports
@@ -59,10 +60,13 @@ class Runtime:
         ports: Ports,
         calls: CallCounter | None = None,
         inventory: Callable[[], Inventory] | None = None,
+        deadline: Deadline | None = None,
     ) -> None:
         self.settings = settings
         self.ports = ports
         self.calls = calls or CallCounter()
+        #: The current invocation's end; entry points set it (``deadline.running``).
+        self.deadline = deadline or Deadline()
         self._inventory = inventory
         self._reconciler: Reconciler | None = None
         self.service = AmiService(
@@ -148,11 +152,12 @@ def aws_runtime(settings: Settings, make: MakeClient | None = None) -> Runtime:
     """The production wiring: AWS adapters for ``settings``, every call counted."""
     from amistate_adapters.wiring import aws_inventory, aws_ports
 
-    ports = aws_ports(settings, make)
+    deadline = Deadline()
+    ports = aws_ports(settings, make, deadline)
     calls = CallCounter()
     for client in ports.clients:
         calls.watch(client)
-    return Runtime(settings, ports, calls, lambda: aws_inventory(settings, make))
+    return Runtime(settings, ports, calls, lambda: aws_inventory(settings, make), deadline)
 
 
 __all__ = ["CallCounter", "Runtime", "aws_runtime", "client_factory", "from_ports"]

@@ -40,6 +40,13 @@ def _invoke(
     event: Any, context: Any, keys: dict[str, Any], metrics: Metrics
 ) -> dict[str, list[dict[str, str]]] | None:
     rt = runtime.get(context)
+    with rt.deadline.running(getattr(context, "get_remaining_time_in_millis", None)):
+        return _records(rt, event, keys, metrics)
+
+
+def _records(
+    rt: runtime.Runtime, event: Any, keys: dict[str, Any], metrics: Metrics
+) -> dict[str, list[dict[str, str]]] | None:
     request_id = keys["function_request_id"]
     try:
         invocation = parse_invocation(event)
