@@ -27,14 +27,19 @@ from aws_cdk import App, Validations
 HERE = Path(__file__).resolve().parent
 
 
-def main() -> None:
-    app = App()
+def main(app: App | None = None) -> None:
+    """Synthesize ``app`` (a new ``App()``, whose context the CDK CLI sets).
+
+    Invalid settings (the file, its fields, the context overrides) end the
+    process with one line naming the file or the key, and no traceback.
+    """
+    app = app or App()
     asset_dir = app.node.try_get_context("assetDir") or HERE.parent.parent / ".lambda-asset"
     try:
         settings = read_settings(HERE / str(app.node.try_get_context("presets") or "presets.json"))
         build_app(app, settings, Path(asset_dir))
     except SettingsError as exc:
-        # One line naming the field, not a traceback.
+        # One line naming the field, not a traceback (the CDK CLI shows stderr as is).
         sys.exit(f"error: invalid settings: {exc}")
     if str(app.node.try_get_context("nag")).lower() != "false":
         from cdk_nag import AwsSolutionsChecks

@@ -118,10 +118,28 @@ def lambda_runtime(asset_dir: Path) -> lambda_.Runtime:
 
 
 def read_settings(path: Path) -> AmiStateSettings:
-    """Settings from a JSON file such as ``presets.json``."""
-    data: Any = json.loads(path.read_text(encoding="utf-8"))
+    """Settings from a JSON file such as ``presets.json``.
+
+    :class:`SettingsError` names the file when it is missing, is not JSON or
+    not an object, and the field (``presets[0].timeout``) when one is wrong.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SettingsError(
+            f"{path}: no such file (the settings file: the `presets` context, "
+            "default presets.json next to app.py)"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{path}: cannot be read ({exc})") from None
+    try:
+        data: Any = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SettingsError(
+            f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
     if not isinstance(data, dict):
-        raise SystemExit(f"{path}: expected a JSON object")
+        raise SettingsError(f"{path}: expected a JSON object, got {type(data).__name__}")
     return load_settings(data)
 
 
