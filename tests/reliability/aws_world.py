@@ -38,6 +38,8 @@ from tests.servers import Endpoint, create_table
 TABLE = "amistate-reliability"
 BUILD_4 = BUILD.replace("/1.0.0/3", "/1.0.0/4")
 AMI_4 = "ami-0b2c3d4e5f6071829"
+STARTED_3 = datetime(2024, 1, 18, 17, 21, 3, tzinfo=UTC)  # "Jan 18, 2024 5:21:03 PM"
+STARTED_4 = datetime(2024, 1, 19, 3, 40, 0, tzinfo=UTC)
 
 
 class AwsWorld:
@@ -73,8 +75,11 @@ class AwsWorld:
             assert response.status == 200
         self.images.reset()
         self.images.pipelines.add(PIPELINE)
-        self.images.add_image(BUILD, PIPELINE, {REGION: AMI, "eu-west-1": "ami-0f9e8d7c6b5a40312"})
-        self.images.add_image(BUILD_4, PIPELINE, {REGION: AMI_4})
+        # Started when their notifications say (build 3: the SNS sample's dateCreated).
+        self.images.add_image(
+            BUILD, PIPELINE, {REGION: AMI, "eu-west-1": "ami-0f9e8d7c6b5a40312"}, created=STARTED_3
+        )
+        self.images.add_image(BUILD_4, PIPELINE, {REGION: AMI_4}, created=STARTED_4)
         create_table(self.raw_ddb, TABLE)
         self.new_process()
 
