@@ -312,13 +312,15 @@ def notification(image: dict[str, Any], via: str) -> dict[str, Any]:
     }
 
 
+@pytest.mark.parametrize("theirs_first", [False, True], ids=["theirs-last", "theirs-first"])
 @pytest.mark.parametrize("via", ["eventbridge", "sns", "sqs-envelope", "sqs-raw"])
 def test_another_accounts_copy_of_the_ami_never_becomes_ours(
-    aws: Aws, moto_table: Table, via: str
+    aws: Aws, moto_table: Table, via: str, theirs_first: bool
 ) -> None:
     """Before: every path built ``{region: ami}`` from ``outputResources.amis[]`` and
     dropped ``accountId``, so the last home-region entry won whoever owned it: SSM named
-    the copy in account 444455556666, which this account cannot launch."""
+    the copy in account 444455556666, which this account cannot launch. (Listed first,
+    the copy must lose too: the account decides, not the position.)"""
     create(aws, PRESET, OLD_CONFIG, start_build="false")
     build = aws.images.new_build(PIPELINE, T0)
     theirs = ami(1, REGION, OTHER_ACCOUNT)
@@ -329,7 +331,13 @@ def test_another_accounts_copy_of_the_ami_never_becomes_ours(
         copies={OTHER_ACCOUNT: {REGION: theirs}},
         deliver=via == "eventbridge",
     )
-    # What GetImage answers: every AMI with its accountId, the other account's last.
+    listed = [(REGION, ami(1), ACCOUNT), (REGION, theirs, OTHER_ACCOUNT)]
+    if theirs_first:
+        listed.reverse()
+        image["outputResources"]["amis"].reverse()
+        with aws.images.lock:  # what GetImage serves
+            aws.images.images[build]["outputResources"]["amis"].reverse()
+    # What GetImage answers: every AMI with its accountId.
     imagebuilder = boto3.session.Session().client(
         "imagebuilder",
         region_name=REGION,
@@ -338,10 +346,7 @@ def test_another_accounts_copy_of_the_ami_never_becomes_ours(
         aws_secret_access_key="testing",
     )
     amis = imagebuilder.get_image(imageBuildVersionArn=build)["image"]["outputResources"]["amis"]
-    assert [(a["region"], a["image"], a.get("accountId")) for a in amis] == [
-        (REGION, ami(1), ACCOUNT),
-        (REGION, theirs, OTHER_ACCOUNT),
-    ]
+    assert [(a["region"], a["image"], a.get("accountId")) for a in amis] == listed
 
     if via == "eventbridge":
         assert deliver(aws) == 1
