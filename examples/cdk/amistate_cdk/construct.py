@@ -26,6 +26,7 @@ import functools
 import json
 import re
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 from aws_cdk import (
@@ -49,6 +50,9 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import custom_resources as cr
 from constructs import Construct, IConstruct
 
+from amistate.inventory import IN_USE_TAG as INVENTORY_IN_USE_TAG
+from amistate.reconcile.plan import tag_value
+
 from .monitoring import AmiStateMonitoring
 from .settings import (
     AmiStateSettings,
@@ -62,10 +66,10 @@ STATE_HANDLER = "amistate.shims.lambda_handler.handler"
 DEPLOY_HANDLER = "amistate.shims.custom_resource.on_event"
 RECONCILE_HANDLER = "amistate.shims.reconcile.handler"
 
-#: The tag the reconciler puts on the AMIs a preset may need (issue 14); its
-#: value is the preset's name (the presets', sorted and comma-separated, for an
-#: AMI several presets share). The lifecycle policies exclude it.
-IN_USE_TAG = "amistate:in-use"
+#: The tag the reconciler puts on the AMIs a preset may need (issue 14), the
+#: reconciler's own constant; its value is :func:`amistate.reconcile.plan.tag_value`
+#: of the presets that need the AMI. The lifecycle policies exclude it.
+IN_USE_TAG = INVENTORY_IN_USE_TAG
 #: Image Builder's service-role policy for lifecycle actions (AWS managed).
 LIFECYCLE_MANAGED_POLICY = "service-role/EC2ImageBuilderLifecycleExecutionPolicy"
 #: A reconcile run over many presets: about a second per 100 presets, and its
@@ -691,7 +695,7 @@ class PresetPipeline(Construct):
                     ),
                     filter=rule,
                     exclusion_rules=cfn.ExclusionRulesProperty(
-                        amis=cfn.AmiExclusionRulesProperty(tag_map={IN_USE_TAG: preset.name})
+                        amis=cfn.AmiExclusionRulesProperty(tag_map=in_use_exclusion([preset.name]))
                     ),
                 )
             ],
@@ -704,6 +708,29 @@ class PresetPipeline(Construct):
             ),
             tags={"amistate:preset": preset.name},
         )
+
+
+def in_use_exclusion(pipeline_presets: Sequence[str]) -> dict[str, str]:
+    """The lifecycle exclusion ``TagMap`` that spares every in-use AMI of one pipeline.
+
+    The reconciler tags an AMI ``amistate:in-use`` = :func:`tag_value` of the
+    presets that need it, and a ``TagMap`` matches key and value exactly, with
+    one value per key. With one preset per pipeline (what this construct
+    builds) that value is always ``tag_value([preset])``: the map below. A
+    pipeline several presets share would need every sorted comma-joined subset
+    of them excluded (``a``, ``b``, ``a,b``, ...), which one key cannot hold:
+    refused rather than leaving shared AMIs unprotected.
+    """
+    names = sorted(set(pipeline_presets))
+    if len(names) != 1:
+        raise ValueError(
+            f"a lifecycle policy cannot spare the in-use AMIs of a pipeline shared by "
+            f"{len(names)} presets ({', '.join(names) or 'none'}): the reconciler's "
+            f"{IN_USE_TAG} value names the presets that need the AMI (any of "
+            f"{2 ** len(names) - 1} values) and an exclusion TagMap holds one value per "
+            "tag key; give each preset its own pipeline, or turn imageLifecycle off"
+        )
+    return {IN_USE_TAG: tag_value(names)}
 
 
 def python_runtime(name: str) -> lambda_.Runtime:
@@ -741,4 +768,10 @@ def _acknowledge(scope: IConstruct, rule: str, reason: str) -> None:
     Validations.of(scope).acknowledge(Acknowledgment(id=rule, reason=reason))
 
 
-__all__ = ["IN_USE_TAG", "AmiStatePipeline", "PresetPipeline", "python_runtime"]
+__all__ = [
+    "IN_USE_TAG",
+    "AmiStatePipeline",
+    "PresetPipeline",
+    "in_use_exclusion",
+    "python_runtime",
+]
