@@ -86,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     options = [_global_options(suppress=True)]
     _add_demo(commands, options)
+    _add_sandbox(commands, options)
     _add_status(commands, options)
     _add_sync(commands, options)
     _add_reconcile(commands, options)
@@ -110,6 +111,21 @@ def _add_demo(commands: Commands, options: list[_Parser]) -> None:
         "presets through the real custom resource, play build events through the real Lambda "
         "handler, print the timeline and final table, and check the invariants. Needs the "
         "'demo' extra (moto); no AWS account, credentials or network.",
+    )
+
+
+def _add_sandbox(commands: Commands, options: list[_Parser]) -> None:
+    sandbox = commands.add_parser(
+        "sandbox",
+        parents=options,
+        help="run moto (DynamoDB, SSM, EC2) and an Image Builder stand-in locally, until Ctrl-C",
+        description="Start moto's server and the Image Builder stand-in on loopback ports, create "
+        "the table, print the export lines for the other commands, and run until interrupted. "
+        "Builds started in the sandbox finish at once (a new AMI in moto's EC2); their "
+        "EventBridge events are saved as files for `amistate replay`. Needs the 'demo' extra.",
+    )
+    sandbox.add_argument(
+        "--events", metavar="DIR", help="where build events are saved (default: a new temp dir)"
     )
 
 
@@ -302,6 +318,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from amistate.demo import run_demo
 
         return run_demo(json_output=args.json, debug=args.debug)
+    if args.command == "sandbox":
+        from amistate.demo.sandbox import run_sandbox
+
+        return run_sandbox(args.region, args.table, args.events)
     target = resolve(_options(args), os.environ)
     if args.command == "init":
         from .init import properties, run_init

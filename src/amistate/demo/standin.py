@@ -193,9 +193,17 @@ def _now() -> datetime:
 class ImageBuilderStandIn:
     """Builds by ARN; each pipeline mints build versions ``1.0.0/1``, ``1.0.0/2``, ..."""
 
-    def __init__(self, strict: bool = False, clock: Callable[[], datetime] = _now) -> None:
+    def __init__(
+        self,
+        strict: bool = False,
+        clock: Callable[[], datetime] = _now,
+        on_start: Callable[[str], None] | None = None,
+    ) -> None:
         self.strict = strict
         self.clock = clock
+        #: Called with the build ARN after StartImagePipelineExecution started a new
+        #: build, before the API answers (the sandbox finishes the build there).
+        self.on_start = on_start
         self.lock = threading.Lock()
         self.images: dict[str, dict[str, Any]] = {}
         self.pipelines: set[str] = set()
@@ -252,14 +260,19 @@ class ImageBuilderStandIn:
 
     def execute(self, pipeline_arn: str, token: str) -> str | None:
         """StartImagePipelineExecution: one build per client token (None: unknown pipeline)."""
+        started = None
         with self.lock:
             self.calls.append(("StartImagePipelineExecution", pipeline_arn))
             if self.strict and pipeline_arn not in self.pipelines:
                 return None
             if token not in self.tokens:
                 self.started.append((pipeline_arn, token))
-                self.tokens[token] = self._next(pipeline_arn, self.clock(), "USER_INITIATED")
-            return self.tokens[token]
+                started = self._next(pipeline_arn, self.clock(), "USER_INITIATED")
+                self.tokens[token] = started
+            arn = self.tokens[token]
+        if started is not None and self.on_start is not None:
+            self.on_start(started)
+        return arn
 
     def list_pipeline_images(self, pipeline_arn: str) -> list[dict[str, Any]] | None:
         """ListImagePipelineImages: the summaries, newest dateCreated first (None: unknown)."""
