@@ -146,8 +146,15 @@ def test_spec_conditional_update_prevents_race_conditions(world: Aws) -> None:
     # Older events arrive late: a success and a failure.
     world.invoke(available(BUILD_3, "2024-01-18T17:50:56Z"))
     world.invoke(failed(BUILD_3, "2024-01-18T18:00:00Z"))
-    assert world.item() == item
-    assert item is not None and item["amiId"] == {"S": AMI_4}
+    after = world.item()
+    assert item is not None and after is not None
+    # Nothing newer is overwritten; the late builds only join the history.
+    assert {k: v for k, v in after.items() if k != "history"} == {
+        k: v for k, v in item.items() if k != "history"
+    }
+    old, new = item["history"]["M"], after["history"]["M"]
+    assert {k: new[k] for k in old} == old and len(new) == len(old) + 2
+    assert item["amiId"] == {"S": AMI_4}
     assert item["updatedAt"] == {"S": "2024-01-19T05:00:00Z"}
     assert world.parameter() == parameter
 
@@ -162,12 +169,12 @@ def test_spec_ssm_updated_with_new_ami(world: Aws) -> None:
 
 
 def test_spec_ssm_preserves_other_config_values(world: Aws) -> None:
+    """The preset's Config keys hold their deployed values; every other key stays as it was."""
     existing = {
-        "instanceTypes": ["m7g.large"],
-        "timeout": 5400,
-        "spot": False,
-        "labels": ["gpu", "x"],
+        **CONFIG,
+        "maxRunners": 5,
         "ratio": 0.5,
+        "enabled": False,
         "nested": {"a": [1, 2, {"b": None}]},
         "amiId": OLD_AMI,
     }
@@ -175,7 +182,7 @@ def test_spec_ssm_preserves_other_config_values(world: Aws) -> None:
     world.invoke(available())
     value = world.parameter_json()
     assert value == {**existing, "amiId": AMI_3}
-    assert type(value["timeout"]) is int and value["spot"] is False
+    assert type(value["maxRunners"]) is int and value["enabled"] is False
     assert list(value) == list(existing)  # key order kept too
 
 
