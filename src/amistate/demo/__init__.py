@@ -10,9 +10,14 @@ arrives late, an older success arrives after a newer one, a notification is
 redelivered, and two invocations race in two threads. The demo then checks
 the invariants itself and exits 1 if any breaks.
 
+After the day, one build's event is lost and the reconcile Lambda heals it,
+and a Config change reaches the runners' parameter through the custom
+resource's Update.
+
 Modules: :mod:`.world` (account, presets, event shapes), :mod:`.timeline`
-(the day), :mod:`.play` (deploy, deliver, verify), :mod:`.standin` (Image
-Builder, shared with the tests).
+(the day), :mod:`.play` (deploy, deliver, verify), :mod:`.after` (the lost
+event, the reconcile run, the config change), :mod:`.standin` (Image Builder,
+shared with the tests and the sandbox), :mod:`.sandbox` (``amistate sandbox``).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from amistate import settings as config
 from amistate.cli import render
 from amistate.cli.invoke import capturing
 from amistate.cli.operate import status_text
+from amistate.demo.after import play_after
 from amistate.demo.play import HEADER, Demo
 from amistate.demo.standin import ImageBuilderStandIn
 from amistate.demo.timeline import timeline
@@ -41,6 +47,7 @@ from amistate.demo.world import (
     PRESETS,
     REGION,
     TABLE,
+    day_clock,
 )
 from amistate.names import DEFAULT_PARAMETER_PREFIX, parameter_name
 from amistate.shims import runtime
@@ -87,7 +94,7 @@ def run_demo(json_output: bool = False, debug: bool = False) -> int:
     host, port = server.get_host_and_port()
     moto_url = f"http://{host}:{port}"
     try:
-        with ImageBuilderStandIn() as ib:
+        with ImageBuilderStandIn(clock=day_clock()) as ib:
             environment = {
                 "AWS_ACCESS_KEY_ID": "demo",
                 "AWS_SECRET_ACCESS_KEY": "demo",
@@ -109,6 +116,12 @@ def run_demo(json_output: bool = False, debug: bool = False) -> int:
         server.stop()
 
 
+def _client(service: str) -> Any:
+    from amistate_adapters import clients
+
+    return clients.client(service, REGION)  # type: ignore[call-overload]
+
+
 def _clear_clients() -> None:
     from amistate_adapters import clients
 
@@ -128,16 +141,18 @@ def _run(
     dynamodb, ssm, seeded = _set_up(ib, moto_url, out)
     with capturing(FUNCTION_ARN, echo=debug) as invoker:
         demo = Demo(ib=ib, invoker=invoker, out=out, ssm=ssm, dynamodb=dynamodb)
+        demo.ec2 = _client("ec2")
         first = demo.deploy()
         seeded.join()
-        steps = timeline(ib, first)
+        steps = timeline(ib, first, demo.register)
         for preset in PRESETS:
             demo._version_before[preset] = demo.parameter(preset)[1]
         out("")
         out(f"timeline of {DAY} (UTC) through the real Lambda handler, in delivery order:")
         out(HEADER)
         demo.play(steps)
-        views = demo.verify(steps)
+        later = play_after(demo)
+        views = demo.verify(steps + later)
     out("")
     out("final state (what `amistate status` prints):")
     out(status_text(views))
@@ -174,15 +189,19 @@ def _set_up(
     hand_made = parameter_name(DEFAULT_PARAMETER_PREFIX, "linux-arm64")
     # moto's first SSM call takes seconds (it loads AWS's public parameters):
     # make it in the background while DynamoDB and the deploy run.
-    seeded = threading.Thread(
-        target=ssm.put_parameter,
-        kwargs={"Name": hand_made, "Value": json.dumps(HAND_MADE), "Type": "String"},
-        daemon=True,
-    )
+    # EC2's first call is slow too (moto loads its public AMIs): warm it alongside.
+    ec2 = _client("ec2")
+
+    def seed() -> None:
+        # One after the other: moto's backends are not safe to load concurrently.
+        ssm.put_parameter(Name=hand_made, Value=json.dumps(HAND_MADE), Type="String")
+        ec2.describe_images(Owners=["self"])
+
+    seeded = threading.Thread(target=seed, daemon=True)
     seeded.start()
     out("amistate demo: offline, embedded; nothing leaves this machine")
-    out(f"  moto server (DynamoDB, SSM)  {moto_url}")
-    out(f"  Image Builder stand-in       {ib.url}")
+    out(f"  moto server (DynamoDB, SSM, EC2)  {moto_url}")
+    out(f"  Image Builder stand-in            {ib.url}")
     out(f"  table {TABLE}; parameters {DEFAULT_PARAMETER_PREFIX}/<preset>")
     out(f"  {hand_made} exists already, hand-made: maxRunners=8, an old amiId")
     out("")

@@ -22,7 +22,6 @@ from amistate.demo.world import (
     PRESETS,
     STACK_ID,
     TABLE,
-    ami,
     pipeline,
 )
 from amistate.names import (
@@ -54,8 +53,24 @@ class Demo:
     out: Callable[[str], None]
     ssm: Any = None
     dynamodb: Any = None
+    ec2: Any = None
+    amis: dict[str, str] = field(factory=dict)  # build ARN -> its AMI in the home region
+    config: dict[str, dict[str, Any]] = field(
+        factory=lambda: {p: dict(c) for p, c in PRESETS.items()}
+    )
     lines: list[Line] = field(factory=list)
     checks: list[Check] = field(factory=list)
+
+    def register(self, build_arn: str) -> str:
+        """The build's AMI, registered in moto's EC2 (a real ``ami-`` ID)."""
+        version = build_arn.rpartition(":image/")[2]
+        image = self.ec2.register_image(
+            Name=version.replace("/", " "),
+            RootDeviceName="/dev/xvda",
+            BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}],
+        )
+        self.amis[build_arn] = str(image["ImageId"])
+        return self.amis[build_arn]
 
     def check(self, name: str, ok: bool, detail: str = "") -> None:
         self.checks.append(Check(name, ok, detail))
@@ -214,12 +229,12 @@ class Demo:
             )
             self.check(
                 f"{preset}: amiId is the newest success's ({render.version(success.build_arn)})",
-                record.ami_id == ami(success.build_arn),
-                f"record {record.ami_id}, expected {ami(success.build_arn)}",
+                record.ami_id == self.amis.get(success.build_arn),
+                f"record {record.ami_id}, expected {self.amis.get(success.build_arn)}",
             )
             value, _ = self.parameter(preset)
             kept = {k: v for k, v in (value or {}).items() if k != "amiId"}
-            base = HAND_MADE if preset == "linux-arm64" else PRESETS[preset]
+            base = HAND_MADE if preset == "linux-arm64" else self.config[preset]
             wanted = {k: v for k, v in base.items() if k != "amiId"}
             self.check(
                 f"{preset}: every other SSM key kept, with its JSON type",

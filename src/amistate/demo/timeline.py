@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -75,7 +75,9 @@ class _Builds:
     a_images: tuple[dict[str, Any], ...]
 
 
-def _builds(ib: ImageBuilderStandIn, first: Mapping[str, str]) -> _Builds:
+def _builds(
+    ib: ImageBuilderStandIn, first: Mapping[str, str], register: Callable[[str], str]
+) -> _Builds:
     x64, arm = pipeline("linux-x64"), pipeline("linux-arm64")
     x1, a1 = first["linux-x64"], first["linux-arm64"]
     x2, x3 = ib.new_build(x64), ib.new_build(x64)
@@ -84,7 +86,9 @@ def _builds(ib: ImageBuilderStandIn, first: Mapping[str, str]) -> _Builds:
     both = (REGION, OTHER_REGION)
 
     def done(build: str) -> dict[str, Any]:
-        return ib.finish(build, "AVAILABLE", {r: ami(build, r) for r in both})
+        # The home region's AMI is real (moto's EC2), so the reconciler finds it.
+        amis = {r: register(build) if r == REGION else ami(build, r) for r in both}
+        return ib.finish(build, "AVAILABLE", amis)
 
     for build in (x1, x2, x4, x5):
         done(build)
@@ -93,9 +97,11 @@ def _builds(ib: ImageBuilderStandIn, first: Mapping[str, str]) -> _Builds:
     return _Builds(x=(x1, x2, x3, x4, x5), a=(a1, a2, a3), a_images=a_images)
 
 
-def timeline(ib: ImageBuilderStandIn, first: Mapping[str, str]) -> list[Step]:
-    """The day's deliveries. ``first`` holds each preset's build started at deploy."""
-    b = _builds(ib, first)
+def timeline(
+    ib: ImageBuilderStandIn, first: Mapping[str, str], register: Callable[[str], str]
+) -> list[Step]:
+    """The day's deliveries (``first``: each preset's build started at deploy)."""
+    b = _builds(ib, first, register)
     x1, x2, x3, x4, x5 = b.x
     a1, a2, a3 = b.a
     a1_image, a2_image, a3_image = b.a_images

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import uuid
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from amistate.parsing import DETAIL_TYPE, EVENT_SOURCE
@@ -57,6 +58,13 @@ def ami(build_arn: str, region: str = REGION) -> str:
 
 def at(clock: str) -> datetime:
     return datetime.fromisoformat(f"{DAY}T{clock}+00:00")
+
+
+def day_clock(start: str = "05:00:00") -> Callable[[], datetime]:
+    """The stand-in's clock: builds start a minute apart from ``start`` on the demo's day,
+    before any of the day's events (the ordering uses when a build started)."""
+    minutes = itertools.count()
+    return lambda: at(start) + timedelta(minutes=next(minutes))
 
 
 def eventbridge(build_arn: str, status: str, when: datetime, reason: str | None = None) -> Any:
