@@ -38,7 +38,7 @@ def test_usage_errors_exit_2_with_one_line(cli: Cli) -> None:
         "(the DynamoDB table that holds the AMI state records)"
     ]
 
-    no_region = cli.run("status", "--table", "t1", bare=True)
+    no_region = cli.run("status", "--table", "amistate-t1", bare=True)
     assert no_region.returncode == 2
     assert "--region" in no_region.stderr
     assert "Traceback" not in no_region.stderr
@@ -224,7 +224,7 @@ def test_drift_is_detected_and_repaired_idempotently(cli: Cli) -> None:
 
     status = cli.run("status")
     assert status.returncode == 1
-    drifted = [line for line in status.stdout.splitlines() if line.endswith("DRIFT")]
+    drifted = [line for line in status.stdout.splitlines() if line.endswith("DRIFT amiId")]
     assert len(drifted) == 1
     assert drifted[0].startswith("linux-x64")
     assert "amistate sync" in status.stdout

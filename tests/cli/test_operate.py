@@ -99,9 +99,7 @@ def test_a_parameter_it_cannot_use_is_a_problem_on_its_row_and_the_others_carry_
     for n, (preset, ami) in enumerate((("alpha", AMI_1), ("bravo", AMI_2), ("charlie", AMI_3))):
         init(op, preset)
         op.deliver(image(preset, n + 1, ami=ami))
-    op.cli.ssm.put_parameter(
-        Name=f"{PREFIX}/bravo", Value="a,b", Type="StringList", Overwrite=True
-    )
+    op.cli.ssm.put_parameter(Name=f"{PREFIX}/bravo", Value="a,b", Type="StringList", Overwrite=True)
     op.cli.ssm.put_parameter(Name=f"{PREFIX}/alpha", Value="not json", Overwrite=True)
     op.cli.put_parameter("charlie", {**CONFIG, "amiId": AMI_1})  # drift after the problems
 
@@ -150,11 +148,12 @@ def test_an_invalid_preset_name_is_a_usage_error(op: Operator, args: tuple[str, 
 def test_bad_arguments_exit_2_and_an_unknown_preset_exits_1_writing_nothing(
     op: Operator,
 ) -> None:
-    for args, needle in (
+    bad: tuple[tuple[tuple[str, ...], str], ...] = (
         (("pin", "linux-x64", "ami-nothex"), "AMI_ID|BUILD_ARN: 'ami-nothex' is neither"),
         (("pin", "linux-x64", AMI_1, "--reason", "x" * 300), "--reason: 1 to 256"),
         (("rollback", "linux-x64", "--reason", "two\nlines"), "--reason:"),
-    ):
+    )
+    for args, needle in bad:
         code, out, err = op.run(*args)
         assert (code, out) == (2, ""), args
         assert err.startswith(f"amistate: error: {needle}"), err
@@ -163,9 +162,9 @@ def test_bad_arguments_exit_2_and_an_unknown_preset_exits_1_writing_nothing(
     assert exited.value.code == 2
     assert "--limit: must be at least 1" in op.capsys.readouterr().err
 
-    for args in (("status", "nope"), ("sync", "nope"), ("history", "nope"), ("unpin", "nope")):
-        code, out, err = op.run(*args)
-        assert (code, out) == (1, ""), args
+    for command in ("status", "sync", "history", "unpin"):
+        code, out, err = op.run(command, "nope")
+        assert (code, out) == (1, ""), command
         assert err == (
             f"amistate: error: unknown preset 'nope': table {op.cli.table} has no record AMI#nope\n"
         )
@@ -184,6 +183,7 @@ def test_status_text_and_json_cover_every_preset(op: Operator) -> None:
     assert rows["windows"]["regions"][0]["parameterExists"] is False
     assert rows["windows"]["drift"] is False
     code, out, _ = op.run("status")
+    assert code == 0
     header = out.splitlines()[0].split()
     assert header[:3] == ["PRESET", "STATUS", "BUILD"]
     assert "PIN" in header

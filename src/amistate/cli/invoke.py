@@ -10,14 +10,15 @@ Invocations may run in parallel threads.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import sys
 import threading
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
+from contextlib import contextmanager, redirect_stdout
+from typing import Any, TextIO
 
 from attrs import define, field, frozen
 
@@ -71,19 +72,51 @@ class _Collector(logging.Handler):
             return tuple(self._lines.pop(request_id, []))
 
 
+class _HandlerStdout(io.TextIOBase):
+    """Standard output while capturing: what the handler prints (its EMF metrics
+    documents, meant for CloudWatch) goes to standard error with ``echo``, else
+    nowhere, so the command's own output stays one document. Per thread, so
+    concurrent invocations need no global swap of ``sys.stdout``."""
+
+    def __init__(self, real: TextIO, echo: bool) -> None:
+        super().__init__()
+        self.real = real
+        self.echo = echo
+        self.inside = threading.local()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        if not getattr(self.inside, "handler", False):
+            return self.real.write(text)
+        if self.echo:
+            sys.stderr.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        self.real.flush()
+
+
 class Invoker:
     """Calls the handler and returns each invocation's lines (use :func:`capturing`)."""
 
-    def __init__(self, collector: _Collector, function_arn: str | None) -> None:
+    def __init__(
+        self, collector: _Collector, function_arn: str | None, stdout: _HandlerStdout
+    ) -> None:
         self._collector = collector
         self._function_arn = function_arn
+        self._stdout = stdout
 
     def invoke(self, event: Any) -> Invocation:
         context = LambdaContext(invoked_function_arn=self._function_arn)
+        self._stdout.inside.handler = True
         try:
             result = lambda_handler.handler(event, context)
         except Exception as exc:
             return Invocation(self._collector.take(context.aws_request_id), error=exc)
+        finally:
+            self._stdout.inside.handler = False
         return Invocation(self._collector.take(context.aws_request_id), result=result)
 
 
@@ -91,7 +124,8 @@ class Invoker:
 def capturing(function_arn: str | None = None, echo: bool = False) -> Iterator[Invoker]:
     """Collect the ``amistate`` logger's decision lines while the block runs.
 
-    ``echo`` also prints every line to standard error (``--debug``).
+    ``echo`` also prints every line to standard error (``--debug``), and what the
+    handler prints (EMF metrics) too; without it that is dropped.
     """
     logger = logs.logger
     collector = _Collector(echo)
@@ -99,8 +133,10 @@ def capturing(function_arn: str | None = None, echo: bool = False) -> Iterator[I
     logger.addHandler(collector)
     logger.setLevel(logging.INFO)
     logger.propagate = False
+    stdout = _HandlerStdout(sys.stdout, echo)
     try:
-        yield Invoker(collector, function_arn)
+        with redirect_stdout(stdout):
+            yield Invoker(collector, function_arn, stdout)
     finally:
         logger.removeHandler(collector)
         logger.setLevel(level)
