@@ -171,6 +171,115 @@ def test_every_statement_names_only_the_resources_its_action_needs(
     assert checked > 10
 
 
+#: Every action of each function's role, written out (not taken from the construct's
+#: constants, so a grant added to or dropped from the construct fails here), as the
+#: code calls them (docs/adapters.md): the deploy function pushes the Config to SSM
+#: (docs/configuration.md "Behaviour"); the reconciler reads histories on the
+#: records (one Scan) and writes with UpdateItem only.
+LOGS = {"logs:CreateLogStream", "logs:PutLogEvents"}
+EXPECTED_ACTIONS = {
+    STATE_HANDLER: LOGS
+    | {
+        "dynamodb:GetItem",
+        "dynamodb:UpdateItem",
+        "ssm:GetParameter",
+        "ssm:PutParameter",
+        "imagebuilder:GetImage",
+        # The on-failure destination (written by the CDK).
+        "sqs:SendMessage",
+        "sqs:GetQueueAttributes",
+        "sqs:GetQueueUrl",
+    },
+    DEPLOY_HANDLER: LOGS
+    | {
+        "dynamodb:GetItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "ssm:GetParameter",
+        "ssm:PutParameter",
+        "imagebuilder:StartImagePipelineExecution",
+    },
+    RECONCILE_HANDLER: LOGS
+    | {
+        "dynamodb:GetItem",
+        "dynamodb:Scan",
+        "dynamodb:UpdateItem",
+        "ssm:GetParameter",
+        "ssm:GetParameters",
+        "ssm:PutParameter",
+        "imagebuilder:ListImagePipelineImages",
+        "imagebuilder:ListWorkflowExecutions",
+        "imagebuilder:GetImage",
+        "ec2:DescribeImages",
+        "ec2:CreateTags",
+        "ec2:DeleteTags",
+    },
+}
+#: What every function that writes SSM parameters gets with a SecureString key.
+SECURE_STRING_ACTIONS = {
+    "ssm:DescribeParameters",
+    "kms:Decrypt",
+    "kms:Encrypt",
+    "kms:GenerateDataKey",
+}
+TRACING_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+
+
+def role_actions(template: dict[str, Any], handler: str) -> list[str]:
+    """Every action granted to the role of the function with ``handler`` (repeats kept)."""
+    return [a for s in role_statements(template, handler) for a in _listed(s["Action"])]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("handler", sorted(EXPECTED_ACTIONS))
+def test_each_function_has_exactly_the_actions_its_code_calls(
+    synthesized: Synthesized, stack: str, handler: str
+) -> None:
+    settings = synthesized.settings[stack]
+    expected = set(EXPECTED_ACTIONS[handler])
+    if settings.secure_string_key_arn is not None:
+        expected |= SECURE_STRING_ACTIONS
+    elif settings.secure_strings:
+        expected.add("ssm:DescribeParameters")
+    if settings.tracing:
+        expected |= TRACING_ACTIONS
+    granted = role_actions(synthesized.templates[stack], handler)
+    assert sorted(set(granted)) == sorted(expected)
+    # Each action in one statement only: no grant hides behind a second one.
+    assert len(granted) == len(set(granted)), sorted(granted)
+
+
+def test_the_exact_action_tests_cover_both_option_sets(synthesized: Synthesized) -> None:
+    example, full = synthesized.settings["Example"], synthesized.settings["Full"]
+    assert (example.secure_string_key_arn, example.secure_strings, example.tracing) == (
+        None,
+        False,
+        False,
+    )
+    assert full.secure_string_key_arn == KEY_ARN and full.tracing
+
+
+def test_no_function_may_put_or_query_items() -> None:
+    """No code path calls PutItem, Query or a batch call (docs/adapters.md): none granted."""
+    for actions in (STATE_TABLE_ACTIONS, DEPLOY_TABLE_ACTIONS, RECONCILE_TABLE_ACTIONS):
+        assert not {
+            "dynamodb:PutItem",
+            "dynamodb:Query",
+            "dynamodb:BatchGetItem",
+            "dynamodb:BatchWriteItem",
+        } & set(actions)
+    assert sorted(DEPLOY_TABLE_ACTIONS) == [
+        "dynamodb:DeleteItem",
+        "dynamodb:GetItem",
+        "dynamodb:UpdateItem",
+    ]
+    assert sorted(RECONCILE_TABLE_ACTIONS) == [
+        "dynamodb:GetItem",
+        "dynamodb:Scan",
+        "dynamodb:UpdateItem",
+    ]
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_table_access_is_per_item_under_the_amistate_keys(
     synthesized: Synthesized, stack: str
@@ -195,21 +304,29 @@ def test_table_access_is_per_item_under_the_amistate_keys(
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_only_the_state_function_and_the_reconciler_touch_ssm_and_only_deploy_starts_builds(
+def test_every_function_writes_the_same_parameters_and_only_deploy_starts_builds(
     synthesized: Synthesized, stack: str
 ) -> None:
     template = synthesized.templates[stack]
-    state = {a for s in role_statements(template, STATE_HANDLER) for a in _listed(s["Action"])}
-    deploy = {a for s in role_statements(template, DEPLOY_HANDLER) for a in _listed(s["Action"])}
-    reconcile = {
-        a for s in role_statements(template, RECONCILE_HANDLER) for a in _listed(s["Action"])
-    }
+    state = set(role_actions(template, STATE_HANDLER))
+    deploy = set(role_actions(template, DEPLOY_HANDLER))
+    reconcile = set(role_actions(template, RECONCILE_HANDLER))
     assert {"ssm:GetParameter", "ssm:PutParameter", "imagebuilder:GetImage"} <= state
     assert {"ssm:GetParameter", "ssm:GetParameters", "ssm:PutParameter"} <= reconcile
+    # Create/Update push the Config through the same write-and-confirm loop (no batch read).
+    assert {"ssm:GetParameter", "ssm:PutParameter"} <= deploy
+    assert "ssm:GetParameters" not in state | deploy
     assert "imagebuilder:StartImagePipelineExecution" not in state | reconcile
     assert not {a for a in state | deploy if a.startswith("ec2:")}
     assert "imagebuilder:StartImagePipelineExecution" in deploy
-    assert not {a for a in deploy if a.startswith(("ssm:", "kms:"))}
+    # The three parameter statements name the same parameters: every region, one prefix.
+    regions = (REGION, *synthesized.settings[stack].extra_regions)
+    for handler in (STATE_HANDLER, DEPLOY_HANDLER, RECONCILE_HANDLER):
+        parameters = _statement(template, handler, "PresetParameters")
+        assert [render(r) for r in _listed(parameters["Resource"])] == [
+            f"arn:{PARTITION}:ssm:{region}:{ACCOUNT}:parameter/spot-runner/configs/*"
+            for region in regions
+        ]
     (start,) = [
         s
         for s in role_statements(template, DEPLOY_HANDLER)
@@ -240,8 +357,8 @@ def test_kms_and_describe_parameters_only_with_a_secure_string_key(
         for _, statement in statements(synthesized.templates["Full"])
         if statement.get("Sid") == "SecureStringKey"
     ]
-    # The state function and the reconciler: both write the parameters.
-    assert len(keys) == 2
+    # The state, deploy and reconcile functions: all three write the parameters.
+    assert len(keys) == 3
     for kms in keys:
         assert kms["Resource"] == KEY_ARN
         assert kms["Condition"] == {

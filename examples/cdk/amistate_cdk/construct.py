@@ -5,8 +5,9 @@ What one construct creates:
 * the DynamoDB table (or a reference to the existing one, by name);
 * per preset: an Image Builder recipe, infrastructure configuration,
   distribution configuration and a scheduled pipeline, plus a custom resource
-  that records the preset's config, creates its initial state and starts its
-  first build (without waiting for it);
+  that records the preset's config, creates its initial state, pushes the
+  Config to every region's parameter at once (keeping the current AMI) and
+  starts its first build (without waiting for it);
 * the EventBridge rule for terminal image states -> the state Lambda, with
   retries and an SQS dead-letter queue; the Lambda's own async retries end in
   a second queue (its on-failure destination);
@@ -91,25 +92,33 @@ ASYNC_RETRY_ATTEMPTS = 2
 ASYNC_MAX_EVENT_AGE = Duration.hours(6)
 
 #: Table actions per function, as ``amistate_adapters.dynamodb`` calls them
-#: (docs/adapters.md). The state function reads the pipeline -> preset mapping
-#: and the record and applies an event with one conditional UpdateItem; the
-#: deploy function writes the initial record and the config (UpdateItem) and
-#: puts/deletes the pipeline mapping, reading nothing. No Scan, Query or batch
-#: call. Both are limited to ``AMI#*`` / ``PIPELINE#*`` keys
-#: (``AmiStateSettings.leading_keys``).
+#: (docs/adapters.md). All three are limited to ``AMI#*`` / ``PIPELINE#*`` keys
+#: (``AmiStateSettings.leading_keys``); none makes a Query, PutItem or batch call.
+#:
+#: The state function reads the pipeline -> presets mapping (and, on a
+#: condition failure a server did not answer with ALL_OLD, the record) and
+#: applies an event with one conditional UpdateItem; SSM confirms read the
+#: record (consistent GetItem).
 STATE_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem")
-DEPLOY_TABLE_ACTIONS = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
+#: The deploy function reads the record (consistent GetItem) to compute the
+#: retired keys and push the Config, creates the initial state and registers
+#: the preset with UpdateItem (the record, and ADD/DELETE on the mapping item's
+#: string set), deletes the mapping item conditionally when its last preset
+#: leaves (DeleteItem), and for a preset joining a pipeline reads the mapping
+#: and its siblings' records (GetItem) and writes its own (UpdateItem).
+DEPLOY_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
+#: Create and Update push the Config to every region's parameter through the
+#: state function's write-and-confirm loop: the same SSM (and KMS) grants.
+DEPLOY_PARAMETER_ACTIONS = ("ssm:GetParameter", "ssm:PutParameter")
 STATE_PARAMETER_ACTIONS = ("ssm:GetParameter", "ssm:PutParameter")
-#: The reconciler reads every record (and its build history) in one Scan,
-#: reads and writes records as the state function does, and writes history
-#: items; SSM parameters are read ten per GetParameters call.
-RECONCILE_TABLE_ACTIONS = (
-    "dynamodb:GetItem",
-    "dynamodb:Query",
-    "dynamodb:Scan",
-    "dynamodb:UpdateItem",
-    "dynamodb:PutItem",
-)
+#: The reconciler reads every record, build history included (a map on the
+#: record), in one paginated Scan; it confirms with GetItem and writes with
+#: UpdateItem (transitions, history entries added and trimmed by REMOVE, the
+#: fall back to an older AMI). DynamoDB's LeadingKeys condition cannot narrow
+#: a Scan (it names no key): the Scan reads the whole table, the records only
+#: by its filter. SSM parameters are read ten per GetParameters call and
+#: converged as the state function does (GetParameter, PutParameter).
+RECONCILE_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:Scan", "dynamodb:UpdateItem")
 RECONCILE_PARAMETER_ACTIONS = ("ssm:GetParameter", "ssm:GetParameters", "ssm:PutParameter")
 #: Per preset pipeline: its builds, newest first.
 RECONCILE_PIPELINE_ACTIONS = ("imagebuilder:ListImagePipelineImages",)
@@ -219,9 +228,10 @@ class AmiStatePipeline(Construct):
             handler=DEPLOY_HANDLER,
             code=code,
             environment=environment,
-            description="amistate: records a preset, creates its state, starts its first build",
+            description="amistate: records a preset, pushes its Config, starts its first build",
         )
         self._grant_table(self.deploy_function, DEPLOY_TABLE_ACTIONS)
+        self._grant_parameters(self.deploy_function, DEPLOY_PARAMETER_ACTIONS)
         provider_log_group = self._log_group("ProviderLogs")
         provider_role = self._lambda_role("ProviderRole", provider_log_group)
         self.provider = cr.Provider(
