@@ -85,15 +85,16 @@ def _builds(
     x4, x5 = ib.new_build(x64), ib.new_build(x64)
     both = (REGION, OTHER_REGION)
 
-    def done(build: str) -> dict[str, Any]:
-        # The home region's AMI is real (moto's EC2), so the reconciler finds it.
+    def done(build: str, clock: str) -> dict[str, Any]:
+        # The home region's AMI is real (moto's EC2), so the reconciler finds it; the
+        # build ends when its event says, so the reconciler's view agrees with the events.
         amis = {r: register(build) if r == REGION else ami(build, r) for r in both}
-        return ib.finish(build, "AVAILABLE", amis)
+        return ib.finish(build, "AVAILABLE", amis, finished=at(clock), deliver=False)
 
-    for build in (x1, x2, x4, x5):
-        done(build)
-    ib.finish(x3, "FAILED")
-    a_images = (done(a1), done(a2), done(a3))
+    for build, clock in ((x1, "06:00:12"), (x2, "08:45:03"), (x4, "18:00:09"), (x5, "18:00:41")):
+        done(build, clock)
+    ib.finish(x3, "FAILED", finished=at("09:10:31"), deliver=False)
+    a_images = (done(a1, "06:04:40"), done(a2, "10:02:44"), done(a3, "11:30:05"))
     return _Builds(x=(x1, x2, x3, x4, x5), a=(a1, a2, a3), a_images=a_images)
 
 
