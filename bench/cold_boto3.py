@@ -35,7 +35,7 @@ mapping = dynamodb.get_item(
     Key={"PK": {"S": "PIPELINE#" + image["sourcePipelineArn"]}, "SK": {"S": "PRESET"}},
     ConsistentRead=True,
 )
-preset = mapping["Item"]["preset"]["S"]
+preset = min(mapping["Item"]["presets"]["SS"])  # the pipeline's presets (one here)
 key = {"PK": {"S": "AMI#" + preset}, "SK": {"S": "LATEST"}}
 order = when + "#" + build.rsplit("/", 1)[1].zfill(9) + "#2"
 record = dynamodb.update_item(

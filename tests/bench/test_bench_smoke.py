@@ -48,4 +48,9 @@ def test_bench_runs_end_to_end_at_smoke_sizes(tmp_path: Path) -> None:
         assert heading in text
     assert "| success via EventBridge (GetImage needed) | applied | 6 |" in text
     assert "| amistate | 80 | 8 | 4 |" in text
-    assert "| as shipped (standard retry mode, 4 attempts) | 4/4 |" in text
+    assert "| before: standard retry mode, 4 attempts, no pacing | 4/4 |" in text
+    shipped = "as shipped: standard, 4 attempts + SSM writes paced within the remaining time"
+    assert f"| {shipped} | 4/4 |" in text
+    for backend in ("dynalite", "moto"):
+        assert f"| {backend} | no change | 10 |" in text
+        assert f"| {backend} | 10% repair | 10 |" in text

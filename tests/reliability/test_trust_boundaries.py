@@ -154,8 +154,8 @@ def test_amistate_logs_never_hold_config_values_even_at_debug(
     with capture_logs(root=False) as logs:
         lambda_handler.handler(copy.deepcopy(dict(EB_AVAILABLE)), Context())
         lambda_handler.handler(copy.deepcopy(dict(SNS_AVAILABLE)), Context())
-        world.injector.arm(4, "throttling")  # GetParameter fails: an error line
-        with pytest.raises(ClientError, match="ThrottlingException"):
+        world.injector.arm(4, "http-500")  # an SSM call fails: an error line
+        with pytest.raises(ClientError, match="InternalServerError"):
             lambda_handler.handler(copy.deepcopy(FAILURE | {"detail": _available()}), Context())
         world.injector.disarm()
         lambda_handler.handler(copy.deepcopy(FAILURE), Context())
