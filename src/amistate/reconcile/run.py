@@ -104,13 +104,20 @@ class Reconciler:
         )
 
     def _builds(self, records: Iterable[AmiState]) -> dict[str, tuple[BuildSummary, ...]]:
-        """Each pipeline's builds since the oldest AMI register of its presets."""
+        """Each pipeline's builds as far back as its presets' records reach.
+
+        That is the oldest of the AMI register and the kept history: older
+        builds could neither change a register nor join the history, so the
+        listing (newest first, paginated) stops there and a no-change run costs
+        one call per pipeline. A record that knows no build lists everything.
+        """
         since: dict[str, datetime | None] = {}
         for record in records:
             pipeline = record.pipeline_arn
             if pipeline is None:
                 continue
-            start = rules.key_time(record.ami_key)
+            known = [key for key in (record.ami_key, *record.history) if key]
+            start = rules.key_time(min(known)) if known else None
             if pipeline in since:
                 earlier = since[pipeline]
                 since[pipeline] = None if earlier is None or start is None else min(earlier, start)
