@@ -66,7 +66,8 @@ def _invoke(event: Any, context: Any, keys: dict[str, Any], metrics: Metrics) ->
     rt = runtime.get(context)
     before = rt.calls.value
     try:
-        report = rt.reconciler.run()
+        with rt.deadline.running(getattr(context, "get_remaining_time_in_millis", None)):
+            report = rt.reconciler.run()
     except Exception as exc:
         metrics.add("Errors")
         logs.decision(
