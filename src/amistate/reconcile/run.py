@@ -109,14 +109,17 @@ class Reconciler:
         That is the oldest of the AMI register and the kept history: older
         builds could neither change a register nor join the history, so the
         listing (newest first, paginated) stops there and a no-change run costs
-        one call per pipeline. A record that knows no build lists everything.
+        one call per pipeline. A record with no good build yet lists everything
+        (any success may still become its AMI).
         """
         since: dict[str, datetime | None] = {}
         for record in records:
             pipeline = record.pipeline_arn
             if pipeline is None:
                 continue
-            known = [key for key in (record.ami_key, *record.history) if key]
+            # Any success newer than the AMI register may still become the AMI:
+            # with no good build yet, every build counts.
+            known = [record.ami_key, *record.history] if record.ami_key else []
             start = rules.key_time(min(known)) if known else None
             if pipeline in since:
                 earlier = since[pipeline]
