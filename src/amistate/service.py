@@ -85,8 +85,14 @@ class AmiService:
         if missing:
             raise ValueError(f"no parameter store for region(s) {sorted(missing)}")
 
-    def handle(self, event: BuildEvent) -> tuple[Outcome, ...]:
-        """One outcome per preset the build's pipeline feeds (one ``ignored`` if none)."""
+    def handle(self, event: BuildEvent, *, keep_stale: bool = False) -> tuple[Outcome, ...]:
+        """One outcome per preset the build's pipeline feeds (one ``ignored`` if none).
+
+        An applied build joins the history in the same write. A *stale* build
+        (older than the record, arriving late) joins it only with
+        ``keep_stale``: the reconcile run passes it, so the event path keeps
+        its call budget and the history is complete after the next run.
+        """
         status = rules.classify(event.status)
         if status is None:
             return (_ignored(event, f"non-terminal status {event.status}"),)
@@ -107,7 +113,7 @@ class AmiService:
         attempted = rules.transition_for(
             event, by_region.get(self.settings.home_region), self._kept(by_region)
         )
-        return tuple(self._apply(preset, attempted) for preset in presets)
+        return tuple(self._apply(preset, attempted, keep_stale) for preset in presets)
 
     def _complete(self, event: BuildEvent, status: str) -> BuildEvent:
         """The event with what only ``GetImage`` can add: pipeline, AMIs, start time."""
@@ -126,10 +132,9 @@ class AmiService:
             created=event.created or facts.created,
         )
 
-    def _apply(self, preset: str, attempted: rules.Transition) -> Outcome:
+    def _apply(self, preset: str, attempted: rules.Transition, keep_stale: bool) -> Outcome:
         decision, record = self._write(preset, attempted)
-        if decision == "stale" and attempted.key not in record.history:
-            # An older build arriving late still belongs in the history.
+        if keep_stale and decision == "stale" and attempted.key not in record.history:
             self.states.keep_build(preset, attempted.entry)
         outcome = Outcome(
             decision=decision,

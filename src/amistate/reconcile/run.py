@@ -106,21 +106,21 @@ class Reconciler:
     def _builds(self, records: Iterable[AmiState]) -> dict[str, tuple[BuildSummary, ...]]:
         """Each pipeline's builds as far back as its presets' records reach.
 
-        That is the oldest of the AMI register and the kept history: older
-        builds could neither change a register nor join the history, so the
-        listing (newest first, paginated) stops there and a no-change run costs
-        one call per pipeline. A record with no good build yet lists everything
-        (any success may still become its AMI).
+        Once a record has a good build and a full history, that is the oldest
+        of its AMI register and its kept builds: older builds could neither
+        change a register nor join the history, so the listing (newest first,
+        paginated) stops there. Otherwise the whole listing counts (usually one
+        page: lifecycle policies keep pipelines short).
         """
         since: dict[str, datetime | None] = {}
         for record in records:
             pipeline = record.pipeline_arn
             if pipeline is None:
                 continue
-            # Any success newer than the AMI register may still become the AMI:
-            # with no good build yet, every build counts.
-            known = [record.ami_key, *record.history] if record.ami_key else []
-            start = rules.key_time(min(known)) if known else None
+            # Any success newer than the AMI register may still become the AMI,
+            # and any build may still join a history that is not full yet.
+            full = bool(record.ami_key) and len(record.history) >= self.history_limit
+            start = rules.key_time(min([record.ami_key, *record.history])) if full else None
             if pipeline in since:
                 earlier = since[pipeline]
                 since[pipeline] = None if earlier is None or start is None else min(earlier, start)
@@ -152,7 +152,8 @@ class Reconciler:
                 return False
             fed.add(instruction.build.arn)
             finished = self.pipelines.finished_at(instruction.build.arn)
-            self.service.handle(event_of(instruction.build, instruction.pipeline_arn, finished))
+            event = event_of(instruction.build, instruction.pipeline_arn, finished)
+            self.service.handle(event, keep_stale=True)
         elif isinstance(instruction, FallBack):
             self.service.fall_back(instruction.preset, instruction.vanished, instruction.to)
         elif isinstance(instruction, Converge):
