@@ -48,6 +48,15 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             f"fault injection: {total['cases']} cases in {len(faults)} (event x fault) pairs, "
             f"{total['surfaced']} surfaced, {converged} converged after redelivery"
         )
+    runs = figures.get("reconcile_faults")
+    if isinstance(runs, dict):
+        total = {k: sum(int(v[k]) for v in runs.values()) for k in ("cases", "converged")}
+        outcomes = ("reported", "raised", "raised-after-repairs", "absorbed", "crashed")
+        split = ", ".join(f"{k} {sum(int(v.get(k, 0)) for v in runs.values())}" for k in outcomes)
+        write(
+            f"reconcile fault injection: {total['cases']} cases in {len(runs)} "
+            f"(scenario x fault) pairs ({split}), {total['converged']} converged on the next run"
+        )
     hostile = figures.get("hostile", {})
     for name in ("lambda", "custom_resource"):
         if name in hostile:

@@ -11,7 +11,13 @@ outlasts botocore's retries and surfaces:
 * ``read-timeout``: the request *is* sent and processed, then ``ReadTimeoutError`` is raised
   (the response is lost: the dangerous kind, a write that happened but looks failed);
 * ``crash-after``: ``after-call`` raises :class:`Crash`, a ``BaseException`` no ``except
-  Exception`` catches: the process dies right after call N completed.
+  Exception`` catches: the process dies right after call N completed;
+* ``access-denied`` (the reconcile matrix only, :data:`RECONCILE_FAULTS`): ``before-send``
+  answers HTTP 400 ``AccessDeniedException`` (an IAM policy lacking the call; not retried).
+
+EC2 speaks XML: there the same faults answer with EC2's own codes and body
+(``RequestLimitExceeded`` HTTP 503, ``InternalError`` HTTP 500, ``UnauthorizedOperation``
+HTTP 403), so botocore parses and retries them as it would EC2's.
 
 The clients keep the production configuration (``amistate_adapters.clients.client_config``:
 standard mode, 4 attempts); :func:`instant_retries` only removes the backoff sleeps and the
@@ -32,6 +38,14 @@ from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutE
 from botocore.httpsession import URLLib3Session
 
 FAULTS = ("throttling", "http-500", "connection-reset", "read-timeout", "crash-after")
+#: The reconcile matrix's kinds: the event matrix's, and a call IAM does not allow.
+RECONCILE_FAULTS = (*FAULTS, "access-denied")
+#: The error answered for a fault: (HTTP status, code), for JSON protocols and for EC2.
+_ERRORS = {
+    "throttling": ((400, "ThrottlingException"), (503, "RequestLimitExceeded")),
+    "http-500": ((500, "InternalServerError"), (500, "InternalError")),
+    "access-denied": ((400, "AccessDeniedException"), (403, "UnauthorizedOperation")),
+}
 
 
 class Crash(BaseException):
@@ -46,9 +60,18 @@ class _Body:
         yield self.payload
 
 
-def _error_response(url: str, status: int, code: str, message: str) -> AWSResponse:
-    payload = json.dumps({"__type": code, "message": message}).encode()
+def _error_response(url: str, status: int, code: str, message: str, ec2: bool) -> AWSResponse:
     headers = HTTPHeaders()
+    if ec2:
+        payload = (
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error>'
+            f"<Code>{code}</Code><Message>{message}</Message></Error></Errors>"
+            f"<RequestID>fault-injected</RequestID></Response>"
+        ).encode()
+        headers["Content-Type"] = "text/xml;charset=UTF-8"
+        headers["Content-Length"] = str(len(payload))
+        return AWSResponse(url, status, headers, _Body(payload))
+    payload = json.dumps({"__type": code, "message": message}).encode()
     headers["Content-Type"] = "application/x-amz-json-1.0"
     headers["x-amzn-ErrorType"] = f"{code}:"
     headers["x-amzn-RequestId"] = "fault-injected"
@@ -75,7 +98,7 @@ class Injector:
         events.register("after-call", self._after_call, unique_id=f"{tag}-after")
 
     def arm(self, call: int, fault: str) -> None:
-        assert fault in FAULTS
+        assert fault in RECONCILE_FAULTS
         with self._lock:
             self._plan = (call, fault)
             self.count = 0
@@ -99,16 +122,16 @@ class Injector:
             self.count += 1
             self.operations.append(str(model.name))
 
-    def _before_send(self, request: Any, **_: Any) -> AWSResponse | None:
+    def _before_send(self, request: Any, event_name: str = "", **_: Any) -> AWSResponse | None:
         fault = self._targeted()
         if fault is None or fault == "crash-after":
             return None
         with self._lock:
             self.attempts_failed += 1
-        if fault == "throttling":
-            return _error_response(request.url, 400, "ThrottlingException", "Rate exceeded")
-        if fault == "http-500":
-            return _error_response(request.url, 500, "InternalServerError", "injected 500")
+        if fault in _ERRORS:
+            ec2 = event_name.split(".")[1:2] == ["ec2"]
+            status, code = _ERRORS[fault][1 if ec2 else 0]
+            return _error_response(request.url, status, code, f"injected {fault}", ec2)
         if fault == "connection-reset":
             raise ConnectionClosedError(endpoint_url=request.url)
         # read-timeout: the server gets and applies the request; its answer is lost.
@@ -128,8 +151,8 @@ def is_the_fault(exc: BaseException, fault: str) -> bool:
         return isinstance(exc, ConnectionClosedError)
     if fault == "read-timeout":
         return isinstance(exc, ReadTimeoutError)
-    code = {"throttling": "ThrottlingException", "http-500": "InternalServerError"}[fault]
-    return isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") == code
+    codes = {code for _, code in _ERRORS[fault]}
+    return isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in codes
 
 
 @contextmanager

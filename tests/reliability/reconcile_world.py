@@ -1,0 +1,251 @@
+"""The AWS-backed world of the reconcile fault matrix: moto (DynamoDB, SSM, EC2), the stand-in.
+
+Like :mod:`tests.reliability.aws_world`, one set of boto3 clients per module (production
+configuration, explicit endpoints), hooked by an :class:`~tests.reliability.faults.Injector`;
+each case gets an emptied moto and stand-in, a fresh table and fresh port objects (a new
+process), installed with ``runtime.configure``. The reconciler's ports are the production
+adapters (``ImageBuilderPipelineImages``, ``Ec2MachineImages``); the SSM store paces its
+writes within the invocation's deadline as the production wiring does, with its pause removed
+(as :func:`~tests.reliability.faults.instant_retries` removes botocore's).
+
+Builds are real: each good build's AMI comes from moto's ``RegisterImage`` (random IDs, so
+snapshots name every AMI by the build that made it), and the stand-in's ``finish`` records
+when it ended (``ListWorkflowExecutions``) and whether its event was delivered.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from amistate_adapters.clients import client_config
+from amistate_adapters.dynamodb import DynamoPresetCatalog, DynamoStateStore
+from amistate_adapters.ec2 import Ec2MachineImages
+from amistate_adapters.imagebuilder import ImageBuilderCatalog, ImageBuilderPipelines
+from amistate_adapters.pipeline_images import ImageBuilderPipelineImages
+from amistate_adapters.ssm import SsmParameterStore
+
+from amistate.compose import CallCounter, Runtime
+from amistate.deadline import Deadline
+from amistate.demo.standin import ImageBuilderStandIn
+from amistate.inventory import IN_USE_TAG, Inventory
+from amistate.ports import Ports, Preset
+from amistate.settings import Settings
+from amistate.shims import lambda_handler, reconcile, runtime
+from tests.reliability.common import ACCOUNT, CONFIG, PARAMETER, PIPELINE, PRESET, REGION
+from tests.reliability.faults import Injector
+from tests.servers import Endpoint, create_table
+from tests.shims.fakes import Context
+
+TABLE = "amistate-reconcile-faults"
+T0 = datetime(2024, 6, 3, 6, 0, tzinfo=UTC)
+SCHEDULED: dict[str, Any] = {
+    "version": "0",
+    "id": "5f1d3c1e-1c2b-4b8e-9d0a-7f3e2a1b0c9d",
+    "detail-type": "Scheduled Event",
+    "source": "aws.events",
+    "account": ACCOUNT,
+    "time": "2024-06-10T06:00:00Z",
+    "region": REGION,
+    "resources": [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/amistate-reconcile"],
+    "detail": {},
+}
+#: The write operations of a reconcile run (a run that plans nothing makes none).
+WRITES = frozenset(
+    {"PutParameter", "UpdateItem", "PutItem", "DeleteItem", "CreateTags", "DeleteTags"}
+)
+
+
+class ReconcileWorld:
+    """Clients, servers, the per-case reset, and what a scenario makes happen."""
+
+    def __init__(self, moto: Endpoint, images: ImageBuilderStandIn, injector: Injector) -> None:
+        self.moto = moto
+        self.images = images
+        self.injector = injector
+        config = client_config()  # production retries and timeouts
+        self.ddb = moto.client("dynamodb", config=config)
+        self.ssm = moto.client("ssm", config=config)
+        self.ec2 = moto.client("ec2", config=config)
+        self.imagebuilder = Endpoint(images.url).client("imagebuilder", config=config)
+        self.hooked = (self.ddb, self.ssm, self.ec2, self.imagebuilder)
+        self.calls = CallCounter()  # one per module: its hooks stay registered
+        for client in self.hooked:
+            injector.attach(client)
+            self.calls.watch(client)
+        # Unhooked clients to set the scene and look at the end state.
+        self.raw_ddb = moto.client("dynamodb")
+        self.raw_ssm = moto.client("ssm")
+        self.raw_ec2 = moto.client("ec2")
+        self.amis: dict[str, str] = {}  # label -> AMI
+        self.builds: dict[str, str] = {}  # label -> build ARN
+        self.runtime: Runtime
+        self.table = ""
+        self._tables = itertools.count(1)
+        # Emptied once (other modules share the server); each case then cleans up after
+        # the last one (see fresh).
+        request = urllib.request.Request(f"{moto.url}/moto-api/reset", method="POST")  # noqa: S310
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            assert response.status == 200
+
+    # --- per case ------------------------------------------------------------------------
+
+    def fresh(self) -> None:
+        """Empty the world, create a new table, deploy the preset, start a new process.
+
+        Cheaper than resetting moto (which rebuilds its SSM and EC2 backends): the last
+        case's table is dropped for a new one, its parameter deleted, its AMIs deregistered
+        (their tags go with them)."""
+        self.injector.disarm()
+        if self.table:
+            self.raw_ddb.delete_table(TableName=self.table)
+        self.raw_ssm.delete_parameters(Names=[PARAMETER])
+        for image in self.raw_ec2.describe_images(Owners=["self"])["Images"]:
+            self.raw_ec2.deregister_image(ImageId=image["ImageId"])
+        assert self.tags() == {}
+        self.images.reset()
+        self.images.pipelines.add(PIPELINE)
+        self.amis.clear()
+        self.builds.clear()
+        self.table = f"{TABLE}-{next(self._tables)}"
+        create_table(self.raw_ddb, self.table)
+        self.new_process()
+        # The preset as its custom resource leaves it (no build started) and its parameter.
+        self.runtime.ports.states.create_initial(PRESET, T0 - timedelta(days=1))
+        self.runtime.ports.catalog.register(Preset(PRESET, PIPELINE, dict(CONFIG)))
+        self.raw_ssm.put_parameter(Name=PARAMETER, Value=json.dumps(dict(CONFIG)), Type="String")
+
+    def new_process(self) -> None:
+        """Fresh port objects over the same clients, wired as ``compose.aws_runtime`` does."""
+        settings = Settings(home_region=REGION, account=ACCOUNT, partition="aws", table=self.table)
+        deadline = Deadline()
+        ports = Ports(
+            states=DynamoStateStore(self.table, self.ddb),
+            catalog=DynamoPresetCatalog(self.table, self.ddb),
+            images=ImageBuilderCatalog(self.imagebuilder),
+            parameters={REGION: SsmParameterStore(self.ssm, REGION, deadline, sleep=_no_pause)},
+            starter=ImageBuilderPipelines(self.imagebuilder),
+        )
+        inventory = Inventory(
+            pipelines=ImageBuilderPipelineImages(self.imagebuilder),
+            machines={REGION: Ec2MachineImages(self.ec2, REGION)},
+        )
+        self.runtime = Runtime(settings, ports, self.calls, lambda: inventory, deadline)
+        runtime.configure(self.runtime)
+
+    # --- what a scenario makes happen -------------------------------------------------------
+
+    def register(self, label: str) -> str:
+        """A real AMI (moto's RegisterImage), known by ``label`` in snapshots."""
+        image = self.raw_ec2.register_image(
+            Name=f"spot-runner {label}",
+            RootDeviceName="/dev/xvda",
+            BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}],
+        )
+        ami = str(image["ImageId"])
+        self.amis[label] = ami
+        return ami
+
+    def build(
+        self, label: str, hour: float, status: str = "AVAILABLE", deliver: bool = True
+    ) -> str:
+        """A build started ``hour`` hours after T0, ended 40 minutes later; its event sent
+        (and handled by the event Lambda) unless ``deliver`` is False: a lost event."""
+        created = T0 + timedelta(hours=hour)
+        arn = self.images.new_build(PIPELINE, created)
+        self.builds[label] = arn
+        amis = {REGION: self.register(label)} if status == "AVAILABLE" else {}
+        reason = "Component step 'InstallDocker' failed" if status == "FAILED" else None
+        self.images.finish(
+            arn,
+            status,
+            amis,
+            reason=reason,
+            finished=created + timedelta(minutes=40),
+            deliver=deliver,
+        )
+        for event in self.images.take_events():
+            assert lambda_handler.handler(event, Context()) is None
+        return arn
+
+    def reconcile(self) -> dict[str, Any]:
+        """One invocation of the reconcile Lambda."""
+        summary: dict[str, Any] = reconcile.handler(
+            dict(SCHEDULED), Context(function_name="amistate-reconcile")
+        )
+        return summary
+
+    def tag(self, label: str, value: str) -> None:
+        self.raw_ec2.create_tags(
+            Resources=[self.amis[label]], Tags=[{"Key": IN_USE_TAG, "Value": value}]
+        )
+
+    def untag(self, label: str) -> None:
+        self.raw_ec2.delete_tags(Resources=[self.amis[label]], Tags=[{"Key": IN_USE_TAG}])
+
+    def deregister(self, label: str) -> None:
+        self.raw_ec2.deregister_image(ImageId=self.amis[label])
+
+    def edit_parameter(self, **changes: Any) -> None:
+        """A hand edit of the parameter (drift)."""
+        value = json.loads(self.raw_ssm.get_parameter(Name=PARAMETER)["Parameter"]["Value"])
+        value.update(changes)
+        self.raw_ssm.put_parameter(
+            Name=PARAMETER, Value=json.dumps(value), Type="String", Overwrite=True
+        )
+
+    # --- looking ---------------------------------------------------------------------------
+
+    def items(self) -> list[dict[str, Any]]:
+        found = self.raw_ddb.scan(TableName=self.table, ConsistentRead=True).get("Items", [])
+        items = [{k: v for k, v in item.items() if k != "createdAt"} for item in found]
+        return sorted(items, key=lambda item: (item["PK"]["S"], item["SK"]["S"]))
+
+    def parameter(self) -> dict[str, Any] | None:
+        try:
+            found = self.raw_ssm.get_parameter(Name=PARAMETER, WithDecryption=True)["Parameter"]
+        except self.raw_ssm.exceptions.ParameterNotFound:
+            return None
+        return {"Type": found["Type"], "Value": json.loads(found["Value"])}
+
+    def tags(self) -> dict[str, str]:
+        """AMI -> the in-use tag's value, for every AMI carrying it."""
+        images = self.raw_ec2.describe_images(
+            Owners=["self"], Filters=[{"Name": "tag-key", "Values": [IN_USE_TAG]}]
+        )["Images"]
+        return {
+            i["ImageId"]: t["Value"]
+            for i in images
+            for t in i.get("Tags", [])
+            if t["Key"] == IN_USE_TAG
+        }
+
+    def snapshot(self) -> Any:
+        """Records, parameter and tags, every AMI ID and build ARN named by its label
+        (moto's AMI IDs differ from one fresh world to the next)."""
+        text = json.dumps(
+            {"items": self.items(), "parameter": self.parameter(), "tags": self.tags()},
+            sort_keys=True,
+        )
+        for label, ami in self.amis.items():
+            text = text.replace(ami, f"<ami {label}>")
+        for label, arn in self.builds.items():
+            text = text.replace(arn, f"<build {label}>")
+        return json.loads(text)
+
+    def check_parameter(self) -> None:
+        """SSM holds a complete JSON object (never partial, never another type) whose
+        ``amiId`` is one of the world's AMIs."""
+        found = self.parameter()
+        assert found is not None
+        value = found["Value"]
+        assert isinstance(value, dict), found
+        assert found["Type"] == "String", found
+        assert value.get("amiId") in self.amis.values(), value
+
+
+def _no_pause(_: float) -> None:
+    """The paced retry's pause, removed (the retry decisions stay the production ones)."""
