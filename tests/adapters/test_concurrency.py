@@ -82,15 +82,19 @@ def test_no_lost_update_under_concurrency(dynalite_table: Table, moto: Endpoint)
     errors: list[BaseException] = []
     orders = [rng.sample(events, len(events)) for _ in range(THREADS)]
 
-    def worker(order: list[BuildEvent]) -> None:
+    def worker(order: list[BuildEvent], keep_stale: bool) -> None:
         try:
             barrier.wait()
             for event in order:
-                service.handle(event)
+                service.handle(event, keep_stale=keep_stale)
         except BaseException as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=worker, args=(order,)) for order in orders]
+    # Half the threads deliver as the event Lambda does, half as reconcile runs do
+    # (which also keep a late, stale build in the history).
+    threads = [
+        threading.Thread(target=worker, args=(order, n % 2 == 1)) for n, order in enumerate(orders)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
