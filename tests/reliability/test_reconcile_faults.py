@@ -253,12 +253,16 @@ def test_every_reconcile_call_faulted_then_a_clean_run_converges(
                     assert world.snapshot() == expected, f"{where}: raised mid-repair"
                     outcome = "raised-after-repairs"
             else:
-                # Absorbed: only a throttled PutParameter, retried by the paced write.
+                # Absorbed: a throttled PutParameter, retried by the paced write; or the
+                # run's last call, the re-read of a repaired record for AmiAgeDays, after
+                # every repair was done (the metric falls back to the record the run read).
                 assert summary is not None
-                assert fault == "throttling" and operations[n - 1] == "PutParameter", (
+                paced = fault == "throttling" and operations[n - 1] == "PutParameter"
+                age_read = operations[n - 1] == "GetItem" and n == len(operations)
+                assert paced or age_read, (
                     f"{where}: the fault was swallowed (silent success): {summary}"
                 )
-                assert made > n, f"{where}: the throttled write was not retried"
+                assert made > n or age_read, f"{where}: the throttled write was not retried"
                 assert summary["failed"] == {}, f"{where}: {summary}"
                 assert summary["counts"] == scenario.counts, f"{where}: {summary}"
                 assert world.snapshot() == expected, f"{where}: absorbed, but not repaired"

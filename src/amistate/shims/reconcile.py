@@ -190,7 +190,12 @@ def _ages(metrics: Metrics, rt: runtime.Runtime, report: Report) -> None:
     at = now()
     for preset, record in sorted(report.records.items()):
         if preset in changed:
-            record = rt.service.record(preset) or record
+            try:
+                record = rt.service.record(preset) or record
+            except Exception as exc:  # a metric must not fail a run that worked
+                logs.decision(
+                    logging.WARNING, action="age-from-read", preset=preset, error=str(exc)
+                )
         finished = ami_finished(record)
         if finished is not None:
             age = max(0.0, (at - finished).total_seconds() / _SECONDS_PER_DAY)
