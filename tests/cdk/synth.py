@@ -109,6 +109,7 @@ def full_settings(example: AmiStateSettings) -> AmiStateSettings:
         ami_max_age_days=7,
         alarm_email=ALARM_EMAIL,
         lifecycle=LifecycleSpec(keep_images=5, max_age_days=90),
+        history_limit=40,
     )
 
 

@@ -77,6 +77,8 @@ def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
         (_set("amiMaxAgeDays", 0), "amiMaxAgeDays: expected a number of days"),
         (_set("amiMaxAgeDays", "14"), "amiMaxAgeDays: expected int"),
         (_set("alarmEmail", "oncall"), "alarmEmail"),
+        (_set("historyLimit", 0), "historyLimit: expected a whole number from 1 to 100"),
+        (_set("historyLimit", 500), "historyLimit: expected a whole number from 1 to 100"),
         (_set("imageLifecycle", {"keepImages": 0}), "imageLifecycle.keepImages"),
         (_set("imageLifecycle", {"maxAgeDays": 5000}), "imageLifecycle.maxAgeDays"),
         (_set("imageLifecycle", {"keep": 3}), "unknown field(s) keep"),

@@ -137,6 +137,8 @@ def test_functions_run_the_shims_on_the_asset_runtime_with_the_contract_environm
     }
     if settings.extra_regions:
         environment["AMISTATE_EXTRA_REGIONS"] = ",".join(settings.extra_regions)
+    if settings.history_limit is not None:
+        environment["AMISTATE_HISTORY_LIMIT"] = str(settings.history_limit)
     for handler in (STATE_HANDLER, DEPLOY_HANDLER):
         t.has_resource_properties(
             "AWS::Lambda::Function",

@@ -53,6 +53,7 @@ from constructs import Construct, IConstruct
 
 from amistate.inventory import IN_USE_TAG as INVENTORY_IN_USE_TAG
 from amistate.reconcile.plan import tag_value
+from amistate.settings import HISTORY
 
 from .monitoring import AmiStateMonitoring
 from .settings import (
@@ -168,6 +169,8 @@ class AmiStatePipeline(Construct):
         }
         if settings.extra_regions:
             environment["AMISTATE_EXTRA_REGIONS"] = ",".join(settings.extra_regions)
+        if settings.history_limit is not None:
+            environment[HISTORY] = str(settings.history_limit)
 
         # Dead letters: events EventBridge could not deliver, and invocations
         # that failed after Lambda's own retries. Two queues: the messages have

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from amistate.names import DEFAULT_PARAMETER_PREFIX, validate_prefix, validate_preset
+from amistate.settings import MAX_HISTORY
 
 #: Sundays 03:00 UTC. Image Builder cron has six fields, like EventBridge's.
 DEFAULT_SCHEDULE = "cron(0 3 ? * SUN *)"
@@ -147,6 +148,7 @@ class AmiStateSettings:
     ami_max_age_days: int = DEFAULT_AMI_MAX_AGE_DAYS
     alarm_email: str | None = None
     lifecycle: LifecycleSpec = field(default_factory=LifecycleSpec)
+    history_limit: int | None = None  # AMISTATE_HISTORY_LIMIT; None: amistate's default (20)
 
 
 def load_settings(data: Mapping[str, Any]) -> AmiStateSettings:
@@ -171,6 +173,7 @@ def load_settings(data: Mapping[str, Any]) -> AmiStateSettings:
         ami_max_age_days=_or_default(top.get("amiMaxAgeDays", int), DEFAULT_AMI_MAX_AGE_DAYS),
         alarm_email=top.get("alarmEmail", str),
         lifecycle=_load_lifecycle(top.get("imageLifecycle", Mapping)),
+        history_limit=top.get("historyLimit", int),
     )
     top.no_unknown()
     validate(settings)
@@ -197,6 +200,9 @@ def validate(settings: AmiStateSettings) -> None:
         if not isinstance(region, str) or not _REGION.fullmatch(region):
             raise SettingsError(f"extraRegions: {region!r} is not a region name")
     _check_schedule("reconcileSchedule", settings.reconcile_schedule)
+    limit = settings.history_limit
+    if limit is not None and (isinstance(limit, bool) or not 1 <= limit <= MAX_HISTORY):
+        raise SettingsError(f"historyLimit: expected a whole number from 1 to {MAX_HISTORY}")
     if isinstance(settings.ami_max_age_days, bool) or not 1 <= settings.ami_max_age_days <= 365:
         raise SettingsError("amiMaxAgeDays: expected a number of days from 1 to 365")
     if settings.alarm_email is not None and not _EMAIL.fullmatch(settings.alarm_email):
