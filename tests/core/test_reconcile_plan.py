@@ -199,3 +199,16 @@ def test_tag_values_fit_ec2s_limit() -> None:
     many = [f"preset-{n:03d}" for n in range(60)]
     assert len(tag_value(many)) <= 256
     assert tag_value(many).endswith(f",+{60 - tag_value(many).count(',')}")
+
+
+def test_a_build_the_history_holds_is_never_reported_again() -> None:
+    """A region added later: old builds lack its AMI, but they are history, not problems."""
+    b1, b2 = summary(1), summary(2)
+    record = record_after(b1, b2)
+    two_regions = evolve(
+        world(record, (b2, b1), value(ami_for(2)), tagged=settled_tags(record)),
+        regions=(REGION, "eu-west-1"),
+    )
+    assert plan(two_regions).problems == ()
+    b3 = summary(3)  # a new build without the new region's AMI is a problem
+    assert len(plan(evolve(two_regions, builds={PIPELINE: (b3, b2, b1)})).problems) == 1

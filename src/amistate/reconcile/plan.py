@@ -178,6 +178,8 @@ def _builds(
         if rules.classify(build.status) is None:
             continue
         event = event_of(build, pipeline)
+        if rules.ordering_key(event) in known:
+            continue  # the record has seen it (applied, or kept as stale)
         by_region = {ami.region: ami.ami_id for ami in build.amis}
         missing = [r for r in world.regions if r not in by_region]
         if rules.classify(build.status) == "ready" and missing:
@@ -188,7 +190,7 @@ def _builds(
         decision = rules.decide(record, attempted)
         if isinstance(decision, rules.Apply):
             record = decision.transition.apply(record, preset)
-        elif attempted.key in known or attempted.key <= oldest_kept:
+        elif attempted.key <= oldest_kept:
             continue
         out.append(Feed(preset, pipeline, build))
         history.append(attempted.entry)
