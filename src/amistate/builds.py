@@ -9,15 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from amistate.state import BuildRecord, Pin
+from amistate.state import BuildRecord, Pin, newest_first
 
 #: How many good AMIs before the one in use stay protected by the in-use tag.
 PROTECTED_PREVIOUS = 2
-
-
-def newest_first(builds: Iterable[BuildRecord]) -> list[BuildRecord]:
-    """History order: the newest build (greatest ordering key) first."""
-    return sorted(builds, key=lambda b: b.key, reverse=True)
 
 
 def good_builds(builds: Iterable[BuildRecord]) -> list[BuildRecord]:
@@ -44,6 +39,5 @@ __all__ = [
     "PROTECTED_PREVIOUS",
     "find_build",
     "good_builds",
-    "newest_first",
     "pin_to",
 ]

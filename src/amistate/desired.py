@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from amistate.merge import AMI_ID_KEY, dump_object, load_object
+from amistate.state import AmiState
 
 #: Keys the stack can never own: amistate writes them itself.
 RESERVED_KEYS = frozenset({AMI_ID_KEY})
@@ -65,6 +66,19 @@ def parameter_value(
     return dump_object(wanted)
 
 
+def desired_value(
+    record: AmiState, region: str, home_region: str, current: str | None
+) -> str | None:
+    """What ``region``'s parameter should hold for ``record`` (pin, Config,
+    retired keys), given its ``current`` value; None while the record has no
+    AMI for that region. The service's writes and the reconcile planner both
+    ask this."""
+    ami = record.ami_for(region, home_region)
+    if ami is None:
+        return None
+    return parameter_value(current, record.config, ami, record.retired_keys)
+
+
 def same_json(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     """Equal as JSON: ``1``, ``1.0`` and ``true`` differ; key order does not matter."""
     return _canonical(a) == _canonical(b)
@@ -94,4 +108,4 @@ def drift(current: str | None, desired: str) -> tuple[str, ...]:
     return tuple(keys)
 
 
-__all__ = ["RESERVED_KEYS", "drift", "parameter_value", "retire", "same_json"]
+__all__ = ["RESERVED_KEYS", "desired_value", "drift", "parameter_value", "retire", "same_json"]

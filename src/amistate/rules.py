@@ -40,6 +40,7 @@ from typing import Any, Literal
 
 from attrs import evolve, field, frozen
 
+from amistate.errors import NoAmiForRegion
 from amistate.events import BuildEvent
 from amistate.state import AmiState, BuildRecord, Status
 
@@ -171,6 +172,25 @@ def transition_for(
     )
 
 
+def attempt(event: BuildEvent, home: str, regions: tuple[str, ...], whose: str) -> Transition:
+    """The optimistic transition a terminal build stands for, keeping the AMIs
+    of the regions amistate writes (``regions``; the record's ``amiId`` is
+    ``home``'s). A success must have an AMI in each of them: otherwise
+    :class:`~amistate.errors.NoAmiForRegion`, naming the build and ``whose``.
+    Events and reconcile runs both go through it.
+    """
+    by_region = {ami.region: ami.ami_id for ami in event.amis or ()}
+    if classify(event.status) == "ready":
+        for region in regions:
+            if region not in by_region:
+                raise NoAmiForRegion(
+                    f"build {event.build.arn} of {whose} has no AMI in region {region} "
+                    f"(distributed to: {', '.join(sorted(by_region)) or 'none'})"
+                )
+    kept = {region: ami for region, ami in by_region.items() if region in regions}
+    return transition_for(event, by_region.get(home), kept)
+
+
 def transition_of(build: BuildRecord) -> Transition:
     """The transition a kept build stands for (a preset joining a pipeline
     starts from another preset's build through it)."""
@@ -240,6 +260,7 @@ __all__ = [
     "Duplicate",
     "Stale",
     "Transition",
+    "attempt",
     "classify",
     "decide",
     "key_time",

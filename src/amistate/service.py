@@ -19,8 +19,8 @@ from attrs import evolve, field, frozen
 
 from amistate import rules
 from amistate.arns import same_owner
-from amistate.desired import parameter_value
-from amistate.errors import ContentionError, NoAmiForRegion, UnknownBuildStart, UnknownPreset
+from amistate.desired import desired_value
+from amistate.errors import ContentionError, UnknownBuildStart, UnknownPreset
 from amistate.events import BuildEvent
 from amistate.merge import dump_object
 from amistate.names import parameter_name, state_pk, validate_preset
@@ -107,12 +107,9 @@ class AmiService:
         presets = self.catalog.presets_for_pipeline(pipeline_arn) if pipeline_arn else ()
         if not presets:
             return (_ignored(event, f"pipeline {pipeline_arn} is not mapped to a preset"),)
-        by_region = {ami.region: ami.ami_id for ami in event.amis or ()}
-        if status == "ready":
-            self._check_regions(", ".join(presets), event.build.arn, by_region)
-        attempted = rules.transition_for(
-            event, by_region.get(self.settings.home_region), self._kept(by_region)
-        )
+        settings = self.settings
+        whose = f"preset {', '.join(presets)}"
+        attempted = rules.attempt(event, settings.home_region, settings.regions, whose)
         return tuple(self._apply(preset, attempted, keep_stale) for preset in presets)
 
     def _complete(self, event: BuildEvent, status: str) -> BuildEvent:
@@ -152,18 +149,6 @@ class AmiService:
                 rounds=done.rounds,
             )
         return outcome
-
-    def _check_regions(self, presets: str, build_id: str, by_region: Mapping[str, str]) -> None:
-        for region in self.settings.regions:
-            if region not in by_region:
-                raise NoAmiForRegion(
-                    f"build {build_id} of preset {presets} has no AMI in region {region} "
-                    f"(distributed to: {', '.join(sorted(by_region)) or 'none'})"
-                )
-
-    def _kept(self, by_region: Mapping[str, str]) -> dict[str, str]:
-        wanted = self.settings.regions
-        return {region: ami for region, ami in by_region.items() if region in wanted}
 
     def _write(self, preset: str, attempted: rules.Transition) -> tuple[DecisionName, AmiState]:
         decision: rules.Decision = rules.Apply(attempted)
@@ -229,10 +214,7 @@ class AmiService:
         """What ``region``'s parameter should hold given its ``current`` value
         (None while the record has no AMI for it). Raises InvalidConfig for a
         current value that is not a JSON object: it is never overwritten."""
-        ami = self.expected_ami(record, region)
-        if ami is None:
-            return None
-        return parameter_value(current, record.config, ami, record.retired_keys)
+        return desired_value(record, region, self.settings.home_region, current)
 
     def adopt(self, preset: str, build: BuildRecord) -> DecisionName:
         """Apply a build another preset of the same pipeline already recorded."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Literal
 
@@ -104,5 +104,10 @@ class AmiState:
 
     def builds(self, limit: int | None = None) -> tuple[BuildRecord, ...]:
         """The history, newest first (at most ``limit`` builds)."""
-        ordered = sorted(self.history.values(), key=lambda b: b.key, reverse=True)
+        ordered = newest_first(self.history.values())
         return tuple(ordered if limit is None else ordered[:limit])
+
+
+def newest_first(builds: Iterable[BuildRecord]) -> list[BuildRecord]:
+    """History order: the newest build (greatest ordering key) first."""
+    return sorted(builds, key=lambda b: b.key, reverse=True)

@@ -32,11 +32,11 @@ from attrs import evolve, field, frozen
 from amistate import rules
 from amistate.arns import parse_build_arn
 from amistate.builds import PROTECTED_PREVIOUS, good_builds
-from amistate.desired import drift, parameter_value
-from amistate.errors import InvalidConfig
+from amistate.desired import desired_value, drift
+from amistate.errors import InvalidConfig, NoAmiForRegion
 from amistate.events import BuildEvent
 from amistate.inventory import LAUNCHABLE, BuildSummary, ImageState
-from amistate.state import AmiState, BuildRecord
+from amistate.state import AmiState, BuildRecord, newest_first
 
 #: EC2 allows 256 characters in a tag value.
 TAG_VALUE_MAX = 256
@@ -180,13 +180,11 @@ def _builds(
         event = event_of(build, pipeline)
         if rules.ordering_key(event) in known:
             continue  # the record has seen it (applied, or kept as stale)
-        by_region = {ami.region: ami.ami_id for ami in build.amis}
-        missing = [r for r in world.regions if r not in by_region]
-        if rules.classify(build.status) == "ready" and missing:
-            out.append(Problem(preset, f"build {build.arn} has no AMI in {', '.join(missing)}"))
+        try:
+            attempted = rules.attempt(event, world.home_region, world.regions, f"preset {preset}")
+        except NoAmiForRegion as exc:
+            out.append(Problem(preset, str(exc)))
             continue
-        kept = {r: a for r, a in by_region.items() if r in world.regions}
-        attempted = rules.transition_for(event, by_region.get(world.home_region), kept)
         decision = rules.decide(record, attempted)
         if isinstance(decision, rules.Apply):
             record = decision.transition.apply(record, preset)
@@ -195,7 +193,7 @@ def _builds(
         out.append(Feed(preset, pipeline, build))
         history.append(attempted.entry)
         known.add(attempted.key)
-    return record, sorted(history, key=lambda b: b.key, reverse=True)
+    return record, newest_first(history)
 
 
 def _launchable(world: World, region: str, ami: str | None) -> bool:
@@ -232,16 +230,13 @@ def _parameters(world: World, preset: str, record: AmiState, out: list[Instructi
     regions: list[str] = []
     keys: set[str] = set()
     for region in world.regions:
-        ami = record.ami_for(region, world.home_region)
-        if ami is None:
-            continue
         current = world.parameters.get((region, preset))
         try:
-            desired = parameter_value(current, record.config, ami, record.retired_keys)
+            desired = desired_value(record, region, world.home_region, current)
         except InvalidConfig as exc:
             out.append(Problem(preset, f"parameter in {region}: {exc}"))
             continue
-        if desired != current:
+        if desired is not None and desired != current:
             regions.append(region)
             keys.update(drift(current, desired))
     if regions:
