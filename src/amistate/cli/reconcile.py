@@ -22,7 +22,7 @@ from amistate.reconcile.plan import (
     Trim,
     Untag,
 )
-from amistate.reconcile.run import Report
+from amistate.reconcile.run import Report, owner
 
 from . import render
 
@@ -111,12 +111,7 @@ def _with_done(report: Report, instruction: Instruction) -> dict[str, Any]:
     """The instruction, and (after a real run) whether its preset's or region's repair failed."""
     value = instruction_json(instruction)
     if not report.dry_run and not isinstance(instruction, Problem):
-        owner = (
-            f"tags in {instruction.region}"
-            if isinstance(instruction, Tag | Untag)
-            else instruction.preset
-        )
-        value["failed"] = owner in report.failed
+        value["failed"] = owner(instruction) in report.failed
     return value
 
 

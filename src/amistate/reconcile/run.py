@@ -169,14 +169,19 @@ class Reconciler:
         return True
 
 
+def owner(instruction: Instruction) -> str:
+    """What a failure of ``instruction`` is charged to in ``Report.failed``: its
+    preset, or ``tags in <region>`` for the in-use tags."""
+    if isinstance(instruction, Tag | Untag):
+        return f"tags in {instruction.region}"
+    return instruction.preset
+
+
 def _by_owner(instructions: Iterable[Instruction]) -> list[tuple[str, list[Instruction]]]:
-    """Instructions grouped by what a failure is charged to: a preset, or a region's tags."""
+    """Instructions grouped by :func:`owner`, in plan order."""
     groups: dict[str, list[Instruction]] = defaultdict(list)
     for instruction in instructions:
-        if isinstance(instruction, Tag | Untag):
-            groups[f"tags in {instruction.region}"].append(instruction)
-        else:
-            groups[instruction.preset].append(instruction)
+        groups[owner(instruction)].append(instruction)
     return list(groups.items())
 
 
@@ -210,4 +215,4 @@ def _ami(entry: BuildRecord, region: str, home: str) -> str | None:
     return entry.ami_for(region, home) if entry.good else None
 
 
-__all__ = ["Reconciler", "Report"]
+__all__ = ["Reconciler", "Report", "owner"]

@@ -32,7 +32,7 @@ from typing import Any
 from amistate.errors import MalformedEvent, TransientError
 from amistate.metrics import Metrics
 from amistate.reconcile.plan import Converge, FallBack, Feed, Instruction, Problem, Tag, Trim, Untag
-from amistate.reconcile.run import Report
+from amistate.reconcile.run import Report, owner
 from amistate.shims import logs, runtime
 from amistate.state import AmiState
 
@@ -149,16 +149,10 @@ def describe(instruction: Instruction) -> dict[str, Any]:
     return {"action": "problem", "preset": instruction.preset, "problem": instruction.text}
 
 
-def _owner(instruction: Instruction) -> str:
-    if isinstance(instruction, Tag | Untag):
-        return f"tags in {instruction.region}"
-    return instruction.preset
-
-
 def _log_instruction(instruction: Instruction, report: Report, keys: Mapping[str, Any]) -> None:
     fields = describe(instruction)
     problem = isinstance(instruction, Problem)
-    failed = report.failed.get(_owner(instruction))
+    failed = report.failed.get(owner(instruction))
     done = not problem and _done(instruction, report)
     level = logging.ERROR if failed and not done else logging.INFO
     if problem:
