@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from attrs import field, frozen
 
 from amistate.arns import is_pipeline_arn, owner_of
+from amistate.builds import find_build
 from amistate.deploy.properties import PIPELINE_ARN, PRESET_NAME, PresetProperties
 from amistate.deploy.request import PreviousPreset
 from amistate.desired import retire
@@ -109,10 +110,7 @@ class PresetDeployer:
             other = self.states.get(sibling) if sibling != props.preset else None
             if other is None or other.pipeline_arn != props.pipeline_arn:
                 continue
-            build = next(
-                (b for b in other.history.values() if b.good and b.build_id == other.ami_build_id),
-                None,
-            )
+            build = find_build(other.history.values(), other.ami_build_id or "")
             if build is not None:
                 self.service.adopt(props.preset, build)
                 return
