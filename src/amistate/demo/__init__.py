@@ -73,7 +73,7 @@ def isolated_environment(values: Mapping[str, str]) -> Iterator[None]:
 def run_demo(json_output: bool = False, debug: bool = False) -> int:
     started = time.monotonic()
     try:
-        from moto.server import ThreadedMotoServer
+        from amistate.demo.moto_server import MotoServer
     except ImportError:
         raise SystemExit(
             "amistate: error: the demo needs moto: pip install 'amistate[demo]' (make demo does)"
@@ -89,7 +89,7 @@ def run_demo(json_output: bool = False, debug: bool = False) -> int:
         else:
             print(text, flush=True)
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server = MotoServer()
     server.start()
     host, port = server.get_host_and_port()
     moto_url = f"http://{host}:{port}"

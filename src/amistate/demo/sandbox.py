@@ -54,10 +54,10 @@ class Sandbox:
     """The running servers; :meth:`close` stops them."""
 
     def __init__(self, region: str, table: str, events: Path, out: Callable[[str], None]) -> None:
-        from moto.server import ThreadedMotoServer
+        from amistate.demo.moto_server import MotoServer
 
         self.region, self.table, self.events, self.out = region, table, events, out
-        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.moto = MotoServer()
         self.moto.start()
         host, port = self.moto.get_host_and_port()
         self.moto_url = f"http://{host}:{port}"
