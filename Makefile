@@ -5,6 +5,8 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# The suite runs on every core (pytest-xdist; one test file per worker at a time).
+PYTEST_WORKERS ?= auto
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # jsii (the CDK's bridge from Python to Node.js) prints a 12-line banner, relayed as Python
 # bytes reprs, on every start under a Node.js past jsii's support window (18 and 20 today)
@@ -47,7 +49,7 @@ typecheck: $(VENV)/.dev
 	$(VENV)/bin/mypy
 
 unit: $(VENV)/.dev node_modules/.installed
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 test: lint typecheck unit
 

@@ -27,7 +27,6 @@ def test_demo_plays_the_timeline_and_checks_itself() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads(done.stdout)
     assert report["ok"] is True
-    assert report["seconds"] < 20
     assert all(check["ok"] for check in report["checks"])
     decisions = [line["decision"] for line in report["timeline"]]
     assert {"applied", "applied-ami", "stale", "duplicate", "ignored"} <= set(decisions)
