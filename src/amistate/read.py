@@ -30,7 +30,6 @@ and the ports from the same AWS wiring as the Lambdas.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -46,6 +45,14 @@ if TYPE_CHECKING:
     from amistate_adapters.wiring import MakeClient
 
     from amistate.ports import ParameterStore, StateStore
+
+
+#: How errors name the arguments of :class:`Reader`.
+_NAMES = {
+    "table": "Reader(table=...)",
+    "region": "Reader(region=...)",
+    "parameter_prefix": "Reader(parameter_prefix=...)",
+}
 
 
 class Reader:
@@ -72,13 +79,10 @@ class Reader:
 
     def settings(self) -> Settings:
         """The settings now: explicit arguments, else the environment."""
-        overrides = {
-            settings_module.TABLE: self._table,
-            "AWS_REGION": self._region,
-            settings_module.PARAMETER_PREFIX: self._prefix,
-        }
-        environ = {**os.environ, **{k: v for k, v in overrides.items() if v}}
-        return settings_module.load(environ, require_table=False)
+        overrides = settings_module.Overrides(
+            table=self._table, region=self._region, parameter_prefix=self._prefix, names=_NAMES
+        )
+        return settings_module.load(None, overrides, require_table=False)
 
     @property
     def table(self) -> str:

@@ -1,8 +1,11 @@
-"""The one way in for configuration: the environment (or explicit values) -> :class:`Settings`.
+"""The one way in for configuration: the environment, explicit overrides -> :class:`Settings`.
 
-Every entry point (the two Lambdas, the CLI, :mod:`amistate.read`) builds its
-settings here and hands them to the composition root (:mod:`amistate.compose`);
-nothing else reads ``AMISTATE_*``. See docs/configuration.md.
+Every entry point (the state and reconcile Lambdas, the custom resource, the
+CLI, :mod:`amistate.read`) builds its settings with :func:`load` from the same
+environment, so no setting can be read by one and forgotten by another; the
+CLI's flags and :class:`~amistate.read.Reader`'s arguments are
+:class:`Overrides` of single variables, read and checked exactly as those
+variables are. Nothing else reads ``AMISTATE_*``. See docs/configuration.md.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import os
 import re
 from collections.abc import Mapping
 
-from attrs import evolve, frozen
+from attrs import evolve, field, frozen
 
 from amistate.arns import owner_of
 from amistate.errors import ConfigurationError, InvalidPresetName
@@ -35,6 +38,8 @@ class Settings:
     ``home_region`` is the function's own region; ``extra_regions`` get their
     own region's AMI in their own parameter. ``account`` and ``partition``
     (from the function's ARN) are None when unknown, and then not checked.
+    Built by :func:`load` only (tests excepted): a field it does not read is a
+    setting no deployment can set.
     """
 
     home_region: str
@@ -42,7 +47,6 @@ class Settings:
     partition: str | None = None
     parameter_prefix: str = DEFAULT_PARAMETER_PREFIX
     extra_regions: tuple[str, ...] = ()
-    any_region: bool = False
     table: str | None = None
     history_limit: int = HISTORY_LIMIT  # builds kept per preset (the reconciler trims)
 
@@ -57,7 +61,7 @@ class Settings:
             return f"account {account}, not ours"
         if self.partition is not None and partition != self.partition:
             return f"partition {partition}, not ours"
-        if not self.any_region and region != self.home_region:
+        if region != self.home_region:
             return f"region {region}, not ours"
         return None
 
@@ -70,9 +74,46 @@ class Settings:
         return evolve(self, account=account, partition=partition)
 
 
-def load(environ: Mapping[str, str] | None = None, *, require_table: bool = True) -> Settings:
-    """Read and validate the environment; raise :class:`ConfigurationError` naming the variable."""
-    env = os.environ if environ is None else environ
+@frozen
+class Overrides:
+    """Values given explicitly that win over their variables (None: the variable's).
+
+    The CLI's ``--table``, ``--region`` and ``--prefix``; the arguments of
+    :class:`amistate.read.Reader`. Each is read and checked exactly as its
+    variable is (``region`` stands for ``AWS_REGION``); an error names it as
+    ``names`` says (``{"table": "--table"}``), else by its variable.
+    """
+
+    table: str | None = None
+    region: str | None = None
+    parameter_prefix: str | None = None
+    names: Mapping[str, str] = field(factory=dict, hash=False)
+
+
+#: The variable each override stands for.
+_OVERRIDDEN = {"table": TABLE, "region": "AWS_REGION", "parameter_prefix": PARAMETER_PREFIX}
+
+
+def load(
+    environ: Mapping[str, str] | None = None,
+    overrides: Overrides | None = None,
+    *,
+    function_arn: object = None,
+    require_table: bool = True,
+) -> Settings:
+    """The settings of every entry point: ``environ`` (default: the process's), then
+    ``overrides``, then the owner in ``function_arn`` (a Lambda's own ARN, if any).
+
+    Raises :class:`ConfigurationError` naming the variable (or the override).
+    """
+    given = overrides or Overrides()
+    env = dict(os.environ if environ is None else environ)
+    names: dict[str, str] = {}
+    for name, variable in _OVERRIDDEN.items():
+        value = getattr(given, name)
+        if value:
+            env[variable] = value
+            names[variable] = given.names.get(name, variable)
     table = env.get(TABLE, "").strip()
     if not table and require_table:
         raise ConfigurationError(
@@ -80,8 +121,7 @@ def load(environ: Mapping[str, str] | None = None, *, require_table: bool = True
             "the AMI state records (the stack's table)"
         )
     if table and not TABLE_NAME.fullmatch(table):
-        raise ConfigurationError(f"{TABLE}={table[:80]!r}: {table_problem(table)}")
-
+        raise ConfigurationError(f"{_named(names, TABLE, table[:80])}: {table_problem(table)}")
     variable = "AWS_REGION" if env.get("AWS_REGION") else "AWS_DEFAULT_REGION"
     region = (env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "").strip()
     if not region:
@@ -89,14 +129,20 @@ def load(environ: Mapping[str, str] | None = None, *, require_table: bool = True
             "no AWS region: set AWS_REGION (Lambda sets it) or AWS_DEFAULT_REGION"
         )
     if not REGION_NAME.fullmatch(region):
-        raise ConfigurationError(f"{variable}={region[:40]!r}: {REGION_FORM}")
+        raise ConfigurationError(f"{_named(names, variable, region[:40])}: {REGION_FORM}")
     return Settings(
         home_region=region,
-        parameter_prefix=_prefix(env),
+        parameter_prefix=_prefix(env, names.get(PARAMETER_PREFIX, PARAMETER_PREFIX)),
         extra_regions=_extra_regions(env, region),
         table=table or None,
         history_limit=_history_limit(env),
-    )
+    ).with_owner(function_arn)
+
+
+def _named(names: Mapping[str, str], variable: str, text: str) -> str:
+    """``VARIABLE='text'``, or ``--flag 'text'`` for an override named so."""
+    name = names.get(variable)
+    return f"{name} {text!r}" if name and name != variable else f"{variable}={text!r}"
 
 
 #: What a region name looks like, for error messages.
@@ -135,12 +181,12 @@ def _history_limit(env: Mapping[str, str]) -> int:
     return int(text)
 
 
-def _prefix(env: Mapping[str, str]) -> str:
+def _prefix(env: Mapping[str, str], name: str) -> str:
     prefix = env.get(PARAMETER_PREFIX, "").strip() or DEFAULT_PARAMETER_PREFIX
     try:
         return validate_prefix(prefix.rstrip("/") or prefix)
     except InvalidPresetName as exc:
-        raise ConfigurationError(f"{PARAMETER_PREFIX}: {exc}") from None
+        raise ConfigurationError(f"{name}: {exc}") from None
 
 
 def _extra_regions(env: Mapping[str, str], home: str) -> tuple[str, ...]:
@@ -167,6 +213,7 @@ __all__ = [
     "TABLE",
     "TABLE_NAME",
     "ConfigurationError",
+    "Overrides",
     "Settings",
     "load",
     "table_problem",

@@ -45,7 +45,7 @@ def test_usage_errors_exit_2_with_one_line(cli: Cli) -> None:
 
     bad_prefix = cli.run("status", "--prefix", "no-slash")
     assert bad_prefix.returncode == 2
-    assert bad_prefix.stderr.startswith("amistate: error: --prefix / AMISTATE_PARAMETER_PREFIX")
+    assert bad_prefix.stderr.startswith("amistate: error: --prefix: ")
 
     bad_endpoint = cli.run("status", "--endpoint-url", "localhost:4566")
     assert bad_endpoint.returncode == 2

@@ -1,12 +1,14 @@
-"""Where the operator commands act: global options, else the Lambda's own environment.
+"""Where the operator commands act: the Lambdas' own settings, with the flags on top.
 
-``--table``, ``--prefix``, ``--region`` and ``--endpoint-url`` override
-``AMISTATE_TABLE``, ``AMISTATE_PARAMETER_PREFIX``, ``AWS_REGION`` (then
-``AWS_DEFAULT_REGION``) and ``AWS_ENDPOINT_URL``. ``AMISTATE_EXTRA_REGIONS``
-is read as the Lambda reads it. The result is validated by the Lambda's own
-:func:`amistate.settings.load` and handed to the composition root explicitly
-(:func:`amistate.compose.aws_runtime`): the CLI acts exactly as the deployed
-function would, and never writes the process environment.
+The settings come from :func:`amistate.settings.load`, the function every
+entry point uses, over the whole environment (``AMISTATE_HISTORY_LIMIT``,
+``AMISTATE_EXTRA_REGIONS``, and any setting added later, exactly as the
+functions read them). ``--table``, ``--region`` and ``--prefix`` are
+:class:`~amistate.settings.Overrides` of ``AMISTATE_TABLE``, ``AWS_REGION``
+and ``AMISTATE_PARAMETER_PREFIX``; ``--endpoint-url`` of ``AWS_ENDPOINT_URL``
+(the clients', not a setting). The result goes to the composition root
+explicitly (:func:`amistate.compose.aws_runtime`); the process environment is
+never written.
 """
 
 from __future__ import annotations
@@ -16,12 +18,15 @@ from collections.abc import Mapping
 
 from attrs import frozen
 
+from amistate import compose
 from amistate import settings as settings_module
-from amistate.compose import Runtime, aws_runtime, client_factory
+from amistate.compose import Runtime
 from amistate.errors import ConfigurationError, UsageError
-from amistate.names import REGION_NAME
-from amistate.settings import EXTRA_REGIONS, PARAMETER_PREFIX, TABLE, Settings
+from amistate.settings import TABLE, Overrides, Settings
 from amistate.shims import runtime
+
+#: How the CLI names each override in its errors.
+FLAGS = {"table": "--table", "region": "--region", "parameter_prefix": "--prefix"}
 
 
 @frozen
@@ -39,33 +44,21 @@ class Target:
 
 
 def resolve(options: Options, environ: Mapping[str, str]) -> Target:
-    """Validate options and environment; UsageError names the flag and the variable."""
-    table = options.table or environ.get(TABLE, "")
-    if not table.strip():
+    """Validate options and environment; UsageError names the flag or the variable."""
+    if not (options.table or environ.get(TABLE, "")).strip():
         raise UsageError(
             f"no table: pass --table NAME or set {TABLE} "
             "(the DynamoDB table that holds the AMI state records)"
         )
-    region = options.region or environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
-    if not region:
+    if not (options.region or environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")):
         raise UsageError("no region: pass --region NAME or set AWS_REGION (or AWS_DEFAULT_REGION)")
-    if options.table and not settings_module.TABLE_NAME.fullmatch(options.table.strip()):
-        raise UsageError(
-            f"--table {options.table[:80]!r}: {settings_module.table_problem(options.table)}"
-        )
-    if options.region and not REGION_NAME.fullmatch(options.region.strip()):
-        raise UsageError(f"--region {options.region[:40]!r}: {settings_module.REGION_FORM}")
-    prefix = options.prefix or environ.get(PARAMETER_PREFIX, "")
-    mapping = {
-        TABLE: table,
-        "AWS_REGION": region,
-        PARAMETER_PREFIX: prefix,
-        EXTRA_REGIONS: environ.get(EXTRA_REGIONS, ""),
-    }
+    overrides = Overrides(
+        table=options.table, region=options.region, parameter_prefix=options.prefix, names=FLAGS
+    )
     try:
-        settings = settings_module.load(mapping)
+        settings = settings_module.load(environ, overrides)
     except ConfigurationError as exc:
-        raise UsageError(_flagged(str(exc))) from None
+        raise UsageError(str(exc)) from None
     endpoint = options.endpoint_url or environ.get("AWS_ENDPOINT_URL") or None
     if endpoint is not None:
         parts = urllib.parse.urlsplit(endpoint)
@@ -76,24 +69,16 @@ def resolve(options: Options, environ: Mapping[str, str]) -> Target:
     return Target(settings=settings, endpoint_url=endpoint)
 
 
-def _flagged(message: str) -> str:
-    for variable, flag in (
-        (TABLE, "--table"),
-        (PARAMETER_PREFIX, "--prefix"),
-        ("AWS_REGION", "--region"),
-    ):
-        if message.startswith(variable) or (flag == "--region" and "region" in message):
-            return f"{flag} / {message}"
-    return message
-
-
 def open_runtime(target: Target) -> Runtime:
     """The Lambda's runtime for ``target`` (AWS adapters), installed for the handler too."""
     # Imported here: `amistate --help` must not pay for boto3. A session of its
     # own per run: the process's shared clients may point elsewhere.
     import boto3.session
 
-    rt = aws_runtime(target.settings, client_factory(boto3.session.Session(), target.endpoint_url))
+    session = boto3.session.Session()
+    rt = compose.aws_runtime(
+        target.settings, compose.client_factory(session, target.endpoint_url)
+    )
     runtime.configure(rt)
     return rt
 

@@ -1,8 +1,9 @@
 """The shims' per-process runtime: built once, at the first invocation.
 
-The first invocation reads the environment (:func:`amistate.settings.load`),
-adds the function's own account and partition (``context.invoked_function_arn``)
-and asks the composition root (:mod:`amistate.compose`) for the AWS runtime.
+The first invocation reads the environment and the function's own account and
+partition (``context.invoked_function_arn``) with :func:`amistate.settings.load`,
+the one settings function of every entry point, and asks the composition root
+(:func:`amistate.compose.aws_runtime`) for the AWS runtime.
 Tests, the CLI and the demo may install a prebuilt :class:`Runtime` with
 :func:`configure` and drop it with :func:`reset`.
 """
@@ -12,8 +13,9 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from amistate import compose
 from amistate import settings as settings_module
-from amistate.compose import CallCounter, Runtime, aws_runtime, from_ports
+from amistate.compose import CallCounter, Runtime, from_ports
 from amistate.shims import logs
 
 _lock = threading.Lock()
@@ -22,8 +24,7 @@ _current: Runtime | None = None
 
 def from_environment(function_arn: object = None) -> Runtime:
     """The production wiring: settings from the environment, owner from the function's ARN."""
-    settings = settings_module.load().with_owner(function_arn)
-    return aws_runtime(settings)
+    return compose.aws_runtime(settings_module.load(function_arn=function_arn))
 
 
 def get(context: Any) -> Runtime:
