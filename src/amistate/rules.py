@@ -24,7 +24,10 @@ Read this module top to bottom and you know how amistate behaves:
 4. **Decision.** An event newer than the status register is applied to both
    registers it concerns; a success older than the status but newer than the
    AMI is applied to the AMI register only; the same event again is a
-   *duplicate*; anything else is *stale* and writes nothing to DynamoDB.
+   *duplicate*; anything else is *stale* and writes nothing to DynamoDB. A
+   build of a pipeline the record no longer follows (the preset moved) is
+   *moved*: nothing is written, whatever its key (the same conditional write
+   checks the record's pipeline, so a stale mapping cache costs no call).
 5. **SSM.** Only successes ever lead to an SSM write, and only of the record's
    AMI. After a success is applied, and again when it is redelivered (duplicate
    or stale), the service converges SSM to the record's AMI register: a write
@@ -92,7 +95,8 @@ class Transition:
     ``register="all"`` applies when the event is newer than the status
     register; ``register="ami"`` (successes only) when it is older than the
     status but newer than the AMI register. :meth:`applies_to` is the
-    condition; adapters must enforce exactly it, atomically.
+    condition; adapters must enforce exactly it, atomically. ``pipeline_arn``
+    (the build's pipeline, when known) must be the record's, if it names one.
     """
 
     register: Literal["all", "ami"]
@@ -103,6 +107,7 @@ class Transition:
     reason: str | None = None
     ami_id: str | None = None  # set for successes only
     amis: Mapping[str, str] = field(factory=dict)
+    pipeline_arn: str | None = None
 
     @property
     def sets_ami(self) -> bool:
@@ -111,6 +116,8 @@ class Transition:
     def applies_to(self, record: AmiState | None) -> bool:
         if record is None:
             return True
+        if moved(record, self):
+            return False
         if self.register == "all":
             return self.key > record.order_key
         return record.ami_key < self.key < record.order_key
@@ -169,6 +176,7 @@ def transition_for(
         reason=reason,
         ami_id=ami_id if status == "ready" else None,
         amis=dict(amis or {}) if status == "ready" else {},
+        pipeline_arn=event.pipeline_arn,
     )
 
 
@@ -227,11 +235,27 @@ class Stale:
     record: AmiState
 
 
-Decision = Apply | Duplicate | Stale
+@frozen
+class Moved:
+    """The record follows another pipeline now: no state change, no SSM write."""
+
+    record: AmiState
+
+
+Decision = Apply | Duplicate | Stale | Moved
+
+
+def moved(record: AmiState, attempted: Transition) -> bool:
+    """Whether ``attempted`` comes from a pipeline other than the one ``record`` follows."""
+    return None not in (record.pipeline_arn, attempted.pipeline_arn) and (
+        record.pipeline_arn != attempted.pipeline_arn
+    )
 
 
 def decide(current: AmiState, attempted: Transition) -> Decision:
     """What to do with an event after its write lost against ``current``."""
+    if moved(current, attempted):
+        return Moved(current)
     key = attempted.key
     if key > current.order_key:
         return Apply(evolve(attempted, register="all"))
@@ -258,12 +282,14 @@ __all__ = [
     "Apply",
     "Decision",
     "Duplicate",
+    "Moved",
     "Stale",
     "Transition",
     "attempt",
     "classify",
     "decide",
     "key_time",
+    "moved",
     "ordering_key",
     "syncs_parameter",
     "transition_for",

@@ -131,6 +131,15 @@ class AmiService:
 
     def _apply(self, preset: str, attempted: rules.Transition, keep_stale: bool) -> Outcome:
         decision, record = self._write(preset, attempted)
+        if decision == "ignored":  # moved: the mapping this process cached is out of date
+            return Outcome(
+                decision="ignored",
+                preset=preset,
+                build_id=attempted.build_id,
+                status=attempted.status,
+                ami_id=record.ami_id,
+                note=f"preset {preset} follows pipeline {record.pipeline_arn} now",
+            )
         if keep_stale and decision == "stale" and attempted.key not in record.history:
             self.states.keep_build(preset, attempted.entry)
         outcome = Outcome(
@@ -164,6 +173,8 @@ class AmiService:
             decision = rules.decide(result.current, decision.transition)
         else:
             raise ContentionError(f"preset {preset}: {MAX_WRITE_ATTEMPTS} conflicting writes")
+        if isinstance(decision, rules.Moved):
+            return "ignored", decision.record
         if isinstance(decision, rules.Duplicate):
             return "duplicate", decision.record
         assert isinstance(decision, rules.Stale)

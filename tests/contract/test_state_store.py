@@ -186,3 +186,22 @@ def test_initial_record_fields(table_ports: TablePorts) -> None:
         None,
     )
     assert (record.order_key, record.ami_key, dict(record.amis)) == (NO_KEY, NO_KEY, {})
+
+
+def test_a_build_of_a_pipeline_the_record_left_is_rejected_in_the_same_write(
+    table_ports: TablePorts,
+) -> None:
+    """rules.moved, enforced by every backend: the record's pipelineArn, if any, is the build's."""
+    states, catalog = table_ports.states, table_ports.catalog
+    other = PIPELINE.replace("/linux", "/windows")
+    catalog.register(Preset("p", PIPELINE, {"k": 1}))
+    first = applied(states.apply("p", evolve(transition(1), pipeline_arn=PIPELINE)))
+    for attempted in (transition(2), evolve(transition(2), register="ami")):
+        assert rejected(states.apply("p", evolve(attempted, pipeline_arn=other))) == first
+    assert states.get("p") == first
+    # A transition that names no pipeline (a joining preset's), or a record that names none
+    # (written before records carried it), is not checked.
+    second = applied(states.apply("p", transition(2)))
+    assert second.build_id == transition(2).build_id
+    unmapped = applied(states.apply("q", evolve(transition(1), pipeline_arn=other)))
+    assert unmapped.pipeline_arn is None

@@ -16,6 +16,7 @@ by hand, had ``history_limit`` 20 where the functions had 37.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -25,10 +26,11 @@ from amistate_adapters.memory import memory_ports
 
 from amistate import compose, read
 from amistate.cli.main import main
+from amistate.errors import TableNotFound
 from amistate.settings import Settings
 from amistate.shims import custom_resource, lambda_handler, reconcile, runtime
 from tests.shims.conftest import Aws
-from tests.shims.fakes import REGION, Context, sample
+from tests.shims.fakes import Context, sample
 
 OTHER_REGION = "eu-west-1"
 #: A function of another account and partition than the fixtures' (Context's default).
@@ -70,14 +72,14 @@ def test_every_field_has_a_source_and_a_value_other_than_its_default() -> None:
 
 
 def _state_lambda(context: Context) -> None:
-    assert lambda_handler.handler(sample("eventbridge-image-state-change-building.json"), context) is None
+    event = sample("eventbridge-image-state-change-building.json")
+    assert lambda_handler.handler(event, context) is None  # ignored: no AWS call
 
 
 def _reconcile_lambda(context: Context) -> None:
-    try:
+    # No such table on moto (another table, or the home region moved): the settings were built.
+    with contextlib.suppress(TableNotFound):
         reconcile.handler({}, context)
-    except Exception:  # e.g. another table than the fixture's: the settings are what counts
-        pass
 
 
 def _custom_resource(aws: Aws) -> Callable[[Context], None]:

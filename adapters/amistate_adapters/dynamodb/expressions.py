@@ -143,6 +143,10 @@ def apply_updates(transition: Transition) -> tuple[Update, Update]:
         # missing attribute are false, so a config-only item rejects it.
         condition = "(attribute_not_exists(#pk) OR (#amiKey < :key AND #orderKey > :key))"
     sets, removes, values = _status_register(transition)
+    if transition.pipeline_arn is not None:
+        # The record follows the build's pipeline (rules.moved): checked in the same write.
+        condition += " AND (attribute_not_exists(#pipelineArn) OR #pipelineArn = :pipelineArn)"
+        values[":pipelineArn"] = s(transition.pipeline_arn)
     ami_sets, ami_values = _ami_register(transition)
     values |= ami_values | {
         ":key": s(transition.key),

@@ -76,9 +76,7 @@ def open_runtime(target: Target) -> Runtime:
     import boto3.session
 
     session = boto3.session.Session()
-    rt = compose.aws_runtime(
-        target.settings, compose.client_factory(session, target.endpoint_url)
-    )
+    rt = compose.aws_runtime(target.settings, compose.client_factory(session, target.endpoint_url))
     runtime.configure(rt)
     return rt
 
