@@ -85,6 +85,13 @@ class UnknownPreset(AmistateError, LookupError):
     """No state or configuration is recorded for this preset."""
 
 
+class PresetNotBuilt(AmistateError, LookupError):
+    """The preset is registered but has no good build yet: there is no AMI to launch.
+
+    Not an :class:`UnknownPreset`: the name is right, and the first good build
+    fixes it without anyone acting."""
+
+
 class UnknownBuild(AmistateError, LookupError):
     """Image Builder has no image for this build ARN (GetImage: ResourceNotFoundException)."""
 
@@ -117,6 +124,7 @@ __all__ = [
     "MalformedEvent",
     "NoAmiForRegion",
     "PinRefused",
+    "PresetNotBuilt",
     "TableNotFound",
     "TransientError",
     "UnknownBuild",

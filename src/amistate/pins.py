@@ -111,6 +111,11 @@ class Pins:
 
     def _held_build(self, record: AmiState) -> BuildRecord:
         """The good build whose AMI the home parameter holds now (else the record's)."""
+        if not good_builds(record.history.values()):
+            raise PinRefused(
+                f"preset {record.preset} has no good build yet, so nothing to roll back to "
+                f"(see `amistate history {record.preset}`); nothing was written"
+            )
         home = self.service.settings.home_region
         parameter = self.service.parameter(home, record.preset)
         holding = ami_of(parameter.value if parameter else None) or record.ami_for(home, home)

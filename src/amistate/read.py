@@ -4,28 +4,36 @@
 
     from amistate import read
 
-    state = read.latest("linux-x64")          # AmiState: status, ami_id, updated_at, build_id
-    config = read.preset_config("linux-x64")  # the SSM JSON: {"amiId": ..., "instanceTypes": ...}
+    ami = read.runner_ami("linux-x64")        # RunnerAmi: what the runners launch
+    ami.ami_id                                # launch this (the pinned build's while pinned)
+    config = read.preset_config("linux-x64")  # the SSM JSON: {"instanceTypes": ..., ...}
+    state = read.latest("linux-x64")          # AmiState: the whole record
     builds = read.history("linux-x64")        # BuildRecords, newest first, failures included
 
-Runner launchers should launch ``config["amiId"]`` (or ``state.ami_id``), not
-look at ``state.status``: ``status`` says how the *newest* build ended, and
-after a failed build the AMI is still the last good one (``ami_build_id``).
+:func:`runner_ami` is the one call for the AMI to launch: the AMI the preset's
+parameter holds, decided as every writer decides it (a pin or a rollback wins
+over the newest good build), with the build that produced it. Never gate on
+``state.status``: it says how the *newest* build ended, and after a failure
+the AMI is still the last good one. ``state.ami_id`` is the newest good AMI,
+which is not what the runners launch while the preset is pinned.
 
 Each call is one AWS call (DynamoDB ``GetItem``, strongly consistent; SSM
 ``GetParameter`` with decryption). Clients are created once per process and
 reused across invocations. Configuration comes from the same environment
-variables the state Lambda reads: ``AMISTATE_TABLE`` (``latest`` only),
-``AMISTATE_PARAMETER_PREFIX`` (default ``/spot-runner/configs``), ``AWS_REGION``
-(or ``AWS_DEFAULT_REGION``); or build a :class:`Reader` with explicit values.
+variables the state Lambda reads: ``AMISTATE_TABLE`` (all but
+``preset_config``), ``AMISTATE_PARAMETER_PREFIX`` (default
+``/spot-runner/configs``), ``AWS_REGION`` (or ``AWS_DEFAULT_REGION``); or build
+a :class:`Reader` with explicit values.
 
-Errors: :class:`~amistate.errors.UnknownPreset` when the preset has no record
-or no parameter, :class:`~amistate.errors.InvalidPresetName` for a name that
-cannot be a preset, :class:`~amistate.errors.InvalidConfig` for a parameter
-that is not a JSON object, :class:`~amistate.errors.ConfigurationError`
-when ``AMISTATE_TABLE`` is missing; AWS errors (throttling, permissions)
-propagate as botocore exceptions. Settings come from :mod:`amistate.settings`
-and the ports from the same AWS wiring as the Lambdas.
+Errors: :class:`~amistate.errors.UnknownPreset` for a preset nobody registered,
+:class:`~amistate.errors.PresetNotBuilt` for one registered whose first good
+build has not arrived (``runner_ami``, ``preset_config``),
+:class:`~amistate.errors.InvalidPresetName` for a name that cannot be a preset,
+:class:`~amistate.errors.InvalidConfig` for a parameter that is not a JSON
+object, :class:`~amistate.errors.ConfigurationError` when ``AMISTATE_TABLE``
+is missing; AWS errors (throttling, permissions) propagate as botocore
+exceptions. Settings come from :mod:`amistate.settings` and the ports from the
+same AWS wiring as the Lambdas.
 """
 
 from __future__ import annotations
@@ -35,11 +43,11 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from amistate import settings as settings_module
-from amistate.errors import ConfigurationError, UnknownPreset
+from amistate.errors import ConfigurationError, PresetNotBuilt, UnknownPreset
 from amistate.merge import load_object
 from amistate.names import DEFAULT_PARAMETER_PREFIX, parameter_name, state_pk, validate_preset
 from amistate.settings import Settings
-from amistate.state import AmiState, BuildRecord
+from amistate.state import AmiState, BuildRecord, Pin, RunnerAmi
 
 if TYPE_CHECKING:
     from amistate_adapters.wiring import MakeClient
@@ -109,13 +117,48 @@ class Reader:
             )
         return record
 
+    def runner_ami(self, preset: str, region: str | None = None) -> RunnerAmi:
+        """What the preset's runners launch in ``region`` (default: the home region):
+        the pinned build's AMI while pinned, else the newest good one. One GetItem."""
+        record = self.latest(preset)
+        home = self.settings().home_region
+        found = record.runner_ami(region or home, home)
+        if found is None:
+            raise PresetNotBuilt(_not_built(record, region or home))
+        return found
+
     def preset_config(self, preset: str) -> Mapping[str, Any]:
-        """The preset's SSM parameter as a mapping (``amiId`` included): one GetParameter."""
+        """The preset's SSM parameter as a mapping (``amiId`` included): one GetParameter.
+
+        A missing parameter costs one more call (GetItem, when a table is set) to
+        tell a preset not built yet from an unknown one."""
         name = parameter_name(self.parameter_prefix, validate_preset(preset))
         found = self._parameter_store().get(name)
         if found is None:
-            raise UnknownPreset(f"unknown preset {preset!r}: no SSM parameter {name}")
+            raise self._no_parameter(preset, name)
         return load_object(found.value, f"SSM parameter {name}")
+
+    def _no_parameter(self, preset: str, name: str) -> LookupError:
+        if not self.settings().table:
+            return UnknownPreset(
+                f"unknown preset {preset!r}: no SSM parameter {name} (a registered preset "
+                f"has none before its first good build; set {settings_module.TABLE} to tell)"
+            )
+        try:
+            record = self.latest(preset)
+        except UnknownPreset:
+            return UnknownPreset(
+                f"unknown preset {preset!r}: no SSM parameter {name}, and table "
+                f"{self.table} has no record {state_pk(preset)}"
+            )
+        home = self.settings().home_region
+        launched = record.runner_ami(home, home)
+        if launched is None:
+            return PresetNotBuilt(_not_built(record, home))
+        return UnknownPreset(
+            f"preset {preset!r} has AMI {launched.ami_id} but no SSM parameter {name}: "
+            "`amistate sync` (or the next reconcile run) recreates it"
+        )
 
     def history(self, preset: str, limit: int | None = None) -> tuple[BuildRecord, ...]:
         """The preset's terminal builds, newest first (at most ``limit``): one GetItem.
@@ -147,6 +190,14 @@ class Reader:
             return self._parameters[1]
 
 
+def _not_built(record: AmiState, region: str) -> str:
+    where = "" if record.ami_id is None else f" for region {region}"
+    return (
+        f"preset {record.preset!r} is registered but has no good build{where} yet (status "
+        f"{record.status}): nothing to launch until its first build succeeds"
+    )
+
+
 _default_lock = threading.Lock()
 _default: Reader | None = None
 
@@ -162,6 +213,11 @@ def _reader() -> Reader:
 def latest(preset: str) -> AmiState:
     """The preset's state record, from the environment's table (see the module docstring)."""
     return _reader().latest(preset)
+
+
+def runner_ami(preset: str, region: str | None = None) -> RunnerAmi:
+    """What the preset's runners launch (see the module docstring)."""
+    return _reader().runner_ami(preset, region)
 
 
 def preset_config(preset: str) -> Mapping[str, Any]:
@@ -181,4 +237,15 @@ def reset() -> None:
         _default = None
 
 
-__all__ = ["Reader", "history", "latest", "preset_config", "reset"]
+__all__ = [
+    "AmiState",
+    "BuildRecord",
+    "Pin",
+    "Reader",
+    "RunnerAmi",
+    "history",
+    "latest",
+    "preset_config",
+    "reset",
+    "runner_ami",
+]

@@ -107,6 +107,39 @@ class AmiState:
         ordered = newest_first(self.history.values())
         return tuple(ordered if limit is None else ordered[:limit])
 
+    def runner_ami(self, region: str, home_region: str) -> RunnerAmi | None:
+        """What the runners of ``region`` launch (the AMI its parameter holds, pin
+        included), or None while the preset has no good build for ``region``.
+
+        The one place that says what "the AMI the runners launch" is: a launcher
+        reading :func:`amistate.read.runner_ami` gets this, and every writer puts
+        the same ``ami_for`` into the parameter. A rollout's candidate AMI is
+        added here, from the record, as ``candidate_ami_id``.
+        """
+        ami = self.ami_for(region, home_region)
+        if ami is None:
+            return None
+        build = self.pin.build_id if self.pin is not None else self.ami_build_id
+        return RunnerAmi(self.preset, region, ami, build, self.pin)
+
+
+@frozen
+class RunnerAmi:
+    """The AMI a preset's runners launch in one region, and why.
+
+    ``ami_id`` is the live AMI: the pinned build's while ``pin`` is set (a pin
+    or a rollback), else the newest good build's; ``build_id`` is the build
+    that produced it. ``candidate_ami_id`` is the AMI a rollout is trying on
+    some runners, None when there is no rollout.
+    """
+
+    preset: str
+    region: str
+    ami_id: str
+    build_id: str | None
+    pin: Pin | None = None
+    candidate_ami_id: str | None = None
+
 
 def newest_first(builds: Iterable[BuildRecord]) -> list[BuildRecord]:
     """History order: the newest build (greatest ordering key) first."""

@@ -1,29 +1,27 @@
-"""``amistate demo``: runs offline with no AWS settings at all, exits 0, shows every case."""
+"""``amistate demo``: runs offline with no AWS settings at all, exits 0, shows every case,
+and prints what the README shows (tests/cli/readme_demo.py)."""
 
 from __future__ import annotations
 
+import difflib
 import json
-import os
 import subprocess
-import sys
+
+import pytest
+
+from tests.cli.readme_demo import normalised, readme_block, run_demo
 
 
-def _bare_environment() -> dict[str, str]:
-    """No AWS or amistate variables at all; an unroutable proxy to prove nothing leaves."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "AMISTATE_"))}
-    env["HTTPS_PROXY"] = env["HTTP_PROXY"] = "http://192.0.2.1:9"  # TEST-NET-1: unreachable
-    return env
+@pytest.fixture(scope="module")
+def text_run() -> subprocess.CompletedProcess[str]:
+    """One real run of the text demo, as ``make demo`` runs it, for every test below."""
+    done = run_demo()
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
 
 
 def test_demo_plays_the_timeline_and_checks_itself() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "amistate.cli.main", "demo", "--json"],
-        env=_bare_environment(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_demo("--json")
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads(done.stdout)
     assert report["ok"] is True
@@ -38,20 +36,32 @@ def test_demo_plays_the_timeline_and_checks_itself() -> None:
         assert row["drift"] is False
 
 
-def test_demo_text_output_is_a_readable_timeline() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "amistate.cli.main", "demo"],
-        env=_bare_environment(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    out = done.stdout
+def test_demo_text_output_is_a_readable_timeline(
+    text_run: subprocess.CompletedProcess[str],
+) -> None:
+    out = text_run.stdout
     assert "timeline of" in out
     assert "applied-ami" in out
     assert "final state" in out
     assert "all invariants hold" in out
     assert "  FAIL  " not in out
-    assert "Traceback" not in done.stderr
+    assert "Traceback" not in text_run.stderr
+
+
+def test_make_demo_says_how_to_reach_the_command_from_a_shell(
+    text_run: subprocess.CompletedProcess[str],
+) -> None:
+    """``make demo`` runs .venv/bin/amistate; a fresh shell finds no ``amistate``."""
+    last = text_run.stdout.rstrip().splitlines()[-2:]
+    assert last == [
+        "the amistate command is in .venv/bin, which is not on your PATH: run "
+        "`. .venv/bin/activate` (or call",
+        ".venv/bin/amistate), then try the other commands on a local world: `amistate sandbox`",
+    ]
+
+
+def test_the_readme_shows_a_real_run(text_run: subprocess.CompletedProcess[str]) -> None:
+    """Regenerate the block with ``python -m tests.cli.readme_demo`` when the demo changes."""
+    shown, real = normalised(readme_block()), normalised(text_run.stdout)
+    diff = "\n".join(difflib.unified_diff(shown.splitlines(), real.splitlines(), "README", "run"))
+    assert shown == real, diff

@@ -11,7 +11,12 @@ import pytest
 from amistate_adapters import clients
 
 from amistate import read
-from amistate.errors import ConfigurationError, InvalidPresetName, UnknownPreset
+from amistate.errors import (
+    ConfigurationError,
+    InvalidPresetName,
+    PresetNotBuilt,
+    UnknownPreset,
+)
 from amistate.state import AmiState
 from tests.cli.conftest import CONFIG, PREFIX, Cli, image, sns_envelope
 
@@ -81,8 +86,10 @@ def test_unknown_presets_and_bad_names_are_clear_errors(reader_env: Cli) -> None
     reader_env.init("windows")  # registered, no parameter yet
     with pytest.raises(UnknownPreset, match=r"unknown preset 'nope': table .* no record AMI#nope"):
         read.latest("nope")
-    with pytest.raises(UnknownPreset, match=rf"no SSM parameter {PREFIX}/windows"):
+    with pytest.raises(PresetNotBuilt, match="'windows' is registered but has no good build"):
         read.preset_config("windows")
+    with pytest.raises(UnknownPreset, match=rf"no SSM parameter {PREFIX}/nope, and table"):
+        read.preset_config("nope")
     with pytest.raises(InvalidPresetName):
         read.latest("../other")
     assert read.latest("windows").status == "building"

@@ -7,9 +7,11 @@ import sys
 import uuid
 from pathlib import Path
 
+from amistate.arns import owner_of
 from amistate.deploy import InvalidProperties, PresetProperties, client_token, parse_properties
 from amistate.errors import UsageError
 from amistate.names import parameter_name
+from amistate.settings import Settings
 
 from . import render
 from .target import Target, open_runtime
@@ -22,8 +24,10 @@ def properties(args: argparse.Namespace) -> PresetProperties:
     else:
         try:
             text = Path(args.config).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"--config: cannot read {args.config}: {exc.strerror}") from None
+        except FileNotFoundError:
+            raise UsageError(f"--config {args.config}: no such file") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"--config {args.config}: cannot read ({exc})") from None
     try:
         return parse_properties(
             {
@@ -45,13 +49,37 @@ def properties(args: argparse.Namespace) -> PresetProperties:
         raise UsageError(message) from None
 
 
+def admit(props: PresetProperties, settings: Settings) -> None:
+    """The deployer's trust rule for the pipeline, in the command's words: its builds'
+    events are only taken from the home region (and partition), so refuse it before
+    anything is written."""
+    owner = owner_of(props.pipeline_arn)  # an ARN: parse_properties checked it
+    why = settings.foreign(*owner) if owner is not None else None
+    if owner is None or why is None:
+        return
+    arn = props.pipeline_arn[:200]
+    home = settings.home_region
+    region = owner[1]
+    if region == home:
+        raise UsageError(f"--pipeline-arn: {arn!r}: {why}")
+    raise UsageError(
+        f"--pipeline-arn: {arn!r} is in {region}, not in {home} (--region / AWS_REGION): "
+        f"its builds' events would never reach this preset; pass a pipeline in {home}, or "
+        f"--region {region}"
+    )
+
+
 def run_init(args: argparse.Namespace, target: Target, props: PresetProperties) -> int:
     token = args.client_token or client_token("amistate-cli", props.preset, str(uuid.uuid4()))
     if not 1 <= len(token) <= 64:
         raise UsageError("--client-token: 1 to 64 characters")
+    admit(props, target.settings)
     rt = open_runtime(target)
     result = rt.deployer.create(props, token)
     parameter = parameter_name(target.settings.parameter_prefix, props.preset)
+    home = target.settings.home_region
+    # Create pushed the Config to SSM at once if the preset has an AMI (and confirmed it).
+    ami = rt.service.require(props.preset).ami_for(home, home)
     if args.json:
         render.emit_json(
             {
@@ -61,6 +89,7 @@ def run_init(args: argparse.Namespace, target: Target, props: PresetProperties) 
                 "stateCreated": result.state_created,
                 "buildArn": result.build_arn,
                 "parameter": parameter,
+                "amiId": ami,
             }
         )
         return 0
@@ -71,9 +100,12 @@ def run_init(args: argparse.Namespace, target: Target, props: PresetProperties) 
     )
     print(f"preset {props.preset}: registered with pipeline {props.pipeline_arn}")
     print(f"  {state}")
-    print(f"  configuration stored; {parameter} gets it with amiId after the first good build")
+    if ami is None:
+        print(f"  configuration stored; {parameter} gets it with amiId after the first good build")
+    else:
+        print(f"  configuration stored and pushed: {parameter} ({home}) holds it, amiId {ami}")
     print(f"  build started: {result.build_arn}" if result.build_arn else "  no build started")
     return 0
 
 
-__all__ = ["properties", "run_init"]
+__all__ = ["admit", "properties", "run_init"]

@@ -27,7 +27,7 @@ from typing import Any
 
 from attrs import frozen
 
-from amistate.errors import InputError
+from amistate.errors import InputError, UsageError
 
 
 @frozen
@@ -50,12 +50,13 @@ def read_sources(paths: list[str]) -> list[Replayable]:
 
 
 def _read(path: str) -> str:
+    """A FILE argument's text; one that cannot be read is a usage error (exit 2)."""
     try:
         return Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
+        raise UsageError(f"FILE {path}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read ({exc})") from None
+        raise UsageError(f"FILE {path}: cannot read ({exc})") from None
 
 
 def _documents(text: str, label: str) -> Iterator[tuple[str, Any]]:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from amistate import __version__
-from amistate.errors import ConfigurationError, UsageError, is_permanent
+from amistate.errors import ConfigurationError, InputError, UsageError, is_permanent
 
 from . import args as checks
 from .target import Options, open_runtime, resolve
@@ -23,6 +23,9 @@ from .target import Options, open_runtime, resolve
 EXIT_OK = 0
 EXIT_PROBLEM = 1
 EXIT_USAGE = 2
+#: The reader of stdout went away (``amistate demo | head``): 128 + SIGPIPE, the status a
+#: shell reports for a process that signal ended.
+EXIT_PIPE = 141
 
 PROG = "amistate"
 
@@ -257,6 +260,22 @@ def _add_init(commands: Commands, options: list[_Parser]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; its exit code."""
+    try:
+        try:
+            return _main(argv)
+        finally:
+            sys.stdout.flush()  # a closed pipe shows here, not at the interpreter's exit
+    except BrokenPipeError:
+        # Stop quietly, as a process SIGPIPE ends would; stdout goes to /dev/null so the
+        # interpreter's own flush at exit has nothing left to fail on.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_PIPE
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -265,7 +284,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = bool(args.debug)
     try:
         return _dispatch(args)
-    except (UsageError, ConfigurationError) as exc:  # e.g. TableNotFound: fix the settings
+    except BrokenPipeError:
+        raise
+    except (UsageError, InputError, ConfigurationError) as exc:  # e.g. TableNotFound
         return _fail(exc, EXIT_USAGE, debug)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
@@ -313,7 +334,32 @@ def _check(args: argparse.Namespace) -> None:
     checks.reason(getattr(args, "reason", None))
 
 
+#: Global options the local commands cannot honour, and why (refused: exit 2).
+NOT_FOR = {
+    "demo": (
+        ("table", "region", "prefix", "endpoint_url"),
+        "demo plays in its own embedded world (its table, region and parameters, on servers "
+        "it starts on 127.0.0.1); use `amistate sandbox` for a local world of your own",
+    ),
+    "sandbox": (
+        ("prefix", "endpoint_url"),
+        "sandbox serves its own endpoints on 127.0.0.1 and prints the export lines for the "
+        "other commands (--region and --table name what it creates; the other commands take "
+        "--prefix)",
+    ),
+}
+
+
+def _refuse_options(args: argparse.Namespace) -> None:
+    names, why = NOT_FOR.get(args.command, ((), ""))
+    for name in names:
+        if getattr(args, name, None) is not None:
+            flag = "--" + name.replace("_", "-")
+            raise UsageError(f"{flag}: {why}; it takes no {flag}")
+
+
 def _dispatch(args: argparse.Namespace) -> int:
+    _refuse_options(args)
     if args.command == "demo":
         from amistate.demo import run_demo
 

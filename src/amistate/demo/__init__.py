@@ -25,10 +25,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from amistate import settings as config
@@ -75,7 +78,8 @@ def run_demo(json_output: bool = False, debug: bool = False) -> int:
         from amistate.demo.moto_server import MotoServer
     except ImportError:
         raise SystemExit(
-            "amistate: error: the demo needs moto: pip install 'amistate[demo]' (make demo does)"
+            "amistate: error: the demo needs moto, the 'demo' extra: run `make demo` in the "
+            "clone, or `pip install -e '.[demo]'` there (amistate is not on PyPI)"
         ) from None
     for name in ("werkzeug", "moto", "botocore", "urllib3"):
         logging.getLogger(name).setLevel(logging.ERROR)
@@ -157,6 +161,7 @@ def _run(
     out(status_text(views))
     elapsed = time.monotonic() - started
     ok = _report(demo, out, elapsed)
+    _where_next(out)
     if json_output:
         render.emit_json(
             {
@@ -222,6 +227,26 @@ def _report(demo: Demo, out: Callable[[str], None], elapsed: float) -> bool:
         f"{len(demo.lines)} deliveries in {elapsed:.1f} s"
     )
     return ok
+
+
+def _where_next(out: Callable[[str], None]) -> None:
+    """Say how to reach the other commands when this ``amistate`` is not on PATH:
+    ``make demo`` runs ``.venv/bin/amistate``, which a shell does not find by itself."""
+    folder = Path(sys.executable).parent
+    script = folder / "amistate"
+    found = shutil.which("amistate")
+    if not script.is_file() or (found is not None and Path(found).resolve() == script.resolve()):
+        return
+    relative = os.path.relpath(folder)
+    where = str(folder) if relative.startswith("..") else relative
+    how = (
+        f"run `. {where}/activate`"
+        if (folder / "activate").is_file()
+        else f"add {where} to your PATH"
+    )
+    out("")
+    out(f"the amistate command is in {where}, which is not on your PATH: {how} (or call")
+    out(f"{where}/amistate), then try the other commands on a local world: `amistate sandbox`")
 
 
 __all__ = ["run_demo"]

@@ -113,7 +113,8 @@ def run_sandbox(
         import moto.server  # noqa: F401
     except ImportError:
         raise SystemExit(
-            "amistate: error: the sandbox needs moto's server: pip install 'amistate[demo]'"
+            "amistate: error: the sandbox needs moto's server, the 'demo' extra: run `make demo` "
+            "in the clone, or `pip install -e '.[demo]'` there (amistate is not on PyPI)"
         ) from None
     for name in ("werkzeug", "moto", "botocore", "urllib3"):
         logging.getLogger(name).setLevel(logging.ERROR)
