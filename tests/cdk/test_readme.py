@@ -23,6 +23,9 @@ TEMPLATE = ROOT / "examples" / "cdk" / "cdk.out" / "AmiState.template.json"
 #: Lines of the deploy block that need an AWS account.
 CALLS_AWS = ("npx cdk bootstrap", "npx cdk deploy")
 BANNER = re.compile(r"end-of-life|!!\s|^b'", re.MULTILINE)
+#: What npm and the CDK CLI print about themselves (notices, warnings, nags): each must be
+#: one the README explains, or silenced.
+NOTICE = re.compile(r"^.*(?:npm (?:notice|warn)|NOTICES|feature flags are not configured).*$", re.M)
 
 
 def sh_blocks(section: str) -> list[list[str]]:
@@ -82,6 +85,13 @@ def test_the_readme_commands_synthesize_the_stack_with_the_pinned_cli() -> None:
     assert "Traceback" not in output
     assert not BANNER.search(output), output[-4000:]
     assert re.search(rf"^{re.escape(pinned)}\b", result.stdout, re.M), result.stdout[-500:]
+    explained = re.sub(r"\d+", "N", README.read_text(encoding="utf-8"))
+    unexplained = [
+        line.strip()
+        for line in NOTICE.findall(output)
+        if re.sub(r"\d+", "N", line.strip()) not in explained
+    ]
+    assert unexplained == [], "printed, and examples/cdk/README.md does not say why"
 
     assert TEMPLATE.stat().st_mtime >= started, "make synth wrote a fresh template"
     template = json.loads(TEMPLATE.read_text())

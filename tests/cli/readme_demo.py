@@ -22,7 +22,11 @@ SECTION = re.compile(r"(^## Demo output\n.*?^```text\n)(.*?)(^```$)", re.M | re.
 PORT = re.compile(r"http://127\.0\.0\.1:(?:\d+|<port>)")
 AMI = re.compile(r"\bami-[0-9a-f]{8,17}\b")
 #: The two invocations that race: either may come first, and the loser may write SSM.
-RACE_ROW = re.compile(r"^( +(?:9|10) +18:00 +linux-x64 +1\.0\.0/[45] +AVAILABLE +EventBridge) +(applied|stale) +(ami-\S+) +(ami-\S+)(?: \(written\))?$", re.M)
+RACE_ROW = re.compile(
+    r"^( +(?:9|10) +18:00 +linux-x64 +1\.0\.0/[45] +AVAILABLE +EventBridge)"
+    r" +(applied|stale) +(ami-\S+) +(ami-\S+)(?: \(written\))?$",
+    re.M,
+)
 #: Build 4 of the race, fed into the history by the reconcile run when it lost the race.
 RACE_FEED = "feed linux-x64, "
 WHERE = re.compile(r"the amistate command is in (\S+), which is not on your PATH")

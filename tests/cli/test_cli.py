@@ -65,7 +65,7 @@ def test_usage_errors_exit_2_with_one_line(cli: Cli) -> None:
     assert bad_name.stderr.startswith("amistate: error: PRESET: invalid preset name")
 
     no_file = cli.run("replay", str(cli.tmp / "missing.json"))
-    assert no_file.returncode == 1
+    assert no_file.returncode == 2
     assert no_file.stderr.strip().endswith("missing.json: no such file")
     # Nothing was written by any refusal.
     assert cli.ddb.scan(TableName=cli.table)["Count"] == 0

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from amistate.cli import target
+from amistate.compose import client_factory
 from tests.cli.conftest import CONFIG, Operator, init, pipeline
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,10 +47,9 @@ class _Calls:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.actions: set[str] = set()
-        real = target.client_factory
 
         def recording(session: Any = None, endpoint_url: str | None = None) -> Any:
-            make = real(session, endpoint_url)
+            make = client_factory(session, endpoint_url)
 
             def client(service: str, region: str) -> Any:
                 made = make(service, region)

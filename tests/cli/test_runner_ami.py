@@ -6,6 +6,8 @@ moto's server."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from amistate_adapters import clients
@@ -54,9 +56,7 @@ def test_runner_ami_is_the_pinned_or_rolled_back_ami_not_the_newest(
     assert read.runner_ami("linux-x64").ami_id == ami2
 
 
-def test_registered_but_not_built_is_its_own_error_not_unknown(
-    op: Operator, reader: None
-) -> None:
+def test_registered_but_not_built_is_its_own_error_not_unknown(op: Operator, reader: None) -> None:
     init(op, "windows")  # registered, its first build not finished
     with pytest.raises(PresetNotBuilt, match="'windows' is registered but has no good build"):
         read.runner_ami("windows")
@@ -83,3 +83,15 @@ def test_the_reader_types_are_exported() -> None:
         assert getattr(read, name) is kind
         assert getattr(amistate, name) is kind
         assert name in read.__all__ and name in amistate.__all__
+
+
+def test_the_reader_example_in_docs_cli_runs(op: Operator, reader: None) -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text(encoding="utf-8")
+    section = text[text.index("## The reader API") :]
+    example = section[section.index("```python\n") + 10 : section.index("```\n", 10)]
+    init(op, "linux-x64")
+    build, ami = op.build("linux-x64", 1)
+    names: dict[str, Any] = {}
+    exec(compile(example, "docs/cli.md", "exec"), names)  # noqa: S102 (the docs' own example)
+    assert (names["ami"].ami_id, names["ami"].build_id) == (ami, build)
+    assert names["config"]["amiId"] == ami

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -44,40 +45,54 @@ class AmiStateStack(Stack):
         self._outputs()
 
     def _outputs(self) -> None:
-        """What operators look up after a deploy (docs/getting-started.md, "Check it worked")."""
+        """What operators look up after a deploy (docs/getting-started.md, "Check it worked"),
+        under logical IDs written here (not hashed from construct paths), each exported as
+        ``<stack name>-<ID>`` for other stacks to import."""
         amistate = self.amistate
-        CfnOutput(self, "TableName", value=amistate.table.table_name, description="the table")
+        self._output("TableName", amistate.table.table_name, "the table")
         for name, function, what in (
             ("StateFunctionName", amistate.state_function, "Image Builder events"),
             ("ReconcileFunctionName", amistate.reconcile_function, "the scheduled reconciler"),
             ("DeployFunctionName", amistate.deploy_function, "the presets' custom resources"),
         ):
-            CfnOutput(self, name, value=function.function_name, description=f"function: {what}")
-        CfnOutput(
-            self,
-            "DashboardUrl",
-            value=amistate.monitoring.dashboard_url,
-            description="the CloudWatch dashboard",
-        )
-        CfnOutput(
-            self,
-            "AlarmTopicArn",
-            value=amistate.monitoring.topic.topic_arn,
-            description="the SNS topic every alarm notifies",
-        )
+            self._output(name, function.function_name, f"function: {what}")
+        self._output("DashboardUrl", amistate.monitoring.dashboard_url, "the CloudWatch dashboard")
+        topic = amistate.monitoring.topic.topic_arn
+        self._output("AlarmTopicArn", topic, "the SNS topic every alarm notifies")
+        owners: dict[str, str] = {}
         for preset_name, preset in amistate.presets.items():
-            CfnOutput(
-                preset,
-                "PipelineArn",
-                value=preset.pipeline.attr_arn,
-                description=f"Image Builder pipeline of preset {preset_name}",
+            taken = owners.setdefault(output_id("", preset_name), preset_name)
+            if taken != preset_name:
+                raise SettingsError(
+                    f"presets {taken!r} and {preset_name!r} would share the stack outputs "
+                    f"*{output_id('', preset_name)} (letters and digits only): rename one"
+                )
+            self._output(
+                output_id("PipelineArn", preset_name),
+                preset.pipeline.attr_arn,
+                f"Image Builder pipeline of preset {preset_name}",
             )
-            CfnOutput(
-                preset,
-                "ParameterName",
-                value=preset.parameter_name,
-                description=f"SSM parameter of preset {preset_name}",
+            self._output(
+                output_id("ParameterName", preset_name),
+                preset.parameter_name,
+                f"SSM parameter of preset {preset_name}",
             )
+
+    def _output(self, logical_id: str, value: str, description: str) -> None:
+        output = CfnOutput(
+            self,
+            logical_id,
+            value=value,
+            description=description,
+            export_name=f"{self.stack_name}-{logical_id}",
+        )
+        output.override_logical_id(logical_id)
+
+
+def output_id(kind: str, preset: str) -> str:
+    """A preset's output ID: ``PipelineArn`` + ``linux-x64`` -> ``PipelineArnLinuxX64``."""
+    parts = re.split(r"[^A-Za-z0-9]+", preset)
+    return kind + "".join(part[:1].upper() + part[1:] for part in parts)
 
 
 def lambda_code(asset_dir: Path) -> lambda_.Code:
@@ -185,6 +200,7 @@ __all__ = [
     "build_app",
     "lambda_code",
     "lambda_runtime",
+    "output_id",
     "read_settings",
     "runtime_name",
     "with_context",

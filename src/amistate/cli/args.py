@@ -48,6 +48,31 @@ def reason(value: str | None) -> str | None:
     return value
 
 
+#: Global options the local commands cannot honour, and why (refused: exit 2).
+NOT_FOR = {
+    "demo": (
+        ("table", "region", "prefix", "endpoint_url"),
+        "demo plays in its own embedded world (its table, region and parameters, on servers "
+        "it starts on 127.0.0.1); use `amistate sandbox` for a local world of your own",
+    ),
+    "sandbox": (
+        ("prefix", "endpoint_url"),
+        "sandbox serves its own endpoints on 127.0.0.1 and prints the export lines for the "
+        "other commands (--region and --table name what it creates; the other commands take "
+        "--prefix)",
+    ),
+}
+
+
+def local_options(args: argparse.Namespace) -> None:
+    """Refuse the global options ``demo`` and ``sandbox`` cannot honour, naming the flag."""
+    names, why = NOT_FOR.get(args.command, ((), ""))
+    for name in names:
+        if getattr(args, name, None) is not None:
+            flag = "--" + name.replace("_", "-")
+            raise UsageError(f"{flag}: {why}; it takes no {flag}")
+
+
 def positive_int(text: str) -> int:
     """An argparse ``type``: a whole number of at least 1."""
     try:
@@ -59,4 +84,4 @@ def positive_int(text: str) -> int:
     return value
 
 
-__all__ = ["pin_target", "positive_int", "presets", "reason"]
+__all__ = ["NOT_FOR", "local_options", "pin_target", "positive_int", "presets", "reason"]

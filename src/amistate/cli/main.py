@@ -334,32 +334,8 @@ def _check(args: argparse.Namespace) -> None:
     checks.reason(getattr(args, "reason", None))
 
 
-#: Global options the local commands cannot honour, and why (refused: exit 2).
-NOT_FOR = {
-    "demo": (
-        ("table", "region", "prefix", "endpoint_url"),
-        "demo plays in its own embedded world (its table, region and parameters, on servers "
-        "it starts on 127.0.0.1); use `amistate sandbox` for a local world of your own",
-    ),
-    "sandbox": (
-        ("prefix", "endpoint_url"),
-        "sandbox serves its own endpoints on 127.0.0.1 and prints the export lines for the "
-        "other commands (--region and --table name what it creates; the other commands take "
-        "--prefix)",
-    ),
-}
-
-
-def _refuse_options(args: argparse.Namespace) -> None:
-    names, why = NOT_FOR.get(args.command, ((), ""))
-    for name in names:
-        if getattr(args, name, None) is not None:
-            flag = "--" + name.replace("_", "-")
-            raise UsageError(f"{flag}: {why}; it takes no {flag}")
-
-
 def _dispatch(args: argparse.Namespace) -> int:
-    _refuse_options(args)
+    checks.local_options(args)
     if args.command == "demo":
         from amistate.demo import run_demo
 
