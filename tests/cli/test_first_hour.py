@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from amistate.cli import target
+from amistate import compose
 from amistate.compose import client_factory
 from tests.cli.conftest import CONFIG, Operator, init, pipeline
 
@@ -58,7 +58,7 @@ class _Calls:
 
             return client
 
-        monkeypatch.setattr(target, "client_factory", recording)
+        monkeypatch.setattr(compose, "client_factory", recording)
 
     def _seen(self, model: Any, **_: Any) -> None:
         self.actions.add(f"{model.service_model.endpoint_prefix}:{model.name}")

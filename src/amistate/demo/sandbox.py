@@ -129,10 +129,10 @@ def run_sandbox(
     previous = signal.getsignal(signal.SIGTERM)
     main = threading.current_thread() is threading.main_thread()
     try:
+        if main:  # before the banner: a SIGTERM right after "sandbox ready" stops cleanly too
+            signal.signal(signal.SIGTERM, _interrupt)
         sandbox.create_table()
         _banner(sandbox, out)
-        if main:
-            signal.signal(signal.SIGTERM, _interrupt)
         while not stop.wait(timeout=3600):
             pass
     except KeyboardInterrupt:
