@@ -105,6 +105,9 @@ class ThrottlingProxy:
         self.bucket = TokenBucket(rate, capacity)
         self.counts: Counter[str] = Counter()
         self.lock = threading.Lock()
+        #: When each PutParameter was accepted, on ``clock`` (the run sets its own).
+        self.accepted: list[float] = []
+        self.clock: Callable[[], float] = time.monotonic
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -134,6 +137,8 @@ class ThrottlingProxy:
             allowed = self.bucket.take()
             with self.lock:
                 self.counts["PutParameter accepted" if allowed else "PutParameter throttled"] += 1
+                if allowed:
+                    self.accepted.append(self.clock())
             if not allowed:
                 request.send_response(400)
                 request.send_header("Content-Type", "application/x-amz-json-1.1")
@@ -255,6 +260,7 @@ class Outcome:
     proxy: Counter[str] = field(factory=Counter)
     converged: int = 0
     lost: list[int] = field(factory=list)
+    writes: list[float] = field(factory=list)  # accepted PutParameter, on the burst's clock
 
     @property
     def failed(self) -> list[Attempt]:
@@ -295,7 +301,7 @@ def burst(
     finally:
         quiet.removeHandler(silencer)
         quiet.propagate = saved_propagate
-    return _check(server, outcome, events, build)
+    return check(server, outcome, events, build)
 
 
 def _run_burst(
@@ -319,6 +325,7 @@ def _run_burst(
             def clock() -> float:
                 return time.monotonic() - clock_start + skipped
 
+            proxy.clock = clock
             def invoke(preset: int, attempt: int) -> Attempt:
                 started = clock()
                 begun = time.monotonic()
@@ -371,9 +378,10 @@ def _run_burst(
             outcome.wall = time.monotonic() - clock_start
             outcome.skipped = skipped
         outcome.proxy = Counter(proxy.counts)
+        outcome.writes = sorted(proxy.accepted)
 
 
-def _check(
+def check(
     server: BenchServer, outcome: Outcome, events: dict[int, dict[str, Any]], build: int
 ) -> Outcome:
     """Count the presets whose record and parameter hold the build's AMI."""

@@ -17,6 +17,11 @@ pause, so the function still confirms and logs before its timeout. The time
 left comes from the runtime's :class:`amistate.deadline.Deadline`, which the
 Lambda shim sets per invocation; with no deadline (CLI, tests, scripts) at
 most :data:`UNTIMED_RETRIES` paced retries are made.
+
+With a :class:`~amistate_adapters.write_pace.WritePace` (``AMISTATE_SSM_WRITE_RATE``),
+every attempt first waits for the process's next write slot, so a function
+whose concurrency is capped stays under the account's rate instead of
+discovering it by throttles.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from amistate.errors import InvalidConfig
 from amistate.merge import load_object
 from amistate.ports import STANDARD_TIER_LIMIT, Parameter, ParameterType
 from amistate_adapters.errors import error_code, permanent_errors
+from amistate_adapters.write_pace import WritePace
 
 if TYPE_CHECKING:
     from mypy_boto3_ssm.client import SSMClient
@@ -67,6 +73,7 @@ class SsmParameterStore:
         deadline: Deadline | None = None,
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[float, float], float] = random.uniform,
+        pace: WritePace | None = None,
     ) -> None:
         self.client = client
         self.region = region
@@ -74,6 +81,8 @@ class SsmParameterStore:
         self.deadline = deadline
         self._sleep = sleep
         self._jitter = jitter
+        #: Spaces this process's writes (None: as fast as SSM answers).
+        self.pace = pace
 
     def get(self, name: str) -> Parameter | None:
         try:
@@ -190,6 +199,8 @@ class SsmParameterStore:
         bound = PACE_FIRST
         retries = 0
         while True:
+            if self.pace is not None:
+                self.pace.wait()
             try:
                 with permanent_errors(f"PutParameter {request['Name']}"):
                     self.client.put_parameter(**request)

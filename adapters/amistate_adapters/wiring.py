@@ -21,6 +21,7 @@ from amistate_adapters import clients
 from amistate_adapters.dynamodb import DynamoPresetCatalog, DynamoStateStore
 from amistate_adapters.imagebuilder import ImageBuilderCatalog, ImageBuilderPipelines
 from amistate_adapters.ssm import SsmParameterStore
+from amistate_adapters.write_pace import WritePace
 
 #: Makes (or reuses) the boto3 client of a service in a region.
 MakeClient = Callable[[str, str], Any]
@@ -44,11 +45,16 @@ def state_store(settings: Settings, make: MakeClient | None = None) -> DynamoSta
 
 
 def parameter_store(
-    region: str, make: MakeClient | None = None, deadline: Deadline | None = None
+    region: str,
+    make: MakeClient | None = None,
+    deadline: Deadline | None = None,
+    write_rate: float | None = None,
 ) -> SsmParameterStore:
-    """The SSM parameters of one region (writes paced within ``deadline``, if any)."""
+    """The SSM parameters of one region (throttled writes retried within ``deadline``,
+    if any; at most ``write_rate`` writes a second started, if set)."""
     make = make or shared_client
-    return SsmParameterStore(make("ssm", region), region, deadline)
+    pace = WritePace(write_rate) if write_rate else None
+    return SsmParameterStore(make("ssm", region), region, deadline, pace=pace)
 
 
 def aws_ports(
@@ -62,7 +68,8 @@ def aws_ports(
     states = state_store(settings, make)
     imagebuilder = make("imagebuilder", settings.home_region)
     regions = dict.fromkeys(settings.regions)
-    parameters = {r: parameter_store(r, make, deadline) for r in regions}
+    rate = settings.ssm_write_rate
+    parameters = {r: parameter_store(r, make, deadline, rate) for r in regions}
     found = [states.client, imagebuilder, *(store.client for store in parameters.values())]
     return Ports(
         states=states,

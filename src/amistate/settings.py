@@ -24,6 +24,7 @@ TABLE = "AMISTATE_TABLE"
 PARAMETER_PREFIX = "AMISTATE_PARAMETER_PREFIX"
 EXTRA_REGIONS = "AMISTATE_EXTRA_REGIONS"
 HISTORY = "AMISTATE_HISTORY_LIMIT"
+SSM_WRITE_RATE = "AMISTATE_SSM_WRITE_RATE"
 #: Builds kept per preset by default, and the most a setting may ask for
 #: (the history lives on the record, which DynamoDB caps at 400 KB).
 HISTORY_LIMIT = 20
@@ -49,6 +50,8 @@ class Settings:
     extra_regions: tuple[str, ...] = ()
     table: str | None = None
     history_limit: int = HISTORY_LIMIT  # builds kept per preset (the reconciler trims)
+    #: ``PutParameter`` calls per second one process starts per region (None: unpaced).
+    ssm_write_rate: float | None = None
 
     @property
     def regions(self) -> tuple[str, ...]:
@@ -136,6 +139,7 @@ def load(
         extra_regions=_extra_regions(env, region),
         table=table or None,
         history_limit=_history_limit(env),
+        ssm_write_rate=_write_rate(env),
     ).with_owner(function_arn)
 
 
@@ -181,6 +185,24 @@ def _history_limit(env: Mapping[str, str]) -> int:
     return int(text)
 
 
+def _write_rate(env: Mapping[str, str]) -> float | None:
+    """Writes per second one container may start: the account's SSM rate over the
+    function's maximum concurrency (the CDK example sets it from both)."""
+    text = env.get(SSM_WRITE_RATE, "").strip()
+    if not text:
+        return None
+    try:
+        rate = float(text)
+    except ValueError:
+        rate = 0.0
+    if not 0.01 <= rate <= 10_000:
+        raise ConfigurationError(
+            f"{SSM_WRITE_RATE}={text[:20]!r}: expected writes per second, "
+            "a number from 0.01 to 10000 (such as 1.5)"
+        )
+    return rate
+
+
 def _prefix(env: Mapping[str, str], name: str) -> str:
     prefix = env.get(PARAMETER_PREFIX, "").strip() or DEFAULT_PARAMETER_PREFIX
     try:
@@ -210,6 +232,7 @@ __all__ = [
     "HISTORY",
     "PARAMETER_PREFIX",
     "REGION_FORM",
+    "SSM_WRITE_RATE",
     "TABLE",
     "TABLE_NAME",
     "ConfigurationError",

@@ -6,7 +6,11 @@ Each record is parsed, handed to :class:`amistate.service.AmiService`, and
 logged as one JSON line. Then:
 
 * SQS: returns ``{"batchItemFailures": [{"itemIdentifier": <messageId>}, ...]}``
-  naming exactly the records that failed (malformed or transient);
+  naming exactly the records that failed (malformed or transient). A batch is
+  handled newest event first: when it holds several builds of one preset (a
+  rebuild storm), the newest is applied and the older ones are stale, so the
+  preset's parameter is written once, not once per build. The end state is the
+  same in any order (amistate.rules);
 * EventBridge / SNS: returns None when every record was handled or ignored;
   otherwise, after every record had its turn, raises the first failure (a
   :class:`~amistate.errors.MalformedEvent` for a malformed record, the AWS
@@ -65,7 +69,10 @@ def _records(
 
     failures: list[dict[str, str]] = []
     first_error: BaseException | None = None
-    for item in invocation.items:
+    items = invocation.items
+    if invocation.kind == "sqs":
+        items = sorted(items, key=_newest_first)
+    for item in items:
         error = _handle(rt, item, invocation.kind, {"requestId": request_id, **keys}, metrics)
         if error is None:
             continue
@@ -82,6 +89,13 @@ def _records(
     if first_error is not None:
         raise first_error
     return None
+
+
+def _newest_first(item: Item) -> float:
+    """Sort key: the newest event first, malformed records last (in their order)."""
+    if isinstance(item.result, MalformedEvent):
+        return float("inf")
+    return -item.result.time.timestamp()
 
 
 def _handle(
