@@ -7,10 +7,11 @@ logged as one JSON line. Then:
 
 * SQS: returns ``{"batchItemFailures": [{"itemIdentifier": <messageId>}, ...]}``
   naming exactly the records that failed (malformed or transient). A batch is
-  handled newest event first: when it holds several builds of one preset (a
-  rebuild storm), the newest is applied and the older ones are stale, so the
-  preset's parameter is written once, not once per build. The end state is the
-  same in any order (amistate.rules);
+  handled newest build version first (the same build's records keep their
+  order): when it holds several builds of one recipe (a rebuild storm), the
+  newest is applied and the older ones are stale, so the preset's parameter is
+  written once, not once per build. The end state is the same in any order
+  (amistate.rules);
 * EventBridge / SNS: returns None when every record was handled or ignored;
   otherwise, after every record had its turn, raises the first failure (a
   :class:`~amistate.errors.MalformedEvent` for a malformed record, the AWS
@@ -91,11 +92,11 @@ def _records(
     return None
 
 
-def _newest_first(item: Item) -> float:
-    """Sort key: the newest event first, malformed records last (in their order)."""
+def _newest_first(item: Item) -> tuple[int, ...]:
+    """Sort key: the highest build version first, malformed records last (in their order)."""
     if isinstance(item.result, MalformedEvent):
-        return float("inf")
-    return -item.result.time.timestamp()
+        return (1,)
+    return (0, *(-part for part in item.result.build.version))
 
 
 def _handle(
