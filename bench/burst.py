@@ -326,6 +326,7 @@ def _run_burst(
                 return time.monotonic() - clock_start + skipped
 
             proxy.clock = clock
+
             def invoke(preset: int, attempt: int) -> Attempt:
                 started = clock()
                 begun = time.monotonic()

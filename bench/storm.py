@@ -37,9 +37,9 @@ from attrs import frozen
 
 from bench import burst
 from bench.burst import RATE, TIMEOUT_MS, Attempt, Context, Outcome, ThrottlingProxy
-from bench.common import at, eventbridge_event, table
+from bench.common import REGION, at, eventbridge_event, table
 from bench.server import BenchServer
-from bench.world import REGION, World, environment, preset_build
+from bench.world import World, environment, preset_build
 
 BATCH_SIZE = 10
 BATCH_WINDOW = 1.0  # MaximumBatchingWindowInSeconds
@@ -258,8 +258,8 @@ def render(outcomes: list[Outcome]) -> str:
             "delivery",
             "presets converged",
             "all converged after",
-            "× floor",
-            "attempts (events × tries)",
+            "x floor",
+            "attempts (events x tries)",
             "events done at attempt 1 / 2 / 3",
             "events lost",
             "PutParameter accepted / throttled",
@@ -272,7 +272,7 @@ def render(outcomes: list[Outcome]) -> str:
         f"{outcomes[0].window:.0f} s; SSM PutParameter limited to {RATE:.0f}/s (burst "
         f"{burst.BURST:.0f}) by a throttling proxy; function timeout {TIMEOUT_MS // 1000} s. "
         f"Floor: {presets} writes / {RATE:.0f} per s = {floor(presets):.1f} s; budget "
-        f"{FACTOR} × floor = {FACTOR * floor(presets):.1f} s. Before: a failed invocation is "
+        f"{FACTOR} x floor = {FACTOR * floor(presets):.1f} s. Before: a failed invocation is "
         "retried after 1 and 2 minutes (Lambda asynchronous invocation). After: batch size "
         f"{BATCH_SIZE}, batching window {BATCH_WINDOW:.0f} s, maximum concurrency "
         f"{MAX_CONCURRENCY}, `AMISTATE_SSM_WRITE_RATE={RATE / MAX_CONCURRENCY}`; a failed record "

@@ -39,7 +39,7 @@ def test_bench_runs_end_to_end_at_smoke_sizes(tmp_path: Path) -> None:
         "### 3. Warm latency",
         "### 4. Pure-core throughput",
         "### 5. Scale",
-        "### 6. Burst",
+        "### 6. Storm",
         "### 7. The reconciler at scale",
         "deployment package with bytecode",
         "deployment package without bytecode",
@@ -48,9 +48,10 @@ def test_bench_runs_end_to_end_at_smoke_sizes(tmp_path: Path) -> None:
         assert heading in text
     assert "| success via EventBridge (GetImage needed) | applied | 6 |" in text
     assert "| amistate | 80 | 8 | 4 |" in text
-    assert "| before: standard retry mode, 4 attempts, no pacing | 4/4 |" in text
-    shipped = "as shipped: standard, 4 attempts + SSM writes paced within the remaining time"
+    shipped = "before: standard, 4 attempts + SSM writes paced within the remaining time"
     assert f"| {shipped} | 4/4 |" in text
+    assert "| after: SQS queue, maximum concurrency 2, batches, paced writes | 4/4 |" in text
+    assert "performance-storm.svg" in text
     for backend in ("dynalite", "moto"):
         assert f"| {backend} | no change | 10 |" in text
         assert f"| {backend} | 10% repair | 10 |" in text

@@ -68,7 +68,7 @@ def _records(
         )
         raise
 
-    failures: list[dict[str, str]] = []
+    failed: set[int] = set()
     first_error: BaseException | None = None
     items = invocation.items
     if invocation.kind == "sqs":
@@ -79,14 +79,15 @@ def _records(
             continue
         first_error = first_error or error
         if item.message_id is not None:
-            failures.append({"itemIdentifier": item.message_id})
+            failed.add(id(item))
         elif invocation.kind == "sqs":
             # An SQS record without a usable messageId cannot be named in a
             # partial batch response: fail the whole batch rather than lose it.
             raise error
 
-    if invocation.kind == "sqs":
-        return {"batchItemFailures": failures}
+    if invocation.kind == "sqs":  # named in the batch's order
+        named = [i.message_id for i in invocation.items if id(i) in failed and i.message_id]
+        return {"batchItemFailures": [{"itemIdentifier": m} for m in named]}
     if first_error is not None:
         raise first_error
     return None
