@@ -72,7 +72,7 @@ def _records(
     first_error: BaseException | None = None
     items = invocation.items
     if invocation.kind == "sqs":
-        items = sorted(items, key=_newest_first)
+        items = tuple(sorted(items, key=_newest_first))
     for item in items:
         error = _handle(rt, item, invocation.kind, {"requestId": request_id, **keys}, metrics)
         if error is None:
