@@ -1,4 +1,4 @@
-"""EC2: the state of AMIs in one region and the in-use tag (``amistate.inventory.MachineImages``).
+"""EC2: the state of AMIs in one region and the in-use tags (``amistate.inventory.MachineImages``).
 
 Calls:
 
@@ -8,9 +8,10 @@ Calls:
   as launchable as one of ours. A filter (not ``ImageIds``) so that an unknown
   or malformed ID is simply absent (``missing``) instead of failing the batch
   with ``InvalidAMIID.NotFound``/``Malformed``.
-* ``tagged``: ``DescribeImages`` ``Owners=["self"]``, ``tag-key`` filter, paginated.
-* ``tag``/``untag``: ``CreateTags``/``DeleteTags``, at most :data:`TAG_BATCH`
-  resources a call. An AMI that no longer exists cannot carry a tag: when a batch
+* ``tagged``: ``DescribeImages`` ``Owners=["self"]``, one ``tag-key`` filter
+  naming every key asked for (EC2 ORs a filter's values), paginated.
+* ``tag``/``untag``: ``CreateTags``/``DeleteTags`` with every tag at once, at
+  most :data:`TAG_BATCH` resources a call. An AMI that no longer exists cannot carry a tag: when a batch
   fails because one of its AMIs is gone, the batch is retried once with the AMIs
   ``states`` still finds, so one vanished AMI never blocks the others.
 
@@ -31,7 +32,7 @@ from amistate_adapters.errors import AwsRequestRejected, error_code, permanent_e
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2.client import EC2Client
-    from mypy_boto3_ec2.type_defs import FilterTypeDef, ImageTypeDef
+    from mypy_boto3_ec2.type_defs import FilterTypeDef, ImageTypeDef, TagTypeDef
 
 #: Values per ``DescribeImages`` filter: EC2 accepts up to 200.
 DESCRIBE_BATCH = 200
@@ -132,11 +133,12 @@ class Ec2MachineImages:
                     found[ami] = image_state(image.get("State"))
         return {ami: found.get(ami, "missing") for ami in wanted}
 
-    def tagged(self, key: str) -> Mapping[str, str]:
-        filters: list[FilterTypeDef] = [{"Name": "tag-key", "Values": [key]}]
-        result: dict[str, str] = {}
+    def tagged(self, keys: Collection[str]) -> Mapping[str, Mapping[str, str]]:
+        wanted = _unique(keys)
+        filters: list[FilterTypeDef] = [{"Name": "tag-key", "Values": wanted}]
+        result: dict[str, dict[str, str]] = {}
         images = self._describe(
-            f"DescribeImages tag-key={key} in {self.region}",
+            f"DescribeImages tag-key={','.join(wanted)} in {self.region}",
             Owners=["self"],
             Filters=filters,
             IncludeDeprecated=True,
@@ -144,23 +146,30 @@ class Ec2MachineImages:
         )
         for image in images:
             ami = image.get("ImageId")
-            for tag in image.get("Tags", []):
-                if ami and tag.get("Key") == key:
-                    result[ami] = tag.get("Value", "")
+            found = {
+                t["Key"]: t.get("Value", "") for t in image.get("Tags", []) if t.get("Key") in wanted
+            }
+            if ami and found:
+                result.setdefault(ami, {}).update(found)
         return result
 
-    def tag(self, ami_ids: Collection[str], key: str, value: str) -> None:
+    def tag(self, ami_ids: Collection[str], tags: Mapping[str, str]) -> None:
+        pairs: list[TagTypeDef] = [{"Key": key, "Value": value} for key, value in tags.items()]
+        shown = " ".join(f"{key}={value}" for key, value in tags.items())
+
         def create(batch: list[str]) -> None:
-            self.client.create_tags(Resources=batch, Tags=[{"Key": key, "Value": value}])
+            self.client.create_tags(Resources=batch, Tags=pairs)
 
-        self._each_existing(f"CreateTags {key}={value} in {self.region}", ami_ids, create)
+        self._each_existing(f"CreateTags {shown} in {self.region}", ami_ids, create)
 
-    def untag(self, ami_ids: Collection[str], key: str) -> None:
+    def untag(self, ami_ids: Collection[str], keys: Collection[str]) -> None:
+        # Tags without a value: EC2 deletes each key whatever its value.
+        names: list[TagTypeDef] = [{"Key": key} for key in _unique(keys)]
+
         def delete(batch: list[str]) -> None:
-            # A tag without a value: EC2 deletes the key whatever its value.
-            self.client.delete_tags(Resources=batch, Tags=[{"Key": key}])
+            self.client.delete_tags(Resources=batch, Tags=names)
 
-        self._each_existing(f"DeleteTags {key} in {self.region}", ami_ids, delete)
+        self._each_existing(f"DeleteTags {','.join(keys)} in {self.region}", ami_ids, delete)
 
     def _each_existing(
         self, what: str, ami_ids: Collection[str], call: Callable[[list[str]], None]

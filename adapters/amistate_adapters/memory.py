@@ -151,8 +151,12 @@ class MemoryPresetCatalog:
 
     def unregister(self, preset: str, pipeline_arn: str | None) -> None:
         with self.table.lock:
-            if pipeline_arn:
-                self._remove(preset, pipeline_arn)
+            if not pipeline_arn:
+                return
+            self._remove(preset, pipeline_arn)
+            record = self.table.records.get(preset)
+            if record is not None and record.pipeline_arn == pipeline_arn:
+                self.table.records[preset] = evolve(record, pipeline_arn=None)
 
     def _remove(self, preset: str, pipeline_arn: str) -> None:
         presets = self.table.pipelines.get(pipeline_arn)

@@ -160,26 +160,29 @@ class MemoryMachineImages:
             ami: image_state(image.state) if image else "missing" for ami, image in found.items()
         }
 
-    def tagged(self, key: str) -> Mapping[str, str]:
+    def tagged(self, keys: Collection[str]) -> Mapping[str, Mapping[str, str]]:
+        wanted = set(keys)
         with self.lock:
             self.calls.append("DescribeImages")
-            return {
-                ami: image.tags[key]
+            found = {
+                ami: {k: v for k, v in image.tags.items() if k in wanted}
                 for ami, image in self.images.items()
-                if image.owner == self.account and key in image.tags
+                if image.owner == self.account
             }
+        return {ami: tags for ami, tags in found.items() if tags}
 
-    def tag(self, ami_ids: Collection[str], key: str, value: str) -> None:
+    def tag(self, ami_ids: Collection[str], tags: Mapping[str, str]) -> None:
         for ami, image in self._existing("CreateTags", ami_ids):
             with self.lock:
                 if ami in self.images:
-                    image.tags[key] = value
+                    image.tags.update(tags)
 
-    def untag(self, ami_ids: Collection[str], key: str) -> None:
+    def untag(self, ami_ids: Collection[str], keys: Collection[str]) -> None:
         for ami, image in self._existing("DeleteTags", ami_ids):
             with self.lock:
                 if ami in self.images:
-                    image.tags.pop(key, None)
+                    for key in keys:
+                        image.tags.pop(key, None)
 
     def _existing(self, call: str, ami_ids: Collection[str]) -> list[tuple[str, MemoryImage]]:
         wanted = list(dict.fromkeys(ami_ids))

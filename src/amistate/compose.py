@@ -122,6 +122,7 @@ class Runtime:
                     states=self.ports.states,
                     pipelines=inventory.pipelines,
                     machines=inventory.machines,
+                    keys=self.settings.in_use_keys(),
                     history_limit=self.settings.history_limit,
                 )
             return self._reconciler

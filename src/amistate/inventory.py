@@ -1,12 +1,11 @@
 """What Image Builder and EC2 hold: the world the reconciler reads.
 
 Events are the fast path; these ports are how a reconcile run sees the truth
-directly. Two facts live here because every path needs them alike:
-
-* :func:`own_amis`: a build's ``outputResources.amis[]`` lists one AMI per
-  region *and account*; only the build's own account's AMIs can be launched
-  here (GetImage, SNS, SQS and the pipeline listing all filter through it).
-* :data:`IN_USE_TAG`: the tag that tells a lifecycle policy an AMI is needed.
+directly. One fact lives here because every path needs it alike:
+:func:`own_amis`: a build's ``outputResources.amis[]`` lists one AMI per
+region *and account*; only the build's own account's AMIs can be launched
+here (GetImage, SNS, SQS and the pipeline listing all filter through it).
+The in-use tags' keys and values are :mod:`amistate.in_use`'s.
 """
 
 from __future__ import annotations
@@ -18,9 +17,6 @@ from typing import Any, Literal, Protocol
 from attrs import frozen
 
 from amistate.events import RegionalAmi
-
-#: Tag key carried by every AMI a preset may need (value: the presets, comma-separated).
-IN_USE_TAG = "amistate:in-use"
 
 ImageState = Literal["available", "pending", "disabled", "deregistered", "failed", "missing"]
 #: States in which a runner can still launch the AMI.
@@ -78,7 +74,7 @@ class PipelineImages(Protocol):
 
 
 class MachineImages(Protocol):
-    """EC2's AMIs in one region: existence, state, and the in-use tag."""
+    """EC2's AMIs in one region: existence, state, and the in-use tags."""
 
     region: str
 
@@ -86,16 +82,17 @@ class MachineImages(Protocol):
         """The state of each AMI asked for; ``missing`` for one EC2 does not know."""
         ...
 
-    def tagged(self, key: str) -> Mapping[str, str]:
-        """Every AMI of this account carrying tag ``key``, with its value."""
+    def tagged(self, keys: Collection[str]) -> Mapping[str, Mapping[str, str]]:
+        """Every AMI of this account carrying any of ``keys``, with its tags of
+        those keys (key -> value; other tags are left out). One listing."""
         ...
 
-    def tag(self, ami_ids: Collection[str], key: str, value: str) -> None:
-        """Set ``key=value`` on each AMI (idempotent)."""
+    def tag(self, ami_ids: Collection[str], tags: Mapping[str, str]) -> None:
+        """Set every ``key=value`` of ``tags`` on each AMI, together (idempotent)."""
         ...
 
-    def untag(self, ami_ids: Collection[str], key: str) -> None:
-        """Remove tag ``key`` from each AMI (idempotent)."""
+    def untag(self, ami_ids: Collection[str], keys: Collection[str]) -> None:
+        """Remove the tags ``keys`` from each AMI, whatever their values (idempotent)."""
         ...
 
 
@@ -110,7 +107,6 @@ class Inventory:
 
 
 __all__ = [
-    "IN_USE_TAG",
     "LAUNCHABLE",
     "BuildSummary",
     "ImageState",

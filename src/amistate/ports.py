@@ -151,8 +151,9 @@ class PresetCatalog(Protocol):
         ...
 
     def unregister(self, preset: str, pipeline_arn: str | None) -> None:
-        """Remove ``preset`` from the pipeline's presets; the others stay.
-        The state record and its config stay. Idempotent."""
+        """Remove ``preset`` from the pipeline's presets; the others stay. The
+        record forgets its ``pipeline_arn`` if it still names this pipeline (a
+        deleted preset); its state, config and history stay. Idempotent."""
         ...
 
     def presets_for_pipeline(self, pipeline_arn: str) -> tuple[str, ...]:

@@ -18,6 +18,7 @@ from attrs import evolve, field, frozen
 
 from amistate.arns import owner_of
 from amistate.errors import ConfigurationError, InvalidPresetName
+from amistate.in_use import InUseKeys, table_deployment
 from amistate.names import DEFAULT_PARAMETER_PREFIX, REGION_NAME, validate_prefix
 
 TABLE = "AMISTATE_TABLE"
@@ -25,10 +26,13 @@ PARAMETER_PREFIX = "AMISTATE_PARAMETER_PREFIX"
 EXTRA_REGIONS = "AMISTATE_EXTRA_REGIONS"
 HISTORY = "AMISTATE_HISTORY_LIMIT"
 SSM_WRITE_RATE = "AMISTATE_SSM_WRITE_RATE"
+DEPLOYMENT = "AMISTATE_DEPLOYMENT"
 #: Builds kept per preset by default, and the most a setting may ask for
 #: (the history lives on the record, which DynamoDB caps at 400 KB).
 HISTORY_LIMIT = 20
 MAX_HISTORY = 100
+#: A deployment name (``AMISTATE_DEPLOYMENT``): a stack name fits.
+DEPLOYMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,254}")
 TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}|arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:\d{12}:table/.+")
 
 
@@ -52,6 +56,18 @@ class Settings:
     history_limit: int = HISTORY_LIMIT  # builds kept per preset (the reconciler trims)
     #: ``PutParameter`` calls per second one process starts per region (None: unpaced).
     ssm_write_rate: float | None = None
+    deployment: str | None = None  # names the in-use tag keys; None: the table's name
+
+    def in_use_keys(self) -> InUseKeys:
+        """This deployment's in-use tag keys (:mod:`amistate.in_use`): from
+        ``deployment``, else from the table (``<region>/<table name>``)."""
+        if self.deployment:
+            return InUseKeys.of(self.deployment)
+        if not self.table:
+            raise ConfigurationError(
+                f"{DEPLOYMENT} or {TABLE} must be set: the in-use tag keys name the deployment"
+            )
+        return InUseKeys.of(table_deployment(self.table, self.home_region))
 
     @property
     def regions(self) -> tuple[str, ...]:
@@ -140,6 +156,7 @@ def load(
         table=table or None,
         history_limit=_history_limit(env),
         ssm_write_rate=_write_rate(env),
+        deployment=_deployment(env),
     ).with_owner(function_arn)
 
 
@@ -203,6 +220,16 @@ def _write_rate(env: Mapping[str, str]) -> float | None:
     return rate
 
 
+def _deployment(env: Mapping[str, str]) -> str | None:
+    name = env.get(DEPLOYMENT, "").strip()
+    if name and not DEPLOYMENT_NAME.fullmatch(name):
+        raise ConfigurationError(
+            f"{DEPLOYMENT}={name[:80]!r}: expected 1-255 characters of A-Z a-z 0-9 _ . -, "
+            "starting with a letter or digit (the stack's name, say)"
+        )
+    return name or None
+
+
 def _prefix(env: Mapping[str, str], name: str) -> str:
     prefix = env.get(PARAMETER_PREFIX, "").strip() or DEFAULT_PARAMETER_PREFIX
     try:
@@ -228,6 +255,7 @@ def _extra_regions(env: Mapping[str, str], home: str) -> tuple[str, ...]:
 
 
 __all__ = [
+    "DEPLOYMENT",
     "EXTRA_REGIONS",
     "HISTORY",
     "PARAMETER_PREFIX",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from attrs import evolve
+
 from amistate.ports import Preset
 from amistate.state import AmiState
 from tests.contract.conftest import TablePorts
@@ -63,14 +65,33 @@ def test_remap_never_drops_another_presets_mapping(table_ports: TablePorts) -> N
     assert catalog.presets_for_pipeline(NEW) == ("linux",)
 
 
-def test_unregister_forgets_the_mapping_and_keeps_the_record(table_ports: TablePorts) -> None:
+def test_unregister_forgets_the_mapping_and_the_records_pipeline_only(
+    table_ports: TablePorts,
+) -> None:
+    """The record keeps its state and config; without a pipeline it is a deleted preset."""
     catalog = table_ports.catalog
     catalog.register(Preset("linux", OLD, {"a": 1}))
     table_ports.states.create_initial("linux", T0)
     before = table_ports.states.get("linux")
+    assert before is not None
     catalog.unregister("linux", OLD)
     assert catalog.presets_for_pipeline(OLD) == ()
-    assert table_ports.states.get("linux") == before
+    assert table_ports.states.get("linux") == evolve(before, pipeline_arn=None)
+    catalog.unregister("linux", OLD)  # idempotent
+    assert table_ports.states.get("linux") == evolve(before, pipeline_arn=None)
+
+
+def test_unregister_from_a_pipeline_the_record_left_keeps_the_records_pipeline(
+    table_ports: TablePorts,
+) -> None:
+    catalog = table_ports.catalog
+    catalog.register(Preset("linux", OLD, {}))
+    catalog.register(Preset("linux", NEW, {}), previous_pipeline_arn=OLD)
+    catalog.unregister("linux", OLD)  # a late Delete of the old resource
+    record = table_ports.states.get("linux")
+    assert record is not None
+    assert record.pipeline_arn == NEW
+    assert catalog.presets_for_pipeline(NEW) == ("linux",)
 
 
 def test_unregister_only_its_own_mapping(table_ports: TablePorts) -> None:

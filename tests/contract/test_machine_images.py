@@ -1,4 +1,4 @@
-"""MachineImages contract: AMI states and the in-use tag, in memory and on moto's EC2.
+"""MachineImages contract: AMI states and the in-use tags, in memory and on moto's EC2.
 
 moto's server gives real AMI IDs (``register_image``), forgets an AMI at
 ``deregister_image`` (``missing``: real EC2 shows ``deregistered`` for a while,
@@ -21,10 +21,18 @@ from attrs import frozen
 from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
 
-from amistate.inventory import IN_USE_TAG, LAUNCHABLE, MachineImages
+from amistate.in_use import InUseKeys
+from amistate.inventory import LAUNCHABLE, MachineImages
 from tests.servers import REGION, Endpoint
 
 UNKNOWN = "ami-0123456789abcdef0"
+KEYS = InUseKeys.of("staging")
+OURS, PRESETS = KEYS.owned
+THEIRS = InUseKeys.of("prod").protect
+
+
+def tags(presets: str) -> dict[str, str]:
+    return {OURS: "true", PRESETS: presets}
 
 
 @frozen
@@ -131,8 +139,8 @@ def test_disabled_ami_is_seen_as_disabled(world: ImagesBackend) -> None:
 
 def test_no_ids_no_call(world: ImagesBackend) -> None:
     assert dict(world.images.states([])) == {}
-    world.images.tag([], IN_USE_TAG, "linux")
-    world.images.untag([], IN_USE_TAG)
+    world.images.tag([], tags("linux"))
+    world.images.untag([], KEYS.owned)
     assert world.calls() == []
 
 
@@ -153,49 +161,63 @@ def test_more_ids_than_one_batch(world: ImagesBackend) -> None:
 def test_tag_and_untag_are_idempotent(world: ImagesBackend) -> None:
     a, b, c = world.register(), world.register(), world.register()
     images = world.images
-    images.tag([a, b], IN_USE_TAG, "linux")
-    images.tag([a, b], IN_USE_TAG, "linux")
-    assert dict(images.tagged(IN_USE_TAG)) == {a: "linux", b: "linux"}
-    images.tag([b], IN_USE_TAG, "linux,windows")
-    assert dict(images.tagged(IN_USE_TAG)) == {a: "linux", b: "linux,windows"}
-    images.untag([a, c], IN_USE_TAG)
-    images.untag([a, c], IN_USE_TAG)
-    assert dict(images.tagged(IN_USE_TAG)) == {b: "linux,windows"}
-    images.untag([b], IN_USE_TAG)  # whatever the value
-    assert dict(images.tagged(IN_USE_TAG)) == {}
+    images.tag([a, b], tags("linux"))
+    images.tag([a, b], tags("linux"))
+    assert dict(images.tagged(KEYS.owned)) == {a: tags("linux"), b: tags("linux")}
+    images.tag([b], tags("linux,windows"))
+    assert dict(images.tagged(KEYS.owned)) == {a: tags("linux"), b: tags("linux,windows")}
+    images.untag([a, c], KEYS.owned)
+    images.untag([a, c], KEYS.owned)
+    assert dict(images.tagged(KEYS.owned)) == {b: tags("linux,windows")}
+    images.untag([b], KEYS.owned)  # whatever the values
+    assert dict(images.tagged(KEYS.owned)) == {}
 
 
-def test_tagged_lists_only_own_images_with_that_key(world: ImagesBackend) -> None:
-    mine, other_key = world.register(), world.register()
-    world.images.tag([mine], IN_USE_TAG, "linux")
-    world.images.tag([other_key], "Name", "not-in-use")
-    foreign = world.foreign_tagged(IN_USE_TAG, "theirs")
-    listed = dict(world.images.tagged(IN_USE_TAG))
-    assert listed == {mine: "linux"}
+def test_tagged_lists_own_images_with_any_key_asked_and_only_those_keys(
+    world: ImagesBackend,
+) -> None:
+    mine, theirs, both, other_key = (world.register() for _ in range(4))
+    world.images.tag([mine, both], tags("linux"))
+    world.images.tag([theirs, both], {THEIRS: "true"})
+    world.images.tag([other_key, both], {"Name": "not-in-use"})
+    foreign = world.foreign_tagged(OURS, "true")
+    listed = dict(world.images.tagged(KEYS.owned))
+    assert listed == {mine: tags("linux"), both: tags("linux")}
     assert foreign not in listed
-    assert dict(world.images.tagged("Name")) == {other_key: "not-in-use"}
+    assert dict(world.images.tagged([THEIRS, "Name"])) == {
+        theirs: {THEIRS: "true"},
+        both: {THEIRS: "true", "Name": "not-in-use"},
+        other_key: {"Name": "not-in-use"},
+    }
+
+
+def test_untag_leaves_the_other_keys(world: ImagesBackend) -> None:
+    ami = world.register()
+    world.images.tag([ami], {**tags("linux"), THEIRS: "true"})
+    world.images.untag([ami], KEYS.owned)
+    assert dict(world.images.tagged([*KEYS.owned, THEIRS])) == {ami: {THEIRS: "true"}}
 
 
 def test_tagged_includes_disabled_images(world: ImagesBackend) -> None:
     ami = world.register()
-    world.images.tag([ami], IN_USE_TAG, "linux")
+    world.images.tag([ami], tags("linux"))
     world.disable(ami)
-    assert dict(world.images.tagged(IN_USE_TAG)) == {ami: "linux"}
+    assert dict(world.images.tagged(KEYS.owned)) == {ami: tags("linux")}
 
 
 def test_tagging_skips_amis_that_vanished(world: ImagesBackend) -> None:
     kept, gone = world.register(), world.register()
     world.deregister(gone)
-    world.images.tag([gone, kept, UNKNOWN], IN_USE_TAG, "linux")
-    assert dict(world.images.tagged(IN_USE_TAG)) == {kept: "linux"}
-    world.images.untag([UNKNOWN, gone, kept], IN_USE_TAG)
-    assert dict(world.images.tagged(IN_USE_TAG)) == {}
+    world.images.tag([gone, kept, UNKNOWN], tags("linux"))
+    assert dict(world.images.tagged(KEYS.owned)) == {kept: tags("linux")}
+    world.images.untag([UNKNOWN, gone, kept], KEYS.owned)
+    assert dict(world.images.tagged(KEYS.owned)) == {}
 
 
 def test_a_malformed_id_is_refused_permanently(world: ImagesBackend) -> None:
     ami = world.register()
     with pytest.raises(AwsRequestRejected):
-        world.images.tag([ami, "bogus"], IN_USE_TAG, "linux")
+        world.images.tag([ami, "bogus"], tags("linux"))
 
 
 # ---------------------------------------------------------------- EC2 only, with Stubber
@@ -244,45 +266,48 @@ def test_an_image_not_asked_for_is_ignored(stubbed: tuple[Ec2MachineImages, Stub
     assert dict(images.states(["ami-00000000000000001"])) == {"ami-00000000000000001": "missing"}
 
 
-def test_tagged_asks_for_own_images_with_the_key_and_pages(
+def test_tagged_asks_for_own_images_with_the_keys_in_one_filter_and_pages(
     stubbed: tuple[Ec2MachineImages, Stubber],
 ) -> None:
     images, stubber = stubbed
     expected = {
         "Owners": ["self"],
-        "Filters": [{"Name": "tag-key", "Values": [IN_USE_TAG]}],
+        "Filters": [{"Name": "tag-key", "Values": list(KEYS.read)}],
         "IncludeDeprecated": True,
         "IncludeDisabled": True,
     }
-    first = {"ImageId": "ami-00000000000000001", "Tags": [{"Key": IN_USE_TAG, "Value": "a"}]}
-    second = {"ImageId": "ami-00000000000000002", "Tags": [{"Key": IN_USE_TAG, "Value": "b"}]}
+    first = {
+        "ImageId": "ami-00000000000000001",
+        "Tags": [{"Key": OURS, "Value": "true"}, {"Key": "Name", "Value": "x"}],
+    }
+    second = {"ImageId": "ami-00000000000000002", "Tags": [{"Key": KEYS.read[2], "Value": "b"}]}
     stubber.add_response("describe_images", {"Images": [first], "NextToken": "t1"}, expected)
     stubber.add_response("describe_images", {"Images": [second]}, {**expected, "NextToken": "t1"})
-    assert dict(images.tagged(IN_USE_TAG)) == {
-        "ami-00000000000000001": "a",
-        "ami-00000000000000002": "b",
+    assert dict(images.tagged(KEYS.read)) == {
+        "ami-00000000000000001": {OURS: "true"},
+        "ami-00000000000000002": {KEYS.read[2]: "b"},
     }
 
 
-def test_untag_deletes_the_key_whatever_its_value(
+def test_untag_deletes_the_keys_whatever_their_values(
     stubbed: tuple[Ec2MachineImages, Stubber],
 ) -> None:
     images, stubber = stubbed
     stubber.add_response(
         "delete_tags",
         {},
-        {"Resources": ["ami-00000000000000001"], "Tags": [{"Key": IN_USE_TAG}]},
+        {"Resources": ["ami-00000000000000001"], "Tags": [{"Key": OURS}, {"Key": PRESETS}]},
     )
-    images.untag(["ami-00000000000000001", "ami-00000000000000001"], IN_USE_TAG)
+    images.untag(["ami-00000000000000001", "ami-00000000000000001"], KEYS.owned)
 
 
 def test_tags_in_batches_of_a_thousand(stubbed: tuple[Ec2MachineImages, Stubber]) -> None:
     images, stubber = stubbed
     ids = [f"ami-{n:017x}" for n in range(1, 1502)]
-    tags = [{"Key": IN_USE_TAG, "Value": "linux"}]
-    stubber.add_response("create_tags", {}, {"Resources": ids[:1000], "Tags": tags})
-    stubber.add_response("create_tags", {}, {"Resources": ids[1000:], "Tags": tags})
-    images.tag(ids, IN_USE_TAG, "linux")
+    pairs = [{"Key": OURS, "Value": "true"}, {"Key": PRESETS, "Value": "linux"}]
+    stubber.add_response("create_tags", {}, {"Resources": ids[:1000], "Tags": pairs})
+    stubber.add_response("create_tags", {}, {"Resources": ids[1000:], "Tags": pairs})
+    images.tag(ids, tags("linux"))
 
 
 @pytest.mark.parametrize(
@@ -324,4 +349,4 @@ def test_throttled_tagging_is_not_retried_as_a_vanished_ami(
         "create_tags", service_error_code="RequestLimitExceeded", http_status_code=503
     )
     with pytest.raises(ClientError):
-        images.tag([UNKNOWN], IN_USE_TAG, "linux")
+        images.tag([UNKNOWN], tags("linux"))

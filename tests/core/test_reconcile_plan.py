@@ -10,6 +10,7 @@ from attrs import evolve
 
 from amistate import rules
 from amistate.events import RegionalAmi
+from amistate.in_use import InUseKeys, presets_value
 from amistate.inventory import BuildSummary, ImageState
 from amistate.reconcile.plan import (
     Converge,
@@ -22,10 +23,16 @@ from amistate.reconcile.plan import (
     World,
     event_of,
     plan,
-    tag_value,
 )
 from amistate.state import AmiState, BuildRecord, Pin
 from tests.core.world import CONFIG, PIPELINE, PRESET, REGION, T0, ami_for, build_arn
+
+KEYS = InUseKeys.of("us-west-2/spot-runner")
+
+
+def protected(*presets: str) -> dict[str, str]:
+    """The tags of an AMI this deployment protects for ``presets``."""
+    return {KEYS.protect: "true", KEYS.presets: presets_value(presets)}
 
 
 def summary(build: int, status: str = "AVAILABLE") -> BuildSummary:
@@ -60,7 +67,7 @@ def world(
     listed: tuple[BuildSummary, ...] = (),
     parameter: str | None = None,
     images: Mapping[str, ImageState] | None = None,
-    tagged: Mapping[str, str] | None = None,
+    tagged: Mapping[str, Mapping[str, str]] | None = None,
     limit: int = 20,
 ) -> World:
     known = {(REGION, a): s for a, s in (images or {}).items()}
@@ -72,18 +79,19 @@ def world(
         home_region=REGION,
         regions=(REGION,),
         records={PRESET: record},
+        keys=KEYS,
         builds={PIPELINE: listed},
         parameters={(REGION, PRESET): parameter},
         images=known,
-        tagged={REGION: dict(tagged or {})},
+        tags={REGION: dict(tagged or {})},
         history_limit=limit,
     )
 
 
-def settled_tags(record: AmiState) -> dict[str, str]:
+def settled_tags(record: AmiState) -> dict[str, dict[str, str]]:
     """The in-use tags a converged world carries (every AMI a plan would tag)."""
     return {
-        ami: tag_value([PRESET])
+        ami: i.tags
         for i in plan(world(record, parameter=value(record.ami_id or ""))).instructions
         if isinstance(i, Tag)
         for ami in i.ami_ids
@@ -177,10 +185,11 @@ def test_a_parameter_that_is_not_json_is_a_problem() -> None:
 def test_the_ami_in_use_and_two_previous_good_ones_are_tagged_and_older_ones_untagged() -> None:
     builds = [summary(n) for n in range(1, 6)]
     record = record_after(*builds)
-    found = plan(world(record, (), value(ami_for(5)), tagged={ami_for(1): PRESET}))
+    found = plan(world(record, (), value(ami_for(5)), tagged={ami_for(1): protected(PRESET)}))
     (tag,) = [i for i in found.instructions if isinstance(i, Tag)]
     assert set(tag.ami_ids) == {ami_for(5), ami_for(4), ami_for(3)}
-    assert Untag(REGION, (ami_for(1),)) in found.instructions
+    assert tag.tags == protected(PRESET)
+    assert Untag(REGION, (ami_for(1),), KEYS.owned) in found.instructions
 
 
 def test_history_beyond_the_limit_is_trimmed_oldest_first() -> None:
@@ -194,11 +203,16 @@ def test_history_beyond_the_limit_is_trimmed_oldest_first() -> None:
     ]
 
 
-def test_tag_values_fit_ec2s_limit() -> None:
-    assert tag_value(["b", "a"]) == "a,b"
+def test_presets_values_fit_ec2s_limit_and_say_when_cut() -> None:
+    assert presets_value(["b", "a", "b"]) == "a,b"
     many = [f"preset-{n:03d}" for n in range(60)]
-    assert len(tag_value(many)) <= 256
-    assert tag_value(many).endswith(f",+{60 - tag_value(many).count(',')}")
+    cut = presets_value(many)
+    assert len(cut) <= 256
+    assert cut.endswith(",+")
+    assert cut.split(",")[:-1] == many[: cut.count(",")]
+    assert presets_value(["a" * 128, "b" * 128]) == "a" * 128 + ",+"
+    assert presets_value(["a"], complete=False) == "a,+"
+    assert presets_value([], complete=False) == "+"
 
 
 def test_a_build_the_history_holds_is_never_reported_again() -> None:

@@ -134,7 +134,7 @@ class DynamoPresetCatalog:
             self._fold(preset.pipeline_arn, legacy)
         _invalidate(self.table_name, preset.pipeline_arn)
         if previous_pipeline_arn and previous_pipeline_arn != preset.pipeline_arn:
-            self.unregister(name, previous_pipeline_arn)
+            self._unmap(name, previous_pipeline_arn)
 
     def _fold(self, pipeline_arn: str, legacy: str) -> None:
         """Move a legacy single ``preset`` into the ``presets`` set (once; a racer may do it)."""
@@ -149,10 +149,25 @@ class DynamoPresetCatalog:
         )
 
     def unregister(self, preset: str, pipeline_arn: str | None) -> None:
-        """Remove ``preset`` from the pipeline's presets; delete the item once none is left."""
+        """Remove ``preset`` from the pipeline's presets (deleting the item once none is
+        left), then the pipeline from its record if the record still names it."""
         name = validate_preset(preset)
         if not pipeline_arn:
             return
+        self._unmap(name, pipeline_arn)
+        forget = Update(
+            "REMOVE #pipelineArn", "#pipelineArn = :pipelineArn", {":pipelineArn": s(pipeline_arn)}
+        )
+        try:
+            with self._errors(f"unregister {name}"):
+                self.client.update_item(
+                    TableName=self.table_name, Key=state_key(name), **forget.request()
+                )
+        except ClientError as exc:
+            if error_code(exc) != CONDITION_FAILED:
+                raise
+
+    def _unmap(self, name: str, pipeline_arn: str) -> None:
         after = self._mapping(
             pipeline_arn,
             Update("DELETE #presets :preset", "attribute_exists(#pk)", {":preset": {"SS": [name]}}),

@@ -61,10 +61,14 @@ def instruction_json(instruction: Instruction) -> dict[str, Any]:
         return kind | {
             "region": instruction.region,
             "amiIds": list(instruction.ami_ids),
-            "value": instruction.value,
+            "tags": instruction.tags,
         }
     if isinstance(instruction, Untag):
-        return kind | {"region": instruction.region, "amiIds": list(instruction.ami_ids)}
+        return kind | {
+            "region": instruction.region,
+            "amiIds": list(instruction.ami_ids),
+            "keys": list(instruction.keys),
+        }
     return kind | {"preset": instruction.preset, "problem": instruction.text}
 
 
@@ -88,9 +92,11 @@ def instruction_line(instruction: Instruction) -> list[str]:
         return ["trim", instruction.preset, f"{len(instruction.keys)} old build(s) of the history"]
     if isinstance(instruction, Tag):
         amis = ", ".join(instruction.ami_ids)
-        return ["tag", instruction.region, f"{amis} amistate:in-use={instruction.value}"]
+        tags = " ".join(f"{key}={value}" for key, value in instruction.tags.items())
+        return ["tag", instruction.region, f"{amis} {tags}"]
     if isinstance(instruction, Untag):
-        return ["untag", instruction.region, ", ".join(instruction.ami_ids)]
+        amis = ", ".join(instruction.ami_ids)
+        return ["untag", instruction.region, f"{amis} {', '.join(instruction.keys)}"]
     assert isinstance(instruction, Problem)
     return ["PROBLEM", instruction.preset, instruction.text]
 

@@ -16,9 +16,11 @@ it would leave it):
    AMI is never replaced, only reported.
 3. **SSM.** Every region's parameter must equal its desired value
    (:func:`amistate.desired.parameter_value`).
-4. **In-use tags** (per region, across presets): the AMI in use, the pin, and
-   the previous good ones carry :data:`amistate.inventory.IN_USE_TAG`; no
-   other AMI does.
+4. **In-use tags** (per region, across presets): the AMI in use, the pin, the
+   newest good one and the previous good ones carry this deployment's in-use
+   tags, naming the presets that need them (:mod:`amistate.reconcile.tags`).
+   A preset no longer registered to a pipeline (its custom resource was
+   deleted) needs nothing any more.
 """
 
 from __future__ import annotations
@@ -35,11 +37,10 @@ from amistate.builds import PROTECTED_PREVIOUS, good_builds
 from amistate.desired import desired_value, drift
 from amistate.errors import InvalidConfig, NoAmiForRegion
 from amistate.events import BuildEvent
+from amistate.in_use import InUseKeys
 from amistate.inventory import LAUNCHABLE, BuildSummary, ImageState
+from amistate.reconcile.tags import Tag, Tags, Untag, tag_instructions
 from amistate.state import AmiState, BuildRecord, newest_first
-
-#: EC2 allows 256 characters in a tag value.
-TAG_VALUE_MAX = 256
 
 
 @frozen
@@ -49,11 +50,14 @@ class World:
     home_region: str
     regions: tuple[str, ...]
     records: Mapping[str, AmiState]
+    keys: InUseKeys  # this deployment's in-use tag keys
     builds: Mapping[str, tuple[BuildSummary, ...]] = field(factory=dict)  # by pipeline
     parameters: Mapping[tuple[str, str], str | None] = field(factory=dict)  # (region, preset)
     images: Mapping[tuple[str, str], ImageState] = field(factory=dict)  # (region, AMI)
-    tagged: Mapping[str, Mapping[str, str]] = field(factory=dict)  # region -> AMI -> value
+    tags: Tags = field(factory=dict)  # region -> AMI -> {key: value} of keys.read
     history_limit: int = 20
+    #: The presets this run reconciles; None: all of them (``records`` holds every one).
+    scope: frozenset[str] | None = None
 
 
 @frozen
@@ -82,23 +86,6 @@ class Converge:
     preset: str
     regions: tuple[str, ...]
     keys: tuple[str, ...]  # what differs: "amiId", config keys, or "missing"
-
-
-@frozen
-class Tag:
-    """Mark AMIs as needed by ``value`` (the presets)."""
-
-    region: str
-    ami_ids: tuple[str, ...]
-    value: str
-
-
-@frozen
-class Untag:
-    """AMIs no preset needs any more lose the in-use tag."""
-
-    region: str
-    ami_ids: tuple[str, ...]
 
 
 @frozen
@@ -144,9 +131,11 @@ def plan(world: World) -> Plan:
         _parameters(world, preset, record, out)
         if len(history) > world.history_limit:
             out.append(Trim(preset, tuple(b.key for b in history[world.history_limit :])))
+        if record.pipeline_arn is None:
+            continue  # unregistered: its custom resource was deleted
         for region, ami in _protected(world, record, history):
             needed[region][ami].add(preset)
-    out.extend(_tags(world, needed))
+    out.extend(tag_instructions(world.regions, world.tags, needed, world.keys, world.scope))
     return Plan(tuple(out))
 
 
@@ -256,31 +245,6 @@ def _protected(
                 yield region, ami
 
 
-def _tags(world: World, needed: Mapping[str, Mapping[str, set[str]]]) -> Iterable[Instruction]:
-    for region in world.regions:
-        have = world.tagged.get(region, {})
-        want = {ami: tag_value(presets) for ami, presets in needed.get(region, {}).items()}
-        by_value: dict[str, list[str]] = defaultdict(list)
-        for ami, value in sorted(want.items()):
-            if have.get(ami) != value:
-                by_value[value].append(ami)
-        for value, amis in sorted(by_value.items()):
-            yield Tag(region, tuple(amis), value)
-        stale = tuple(sorted(set(have) - set(want)))
-        if stale:
-            yield Untag(region, stale)
-
-
-def tag_value(presets: Iterable[str]) -> str:
-    """The in-use tag's value: the presets, sorted, cut to EC2's 256 characters."""
-    names = sorted(set(presets))
-    for count in range(len(names), 0, -1):
-        shown = ",".join(names[:count]) + (f",+{len(names) - count}" if count < len(names) else "")
-        if len(shown) <= TAG_VALUE_MAX:
-            return shown
-    return f"+{len(names)}"
-
-
 __all__ = [
     "Converge",
     "FallBack",
@@ -294,5 +258,4 @@ __all__ = [
     "World",
     "event_of",
     "plan",
-    "tag_value",
 ]

@@ -3,7 +3,8 @@
 Reads are batched so a run that changes nothing stays cheap: one table scan
 (records and histories together), one ``ListImagePipelineImages`` per pipeline
 (stopping at builds older than the records), ``GetParameters`` ten names a
-call, ``DescribeImages`` by the hundred, and one tag listing per region. The
+call, ``DescribeImages`` by the hundred, and one listing per region of the AMIs
+carrying this deployment's in-use tags (or the legacy one). The
 writes go through the same service methods as events and operators, so every
 write keeps the confirm-after-write guarantee. A preset whose repair fails is
 reported and the others carry on.
@@ -18,7 +19,8 @@ from datetime import datetime
 from attrs import field, frozen
 
 from amistate import rules
-from amistate.inventory import IN_USE_TAG, BuildSummary, ImageState, MachineImages, PipelineImages
+from amistate.in_use import InUseKeys
+from amistate.inventory import BuildSummary, ImageState, MachineImages, PipelineImages
 from amistate.ports import StateStore
 from amistate.reconcile.plan import (
     Converge,
@@ -78,6 +80,7 @@ class Reconciler:
     states: StateStore
     pipelines: PipelineImages
     machines: Mapping[str, MachineImages]
+    keys: InUseKeys  # the in-use tag keys of this deployment (Settings.in_use_keys)
     history_limit: int = 20
 
     def read(self, presets: Collection[str] | None = None) -> World:
@@ -87,20 +90,22 @@ class Reconciler:
         parameters = self.service.parameter_values(sorted(records))
         amis = _amis_of_interest(records.values(), builds, settings.regions, settings.home_region)
         images: dict[tuple[str, str], ImageState] = {}
-        tagged: dict[str, Mapping[str, str]] = {}
+        tags: dict[str, Mapping[str, Mapping[str, str]]] = {}
         for region in settings.regions:
             machine = self.machines[region]
             images.update({(region, a): s for a, s in machine.states(amis[region]).items()})
-            tagged[region] = machine.tagged(IN_USE_TAG)
+            tags[region] = machine.tagged(self.keys.read)
         return World(
             home_region=settings.home_region,
             regions=settings.regions,
             records=records,
+            keys=self.keys,
             builds=builds,
             parameters=parameters,
             images=images,
-            tagged=tagged,
+            tags=tags,
             history_limit=self.history_limit,
+            scope=frozenset(presets) if presets else None,
         )
 
     def _builds(self, records: Iterable[AmiState]) -> dict[str, tuple[BuildSummary, ...]]:
@@ -161,11 +166,9 @@ class Reconciler:
         elif isinstance(instruction, Trim):
             self.states.forget_builds(instruction.preset, instruction.keys)
         elif isinstance(instruction, Tag):
-            self.machines[instruction.region].tag(
-                instruction.ami_ids, IN_USE_TAG, instruction.value
-            )
+            self.machines[instruction.region].tag(instruction.ami_ids, instruction.tags)
         elif isinstance(instruction, Untag):
-            self.machines[instruction.region].untag(instruction.ami_ids, IN_USE_TAG)
+            self.machines[instruction.region].untag(instruction.ami_ids, instruction.keys)
         return True
 
 

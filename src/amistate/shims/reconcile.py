@@ -137,14 +137,11 @@ def describe(instruction: Instruction) -> dict[str, Any]:
         return {"action": "trim", "preset": instruction.preset, "builds": len(instruction.keys)}
     if isinstance(instruction, Tag):
         ids = list(instruction.ami_ids)
-        return {
-            "action": "tag",
-            "region": instruction.region,
-            "amis": ids,
-            "value": instruction.value,
-        }
+        return {"action": "tag", "region": instruction.region, "amis": ids, "tags": instruction.tags}
     if isinstance(instruction, Untag):
-        return {"action": "untag", "region": instruction.region, "amis": list(instruction.ami_ids)}
+        ids = list(instruction.ami_ids)
+        keys = list(instruction.keys)
+        return {"action": "untag", "region": instruction.region, "amis": ids, "keys": keys}
     assert isinstance(instruction, Problem)
     return {"action": "problem", "preset": instruction.preset, "problem": instruction.text}
 
