@@ -8,12 +8,16 @@ Calls:
   as launchable as one of ours. A filter (not ``ImageIds``) so that an unknown
   or malformed ID is simply absent (``missing``) instead of failing the batch
   with ``InvalidAMIID.NotFound``/``Malformed``.
-* ``tagged``: ``DescribeImages`` ``Owners=["self"]``, one ``tag-key`` filter
-  naming every key asked for (EC2 ORs a filter's values), paginated.
+* ``tagged``: ``DescribeImages`` ``Owners=["self"]``, paginated, with one
+  ``tag-key`` filter value: the key, or for several keys their common prefix
+  and ``*`` (EC2 ORs several values, but moto's server matches an image only
+  if its keys are a subset or a superset of them: one wildcard is answered
+  alike by both); the tags are then narrowed to the keys asked for.
 * ``tag``/``untag``: ``CreateTags``/``DeleteTags`` with every tag at once, at
-  most :data:`TAG_BATCH` resources a call. An AMI that no longer exists cannot carry a tag: when a batch
-  fails because one of its AMIs is gone, the batch is retried once with the AMIs
-  ``states`` still finds, so one vanished AMI never blocks the others.
+  most :data:`TAG_BATCH` resources a call. An AMI that no longer exists cannot
+  carry a tag: when a batch fails because one of its AMIs is gone, the batch is
+  retried once with the AMIs ``states`` still finds, so one vanished AMI never
+  blocks the others.
 
 Errors: EC2's validation codes become :class:`AwsRequestRejected` (permanent);
 throttling, 5xx and network errors propagate after botocore's retries.
@@ -101,6 +105,18 @@ def _unique(ids: Collection[str]) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
+def _pattern(keys: Sequence[str]) -> str:
+    """One ``tag-key`` filter value matching every key: the key, or the keys'
+    common prefix followed by ``*``."""
+    if len(keys) == 1:
+        return keys[0]
+    prefix = keys[0]
+    for key in keys[1:]:
+        while not key.startswith(prefix):
+            prefix = prefix[:-1]
+    return prefix + "*"
+
+
 class Ec2MachineImages:
     """:class:`amistate.inventory.MachineImages` on EC2 in ``region``."""
 
@@ -135,10 +151,13 @@ class Ec2MachineImages:
 
     def tagged(self, keys: Collection[str]) -> Mapping[str, Mapping[str, str]]:
         wanted = _unique(keys)
-        filters: list[FilterTypeDef] = [{"Name": "tag-key", "Values": wanted}]
+        if not wanted:
+            return {}
+        value = _pattern(wanted)
+        filters: list[FilterTypeDef] = [{"Name": "tag-key", "Values": [value]}]
         result: dict[str, dict[str, str]] = {}
         images = self._describe(
-            f"DescribeImages tag-key={','.join(wanted)} in {self.region}",
+            f"DescribeImages tag-key={value} in {self.region}",
             Owners=["self"],
             Filters=filters,
             IncludeDeprecated=True,
@@ -146,9 +165,8 @@ class Ec2MachineImages:
         )
         for image in images:
             ami = image.get("ImageId")
-            found = {
-                t["Key"]: t.get("Value", "") for t in image.get("Tags", []) if t.get("Key") in wanted
-            }
+            tags = image.get("Tags", [])
+            found = {t["Key"]: t.get("Value", "") for t in tags if t.get("Key") in wanted}
             if ami and found:
                 result.setdefault(ami, {}).update(found)
         return result

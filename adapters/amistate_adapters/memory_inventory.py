@@ -162,6 +162,8 @@ class MemoryMachineImages:
 
     def tagged(self, keys: Collection[str]) -> Mapping[str, Mapping[str, str]]:
         wanted = set(keys)
+        if not wanted:
+            return {}
         with self.lock:
             self.calls.append("DescribeImages")
             found = {

@@ -266,13 +266,13 @@ def test_an_image_not_asked_for_is_ignored(stubbed: tuple[Ec2MachineImages, Stub
     assert dict(images.states(["ami-00000000000000001"])) == {"ami-00000000000000001": "missing"}
 
 
-def test_tagged_asks_for_own_images_with_the_keys_in_one_filter_and_pages(
+def test_tagged_asks_for_own_images_with_one_wildcard_for_the_keys_and_pages(
     stubbed: tuple[Ec2MachineImages, Stubber],
 ) -> None:
     images, stubber = stubbed
     expected = {
         "Owners": ["self"],
-        "Filters": [{"Name": "tag-key", "Values": list(KEYS.read)}],
+        "Filters": [{"Name": "tag-key", "Values": ["amistate:in-use*"]}],
         "IncludeDeprecated": True,
         "IncludeDisabled": True,
     }
@@ -280,7 +280,10 @@ def test_tagged_asks_for_own_images_with_the_keys_in_one_filter_and_pages(
         "ImageId": "ami-00000000000000001",
         "Tags": [{"Key": OURS, "Value": "true"}, {"Key": "Name", "Value": "x"}],
     }
-    second = {"ImageId": "ami-00000000000000002", "Tags": [{"Key": KEYS.read[2], "Value": "b"}]}
+    second = {
+        "ImageId": "ami-00000000000000002",
+        "Tags": [{"Key": KEYS.read[2], "Value": "b"}, {"Key": THEIRS, "Value": "true"}],
+    }
     stubber.add_response("describe_images", {"Images": [first], "NextToken": "t1"}, expected)
     stubber.add_response("describe_images", {"Images": [second]}, {**expected, "NextToken": "t1"})
     assert dict(images.tagged(KEYS.read)) == {

@@ -22,9 +22,10 @@ from typing import Any
 import pytest
 from amistate_adapters import clients
 
+from amistate import settings
 from amistate.demo.standin import state_change_event
 from amistate.errors import MalformedEvent
-from amistate.inventory import IN_USE_TAG
+from amistate.in_use import PROTECTED
 from amistate.shims import reconcile, runtime
 from tests.servers import Table
 from tests.shims.conftest import CONFIG, PIPELINE, Aws
@@ -111,13 +112,14 @@ class World:
         self.ec2.deregister_image(ImageId=self.amis[build])
 
     def in_use(self) -> dict[str, str]:
-        """AMI -> the in-use tag's value, for every AMI carrying it."""
-        images = self.ec2.describe_images(
-            Owners=["self"], Filters=[{"Name": "tag-key", "Values": [IN_USE_TAG]}]
-        )["Images"]
-        return {
-            i["ImageId"]: t["Value"] for i in images for t in i["Tags"] if t["Key"] == IN_USE_TAG
-        }
+        """AMI -> the presets tag's value, for every AMI this deployment protects."""
+        keys = settings.load().in_use_keys()
+        found = {}
+        for image in self.ec2.describe_images(Owners=["self"])["Images"]:
+            tags = {t["Key"]: t["Value"] for t in image.get("Tags", [])}
+            if tags.get(keys.protect) == PROTECTED:
+                found[image["ImageId"]] = tags[keys.presets]
+        return found
 
     # --- the Lambdas ------------------------------------------------------------------------
 

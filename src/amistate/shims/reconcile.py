@@ -136,8 +136,8 @@ def describe(instruction: Instruction) -> dict[str, Any]:
     if isinstance(instruction, Trim):
         return {"action": "trim", "preset": instruction.preset, "builds": len(instruction.keys)}
     if isinstance(instruction, Tag):
-        ids = list(instruction.ami_ids)
-        return {"action": "tag", "region": instruction.region, "amis": ids, "tags": instruction.tags}
+        ids, tags = list(instruction.ami_ids), instruction.tags
+        return {"action": "tag", "region": instruction.region, "amis": ids, "tags": tags}
     if isinstance(instruction, Untag):
         ids = list(instruction.ami_ids)
         keys = list(instruction.keys)
