@@ -1,18 +1,33 @@
 """The reconciler's promise: the end state is a function of the builds Image Builder holds.
 
 Hypothesis draws a few builds of one pipeline (successes and failures, start
-times that overlap or coincide, any durations), finishes them in any order,
-delivers each build's event 0, 1 or 2 times in any order (so events are lost,
-duplicated and late), crashes some executions (the Lambda dies right before,
-or right after, its SSM write), and runs the reconciler at random points (its
-own writes may crash too). After every build has finished, one final
-reconcile run must leave:
+times that overlap or coincide, any durations), each with an AMI in two
+regions, finishes them in any order, delivers each build's event 0, 1 or 2
+times in any order (so events are lost, duplicated and late), crashes some
+executions (the Lambda dies right before, or right after, its SSM write), and
+runs the reconciler at random points (its own writes may crash too), over
+every preset or over one. After every build has finished, one final reconcile
+run must leave:
 
 * the record's status register on the newest build by start (then version);
-* the record's AMI register, and the SSM parameter, on the newest good build;
+* the record's AMI register, and each region's SSM parameter, on the newest
+  good build;
 * every other key of the parameter as the Config says;
 
 whatever was lost; and a second run after it plans nothing.
+
+Two deployments share the account, its EC2 and the pipeline: ``staging`` (the
+presets ``linux-x64`` and ``linux-x64-large``, which an operator may roll back
+and unpin) and ``prod`` (``linux-x64``, its events delivered on their own).
+Around every reconcile run of either:
+
+* no AMI that a reconciled preset needs is unprotected after the run (in each
+  region: the AMI its parameter holds, the newest good one, the two previous
+  good ones), and an AMI the deployment protected for a preset the run did not
+  reconcile stays protected;
+* a deployment never changes another deployment's tags;
+
+and at the end each deployment protects exactly the AMIs its presets need.
 
 All through the real service and reconciler over the in-memory adapters
 (``amistate_adapters.memory``, ``memory_inventory``).
@@ -35,14 +50,21 @@ from hypothesis import strategies as st
 from amistate.arns import parse_build_arn
 from amistate.compose import Runtime, from_ports
 from amistate.deploy import PresetProperties
+from amistate.errors import PinRefused
 from amistate.events import BuildEvent, RegionalAmi
+from amistate.in_use import PROTECTED, InUseKeys, holding
 from amistate.inventory import Inventory
 from amistate.ports import Parameter, ParameterStore
+from amistate.reconcile.run import Report
 from amistate.settings import Settings
+from amistate.state import AmiState
 
 REGION = "us-west-2"
+EU = "eu-west-1"
+REGIONS = (REGION, EU)
 ACCOUNT = "111122223333"
 PRESET = "linux-x64"
+SIBLING = "linux-x64-large"
 PIPELINE = f"arn:aws:imagebuilder:{REGION}:{ACCOUNT}:image-pipeline/spot-runner-linux-x64"
 IMAGE = f"arn:aws:imagebuilder:{REGION}:{ACCOUNT}:image/spot-runner-linux-x64"
 PARAMETER = f"/spot-runner/configs/{PRESET}"
@@ -103,22 +125,70 @@ class Build:
         return (self.start, self.number)
 
 
+#: region -> AMI -> the tags of one deployment's keys
+Owned = dict[str, dict[str, dict[str, str]]]
+
+
+class Deployment:
+    """One stack: its table and parameters (in memory), its presets, its reconciler."""
+
+    def __init__(
+        self, table: str, presets: tuple[str, ...], pipelines: MemoryPipelineImages, ec2: Any
+    ) -> None:
+        ports = memory_ports(REGIONS)
+        self.ssm = CrashingParameters(ports.parameters[REGION])
+        ports = evolve(ports, parameters={**ports.parameters, REGION: self.ssm})
+        self.ec2: dict[str, MemoryMachineImages] = ec2
+        settings = Settings(
+            home_region=REGION, account=ACCOUNT, partition="aws", table=table, extra_regions=(EU,)
+        )
+        self.keys: InUseKeys = settings.in_use_keys()
+        self.presets = presets
+        self.rt: Runtime = from_ports(settings, ports, inventory=Inventory(pipelines, ec2))
+        for n, preset in enumerate(presets):
+            props = PresetProperties(preset, PIPELINE, dict(CONFIG), start_build=False)
+            self.rt.deployer.create(props, f"deploy-{n}")
+
+    def owned(self) -> Owned:
+        """Every AMI's tags of this deployment's keys, by region."""
+        return {region: dict(self.ec2[region].tagged(self.keys.owned)) for region in REGIONS}
+
+    def run(self, scope: tuple[str, ...] = (), crash: Crash = None) -> Report:
+        self.ssm.crash = crash
+        try:
+            return self.rt.reconciler.run(scope or None)
+        finally:
+            self.ssm.crash = None
+
+
+def needed(record: AmiState) -> set[tuple[str, str]]:
+    """(region, AMI) a preset needs, as docs/operations.md promises: the AMI its parameter
+    holds (the pin's), the newest good one, and the two previous good builds'."""
+    previous = sorted(
+        (b for b in record.history.values() if b.good and b.build_id != record.ami_build_id),
+        key=lambda b: b.key,
+        reverse=True,
+    )[:2]
+    found = set()
+    for region in REGIONS:
+        amis = [record.ami_for(region, REGION), record.latest_ami_for(region, REGION)]
+        amis += [b.ami_for(region, REGION) for b in previous]
+        found |= {(region, ami) for ami in amis if ami is not None}
+    return found
+
+
 class Lab:
-    """One preset of one pipeline over in-memory ports, Image Builder and EC2."""
+    """One pipeline, EC2 in two regions, and two deployments sharing them."""
 
     def __init__(self) -> None:
-        ports = memory_ports((REGION,))
-        self.ssm = CrashingParameters(ports.parameters[REGION])
-        ports = evolve(ports, parameters={REGION: self.ssm})
         self.pipelines = MemoryPipelineImages(page_size=2)
         self.pipelines.add_pipeline(PIPELINE)
-        self.ec2 = MemoryMachineImages(REGION, account=ACCOUNT)
-        settings = Settings(home_region=REGION, account=ACCOUNT, partition="aws", table="t")
-        inventory = Inventory(self.pipelines, {REGION: self.ec2})
-        self.rt: Runtime = from_ports(settings, ports, inventory=inventory)
-        props = PresetProperties(PRESET, PIPELINE, dict(CONFIG), start_build=False)
-        self.rt.deployer.create(props, "deploy-1")
-        self.amis: dict[int, str] = {}
+        self.ec2 = {region: MemoryMachineImages(region, account=ACCOUNT) for region in REGIONS}
+        self.staging = Deployment("staging", (PRESET, SIBLING), self.pipelines, self.ec2)
+        self.prod = Deployment("prod", (PRESET,), self.pipelines, self.ec2)
+        self.rt = self.staging.rt
+        self.ssm = self.staging.ssm
+        self.amis: dict[int, dict[str, str]] = {}
         self.finished: set[int] = set()
 
     def finish(self, build: Build) -> None:
@@ -128,7 +198,7 @@ class Lab:
         self.finished.add(build.number)
         amis: dict[str, str] = {}
         if build.good:
-            amis[REGION] = self.amis[build.number] = self.ec2.register()
+            amis = self.amis[build.number] = {r: self.ec2[r].register() for r in REGIONS}
         status = "AVAILABLE" if build.good else "FAILED"
         self.pipelines.add(
             PIPELINE,
@@ -140,31 +210,63 @@ class Lab:
             finished=build.finished,
         )
 
-    def deliver(self, build: Build, crash: Crash) -> None:
-        """The build's event (as SNS carries it) through the service."""
+    def deliver(self, build: Build, crash: Crash, to: Deployment | None = None) -> None:
+        """The build's event (as SNS carries it) through a deployment's service."""
+        deployment = to or self.staging
         self.finish(build)
-        ami = self.amis.get(build.number)
+        amis = self.amis.get(build.number, {})
         event = BuildEvent(
             build=parse_build_arn(build.arn),
             status="AVAILABLE" if build.good else "FAILED",
             time=build.finished,
             reason=None if build.good else "boom",
-            amis=(RegionalAmi(REGION, ami),) if ami else (),
+            amis=tuple(RegionalAmi(r, a) for r, a in amis.items()),
             pipeline_arn=PIPELINE,
             origin="sns",
             created=build.created,
         )
-        self.ssm.crash = crash
+        deployment.ssm.crash = crash
         with suppress(Crashed):
-            self.rt.service.handle(event)
-        self.ssm.crash = None
+            deployment.rt.service.handle(event)
+        deployment.ssm.crash = None
 
-    def reconcile(self, crash: Crash = None) -> Any:
-        self.ssm.crash = crash
-        try:
-            return self.rt.reconciler.run()
-        finally:
-            self.ssm.crash = None
+    def reconcile(
+        self, crash: Crash = None, to: Deployment | None = None, scope: tuple[str, ...] = ()
+    ) -> Report:
+        """One run, checked: its presets' AMIs protected, the other deployment's tags
+        untouched, and what it protected for presets outside the run still protected."""
+        deployment = to or self.staging
+        other = self.prod if deployment is self.staging else self.staging
+        theirs, before = other.owned(), deployment.owned()
+        report = deployment.run(scope, crash)
+        assert other.owned() == theirs
+        after = deployment.owned()
+        if scope:
+            for region, amis in before.items():
+                for ami, tags in amis.items():
+                    was = holding(tags, deployment.keys)
+                    if was.protected and (was.presets - set(scope) or not was.complete):
+                        now = holding(after[region].get(ami, {}), deployment.keys)
+                        assert now.protected, (region, ami, tags)
+        if not report.failed:
+            for preset in scope or deployment.presets:
+                record = deployment.rt.service.record(preset)
+                assert record is not None
+                for region, ami in needed(record):
+                    now = holding(after[region].get(ami, {}), deployment.keys)
+                    assert now.protected, (preset, region, ami)
+                    assert preset in now.presets or not now.complete, (preset, region, ami)
+        return report
+
+    def rollback(self, prod: bool) -> None:
+        """Staging's sibling, or prod's only preset, back to an older build (if any)."""
+        deployment, preset = (self.prod, PRESET) if prod else (self.staging, SIBLING)
+        with suppress(PinRefused):
+            deployment.rt.pins.rollback(preset, reason="bad agent")
+
+    def unpin(self, prod: bool) -> None:
+        deployment, preset = (self.prod, PRESET) if prod else (self.staging, SIBLING)
+        deployment.rt.pins.unpin(preset)
 
 
 Op = tuple[str, int]
@@ -181,6 +283,16 @@ def _play(lab: Lab, builds: list[Build], ops: list[Op], crash_of: list[Crash]) -
             lab.finish(builds[index])
         elif kind == "deliver":
             lab.deliver(builds[index], crash)
+        elif kind == "deliver-prod":
+            lab.deliver(builds[index], crash, to=lab.prod)
+        elif kind == "reconcile-prod":
+            lab.reconcile(crash, to=lab.prod)
+        elif kind == "reconcile-one":
+            lab.reconcile(crash, scope=((PRESET, SIBLING)[index],))
+        elif kind == "rollback":
+            lab.rollback(prod=bool(index))
+        elif kind == "unpin":
+            lab.unpin(prod=bool(index))
         else:
             lab.reconcile(crash)
     for build in builds:
@@ -198,18 +310,41 @@ def _check_end_state(lab: Lab, builds: list[Build]) -> None:
     assert record.updated_at == newest.finished
     good = [b for b in builds if b.good]
     parameter = lab.ssm.get(PARAMETER)
+    eu = lab.rt.ports.parameters[EU].get(PARAMETER)
     if not good:
         assert record.ami_id is None
         assert parameter is None
+        assert eu is None
     else:
-        best = max(good, key=lambda b: b.order)
-        assert record.ami_id == lab.amis[best.number]
-        assert record.ami_build_id == best.arn
+        best = lab.amis[max(good, key=lambda b: b.order).number]
+        assert record.ami_id == best[REGION]
+        assert record.ami_build_id == max(good, key=lambda b: b.order).arn
         assert parameter is not None
-        assert json.loads(parameter.value) == {**CONFIG, "amiId": lab.amis[best.number]}
+        assert eu is not None
+        assert json.loads(parameter.value) == {**CONFIG, "amiId": best[REGION]}
+        assert json.loads(eu.value) == {**CONFIG, "amiId": best[EU]}
     again = lab.reconcile()
     assert again.plan.changes == (), again.plan.changes
     assert again.plan.problems == ()
+    _check_exact_protection(lab)
+
+
+def _check_exact_protection(lab: Lab) -> None:
+    """After full runs of both, each deployment protects exactly what its presets need."""
+    assert lab.reconcile(to=lab.prod).failed == {}
+    for deployment in (lab.staging, lab.prod):
+        wanted: set[tuple[str, str]] = set()
+        for preset in deployment.presets:
+            record = deployment.rt.service.record(preset)
+            assert record is not None
+            wanted |= needed(record)
+        protected = {
+            (region, ami)
+            for region, amis in deployment.owned().items()
+            for ami, tags in amis.items()
+            if tags.get(deployment.keys.protect) == PROTECTED
+        }
+        assert protected == wanted
 
 
 def _builds(specs: list[tuple[int, int, bool]]) -> list[Build]:
@@ -224,7 +359,13 @@ def test_the_end_state_is_what_the_builds_determine_whatever_was_lost(
     ops: list[Op] = [("finish", i) for i in range(len(builds))]
     for i in range(len(builds)):
         ops += [("deliver", i)] * data.draw(st.integers(0, 2), label=f"deliveries of {i + 1}")
+        ops += [("deliver-prod", i)] * data.draw(st.integers(0, 1), label=f"prod gets {i + 1}")
     ops += [("reconcile", 0)] * data.draw(st.integers(0, 3), label="reconcile runs")
+    ops += [("reconcile-prod", 0)] * data.draw(st.integers(0, 2), label="prod's runs")
+    ops += [("reconcile-one", data.draw(st.integers(0, 1), label="preset")) for _ in range(2)]
+    for prod in (0, 1):
+        ops += [("rollback", prod)] * data.draw(st.integers(0, 2), label=f"rollbacks {prod}")
+        ops += [("unpin", prod)] * data.draw(st.integers(0, 1), label=f"unpins {prod}")
     order = data.draw(st.permutations(ops), label="order")
     crash_of: list[Crash] = [data.draw(crashes, label=f"crash at {kind} {i}") for kind, i in order]
     lab = Lab()
@@ -264,8 +405,26 @@ def test_a_reconcile_run_that_crashes_is_healed_by_the_next() -> None:
     _play(lab, builds, [("deliver", 0), ("finish", 1), ("reconcile", 0)], [None, None, "before"])
     crashed = lab.rt.service.record(PRESET)
     assert crashed is not None
-    assert crashed.ami_id == lab.amis[2]  # the record moved; SSM did not
+    assert crashed.ami_id == lab.amis[2][REGION]  # the record moved; SSM did not
     parameter = lab.ssm.get(PARAMETER)
     assert parameter is not None
-    assert json.loads(parameter.value)["amiId"] == lab.amis[1]
+    assert json.loads(parameter.value)["amiId"] == lab.amis[1][REGION]
+    _check_end_state(lab, builds)
+
+
+def test_a_rolled_back_sibling_and_prod_keep_their_amis_through_runs_over_one_preset() -> None:
+    builds = _builds([(0, 40, True), (60, 40, True), (120, 40, True), (180, 40, True)])
+    lab = Lab()
+    ops: list[Op] = [
+        *[("deliver", i) for i in range(4)],
+        ("rollback", 0),
+        ("rollback", 0),
+        ("rollback", 1),
+        ("reconcile", 0),
+        ("reconcile-prod", 0),
+        ("reconcile-one", 0),
+        ("unpin", 0),
+        ("reconcile-one", 1),
+    ]
+    _play(lab, builds, ops, [None] * len(ops))
     _check_end_state(lab, builds)
