@@ -5,9 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from amistate.in_use import InUseKeys, table_deployment
 from tests.cli.conftest import CONFIG, PREFIX, Operator, init
+from tests.servers import REGION
 
-IN_USE = "amistate:in-use"
+
+def protected(op: Operator, presets: str) -> dict[str, str]:
+    """The tags of an AMI the CLI's deployment (named by its table) protects for ``presets``."""
+    keys = InUseKeys.of(table_deployment(op.cli.table, REGION))
+    return {keys.protect: "true", keys.presets: presets}
 
 
 def _world(op: Operator) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -38,7 +44,8 @@ def test_dry_run_exits_1_and_writes_nothing_while_a_lost_build_is_pending(op: Op
     ]
     assert feed[0]["amis"] == {"us-west-2": ami2}
     tag = [i for i in dry["instructions"] if i["kind"] == "Tag"]
-    assert tag and set(tag[0]) == {"kind", "region", "amiIds", "value"}
+    assert tag and set(tag[0]) == {"kind", "region", "amiIds", "tags"}
+    assert tag[0]["tags"] == protected(op, "linux-x64")
     code, out, _ = op.run("reconcile", "--dry-run")
     assert code == 1
     lines = out.splitlines()
@@ -47,14 +54,14 @@ def test_dry_run_exits_1_and_writes_nothing_while_a_lost_build_is_pending(op: Op
     assert lines[-1].startswith("dry run over 1 preset(s): would do 1 builds")
     assert lines[-1].endswith("nothing written")
     assert _world(op) == before
-    assert IN_USE not in op.tags(ami1)
+    assert op.tags(ami1) == {}
 
     done = op.json("reconcile")
     assert (done["dryRun"], done["converged"], done["counts"]["builds"]) == (False, True, 1)
     assert all(i["failed"] is False for i in done["instructions"])
     assert op.cli.parameter("linux-x64") == {**CONFIG, "amiId": ami2}
-    assert op.tags(ami2)[IN_USE] == "linux-x64"
-    assert op.tags(ami1)[IN_USE] == "linux-x64"  # the previous good AMI stays protected
+    assert op.tags(ami2) == protected(op, "linux-x64")
+    assert op.tags(ami1) == protected(op, "linux-x64")  # the previous good AMI stays protected
 
     # Nothing is left: a second run and a dry run both exit 0 and write nothing.
     settled = _world(op)

@@ -31,7 +31,8 @@ from amistate_adapters.ssm import SsmParameterStore
 from amistate.compose import CallCounter, Runtime
 from amistate.deadline import Deadline
 from amistate.demo.standin import ImageBuilderStandIn
-from amistate.inventory import IN_USE_TAG, Inventory
+from amistate.in_use import PREFIX, PROTECTED, InUseKeys, table_deployment
+from amistate.inventory import Inventory
 from amistate.ports import Ports, Preset
 from amistate.settings import Settings
 from amistate.shims import lambda_handler, reconcile, runtime
@@ -178,13 +179,20 @@ class ReconcileWorld:
         )
         return summary
 
-    def tag(self, label: str, value: str) -> None:
-        self.raw_ec2.create_tags(
-            Resources=[self.amis[label]], Tags=[{"Key": IN_USE_TAG, "Value": value}]
-        )
+    @property
+    def keys(self) -> InUseKeys:
+        """The in-use tag keys of this case's deployment (named by its table)."""
+        return InUseKeys.of(table_deployment(self.table, REGION))
+
+    def tag(self, label: str, presets: str) -> None:
+        """Protect an AMI by hand, as a run would for ``presets``."""
+        tags = [{"Key": self.keys.protect, "Value": PROTECTED}]
+        tags.append({"Key": self.keys.presets, "Value": presets})
+        self.raw_ec2.create_tags(Resources=[self.amis[label]], Tags=tags)
 
     def untag(self, label: str) -> None:
-        self.raw_ec2.delete_tags(Resources=[self.amis[label]], Tags=[{"Key": IN_USE_TAG}])
+        keys = [{"Key": key} for key in self.keys.owned]
+        self.raw_ec2.delete_tags(Resources=[self.amis[label]], Tags=keys)
 
     def deregister(self, label: str) -> None:
         self.raw_ec2.deregister_image(ImageId=self.amis[label])
@@ -211,17 +219,22 @@ class ReconcileWorld:
             return None
         return {"Type": found["Type"], "Value": json.loads(found["Value"])}
 
-    def tags(self) -> dict[str, str]:
-        """AMI -> the in-use tag's value, for every AMI carrying it."""
-        images = self.raw_ec2.describe_images(
-            Owners=["self"], Filters=[{"Name": "tag-key", "Values": [IN_USE_TAG]}]
-        )["Images"]
-        return {
-            i["ImageId"]: t["Value"]
-            for i in images
-            for t in i.get("Tags", [])
-            if t["Key"] == IN_USE_TAG
-        }
+    def tags(self) -> dict[str, dict[str, str]]:
+        """AMI -> its in-use tags, for every AMI carrying one; this case's own keys by role
+        (``<protect>``, ``<presets>``), so that two cases' snapshots compare."""
+        roles = (
+            {self.keys.protect: "<protect>", self.keys.presets: "<presets>"} if self.table else {}
+        )
+        found: dict[str, dict[str, str]] = {}
+        for image in self.raw_ec2.describe_images(Owners=["self"])["Images"]:
+            tags = {
+                roles.get(t["Key"], t["Key"]): t["Value"]
+                for t in image.get("Tags", [])
+                if t["Key"].startswith(PREFIX)
+            }
+            if tags:
+                found[image["ImageId"]] = tags
+        return found
 
     def snapshot(self) -> Any:
         """Records, parameter and tags, every AMI ID and build ARN named by its label
