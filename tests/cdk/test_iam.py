@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
+from amistate.in_use import LEGACY_KEY, InUseKeys
 from examples.cdk.amistate_cdk.construct import (
     DEPLOY_HANDLER,
     DEPLOY_TABLE_ACTIONS,
-    IN_USE_TAG,
     KMS_ACTIONS,
     RECONCILE_HANDLER,
     RECONCILE_TABLE_ACTIONS,
@@ -400,28 +400,38 @@ def test_the_reconciler_reads_its_presets_builds_and_amis_only(
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_the_reconciler_may_set_and_remove_only_the_in_use_tag_on_amis(
+def test_the_reconciler_may_set_and_remove_only_its_deployments_in_use_tags_on_amis(
     synthesized: Synthesized, stack: str
 ) -> None:
+    """Its own two keys (named by the stack); removing also the legacy shared key."""
     template = synthesized.templates[stack]
     regions = (REGION, *synthesized.settings[stack].extra_regions)
-    tags = _statement(template, RECONCILE_HANDLER, "InUseTagOnly")
-    assert sorted(tags["Action"]) == sorted(TAG_ACTIONS) == ["ec2:CreateTags", "ec2:DeleteTags"]
-    assert [render(r) for r in _listed(tags["Resource"])] == [
-        f"arn:{PARTITION}:ec2:{region}::image/*" for region in regions
-    ]
-    assert tags["Condition"] == {
-        "ForAllValues:StringEquals": {"aws:TagKeys": [IN_USE_TAG]},
-        "Null": {"aws:TagKeys": "false"},
+    keys = InUseKeys.of(stack)
+    assert synthesized.stacks[stack].amistate.in_use == keys
+    expected = {
+        "SetOwnInUseTags": ("ec2:CreateTags", [keys.protect, keys.presets]),
+        "RemoveOwnInUseTags": ("ec2:DeleteTags", [keys.protect, keys.presets, LEGACY_KEY]),
     }
-    assert IN_USE_TAG == "amistate:in-use"
+    for sid, (action, allowed) in expected.items():
+        tags = _statement(template, RECONCILE_HANDLER, sid)
+        assert tags["Action"] == action
+        assert [render(r) for r in _listed(tags["Resource"])] == [
+            f"arn:{PARTITION}:ec2:{region}::image/*" for region in regions
+        ]
+        assert tags["Condition"] == {
+            "ForAllValues:StringEquals": {"aws:TagKeys": allowed},
+            "Null": {"aws:TagKeys": "false"},
+        }
+    assert keys.protect == f"amistate:in-use:{stack}"
+    assert LEGACY_KEY == "amistate:in-use"
+    assert sorted(action for action, _ in expected.values()) == sorted(TAG_ACTIONS)
     # No other statement of any role names an EC2 write.
     writers = [
-        logical_id
-        for logical_id, statement in statements(template)
+        str(statement.get("Sid"))
+        for _, statement in statements(template)
         if set(_listed(statement["Action"])) & set(TAG_ACTIONS)
     ]
-    assert len(writers) == 1
+    assert sorted(writers) == sorted(expected)
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -1,20 +1,28 @@
-"""The lifecycle policies spare exactly the tag values the reconciler writes (issue 14 point 4).
+"""The lifecycle policies spare exactly the AMIs the reconciler protects (issues 14 and 20).
 
-A ``TagMap`` matches key and value exactly and holds one value per key; the
-value comes from the reconciler's own :func:`amistate.reconcile.plan.tag_value`
-(the construct imports it), so the two cannot disagree.
+A ``TagMap`` matches key and value exactly and holds one value per key. The
+reconciler sets its deployment's protection key to one constant value on every
+AMI any of its presets needs (:mod:`amistate.in_use`); the construct names the
+deployment (``AMISTATE_DEPLOYMENT``: the stack's name) and builds the exclusion
+from the same keys, so the two cannot disagree, however many presets share a
+pipeline and whatever other deployments tag in the account.
 """
 
 from __future__ import annotations
 
-import pytest
+from typing import Any
 
-from amistate.inventory import IN_USE_TAG as RECONCILER_TAG
-from amistate.reconcile.plan import Tag, plan, tag_value
-from examples.cdk.amistate_cdk.construct import IN_USE_TAG, in_use_exclusion
-from tests.cdk.synth import STACKS, Synthesized
+import pytest
+from attrs import evolve
+
+from amistate import settings as settings_module
+from amistate.in_use import KEY_MAX, InUseKeys
+from amistate.reconcile.plan import Tag, plan
+from amistate.state import Pin
+from examples.cdk.amistate_cdk.construct import RECONCILE_HANDLER, in_use_exclusion
+from tests.cdk.synth import REGION, STACKS, Synthesized, resources_of_type
 from tests.core.test_reconcile_plan import record_after, summary, value, world
-from tests.core.world import PRESET, ami_for
+from tests.core.world import PRESET, ami_for, build_arn
 
 
 def _exclusions(synthesized: Synthesized, stack: str) -> dict[str, dict[str, str]]:
@@ -28,35 +36,55 @@ def _exclusions(synthesized: Synthesized, stack: str) -> dict[str, dict[str, str
     }
 
 
-def test_the_excluded_tag_is_the_one_the_reconciler_writes_on_the_amis_in_use() -> None:
-    """Through the planner: the Tag instruction on a preset's AMIs is what the policy spares."""
-    builds = [summary(n) for n in range(1, 6)]
-    found = plan(world(record_after(*builds), (), value(ami_for(5))))
-    (tag,) = [i for i in found.instructions if isinstance(i, Tag)]
-    assert IN_USE_TAG == RECONCILER_TAG
-    assert in_use_exclusion([PRESET]) == {RECONCILER_TAG: tag.value}
+def _reconciler_environment(synthesized: Synthesized, stack: str) -> dict[str, Any]:
+    functions = resources_of_type(synthesized.templates[stack], "AWS::Lambda::Function")
+    (function,) = [f for f in functions.values() if f["Properties"]["Handler"] == RECONCILE_HANDLER]
+    variables: dict[str, Any] = function["Properties"]["Environment"]["Variables"]
+    return variables
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_each_policy_spares_its_presets_tag_value(synthesized: Synthesized, stack: str) -> None:
+def test_the_reconciler_of_the_stack_writes_the_tag_its_policies_spare(
+    synthesized: Synthesized, stack: str
+) -> None:
+    """The function's own settings (its environment, the table a token) name the keys;
+    through the planner, two presets on one pipeline needing different AMIs (one is
+    pinned): every AMI either needs carries the one excluded tag."""
+    environment = {**_reconciler_environment(synthesized, stack), "AWS_REGION": REGION}
+    environment["AMISTATE_TABLE"] = "a-table-the-stack-names-at-deploy"
+    keys = settings_module.load(environment).in_use_keys()
+    exclusion = in_use_exclusion(keys)
+    assert exclusion == in_use_exclusion(synthesized.stacks[stack].amistate.in_use)
+
+    other = "linux-x64-large"
+    mine = record_after(*(summary(n) for n in range(1, 6)))
+    theirs = evolve(mine, preset=other, pin=Pin(build_arn(1), ami_for(1)))
+    shared = evolve(world(mine, (), value(ami_for(5))), records={PRESET: mine, other: theirs})
+    tags = [i for i in plan(evolve(shared, keys=keys)).instructions if isinstance(i, Tag)]
+    assert {ami for tag in tags for ami in tag.ami_ids} == {ami_for(n) for n in (1, 3, 4, 5)}
+    assert {tag.value for tag in tags} == {other, f"{PRESET},{other}"}
+    assert all(exclusion.items() <= tag.tags.items() for tag in tags)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_each_policy_spares_its_stacks_key_whatever_its_preset(
+    synthesized: Synthesized, stack: str
+) -> None:
     exclusions = _exclusions(synthesized, stack)
     assert set(exclusions) == {p.name for p in synthesized.settings[stack].presets}
-    for preset, tag_map in exclusions.items():
-        assert tag_map == {IN_USE_TAG: tag_value([preset])}
+    for tag_map in exclusions.values():
+        assert tag_map == {f"amistate:in-use:{stack}": "true"}
 
 
-def test_a_long_preset_name_is_excluded_as_the_reconciler_writes_it() -> None:
-    assert in_use_exclusion(["a" * 128]) == {IN_USE_TAG: tag_value(["a" * 128])}
+def test_two_stacks_in_one_account_spare_different_keys(synthesized: Synthesized) -> None:
+    example, full = (_exclusions(synthesized, s) for s in STACKS)
+    assert not set(next(iter(example.values()))) & set(next(iter(full.values())))
 
 
-@pytest.mark.parametrize("presets", [["a", "b"], ["linux-x64", "linux-x64-large", "other"]])
-def test_a_pipeline_shared_by_several_presets_is_refused_with_the_reason(
-    presets: list[str],
-) -> None:
-    """A shared AMI's value (``a,b``) would need a second value for the same key: refused."""
-    with pytest.raises(ValueError, match="one value per tag key") as caught:
-        in_use_exclusion(presets)
-    message = str(caught.value)
-    assert f"shared by {len(set(presets))} presets" in message
-    assert f"any of {2 ** len(set(presets)) - 1} values" in message
-    assert "give each preset its own pipeline, or turn imageLifecycle off" in message
+def test_a_long_stack_name_is_shortened_as_the_reconciler_shortens_it() -> None:
+    name = "Runners-" + "x" * 200
+    (key,) = in_use_exclusion(InUseKeys.of(name))
+    ours = settings_module.Settings(home_region=REGION, deployment=name).in_use_keys()
+    assert key == ours.protect
+    assert len(ours.presets) <= KEY_MAX
+    assert key != in_use_exclusion(InUseKeys.of(name + "y")).popitem()[0]

@@ -14,7 +14,6 @@ from aws_cdk.assertions import Template
 from examples.cdk.amistate_cdk import AmiStateStack, LifecycleSpec, metrics
 from examples.cdk.amistate_cdk.construct import (
     DEPLOY_HANDLER,
-    IN_USE_TAG,
     RECONCILE_HANDLER,
     STATE_HANDLER,
 )
@@ -285,7 +284,9 @@ def test_outputs_name_the_table_functions_dashboard_and_each_presets_pipeline_an
         assert described[f"SSM parameter of preset {preset.name}"] == (
             f"/spot-runner/configs/{preset.name}"
         )
-    assert len(outputs) == 6 + 2 * len(settings.presets)
+    assert outputs["Deployment"] == stack
+    assert outputs["InUseTagKey"] == f"amistate:in-use:{stack}"
+    assert len(outputs) == 8 + 2 * len(settings.presets)
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -327,7 +328,8 @@ def test_each_preset_has_a_lifecycle_policy_that_spares_the_amis_in_use(
             "IncludeResources": {"Amis": True, "Snapshots": True},
         }
         assert detail["Filter"] == expected_filter
-        assert detail["ExclusionRules"] == {"Amis": {"TagMap": {IN_USE_TAG: preset.name}}}
+        spared = {f"amistate:in-use:{stack}": "true"}
+        assert detail["ExclusionRules"] == {"Amis": {"TagMap": spared}}
         assert props["ResourceSelection"] == {
             "Recipes": [
                 {

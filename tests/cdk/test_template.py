@@ -134,6 +134,7 @@ def test_functions_run_the_shims_on_the_asset_runtime_with_the_contract_environm
     environment: dict[str, Any] = {
         "AMISTATE_TABLE": table,
         "AMISTATE_PARAMETER_PREFIX": "/spot-runner/configs",
+        "AMISTATE_DEPLOYMENT": stack,
     }
     if settings.extra_regions:
         environment["AMISTATE_EXTRA_REGIONS"] = ",".join(settings.extra_regions)

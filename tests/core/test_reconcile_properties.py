@@ -151,7 +151,11 @@ class Deployment:
 
     def owned(self) -> Owned:
         """Every AMI's tags of this deployment's keys, by region."""
-        return {region: dict(self.ec2[region].tagged(self.keys.owned)) for region in REGIONS}
+        owned: Owned = {}
+        for region in REGIONS:
+            found = self.ec2[region].tagged(self.keys.owned)
+            owned[region] = {ami: dict(tags) for ami, tags in found.items()}
+        return owned
 
     def run(self, scope: tuple[str, ...] = (), crash: Crash = None) -> Report:
         self.ssm.crash = crash

@@ -14,7 +14,7 @@ from attrs import evolve
 from amistate import rules
 from amistate.events import RegionalAmi
 from amistate.in_use import LEGACY_KEY, InUseKeys
-from amistate.inventory import BuildSummary
+from amistate.inventory import BuildSummary, ImageState
 from amistate.reconcile.plan import Plan, Tag, Untag, World, event_of, plan
 from amistate.state import AmiState, Pin
 from tests.core.test_reconcile_plan import KEYS, protected, record_after, summary, value, world
@@ -172,7 +172,9 @@ def test_each_region_protects_that_regions_amis() -> None:
         record = decision.transition.apply(record, PRESET)
     record = evolve(record, pin=Pin(build_arn(1), ami_for(1), {EU: ami_for(1, patch=1)}))
     base = world(record, (), value(ami_for(1)))
-    images = {(EU, ami_for(n, patch=1)): "available" for n in range(1, 5)}
+    images: dict[tuple[str, str], ImageState] = {
+        (EU, ami_for(n, patch=1)): "available" for n in range(1, 5)
+    }
     two = evolve(base, regions=(REGION, EU), images={**base.images, **images})
     after = applied(two, plan(two))
     assert tag_changes(plan(after)) == set()

@@ -12,9 +12,10 @@ What one construct creates:
   retries and an SQS dead-letter queue; the Lambda's own async retries end in
   a second queue (its on-failure destination);
 * the reconciler Lambda on a schedule (issue 13): lost events, vanished AMIs,
-  SSM convergence and the ``amistate:in-use`` tag;
+  SSM convergence and this deployment's in-use tags (``amistate:in-use:<stack
+  name>``, :mod:`amistate.in_use`);
 * per preset an Image Builder lifecycle policy that deletes old images but
-  never an AMI tagged ``amistate:in-use``;
+  never an AMI this deployment tags in use;
 * alarms, their SNS topic and a dashboard (:mod:`.monitoring`).
 
 Every IAM statement is written out here, with the narrowest resource that
@@ -27,7 +28,6 @@ import functools
 import json
 import re
 import sys
-from collections.abc import Sequence
 from typing import Any
 
 from aws_cdk import (
@@ -51,9 +51,8 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import custom_resources as cr
 from constructs import Construct, IConstruct
 
-from amistate.inventory import IN_USE_TAG as INVENTORY_IN_USE_TAG
-from amistate.reconcile.plan import tag_value
-from amistate.settings import HISTORY
+from amistate.in_use import LEGACY_KEY, PROTECTED, InUseKeys
+from amistate.settings import DEPLOYMENT, DEPLOYMENT_NAME, HISTORY
 
 from .monitoring import AmiStateMonitoring
 from .settings import (
@@ -68,10 +67,6 @@ STATE_HANDLER = "amistate.shims.lambda_handler.handler"
 DEPLOY_HANDLER = "amistate.shims.custom_resource.on_event"
 RECONCILE_HANDLER = "amistate.shims.reconcile.handler"
 
-#: The tag the reconciler puts on the AMIs a preset may need (issue 14), the
-#: reconciler's own constant; its value is :func:`amistate.reconcile.plan.tag_value`
-#: of the presets that need the AMI. The lifecycle policies exclude it.
-IN_USE_TAG = INVENTORY_IN_USE_TAG
 #: Image Builder's service-role policy for lifecycle actions (AWS managed).
 LIFECYCLE_MANAGED_POLICY = "service-role/EC2ImageBuilderLifecycleExecutionPolicy"
 #: A reconcile run over many presets: about a second per 100 presets, and its
@@ -127,7 +122,7 @@ RECONCILE_PIPELINE_ACTIONS = ("imagebuilder:ListImagePipelineImages",)
 RECONCILE_IMAGE_ACTIONS = ("imagebuilder:GetImage", "imagebuilder:ListWorkflowExecutions")
 #: No resource-level permissions: whether an AMI still exists, and which carry the tag.
 DESCRIBE_IMAGES = "ec2:DescribeImages"
-#: Only the in-use tag, only on AMIs.
+#: Only this deployment's in-use tags, only on AMIs (DeleteTags also the legacy key).
 TAG_ACTIONS = ("ec2:CreateTags", "ec2:DeleteTags")
 #: DescribeParameters (key and tier of an existing SecureString, read before a
 #: rewrite) has no resource-level permissions: granted on "*", and only when the
@@ -163,9 +158,16 @@ class AmiStatePipeline(Construct):
         stack = Stack.of(self)
 
         self.table = self._table()
+        #: The deployment's name in its in-use tag keys: the stack's, known at synth
+        #: (the table's may be a token), so the lifecycle exclusion can name the key.
+        self.deployment = stack.stack_name
+        if not DEPLOYMENT_NAME.fullmatch(self.deployment):
+            raise ValueError(f"stack name {self.deployment!r} cannot name the in-use tag keys")
+        self.in_use = InUseKeys.of(self.deployment)
         environment = {
             "AMISTATE_TABLE": self.table.table_name,
             "AMISTATE_PARAMETER_PREFIX": settings.parameter_prefix,
+            DEPLOYMENT: self.deployment,
         }
         if settings.extra_regions:
             environment["AMISTATE_EXTRA_REGIONS"] = ",".join(settings.extra_regions)
@@ -408,30 +410,36 @@ class AmiStatePipeline(Construct):
         )
         self._star_reasons.setdefault(role, []).append(
             "ec2:DescribeImages has no resource-level permissions; the reconciler reads "
-            "whether the AMIs in SSM still exist and which carry the in-use tag."
+            "whether the AMIs in SSM still exist and which carry its in-use tags."
         )
         amis = [
             stack.format_arn(service="ec2", region=region, account="", resource="image/*")
             for region in (stack.region, *self.settings.extra_regions)
         ]
-        function.add_to_role_policy(
-            iam.PolicyStatement(
-                sid="InUseTagOnly",
-                actions=list(TAG_ACTIONS),
-                resources=amis,
-                conditions={
-                    "ForAllValues:StringEquals": {"aws:TagKeys": [IN_USE_TAG]},
-                    # DeleteTags without tag keys would delete every tag: refuse it.
-                    "Null": {"aws:TagKeys": "false"},
-                },
+        keys = self.in_use
+        for sid, action, allowed in (
+            ("SetOwnInUseTags", "ec2:CreateTags", list(keys.owned)),
+            ("RemoveOwnInUseTags", "ec2:DeleteTags", [*keys.owned, LEGACY_KEY]),
+        ):
+            function.add_to_role_policy(
+                iam.PolicyStatement(
+                    sid=sid,
+                    actions=[action],
+                    resources=amis,
+                    conditions={
+                        "ForAllValues:StringEquals": {"aws:TagKeys": allowed},
+                        # DeleteTags without tag keys would delete every tag: refuse it.
+                        "Null": {"aws:TagKeys": "false"},
+                    },
+                )
             )
-        )
         for arn in amis:
             _acknowledge_wildcard(
                 role,
                 arn,
-                "The AMIs a preset needs are known only at run time; the statement allows "
-                f"only the {IN_USE_TAG} tag key (aws:TagKeys, never absent), on AMIs only.",
+                "The AMIs a preset needs are known only at run time; the statements allow "
+                f"only this deployment's tag keys ({', '.join(keys.owned)}; and removing the "
+                f"legacy {LEGACY_KEY}), aws:TagKeys never absent, on AMIs only.",
             )
 
     def _lambda_role(self, construct_id: str, log_group: logs.LogGroup) -> iam.Role:
@@ -696,7 +704,7 @@ class PresetPipeline(Construct):
             self,
             "Lifecycle",
             name=f"{base}-images",
-            description=f"amistate preset {preset.name}: old images, never {IN_USE_TAG} AMIs",
+            description=f"amistate preset {preset.name}: old images, never AMIs in use",
             execution_role=owner.lifecycle_role.role_arn,
             resource_type="AMI_IMAGE",
             status="ENABLED",
@@ -708,7 +716,7 @@ class PresetPipeline(Construct):
                     ),
                     filter=rule,
                     exclusion_rules=cfn.ExclusionRulesProperty(
-                        amis=cfn.AmiExclusionRulesProperty(tag_map=in_use_exclusion([preset.name]))
+                        amis=cfn.AmiExclusionRulesProperty(tag_map=in_use_exclusion(owner.in_use))
                     ),
                 )
             ],
@@ -723,27 +731,15 @@ class PresetPipeline(Construct):
         )
 
 
-def in_use_exclusion(pipeline_presets: Sequence[str]) -> dict[str, str]:
-    """The lifecycle exclusion ``TagMap`` that spares every in-use AMI of one pipeline.
+def in_use_exclusion(keys: InUseKeys) -> dict[str, str]:
+    """The lifecycle exclusion ``TagMap`` that spares every AMI this deployment needs.
 
-    The reconciler tags an AMI ``amistate:in-use`` = :func:`tag_value` of the
-    presets that need it, and a ``TagMap`` matches key and value exactly, with
-    one value per key. With one preset per pipeline (what this construct
-    builds) that value is always ``tag_value([preset])``: the map below. A
-    pipeline several presets share would need every sorted comma-joined subset
-    of them excluded (``a``, ``b``, ``a,b``, ...), which one key cannot hold:
-    refused rather than leaving shared AMIs unprotected.
+    A ``TagMap`` matches key and value exactly, one value per key; the reconciler
+    sets the deployment's protection key to one constant value on every AMI any of
+    its presets needs (:mod:`amistate.in_use`), whatever presets share a pipeline
+    and whatever other deployments tag in the account: one entry spares them all.
     """
-    names = sorted(set(pipeline_presets))
-    if len(names) != 1:
-        raise ValueError(
-            f"a lifecycle policy cannot spare the in-use AMIs of a pipeline shared by "
-            f"{len(names)} presets ({', '.join(names) or 'none'}): the reconciler's "
-            f"{IN_USE_TAG} value names the presets that need the AMI (any of "
-            f"{2 ** len(names) - 1} values) and an exclusion TagMap holds one value per "
-            "tag key; give each preset its own pipeline, or turn imageLifecycle off"
-        )
-    return {IN_USE_TAG: tag_value(names)}
+    return {keys.protect: PROTECTED}
 
 
 def python_runtime(name: str) -> lambda_.Runtime:
@@ -782,7 +778,6 @@ def _acknowledge(scope: IConstruct, rule: str, reason: str) -> None:
 
 
 __all__ = [
-    "IN_USE_TAG",
     "AmiStatePipeline",
     "PresetPipeline",
     "in_use_exclusion",

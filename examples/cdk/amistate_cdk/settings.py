@@ -39,7 +39,7 @@ DEFAULT_RECONCILE_SCHEDULE = "rate(15 minutes)"
 #: A preset whose AMI (the one in SSM) is older than this raises the age alarm.
 DEFAULT_AMI_MAX_AGE_DAYS = 14
 #: The lifecycle policy keeps this many newest images of each preset (the AMIs
-#: tagged ``amistate:in-use`` are never deleted, whatever their rank).
+#: the reconciler tags in use are never deleted, whatever their rank).
 DEFAULT_KEEP_IMAGES = 10
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
@@ -110,8 +110,9 @@ class LifecycleSpec:
 
     Deletes a preset's images beyond the ``keep_images`` newest, or, with
     ``max_age_days``, those older than that (keeping at least
-    ``min(keep_images, 10)``). AMIs tagged ``amistate:in-use`` (the one in SSM and
-    the previous good ones, tagged by the reconciler) are always excluded.
+    ``min(keep_images, 10)``). AMIs the reconciler tags
+    ``amistate:in-use:<stack name>=true`` (the one in SSM, the newest good one and
+    the previous good ones) are always excluded.
     """
 
     enabled: bool = True

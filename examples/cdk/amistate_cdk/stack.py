@@ -50,6 +50,16 @@ class AmiStateStack(Stack):
         ``<stack name>-<ID>`` for other stacks to import."""
         amistate = self.amistate
         self._output("TableName", amistate.table.table_name, "the table")
+        self._output(
+            "Deployment",
+            amistate.deployment,
+            "AMISTATE_DEPLOYMENT: the deployment's name in its in-use tag keys",
+        )
+        self._output(
+            "InUseTagKey",
+            amistate.in_use.protect,
+            "set to true on every AMI this stack's presets need (spare it)",
+        )
         for name, function, what in (
             ("StateFunctionName", amistate.state_function, "Image Builder events"),
             ("ReconcileFunctionName", amistate.reconcile_function, "the scheduled reconciler"),
