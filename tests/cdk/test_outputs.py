@@ -15,6 +15,8 @@ from tests.cdk.synth import EXAMPLE_SETTINGS, STACKS, Synthesized, fake_asset
 
 FIXED = [
     "TableName",
+    "Deployment",
+    "InUseTagKey",
     "StateFunctionName",
     "ReconcileFunctionName",
     "DeployFunctionName",
