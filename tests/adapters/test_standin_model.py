@@ -15,7 +15,7 @@ import botocore.session
 import pytest
 from amistate_adapters.pipeline_images import ImageBuilderPipelineImages
 
-from amistate.demo.standin import ImageBuilderStandIn
+from amistate.testing import ImageBuilderStandIn
 from amistate.events import RegionalAmi
 
 PIPELINE = "arn:aws:imagebuilder:us-west-2:111122223333:image-pipeline/spot-runner-linux-x64"

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from amistate.demo.standin import ImageBuilderStandIn
+from amistate.testing import ImageBuilderStandIn
 from tests.servers import REGION, Table
 
 ACCOUNT = "111122223333"

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from amistate_adapters import clients
 
-from amistate.demo.standin import ImageBuilderStandIn
+from amistate.testing import ImageBuilderStandIn
 from amistate.shims import custom_resource, lambda_handler, runtime
 from amistate.shims.response import PutPolicy
 from tests.servers import Table

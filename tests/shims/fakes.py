@@ -1,6 +1,6 @@
 """Local HTTP servers for the shim tests, and a Lambda context.
 
-* Image Builder: the demo's stand-in, :class:`amistate.demo.standin.ImageBuilderStandIn`
+* Image Builder: the demo's stand-in, :class:`amistate.testing.ImageBuilderStandIn`
   (``strict=True``), reached via ``AWS_ENDPOINT_URL_IMAGEBUILDER``.
 * :class:`ResponseServer`: a CloudFormation ResponseURL that records every
   PUT and answers from a script (200, 500, or hang until released).
