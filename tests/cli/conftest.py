@@ -21,7 +21,13 @@ from typing import Any
 
 import pytest
 
-from amistate.testing import ImageBuilderStandIn
+from amistate.testing import (
+    ImageBuilderStandIn,
+    LambdaContext,
+    image_notification,
+    sns_envelope,
+    sns_event,
+)
 from tests.servers import REGION, Table
 
 ACCOUNT = "111122223333"
@@ -129,7 +135,7 @@ def cli(moto_table: Table, standin: ImageBuilderStandIn, tmp_path: Path) -> Cli:
     return Cli(moto_table, standin, tmp_path)
 
 
-# --- events in the shapes they are saved in --------------------------------------------------
+# --- events in the shapes they are saved in (builders: amistate.testing) --------------------
 
 
 def started(n: int) -> str:
@@ -145,27 +151,10 @@ def image(
     created: str | None = None,
 ) -> dict[str, Any]:
     """Image Builder's notification (the Image object) for build ``n`` of ``preset``."""
-    amis = [{"region": REGION, "image": ami, "accountId": ACCOUNT}] if ami else []
-    return {
-        "arn": build(preset, n),
-        "name": f"spot-runner-{preset}",
-        "version": "1.0.0",
-        "buildVersion": n,
-        "state": {"status": status},
-        "sourcePipelineArn": pipeline(preset),
-        "dateCreated": created or started(n),
-        "outputResources": {"amis": amis},
-    }
-
-
-def sns_envelope(body: Mapping[str, Any], timestamp: str) -> dict[str, Any]:
-    return {
-        "Type": "Notification",
-        "MessageId": f"sns-{timestamp}",
-        "TopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:imagebuilder",
-        "Message": json.dumps(body),
-        "Timestamp": timestamp,
-    }
+    amis = {REGION: ami} if ami else {}
+    return image_notification(
+        build(preset, n), pipeline(preset), status, amis, created or started(n)
+    )
 
 
 def sqs_message(body: str, message_id: str, sent_ms: int | None = None) -> dict[str, Any]:
@@ -179,20 +168,6 @@ def sqs_message(body: str, message_id: str, sent_ms: int | None = None) -> dict[
     if sent_ms is not None:
         message["Attributes"] = {"SentTimestamp": str(sent_ms), "ApproximateReceiveCount": "3"}
     return message
-
-
-def eventbridge(build_arn: str, status: str, time: str) -> dict[str, Any]:
-    return {
-        "version": "0",
-        "id": f"eb-{time}",
-        "detail-type": "EC2 Image Builder Image State Change",
-        "source": "aws.imagebuilder",
-        "account": ACCOUNT,
-        "time": time,
-        "region": REGION,
-        "resources": [build_arn],
-        "detail": {"state": {"status": status}},
-    }
 
 
 # --- in-process: amistate.cli.main.main([...]) ------------------------------------------------
@@ -232,10 +207,9 @@ class Operator:
         """One event through the state Lambda's handler, in this world."""
         from amistate.cli.target import Options, open_runtime, resolve
         from amistate.shims import lambda_handler
-        from tests.shims.fakes import Context
 
         open_runtime(resolve(Options(), os.environ))  # installs the runtime for the handler
-        assert lambda_handler.handler(dict(event), Context()) is None
+        assert lambda_handler.handler(dict(event), LambdaContext()) is None
 
     def build(
         self,
@@ -266,13 +240,11 @@ class Operator:
         """Each notification through the state Lambda's handler, as SNS delivers it."""
         from amistate.cli.target import Options, open_runtime, resolve
         from amistate.shims import lambda_handler
-        from tests.shims.fakes import Context
 
         open_runtime(resolve(Options(), os.environ))  # installs the runtime for the handler
         for n, body in enumerate(notifications):
-            envelope = sns_envelope(body, f"2024-02-01T00:00:{n:02d}Z")
-            event = {"Records": [{"EventSource": "aws:sns", "Sns": envelope}]}
-            assert lambda_handler.handler(event, Context()) is None
+            event = sns_event(sns_envelope(body, f"2024-02-01T00:00:{n:02d}Z"))
+            assert lambda_handler.handler(event, LambdaContext()) is None
 
 
 @pytest.fixture

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 
+from amistate.testing import eventbridge_event, sns_envelope, sns_event
 from tests.cli.conftest import (
     CONFIG,
     PREFIX,
     Cli,
     build,
-    eventbridge,
     image,
     pipeline,
-    sns_envelope,
     sqs_message,
 )
 from tests.servers import REGION, free_port
@@ -117,7 +116,7 @@ def test_init_registers_starts_a_build_and_is_safe_to_rerun(cli: Cli) -> None:
     # The build init started finishes; its EventBridge event is replayed (AMI via GetImage).
     cli.images.finish(first["buildArn"], "AVAILABLE", {REGION: AMI_1, "eu-west-1": AMI_2})
     event = cli.write(
-        "event.json", eventbridge(first["buildArn"], "AVAILABLE", "2024-01-18T17:50:56Z")
+        "event.json", eventbridge_event(first["buildArn"], "AVAILABLE", "2024-01-18T17:50:56Z")
     )
     replayed = cli.json("replay", event)
     [result] = replayed["events"]
@@ -145,7 +144,7 @@ def test_replay_of_an_sqs_dump_runs_each_message_through_the_lambda(cli: Cli) ->
                     {
                         "version": "1.0",
                         "requestContext": {"condition": "RetriesExhausted"},
-                        "requestPayload": eventbridge(
+                        "requestPayload": eventbridge_event(
                             build("linux-x64", 1), "BUILDING", "2024-01-18T09:00:00Z"
                         ),
                     }
@@ -186,12 +185,9 @@ def test_replay_of_an_sqs_dump_runs_each_message_through_the_lambda(cli: Cli) ->
 
 def test_replay_reads_json_lines_from_stdin_and_orders_events(cli: Cli) -> None:
     cli.init("linux-x64")
-    newer = {"Records": [{"EventSource": "aws:sns", "Sns": sns_envelope(
-        image("linux-x64", 3, ami=AMI_3), "2024-01-20T10:00:00Z")}]}  # fmt: skip
-    older = {"Records": [{"EventSource": "aws:sns", "Sns": sns_envelope(
-        image("linux-x64", 2, ami=AMI_2), "2024-01-19T10:00:00Z")}]}  # fmt: skip
-    failed = {"Records": [{"EventSource": "aws:sns", "Sns": sns_envelope(
-        image("linux-x64", 4, status="FAILED"), "2024-01-21T10:00:00Z")}]}  # fmt: skip
+    newer = sns_event(sns_envelope(image("linux-x64", 3, ami=AMI_3), "2024-01-20T10:00:00Z"))
+    older = sns_event(sns_envelope(image("linux-x64", 2, ami=AMI_2), "2024-01-19T10:00:00Z"))
+    failed = sns_event(sns_envelope(image("linux-x64", 4, status="FAILED"), "2024-01-21T10:00:00Z"))
     stdin = "".join(json.dumps(e) + "\n" for e in (newer, older, failed))
 
     done = cli.json("replay", "-", stdin=stdin)
@@ -211,10 +207,9 @@ def test_drift_is_detected_and_repaired_idempotently(cli: Cli) -> None:
     cli.init("linux-arm64")
     cli.init("windows")  # no build yet: nothing to sync, never drift
     events = [
-        {"Records": [{"EventSource": "aws:sns", "Sns": sns_envelope(
-            image(preset, 1, ami=ami), "2024-01-19T10:00:00Z")}]}
+        sns_event(sns_envelope(image(preset, 1, ami=ami), "2024-01-19T10:00:00Z"))
         for preset, ami in (("linux-x64", AMI_1), ("linux-arm64", AMI_2))
-    ]  # fmt: skip
+    ]
     assert cli.json("replay", cli.write("events.jsonl", events, lines=True))["failures"] == 0
     assert cli.json("status")["drift"] is False
 
@@ -266,8 +261,7 @@ def test_drift_is_detected_and_repaired_idempotently(cli: Cli) -> None:
 
 def test_sync_refuses_to_overwrite_a_parameter_that_is_not_json(cli: Cli) -> None:
     cli.init("linux-x64")
-    event = {"Records": [{"EventSource": "aws:sns", "Sns": sns_envelope(
-        image("linux-x64", 1, ami=AMI_1), "2024-01-19T10:00:00Z")}]}  # fmt: skip
+    event = sns_event(sns_envelope(image("linux-x64", 1, ami=AMI_1), "2024-01-19T10:00:00Z"))
     cli.json("replay", cli.write("e.json", event))
     cli.ssm.put_parameter(
         Name=f"{PREFIX}/linux-x64", Value="not json", Type="String", Overwrite=True

@@ -18,7 +18,8 @@ from amistate.errors import (
     UnknownPreset,
 )
 from amistate.state import AmiState
-from tests.cli.conftest import CONFIG, PREFIX, Cli, image, sns_envelope
+from amistate.testing import sns_envelope, sns_event
+from tests.cli.conftest import CONFIG, PREFIX, Cli, image
 
 AMI = "ami-0a1b2c3d4e5f60718"
 
@@ -53,8 +54,7 @@ class Calls:
 
 def _ready(cli: Cli) -> None:
     cli.init("linux-x64")
-    event = {"Records": [{"EventSource": "aws:sns", "Sns": sns_envelope(
-        image("linux-x64", 7, ami=AMI), "2024-01-19T10:00:00Z")}]}  # fmt: skip
+    event = sns_event(sns_envelope(image("linux-x64", 7, ami=AMI), "2024-01-19T10:00:00Z"))
     assert cli.json("replay", cli.write("e.json", event))["failures"] == 0
 
 

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from amistate_adapters import clients
 
-from amistate.testing import ImageBuilderStandIn
 from amistate.shims import custom_resource, lambda_handler, runtime
 from amistate.shims.response import PutPolicy
+from amistate.testing import ImageBuilderStandIn
 from tests.servers import Table
 from tests.shims.fakes import (
     ACCOUNT,

@@ -30,6 +30,8 @@ from amistate.testing.standin import ImageBuilderStandIn
 REGION = "us-west-2"
 ACCOUNT = "111122223333"
 TABLE = "amistate-test"
+#: Dummy credentials: moto accepts any.
+CREDENTIAL = "testing"
 #: When the world's first build starts; each next one an hour later.
 FIRST_BUILD = datetime(2024, 6, 3, 5, 0, tzinfo=UTC)
 MISSING_MOTO = (
@@ -82,8 +84,9 @@ class Servers:
 
     def reset(self) -> None:
         """Empty both: every table, parameter, image and build gone."""
-        request = urllib.request.Request(f"{self.moto_url}/moto-api/reset", method="POST")
-        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 (http://127.0.0.1)
+        url = f"{self.moto_url}/moto-api/reset"  # always http://127.0.0.1:<port>
+        request = urllib.request.Request(url, method="POST")  # noqa: S310
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310
             pass
         self.images.reset()
 
@@ -106,8 +109,8 @@ class LocalWorld:
         self._builds = 0
         #: What the process's environment holds while the world is entered.
         self.environment = {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_ACCESS_KEY_ID": CREDENTIAL,
+            "AWS_SECRET_ACCESS_KEY": CREDENTIAL,
             "AWS_REGION": region,
             "AWS_DEFAULT_REGION": region,
             "AWS_ENDPOINT_URL": self.moto_url,
@@ -127,15 +130,13 @@ class LocalWorld:
 
         url = self.images.url if service == "imagebuilder" else self.moto_url
         session = boto3.session.Session(
-            aws_access_key_id="testing", aws_secret_access_key="testing", region_name=self.region
+            aws_access_key_id=CREDENTIAL, aws_secret_access_key=CREDENTIAL, region_name=self.region
         )
         return session.client(service, endpoint_url=url)  # type: ignore[call-overload]
 
     def pipeline(self, preset: str) -> str:
         """The Image Builder pipeline ARN :meth:`register` gives ``preset`` by default."""
-        return (
-            f"arn:aws:imagebuilder:{self.region}:{self.account}:image-pipeline/runner-{preset}"
-        )
+        return f"arn:aws:imagebuilder:{self.region}:{self.account}:image-pipeline/runner-{preset}"
 
     def register(
         self, preset: str, config: Mapping[str, Any], pipeline_arn: str | None = None
