@@ -35,9 +35,10 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
-from amistate_adapters.dynamodb import TABLE_SCHEMA
 from attrs import frozen
 from botocore.config import Config
+
+from amistate.testing.world import create_table as create_table  # re-exported for the suites
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -106,12 +107,6 @@ class Table:
     client: DynamoDBClient
     endpoint: Endpoint
     backend: str  # "moto" or "dynalite"
-
-
-def create_table(client: DynamoDBClient, name: str) -> None:
-    """The stack's table shape: string PK/SK, on-demand; waits until ACTIVE."""
-    client.create_table(TableName=name, **TABLE_SCHEMA)
-    client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1})
 
 
 def unique_table_name() -> str:

@@ -1,6 +1,6 @@
 """Local HTTP servers for the shim tests, and a Lambda context.
 
-* Image Builder: the demo's stand-in, :class:`amistate.testing.ImageBuilderStandIn`
+* Image Builder: the shared stand-in, :class:`amistate.testing.ImageBuilderStandIn`
   (``strict=True``), reached via ``AWS_ENDPOINT_URL_IMAGEBUILDER``.
 * :class:`ResponseServer`: a CloudFormation ResponseURL that records every
   PUT and answers from a script (200, 500, or hang until released).
@@ -26,7 +26,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
 
-from attrs import define, field
+from attrs import define
+
+from amistate.testing import LambdaContext
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 
@@ -40,18 +42,8 @@ def sample(name: str) -> Any:
     return json.loads((SAMPLES / name).read_text())
 
 
-@define
-class Context:
-    """A Lambda context object with what the shims read."""
-
-    remaining_ms: int = 300_000
-    invoked_function_arn: str = FUNCTION_ARN
-    aws_request_id: str = field(factory=lambda: str(uuid.uuid4()))
-    function_name: str = "amistate-state"
-    log_stream_name: str = "2024/01/18/[$LATEST]0123456789abcdef"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
+#: A Lambda context object with what the shims read (the kit's).
+Context = LambdaContext
 
 
 class _Server(ThreadingHTTPServer):

@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 
 from amistate.errors import ConfigurationError, MalformedEvent
 from amistate.shims import lambda_handler
+from amistate.testing import sqs_event, sqs_record
 from tests.shims.conftest import CONFIG, PIPELINE, Aws
 from tests.shims.fakes import ACCOUNT, REGION, Context, FlakyProxy, sample
 
@@ -53,23 +54,9 @@ def building() -> dict[str, Any]:
     return event
 
 
-def sqs(*bodies: tuple[str, Any]) -> dict[str, Any]:
-    return {
-        "Records": [
-            {
-                "messageId": message_id,
-                "receiptHandle": f"handle-{message_id}",
-                "body": body if isinstance(body, str) else json.dumps(body),
-                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1705600257204"},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": f"arn:aws:sqs:{REGION}:{ACCOUNT}:amistate-events",
-                "awsRegion": REGION,
-            }
-            for message_id, body in bodies
-        ]
-    }
+def sqs(*bodies: tuple[str, Any], sent: int = 1705600257204) -> dict[str, Any]:
+    """An SQS event of ``(messageId, body)`` records, enqueued at ``sent`` (epoch ms)."""
+    return sqs_event(*(sqs_record(body, message_id=m, sent=sent) for m, body in bodies))
 
 
 def decisions(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
@@ -399,9 +386,7 @@ def image_message(
 
 def raw_sqs(message_id: str, image: dict[str, Any], sent: str) -> dict[str, Any]:
     """SNS raw message delivery into SQS: the body is the Image object, no envelope."""
-    event = sqs((message_id, image))
-    event["Records"][0]["attributes"]["SentTimestamp"] = sent
-    return event
+    return sqs((message_id, image), sent=int(sent))
 
 
 def test_redriven_raw_sqs_message_does_not_bring_an_old_build_back(

@@ -23,9 +23,10 @@ import pytest
 
 from amistate import read
 from amistate.shims import custom_resource
+from amistate.testing import sns_envelope, sns_event, sqs_event, sqs_record
 from tests.servers import Table
 from tests.shims.conftest import PIPELINE, Aws
-from tests.shims.fakes import ACCOUNT, REGION, Context, sample
+from tests.shims.fakes import ACCOUNT, REGION, Context
 
 EXTRA = "eu-west-1"
 OTHER_ACCOUNT = "444455556666"
@@ -287,29 +288,13 @@ def test_deleting_one_preset_leaves_the_other_following_the_pipeline(
 # --- 3. Only our account's AMIs -----------------------------------------------------------
 
 
-def notification(image: dict[str, Any], via: str) -> dict[str, Any]:
+def notification(image: dict[str, Any], via: str, sent: int = 1717398000000) -> dict[str, Any]:
     """Image Builder's notification of ``image`` as the Lambda receives it ``via`` a path."""
-    sns = sample("sns-image-notification-available.json")
-    envelope = sns["Records"][0]["Sns"]
-    envelope["Message"] = json.dumps(image)
+    envelope = sns_envelope(image, "2024-01-18T17:50:57.204Z")
     if via == "sns":
-        return dict(sns)
+        return sns_event(envelope)
     body = image if via == "sqs-raw" else envelope
-    return {
-        "Records": [
-            {
-                "messageId": f"m-{via}",
-                "receiptHandle": "handle",
-                "body": json.dumps(body),
-                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1717398000000"},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": f"arn:aws:sqs:{REGION}:{ACCOUNT}:amistate-events",
-                "awsRegion": REGION,
-            }
-        ]
-    }
+    return sqs_event(sqs_record(body, message_id=f"m-{via}", sent=sent))
 
 
 @pytest.mark.parametrize("theirs_first", [False, True], ids=["theirs-last", "theirs-first"])
@@ -365,10 +350,7 @@ def test_another_accounts_copy_of_the_ami_never_becomes_ours(
 
 def raw_sqs(message_id: str, image: dict[str, Any], sent: datetime) -> dict[str, Any]:
     """SNS raw message delivery into SQS, enqueued at ``sent``."""
-    event = notification(image, "sqs-raw")
-    event["Records"][0]["messageId"] = message_id
-    event["Records"][0]["attributes"]["SentTimestamp"] = str(int(sent.timestamp() * 1000))
-    return event
+    return sqs_event(sqs_record(image, message_id=message_id, sent=sent))
 
 
 def test_a_redriven_raw_sqs_message_does_not_bring_an_old_build_back(

@@ -10,14 +10,7 @@ from typing import Any
 
 from amistate.events import BuildEvent
 from amistate.parsing import parse_invocation
-from amistate.testing import (
-    eventbridge_event,
-    image_notification,
-    sns_envelope,
-    sns_event,
-    sqs_event,
-    sqs_record,
-)
+from amistate.testing import events
 from tests.core.samples import sample
 
 BUILD = "arn:aws:imagebuilder:us-west-2:111122223333:image/spot-runner-linux-x64/1.0.0/3"
@@ -43,7 +36,7 @@ def parsed(event: Any) -> list[BuildEvent]:
 
 
 def test_the_eventbridge_event_has_the_samples_shape_and_parses() -> None:
-    built = eventbridge_event(BUILD, "AVAILABLE", WHEN)
+    built = events.eventbridge_event(BUILD, "AVAILABLE", WHEN)
     real = sample("eventbridge-image-state-change-available.json")
     assert keys(built) == keys(real)
     [event] = parsed(built)
@@ -55,8 +48,8 @@ def test_the_eventbridge_event_has_the_samples_shape_and_parses() -> None:
 
 
 def test_the_sns_event_has_the_samples_shape_and_carries_the_amis() -> None:
-    image = image_notification(BUILD, PIPELINE, "AVAILABLE", {"us-west-2": AMI}, WHEN)
-    built = sns_event(sns_envelope(image, WHEN))
+    image = events.image_notification(BUILD, PIPELINE, "AVAILABLE", {"us-west-2": AMI}, WHEN)
+    built = events.sns_event(events.sns_envelope(image, WHEN))
     real = sample("sns-image-notification-available.json")
     assert keys(built) == keys(real)
     assert built["Records"][0]["Sns"]["TopicArn"] == real["Records"][0]["Sns"]["TopicArn"]
@@ -66,10 +59,14 @@ def test_the_sns_event_has_the_samples_shape_and_carries_the_amis() -> None:
 
 
 def test_sqs_records_carry_each_body_and_their_message_ids() -> None:
-    image = image_notification(BUILD, PIPELINE, "AVAILABLE", {"us-west-2": AMI}, WHEN)
-    bodies = [eventbridge_event(BUILD, "AVAILABLE", WHEN), sns_envelope(image, WHEN), image]
-    built = sqs_event(
-        *(sqs_record(body, message_id=f"m-{n}", sent=WHEN) for n, body in enumerate(bodies))
+    image = events.image_notification(BUILD, PIPELINE, "AVAILABLE", {"us-west-2": AMI}, WHEN)
+    bodies = [
+        events.eventbridge_event(BUILD, "AVAILABLE", WHEN),
+        events.sns_envelope(image, WHEN),
+        image,
+    ]
+    built = events.sqs_event(
+        *(events.sqs_record(body, message_id=f"m-{n}", sent=WHEN) for n, body in enumerate(bodies))
     )
     items = parse_invocation(built).items
     assert [item.message_id for item in items] == ["m-0", "m-1", "m-2"]

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from attrs import field, frozen
+from attrs import define, field, frozen
 
 from amistate.testing.standin import ImageBuilderStandIn
 
@@ -41,14 +41,15 @@ MISSING_MOTO = (
 _CLEARED = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_DEFAULT_PROFILE")
 
 
-@frozen
+@define
 class LambdaContext:
-    """A Lambda context with what amistate's handlers read."""
+    """A Lambda context with what amistate's handlers read (``remaining_ms`` left)."""
 
+    remaining_ms: int = 300_000
     invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:amistate-state"
     aws_request_id: str = field(factory=lambda: str(uuid.uuid4()))
     function_name: str = "amistate-state"
-    remaining_ms: int = 300_000
+    log_stream_name: str = "2024/01/18/[$LATEST]0123456789abcdef"
 
     def get_remaining_time_in_millis(self) -> int:
         return self.remaining_ms
@@ -180,7 +181,8 @@ class LocalWorld:
         """``event`` (EventBridge, SNS or SQS) through the event Lambda's handler."""
         from amistate.shims import lambda_handler
 
-        return lambda_handler.handler(dict(event), LambdaContext(self.context.invoked_function_arn))
+        context = LambdaContext(invoked_function_arn=self.context.invoked_function_arn)
+        return lambda_handler.handler(dict(event), context)
 
     def parameter(self, preset: str) -> dict[str, Any]:
         """The preset's SSM parameter (the runners' configuration), parsed."""
@@ -209,16 +211,20 @@ class LocalWorld:
         os.environ.update(self.environment)
         _forget()
         try:
-            from amistate_adapters.dynamodb import TABLE_SCHEMA
-
-            dynamodb = self.client("dynamodb")
-            dynamodb.create_table(TableName=self.table, **TABLE_SCHEMA)
-            dynamodb.get_waiter("table_exists").wait(TableName=self.table)
+            create_table(self.client("dynamodb"), self.table)
             yield self
         finally:
             _forget()
             os.environ.clear()
             os.environ.update(saved)
+
+
+def create_table(dynamodb: Any, name: str) -> None:
+    """The stack's table (``TABLE_SCHEMA``: string PK/SK, on demand), ACTIVE on return."""
+    from amistate_adapters.dynamodb import TABLE_SCHEMA
+
+    dynamodb.create_table(TableName=name, **TABLE_SCHEMA)
+    dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1})
 
 
 def _forget() -> None:
@@ -260,5 +266,6 @@ __all__ = [
     "LambdaContext",
     "LocalWorld",
     "Servers",
+    "create_table",
     "local_world",
 ]
