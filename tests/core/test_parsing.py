@@ -16,6 +16,7 @@ from amistate.errors import MalformedEvent, is_permanent
 from amistate.events import BuildEvent
 from amistate.parsing import parse_event, parse_invocation
 from amistate.rules import ordering_key
+from amistate.testing import sns_envelope, sns_event, sqs_record
 from tests.core.samples import sample
 
 BUILD_3 = "arn:aws:imagebuilder:us-west-2:111122223333:image/spot-runner-linux-x64/1.0.0/3"
@@ -53,12 +54,10 @@ def test_sns_notification_carries_amis_and_pipeline_timed_by_envelope() -> None:
 
 
 def _sqs(body: str, message_id: str = "m-1", **attributes: str) -> dict[str, Any]:
-    return {
-        "messageId": message_id,
-        "eventSource": "aws:sqs",
-        "body": body,
-        "attributes": {"SentTimestamp": "1705600257204", **attributes},
-    }
+    """An SQS record of ``body`` with exactly these attributes (``SentTimestamp`` by default)."""
+    record = sqs_record(body, message_id=message_id)
+    record["attributes"] = {"SentTimestamp": "1705600257204", **attributes}
+    return record
 
 
 def test_sqs_wrapping_eventbridge_sns_envelope_and_raw_notification() -> None:
@@ -201,16 +200,16 @@ def _image(**changes: Any) -> dict[str, Any]:
     return image
 
 
+#: When SNS published the sample notification.
+PUBLISHED = "2024-01-18T17:50:57.204Z"
+
+
 def _sns(image: dict[str, Any]) -> dict[str, Any]:
-    event: dict[str, Any] = sample("sns-image-notification-available.json")
-    event["Records"][0]["Sns"]["Message"] = json.dumps(image)
-    return event
+    return sns_event(sns_envelope(image, PUBLISHED))
 
 
 def _envelope(image: dict[str, Any]) -> str:
-    envelope = sample("sns-image-notification-available.json")["Records"][0]["Sns"]
-    envelope["Message"] = json.dumps(image)
-    return json.dumps(envelope)
+    return json.dumps(sns_envelope(image, PUBLISHED))
 
 
 def _one_sqs(body: str, **attributes: str) -> BuildEvent:
