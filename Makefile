@@ -54,7 +54,7 @@ unit: $(VENV)/.dev node_modules/.installed
 test: lint typecheck unit
 
 bench: $(VENV)/.dev node_modules/.installed
-	$(PY) -m bench
+	$(PY) -m bench --update-doc
 
 fuzz: $(VENV)/.dev
 	$(PY) -m pip install --quiet atheris

@@ -82,6 +82,14 @@ class BackendResult:
         return next(r for r in self.runs if r.name == name)
 
 
+def repair_cost(side: BackendResult) -> float:
+    """AWS calls a repaired preset costs: the 10% repair run's calls beyond the no-change
+    run's, over the presets it repaired, plus each preset's share of a no-change run."""
+    repair, quiet = side.run("10% repair"), side.run("no change")
+    repaired = repair.changes.get("builds", 0) or 1
+    return (repair.calls - quiet.calls) / repaired + quiet.per_preset
+
+
 class Operations:
     """Counts API calls by operation on the clients it watches (botocore ``before-call``)."""
 

@@ -7,6 +7,7 @@ ordering violations, call counts that disagree with the handler's own log).
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -22,7 +23,7 @@ def test_bench_runs_end_to_end_at_smoke_sizes(tmp_path: Path) -> None:
         if name.startswith("AWS_"):
             del env[name]
     done = subprocess.run(
-        [sys.executable, "-m", "bench", "--smoke", "--output", str(report)],
+        [sys.executable, "-m", "bench", "--smoke", "--json", "--output", str(report)],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -31,6 +32,15 @@ def test_bench_runs_end_to_end_at_smoke_sizes(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    # --json: stdout is one JSON object; every budget has its figure, budget and verdict.
+    figures = json.loads(done.stdout)
+    assert {b["verdict"] for b in figures["budgets"]} <= {"pass", "fail"}
+    assert all({"name", "figure", "budget", "verdict"} <= set(b) for b in figures["budgets"])
+    assert set(figures["figures"]) >= {"calls", "cold", "core", "scale", "storm", "reconcile"}
+    # Progress on stderr; not one metric document or decision line of the functions.
+    assert "bench: [7/7] reconcile done" in done.stderr
+    assert '"_aws"' not in done.stdout + done.stderr
+    assert '"decision"' not in done.stdout + done.stderr
     text = report.read_text()
     for heading in (
         "### Machine",

@@ -96,8 +96,8 @@ def allowed_resources(action: str) -> list[str]:
         ]
     if action in KMS_ACTIONS:
         return [re.escape(KEY_ARN)]
-    if action in ("sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"):
-        return [r"<AmiStateFailedInvocations\w+\.Arn>"]
+    if action.startswith("sqs:"):
+        return [r"<AmiStateStateEvents\w+\.Arn>"]
     if action in ("lambda:InvokeFunction", "lambda:GetFunction"):
         # The Provider framework calls the deploy function (any version: ":*").
         return [r"<AmiStateDeployFunction\w+\.Arn>", r"<AmiStateDeployFunction\w+\.Arn>:\*"]
@@ -185,8 +185,10 @@ EXPECTED_ACTIONS = {
         "ssm:GetParameter",
         "ssm:PutParameter",
         "imagebuilder:GetImage",
-        # The on-failure destination (written by the CDK).
-        "sqs:SendMessage",
+        # The SQS event source reads its queue (written by the CDK).
+        "sqs:ReceiveMessage",
+        "sqs:ChangeMessageVisibility",
+        "sqs:DeleteMessage",
         "sqs:GetQueueAttributes",
         "sqs:GetQueueUrl",
     },

@@ -10,8 +10,8 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from examples.cdk.amistate_cdk.construct import (
-    ASYNC_RETRY_ATTEMPTS,
     DEPLOY_HANDLER,
+    SSM_WRITES_PER_SECOND,
     STATE_HANDLER,
 )
 from examples.cdk.amistate_cdk.settings import (
@@ -68,44 +68,71 @@ def test_rule_matches_exactly_the_terminal_image_states(
     template(synthesized, stack).resource_count_is("AWS::Events::Rule", 3)
 
 
+def _state_queue(synthesized: Synthesized, stack: str) -> tuple[str, dict[str, Any]]:
+    """The queue between the rule and the state function: the one with a redrive policy."""
+    queues = resources_of_type(synthesized.templates[stack], "AWS::SQS::Queue")
+    (found,) = [(k, q) for k, q in queues.items() if "RedrivePolicy" in q["Properties"]]
+    return found
+
+
 @pytest.mark.parametrize("stack", STACKS)
-def test_rule_targets_the_state_function_with_retries_and_a_dead_letter_queue(
+def test_rule_targets_the_state_queue_with_retries_and_a_dead_letter_queue(
     synthesized: Synthesized, stack: str
 ) -> None:
-    function_id = _function_id(synthesized, stack, STATE_HANDLER)
+    queue_id, _ = _state_queue(synthesized, stack)
     dlq_ids = [k for k in resources_of_type(synthesized.templates[stack], "AWS::SQS::Queue")]
     _, rule = _state_rule(synthesized, stack)
     (target,) = rule["Properties"]["Targets"]
-    assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    assert target["Arn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
     assert target["RetryPolicy"] == {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}
-    assert target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0] in dlq_ids
+    dlq = target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
+    assert dlq in dlq_ids and dlq != queue_id
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_lambda_async_retries_end_in_an_on_failure_queue(
+def test_the_state_function_takes_batches_at_capped_concurrency_within_ssm_write_rate(
     synthesized: Synthesized, stack: str
 ) -> None:
+    """Issue 24: the storm converges at SSM's write limit (docs/performance.md)."""
+    resources = synthesized.templates[stack]["Resources"]
     function_id = _function_id(synthesized, stack, STATE_HANDLER)
-    _, config = _one(synthesized, stack, "AWS::Lambda::EventInvokeConfig")
-    props = config["Properties"]
+    queue_id, queue = _state_queue(synthesized, stack)
+    _, mapping = _one(synthesized, stack, "AWS::Lambda::EventSourceMapping")
+    props = mapping["Properties"]
     assert props["FunctionName"] == {"Ref": function_id}
-    assert props["MaximumRetryAttempts"] == ASYNC_RETRY_ATTEMPTS
-    failure_queue = props["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
-    assert synthesized.templates[stack]["Resources"][failure_queue]["Type"] == "AWS::SQS::Queue"
+    assert props["EventSourceArn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert (props["BatchSize"], props["MaximumBatchingWindowInSeconds"]) == (10, 1)
+    concurrency = props["ScalingConfig"]["MaximumConcurrency"]
+    assert concurrency == 2
+    # Each container's pace times the containers: exactly the account's write rate.
+    function = resources[function_id]["Properties"]
+    rate = float(function["Environment"]["Variables"]["AMISTATE_SSM_WRITE_RATE"])
+    assert rate * concurrency == SSM_WRITES_PER_SECOND
+    # A failing record is received 3 times, 6 function timeouts apart, then dead-lettered.
+    assert queue["Properties"]["VisibilityTimeout"] == 6 * function["Timeout"]
+    redrive = queue["Properties"]["RedrivePolicy"]
+    assert redrive["maxReceiveCount"] == 3
+    dlq = redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]
+    assert resources[dlq]["Type"] == "AWS::SQS::Queue" and "RedrivePolicy" not in resources[dlq][
+        "Properties"
+    ]
+    # Only the state function reads the queue; nothing invokes it asynchronously any more.
+    assert not resources_of_type(synthesized.templates[stack], "AWS::Lambda::EventInvokeConfig")
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_dead_letter_queues_are_encrypted_and_refuse_plain_http(
+def test_queues_are_encrypted_and_refuse_plain_http(
     synthesized: Synthesized, stack: str
 ) -> None:
     t = template(synthesized, stack)
-    t.resource_count_is("AWS::SQS::Queue", 2)
+    t.resource_count_is("AWS::SQS::Queue", 3)
     t.all_resources_properties(
         "AWS::SQS::Queue",
         {"SqsManagedSseEnabled": True, "MessageRetentionPeriod": 14 * 24 * 3600},
     )
     policies = resources_of_type(synthesized.templates[stack], "AWS::SQS::QueuePolicy")
-    assert len(policies) == 2
+    assert len(policies) == 3
     for policy in policies.values():
         deny_http = policy["Properties"]["PolicyDocument"]["Statement"][0]
         assert deny_http["Effect"] == "Deny"

@@ -8,9 +8,11 @@ What one construct creates:
   that records the preset's config, creates its initial state, pushes the
   Config to every region's parameter at once (keeping the current AMI) and
   starts its first build (without waiting for it);
-* the EventBridge rule for terminal image states -> the state Lambda, with
-  retries and an SQS dead-letter queue; the Lambda's own async retries end in
-  a second queue (its on-failure destination);
+* the EventBridge rule for terminal image states -> an SQS queue -> the state
+  Lambda, in batches at a maximum concurrency of 2 (a rebuild storm converges
+  at SSM's write limit: docs/performance.md, the storm); the rule's delivery
+  retries end in a dead-letter queue, a record that failed three receives in a
+  second one;
 * the reconciler Lambda on a schedule (issue 13): lost events, vanished AMIs,
   SSM convergence and this deployment's in-use tags (``amistate:in-use:<stack
   name>``, :mod:`amistate.in_use`);
@@ -45,14 +47,14 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_imagebuilder as imagebuilder
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_lambda_destinations as destinations
+from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import custom_resources as cr
 from constructs import Construct, IConstruct
 
 from amistate.in_use import LEGACY_KEY, PROTECTED, InUseKeys
-from amistate.settings import DEPLOYMENT, DEPLOYMENT_NAME, HISTORY
+from amistate.settings import DEPLOYMENT, DEPLOYMENT_NAME, HISTORY, SSM_WRITE_RATE
 
 from .monitoring import AmiStateMonitoring
 from .settings import (
@@ -83,9 +85,21 @@ EVENT_PATTERN_DETAIL_TYPE = "EC2 Image Builder Image State Change"
 #: EventBridge -> Lambda delivery: retry for the full 24 h EventBridge allows.
 RULE_RETRY_ATTEMPTS = 185
 RULE_MAX_EVENT_AGE = Duration.hours(24)
-#: Lambda's own async retries of a function error, then the on-failure queue.
-ASYNC_RETRY_ATTEMPTS = 2
-ASYNC_MAX_EVENT_AGE = Duration.hours(6)
+#: The state queue -> function: batches of up to 10 events (one invocation's
+#: writes, paced, fit its timeout many times over), gathered for at most 1 s;
+#: at most 2 concurrent invocations (the least SQS allows), each starting at
+#: most SSM_WRITES_PER_SECOND / 2 writes a second (AMISTATE_SSM_WRITE_RATE),
+#: so the account stays at SSM's PutParameter limit, not over it.
+STATE_BATCH_SIZE = 10
+STATE_BATCH_WINDOW = Duration.seconds(1)
+STATE_MAX_CONCURRENCY = 2
+#: SSM's default PutParameter throughput per account and region.
+SSM_WRITES_PER_SECOND = 3.0
+#: Receives of a record that fails (named in batchItemFailures) before it moves
+#: to the FailedInvocations queue; the visibility timeout between them is 6 x
+#: the function's timeout, as AWS advises for an SQS event source.
+STATE_MAX_RECEIVES = 3
+STATE_TIMEOUT = Duration.seconds(60)
 
 #: Table actions per function, as ``amistate_adapters.dynamodb`` calls them
 #: (docs/adapters.md). All three are limited to ``AMI#*`` / ``PIPELINE#*`` keys
@@ -178,20 +192,29 @@ class AmiStatePipeline(Construct):
         # that failed after Lambda's own retries. Two queues: the messages have
         # different shapes (the raw event vs. an invocation record).
         self.delivery_dlq = self._queue("DeliveryDeadLetters")
-        self.failed_invocations = self._queue("FailedInvocations")
+        self.failed_invocations = self._queue("FailedInvocations", redrive_target=True)
 
         # The state function: Image Builder event -> DynamoDB -> SSM.
         self.state_function = self._function(
             "StateFunction",
             handler=STATE_HANDLER,
             code=code,
-            environment=environment,
+            environment={
+                **environment,
+                SSM_WRITE_RATE: f"{SSM_WRITES_PER_SECOND / STATE_MAX_CONCURRENCY:g}",
+            },
             description="amistate: Image Builder image state change -> AMI state record and SSM",
+            timeout=STATE_TIMEOUT,
         )
-        self.state_function.configure_async_invoke(
-            retry_attempts=ASYNC_RETRY_ATTEMPTS,
-            max_event_age=ASYNC_MAX_EVENT_AGE,
-            on_failure=destinations.SqsDestination(self.failed_invocations),
+        self.state_events = self._state_queue()
+        self.state_function.add_event_source(
+            event_sources.SqsEventSource(
+                self.state_events,
+                batch_size=STATE_BATCH_SIZE,
+                max_batching_window=STATE_BATCH_WINDOW,
+                max_concurrency=STATE_MAX_CONCURRENCY,
+                report_batch_item_failures=True,
+            )
         )
         self._grant_table(self.state_function, STATE_TABLE_ACTIONS)
         self._grant_parameters(self.state_function)
@@ -219,8 +242,8 @@ class AmiStatePipeline(Construct):
             ),
         )
         self.rule.add_target(
-            targets.LambdaFunction(
-                self.state_function,
+            targets.SqsQueue(
+                self.state_events,
                 dead_letter_queue=self.delivery_dlq,
                 retry_attempts=RULE_RETRY_ATTEMPTS,
                 max_event_age=RULE_MAX_EVENT_AGE,
@@ -329,7 +352,22 @@ class AmiStatePipeline(Construct):
             removal_policy=RemovalPolicy.RETAIN,
         )
 
-    def _queue(self, construct_id: str) -> sqs.Queue:
+    def _state_queue(self) -> sqs.Queue:
+        """The queue between the rule and the state function (its DLQ: FailedInvocations)."""
+        return sqs.Queue(
+            self,
+            "StateEvents",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+            visibility_timeout=Duration.seconds(6 * STATE_TIMEOUT.to_seconds()),
+            dead_letter_queue=sqs.DeadLetterQueue(
+                max_receive_count=STATE_MAX_RECEIVES, queue=self.failed_invocations
+            ),
+        )
+
+    def _queue(self, construct_id: str, redrive_target: bool = False) -> sqs.Queue:
+        """A dead-letter queue (cdk-nag sees a redrive target as one by itself)."""
         queue = sqs.Queue(
             self,
             construct_id,
@@ -337,12 +375,13 @@ class AmiStatePipeline(Construct):
             enforce_ssl=True,
             retention_period=Duration.days(14),
         )
-        _acknowledge(
-            queue,
-            "AwsSolutions-SQS3",
-            "This queue is itself a dead-letter queue (EventBridge target DLQ or Lambda "
-            "on-failure destination); a DLQ of a DLQ would only hide messages.",
-        )
+        if not redrive_target:
+            _acknowledge(
+                queue,
+                "AwsSolutions-SQS3",
+                "This queue is itself a dead-letter queue (the EventBridge target's DLQ); "
+                "a DLQ of a DLQ would only hide messages.",
+            )
         return queue
 
     def _log_group(self, construct_id: str) -> logs.LogGroup:
