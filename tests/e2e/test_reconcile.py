@@ -174,6 +174,23 @@ class World:
         return int((self.aws.parameter(preset) or {})["Version"])
 
     @contextmanager
+    def operations(self) -> Iterator[list[str]]:
+        """Every call made inside the block on the DynamoDB and SSM clients, by operation."""
+        seen: list[str] = []
+
+        def count(model: Any, **_: Any) -> None:
+            seen.append(model.name)
+
+        hooked = [clients.client(s, REGION) for s in ("dynamodb", "ssm")]  # type: ignore[call-overload]
+        for client in hooked:
+            client.meta.events.register("before-call", count, unique_id="e2e-operations")
+        try:
+            yield seen
+        finally:
+            for client in hooked:
+                client.meta.events.unregister("before-call", unique_id="e2e-operations")
+
+    @contextmanager
     def writes(self) -> Iterator[list[str]]:
         """The writes that took effect inside the block, on every client of the process.
 
@@ -251,6 +268,27 @@ def test_a_dropped_success_is_applied_and_its_late_event_changes_nothing(world: 
     assert late == []
     assert world.record() == record
     assert world.version() == version
+
+
+def test_a_repair_rereads_neither_the_record_nor_the_parameter_the_run_read(
+    world: World,
+) -> None:
+    """Issue 24: the run scanned the record and read the parameter (GetParameters); the
+    repair's own write-and-confirm converges it, so no second converge re-reads both."""
+    world.build(0)
+    world.deliver()
+    lost = world.build(2, deliver=False)
+
+    with world.operations() as operations:
+        summary = world.reconcile()
+
+    assert summary["counts"]["builds"] == 1 and summary["counts"]["parameters"] == 1
+    assert world.ami_in_ssm() == world.amis[lost]
+    reads = sorted(o for o in operations if o in ("GetItem", "GetParameter"))
+    # The parameter the write merges into, the confirming read after the write, and the
+    # AmiAgeDays metric's read of the record as the run left it. Before: the Converge
+    # planned for the same preset re-read the record and the parameter after the feed.
+    assert reads == ["GetItem", "GetItem", "GetParameter"], " ".join(operations)
 
 
 def test_a_dropped_failure_marks_the_record_failed_and_leaves_ssm_alone(world: World) -> None:

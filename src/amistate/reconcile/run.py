@@ -141,28 +141,38 @@ class Reconciler:
         done: list[Instruction] = []
         failed: dict[str, str] = {}
         fed: set[str] = set()
+        synced: set[str] = set()
         for owner, instructions in _by_owner(found.changes):
             try:
                 for instruction in instructions:
-                    if self._execute(instruction, fed):
+                    if self._execute(instruction, fed, synced):
                         done.append(instruction)
             except Exception as exc:
                 failed[owner] = f"{type(exc).__name__}: {exc}"
         return Report(found, False, len(world.records), tuple(done), failed, world.records)
 
-    def _execute(self, instruction: Instruction, fed: set[str]) -> bool:
-        """Carry out one instruction; False when an earlier one already did it."""
+    def _execute(self, instruction: Instruction, fed: set[str], synced: set[str]) -> bool:
+        """Carry out one instruction; False when an earlier one already did it.
+
+        ``synced``: presets whose parameters an earlier instruction of this run
+        converged (a feed's or a fall-back's write-and-confirm); their Converge
+        is done already, and re-reading the record and the parameter would only
+        find it so (two calls a repaired preset)."""
         if isinstance(instruction, Feed):
             if instruction.build.arn in fed:  # one event updates every preset of a pipeline
                 return False
             fed.add(instruction.build.arn)
             finished = self.pipelines.finished_at(instruction.build.arn)
             event = event_of(instruction.build, instruction.pipeline_arn, finished)
-            self.service.handle(event, keep_stale=True)
+            for outcome in self.service.handle(event, keep_stale=True):
+                if outcome.preset and outcome.parameter_ami_id is not None:
+                    synced.add(outcome.preset)
         elif isinstance(instruction, FallBack):
-            self.service.fall_back(instruction.preset, instruction.vanished, instruction.to)
+            if self.service.fall_back(instruction.preset, instruction.vanished, instruction.to):
+                synced.add(instruction.preset)
         elif isinstance(instruction, Converge):
-            self.service.sync(instruction.preset)
+            if instruction.preset not in synced:
+                self.service.sync(instruction.preset)
         elif isinstance(instruction, Trim):
             self.states.forget_builds(instruction.preset, instruction.keys)
         elif isinstance(instruction, Tag):
