@@ -114,17 +114,16 @@ def test_the_state_function_takes_batches_at_capped_concurrency_within_ssm_write
     redrive = queue["Properties"]["RedrivePolicy"]
     assert redrive["maxReceiveCount"] == 3
     dlq = redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]
-    assert resources[dlq]["Type"] == "AWS::SQS::Queue" and "RedrivePolicy" not in resources[dlq][
-        "Properties"
-    ]
+    assert (
+        resources[dlq]["Type"] == "AWS::SQS::Queue"
+        and "RedrivePolicy" not in resources[dlq]["Properties"]
+    )
     # Only the state function reads the queue; nothing invokes it asynchronously any more.
     assert not resources_of_type(synthesized.templates[stack], "AWS::Lambda::EventInvokeConfig")
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_queues_are_encrypted_and_refuse_plain_http(
-    synthesized: Synthesized, stack: str
-) -> None:
+def test_queues_are_encrypted_and_refuse_plain_http(synthesized: Synthesized, stack: str) -> None:
     t = template(synthesized, stack)
     t.resource_count_is("AWS::SQS::Queue", 3)
     t.all_resources_properties(

@@ -181,7 +181,7 @@ class World:
         def count(model: Any, **_: Any) -> None:
             seen.append(model.name)
 
-        hooked = [clients.client(s, REGION) for s in ("dynamodb", "ssm")]  # type: ignore[call-overload]
+        hooked = [clients.client(s, REGION) for s in ("dynamodb", "ssm")]
         for client in hooked:
             client.meta.events.register("before-call", count, unique_id="e2e-operations")
         try:
