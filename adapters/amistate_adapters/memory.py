@@ -23,6 +23,7 @@ from amistate.ports import (
     Ports,
     Preset,
     Rejected,
+    Written,
 )
 from amistate.rules import Transition
 from amistate.state import AmiState, BuildRecord, Pin
@@ -171,37 +172,82 @@ class MemoryPresetCatalog:
             return tuple(sorted(self.table.pipelines.get(pipeline_arn, ())))
 
 
+#: Parameter Store keeps a parameter's last 100 versions.
+KEPT_VERSIONS = 100
+
+
+class ParameterVersions(dict[str, Parameter]):
+    """name -> the parameter now; every assignment makes a new version, as
+    ``PutParameter`` does (so tests may seed by assigning), kept in ``history``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.history: dict[str, list[Parameter]] = {}
+
+    def __setitem__(self, name: str, parameter: Parameter) -> None:
+        past = self.history.setdefault(name, [])
+        version = (past[-1].version or 0) + 1 if past else 1
+        made = evolve(parameter, version=version, tier=parameter.tier or "Standard")
+        past.append(made)
+        del past[:-KEPT_VERSIONS]
+        super().__setitem__(name, made)
+
+    def __delitem__(self, name: str) -> None:
+        super().__delitem__(name)
+        self.history.pop(name, None)
+
+
 class MemoryParameterStore:
-    """:class:`amistate.ports.ParameterStore` for one region."""
+    """:class:`amistate.ports.ParameterStore` for one region.
+
+    Reads tell a String's tier as ``GetParameter`` does: not at all (None). A
+    write that names no tier keeps the parameter's (as moto's server does).
+    """
 
     def __init__(self, region: str = "us-west-2") -> None:
         self.region = region
         self.lock = threading.Lock()
-        self.parameters: dict[str, Parameter] = {}
+        self.parameters = ParameterVersions()
         self.writes = 0
 
     def get(self, name: str) -> Parameter | None:
         with self.lock:
-            return self.parameters.get(name)
+            return _as_read(self.parameters.get(name))
 
     def get_many(self, names: Collection[str]) -> Mapping[str, Parameter | None]:
         with self.lock:
-            return {name: self.parameters.get(name) for name in dict.fromkeys(names)}
+            return {name: _as_read(self.parameters.get(name)) for name in dict.fromkeys(names)}
 
-    def put(self, name: str, value: str, like: Parameter | None) -> None:
-        load_object(value, f"value for SSM parameter {name}")  # as SsmParameterStore refuses
-        tier = like.tier if like else "Standard"
-        if len(value.encode()) > ADVANCED_THRESHOLD:
-            tier = "Advanced"
+    def versions(self, name: str, after: int) -> tuple[Parameter, ...]:
         with self.lock:
+            past = self.parameters.history.get(name, [])
+            return tuple(p for p in past if (p.version or 0) > after)
+
+    def put(self, name: str, value: str, like: Parameter | None) -> Written:
+        load_object(value, f"value for SSM parameter {name}")  # as SsmParameterStore refuses
+        with self.lock:
+            stored = self.parameters.get(name)
+            tier = like.tier if like is not None and like.tier else None
+            if len(value.encode()) > ADVANCED_THRESHOLD:
+                tier = "Advanced"
             self.parameters[name] = Parameter(
                 name=name,
                 value=value,
                 type=like.type if like else "String",
                 key_id=like.key_id if like else None,
-                tier=tier,
+                tier=tier or (stored.tier if stored else None),
             )
             self.writes += 1
+            made = self.parameters[name]
+            assert made.version is not None
+            return Written(made.version, made.tier)
+
+
+def _as_read(parameter: Parameter | None) -> Parameter | None:
+    """What a read returns: a String's tier unknown, as from GetParameter."""
+    if parameter is None or parameter.type == "SecureString":
+        return parameter
+    return evolve(parameter, tier=None)
 
 
 class MemoryImageCatalog:

@@ -1,11 +1,21 @@
 """SSM parameters of one region: read decrypted, rewrite keeping type, key and tier.
 
-``GetParameter`` returns the type but neither the KMS key nor the tier. The
-key matters only for a SecureString (rewriting it without ``KeyId`` would
-re-encrypt it with the account's default key), so only then do we spend one
-extra ``DescribeParameters`` call, which also tells the tier. A String's tier
-is inferred from its size: over 4 KB it must be Advanced; otherwise we send
-no ``Tier`` and Parameter Store keeps the account's default-tier rules.
+``GetParameter`` returns the type and the version but neither the KMS key nor
+the tier. The key matters only for a SecureString (rewriting it without
+``KeyId`` would re-encrypt it with the account's default key), so only then do
+we spend one extra ``DescribeParameters`` call, which also tells the tier. A
+String's tier is left unknown (None), never inferred from its size: a write
+names a tier only when it was read, or when the value needs Advanced (over
+4 KB). A write that names no tier follows Parameter Store's default-tier
+setting, which cannot turn an Advanced parameter Standard: when Parameter Store
+refuses the write for that reason, :meth:`SsmParameterStore.put` reads the
+tier (``GetParameterHistory``, the newest version's) and writes again naming
+Advanced. So the common write costs no extra call, and an Advanced parameter
+stays Advanced.
+
+``PutParameter`` answers with the version it made; ``GetParameterHistory``
+gives the versions in between (:meth:`SsmParameterStore.versions`), which is
+how the service finds another writer's write between its read and its write.
 
 Writes are paced. SSM accepts about 3 ``PutParameter`` per second per account,
 so a burst of builds that finish together gets ``ThrottlingException`` even
@@ -29,21 +39,21 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Collection, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
 from amistate.deadline import Deadline
-from amistate.errors import InvalidConfig
+from amistate.errors import AwsRequestRejected, InvalidConfig
 from amistate.merge import load_object
-from amistate.ports import STANDARD_TIER_LIMIT, Parameter, ParameterType
+from amistate.ports import STANDARD_TIER_LIMIT, Parameter, ParameterType, Written
 from amistate_adapters.errors import error_code, permanent_errors
 from amistate_adapters.write_pace import WritePace
 
 if TYPE_CHECKING:
     from mypy_boto3_ssm.client import SSMClient
     from mypy_boto3_ssm.literals import ParameterTierType
-    from mypy_boto3_ssm.type_defs import PutParameterRequestTypeDef
+    from mypy_boto3_ssm.type_defs import ParameterHistoryTypeDef, PutParameterRequestTypeDef
 
 #: Values above this many bytes need the Advanced tier (standard holds 4 KB).
 STANDARD_LIMIT = STANDARD_TIER_LIMIT
@@ -51,6 +61,8 @@ NOT_FOUND = "ParameterNotFound"
 #: GetParameters takes at most 10 names; DescribeParameters' Name filter 50 values.
 GET_BATCH = 10
 DESCRIBE_BATCH = 50
+#: GetParameterHistory's largest page (SSM keeps a parameter's last 100 versions).
+HISTORY_PAGE = 50
 #: Error codes a paced write retries: the account's write rate, and too many
 #: updates of one parameter at once.
 THROTTLED = frozenset({"ThrottlingException", "TooManyUpdates"})
@@ -92,16 +104,15 @@ class SsmParameterStore:
             if error_code(exc) == NOT_FOUND:
                 return None
             raise
-        value = found.get("Value", "")
+        value, version = found.get("Value", ""), found.get("Version")
         kind = found.get("Type", "String")
         if kind == "SecureString":
-            return self._secure(name, value)
+            return self._secure(name, value, version)
         if kind != "String":
             raise InvalidConfig(f"SSM parameter {name} is a {kind}, not a JSON String")
-        tier = "Advanced" if len(value.encode()) > STANDARD_LIMIT else "Standard"
-        return Parameter(name=name, value=value, type="String", tier=tier)
+        return Parameter(name=name, value=value, type="String", version=version)
 
-    def _secure(self, name: str, value: str) -> Parameter:
+    def _secure(self, name: str, value: str, version: int | None) -> Parameter:
         """The one extra call: DescribeParameters for a SecureString's KeyId and tier."""
         with permanent_errors(f"DescribeParameters {name}"):
             described = self.client.describe_parameters(
@@ -113,13 +124,14 @@ class SsmParameterStore:
             value=value,
             type="SecureString",
             key_id=meta.get("KeyId"),
-            tier=meta.get("Tier") or "Standard",
+            tier=meta.get("Tier"),
+            version=version,
         )
 
     def get_many(self, names: Collection[str]) -> Mapping[str, Parameter | None]:
         """``GetParameters`` ten names a call; None for each of ``InvalidParameters``.
 
-        A String's tier is inferred from its size, as in :meth:`get`; the
+        A String's tier is unknown (None), as in :meth:`get`; the
         SecureStrings among them cost ``DescribeParameters`` calls (50 names
         each, only when there are any) for their KeyId and tier. A
         ``StringList`` is returned as a String with its value (``get`` refuses
@@ -139,7 +151,7 @@ class SsmParameterStore:
                     continue
                 if raw.get("Type") == "SecureString":
                     secure.append(name)
-                found[name] = _plain(name, value)
+                found[name] = Parameter(name=name, value=value, version=raw.get("Version"))
         for name, meta in self._describe(secure).items():
             plain = found[name]
             assert plain is not None
@@ -148,7 +160,8 @@ class SsmParameterStore:
                 value=plain.value,
                 type="SecureString",
                 key_id=meta.get("KeyId"),
-                tier=meta.get("Tier") or "Standard",
+                tier=meta.get("Tier"),
+                version=plain.version,
             )
         return found
 
@@ -172,16 +185,14 @@ class SsmParameterStore:
                     break
         return {name: described.get(name, {}) for name in names}
 
-    def put(self, name: str, value: str, like: Parameter | None) -> None:
+    def put(self, name: str, value: str, like: Parameter | None) -> Written:
         """Overwrite ``name``; refuse (InvalidConfig, nothing written) a non-object value."""
         load_object(value, f"value for SSM parameter {name}")
         kind: ParameterType = like.type if like else "String"
         size = len(value.encode())
-        tier: ParameterTierType | None = None
-        if size > STANDARD_LIMIT or (like is not None and like.tier == "Advanced"):
-            tier = "Advanced"
         if size > 2 * STANDARD_LIMIT:
             raise InvalidConfig(f"SSM parameter {name}: {size} bytes exceeds the 8 KB limit")
+        tier = "Advanced" if size > STANDARD_LIMIT else (like.tier if like else None)
         request: PutParameterRequestTypeDef = {
             "Name": name,
             "Value": value,
@@ -191,10 +202,47 @@ class SsmParameterStore:
         if kind == "SecureString" and like is not None and like.key_id:
             request["KeyId"] = like.key_id
         if tier is not None:
-            request["Tier"] = tier
-        self._paced_put(request)
+            request["Tier"] = cast("ParameterTierType", tier)
+        try:
+            return self._paced_put(request)
+        except AwsRequestRejected:
+            # Parameter Store refuses to turn an Advanced parameter Standard (what a
+            # write naming no tier asks under the default-tier setting "Standard").
+            if tier == "Advanced" or self._tier(name) != "Advanced":
+                raise
+        request["Tier"] = "Advanced"
+        return self._paced_put(request)
 
-    def _paced_put(self, request: PutParameterRequestTypeDef) -> None:
+    def versions(self, name: str, after: int) -> tuple[Parameter, ...]:
+        """``GetParameterHistory`` (decrypted, every page): the versions above ``after``."""
+        found: list[Parameter] = []
+        token: str | None = None
+        while True:
+            extra = {"NextToken": token} if token else {}
+            try:
+                with permanent_errors(f"GetParameterHistory {name}"):
+                    page = self.client.get_parameter_history(
+                        Name=name,
+                        WithDecryption=True,
+                        MaxResults=HISTORY_PAGE,
+                        **extra,
+                    )
+            except ClientError as exc:
+                if error_code(exc) == NOT_FOUND:
+                    return ()
+                raise
+            found += [_version(name, v) for v in page.get("Parameters", [])]
+            token = page.get("NextToken")
+            if not token:
+                break
+        return tuple(sorted((p for p in found if (p.version or 0) > after), key=_number))
+
+    def _tier(self, name: str) -> str | None:
+        """The parameter's tier: its newest version's (None if it does not exist)."""
+        newest = self.versions(name, 0)
+        return newest[-1].tier if newest else None
+
+    def _paced_put(self, request: PutParameterRequestTypeDef) -> Written:
         """``PutParameter``; when throttled, back off and retry while time allows."""
         bound = PACE_FIRST
         retries = 0
@@ -203,8 +251,8 @@ class SsmParameterStore:
                 self.pace.wait()
             try:
                 with permanent_errors(f"PutParameter {request['Name']}"):
-                    self.client.put_parameter(**request)
-                return
+                    answer = self.client.put_parameter(**request)
+                return Written(version=answer["Version"], tier=answer.get("Tier"))
             except ClientError as exc:
                 if error_code(exc) not in THROTTLED:
                     raise
@@ -219,15 +267,27 @@ class SsmParameterStore:
             bound = min(bound * 2, PACE_MAX)
 
 
-def _plain(name: str, value: str) -> Parameter:
-    """A String (or a StringList read as one): the tier inferred from the size."""
-    tier = "Advanced" if len(value.encode()) > STANDARD_LIMIT else "Standard"
-    return Parameter(name=name, value=value, type="String", tier=tier)
+def _version(name: str, raw: ParameterHistoryTypeDef) -> Parameter:
+    """One version from GetParameterHistory (a StringList read as a String, as in get_many)."""
+    kind: ParameterType = "SecureString" if raw.get("Type") == "SecureString" else "String"
+    return Parameter(
+        name=name,
+        value=raw.get("Value", ""),
+        type=kind,
+        key_id=raw.get("KeyId") if kind == "SecureString" else None,
+        tier=raw.get("Tier"),
+        version=raw.get("Version"),
+    )
+
+
+def _number(parameter: Parameter) -> int:
+    return parameter.version or 0
 
 
 __all__ = [
     "DESCRIBE_BATCH",
     "GET_BATCH",
+    "HISTORY_PAGE",
     "PACE_FIRST",
     "PACE_MAX",
     "SAFETY_MARGIN",

@@ -91,37 +91,63 @@ class StateStore(Protocol):
         ...
 
 
-#: The largest value (bytes) of a Standard-tier SSM parameter; larger values go Advanced.
+#: The largest value (bytes) of a Standard-tier SSM parameter; larger values need Advanced.
 STANDARD_TIER_LIMIT = 4096
 
 
 @frozen
 class Parameter:
-    """One SSM parameter as read, with what a rewrite must keep."""
+    """One SSM parameter as read, with what a rewrite must keep.
+
+    ``tier`` is None when the read did not tell it (``GetParameter`` never
+    does): it is never inferred from the value's size. ``version`` is the
+    version read (SSM numbers every write), None when unknown; it does not
+    take part in equality, which compares what the parameter holds.
+    """
 
     name: str
     value: str
     type: ParameterType = "String"
     key_id: str | None = None
-    tier: str = "Standard"
+    tier: str | None = None
+    version: int | None = field(default=None, eq=False)
+
+
+@frozen
+class Written:
+    """What one ``PutParameter`` made: the parameter's new version and its tier."""
+
+    version: int
+    tier: str | None = None
 
 
 class ParameterStore(Protocol):
     """SSM parameters of one region. There is no compare-and-set: the service
-    confirms against the state store after every write instead."""
+    confirms against the state store after every write, and compares the
+    version a write made with the version it read, to find other writers'
+    writes that landed in between (:meth:`versions`)."""
 
     region: str
 
     def get(self, name: str) -> Parameter | None:
-        """The parameter, decrypted; None if it does not exist."""
+        """The parameter, decrypted, with its version; None if it does not exist."""
         ...
 
-    def put(self, name: str, value: str, like: Parameter | None) -> None:
-        """Overwrite ``name`` with ``value``, keeping ``like``'s type, key and tier.
+    def put(self, name: str, value: str, like: Parameter | None) -> Written:
+        """Overwrite ``name`` with ``value``, keeping ``like``'s type and key, and
+        naming its tier when ``like`` knows it.
 
-        ``value`` is always a complete JSON object; a value over 4 KB goes to
-        the Advanced tier. A new parameter (``like is None``) is a String.
+        ``value`` is always a complete JSON object; a value over 4 KB is written
+        Advanced. A tier that ``like`` does not know is not named (Parameter
+        Store keeps or assigns it); if Parameter Store refuses the write because
+        the parameter is Advanced, the tier is read and the write made again
+        naming it. A new parameter (``like is None``) is a String.
         """
+        ...
+
+    def versions(self, name: str, after: int) -> tuple[Parameter, ...]:
+        """The parameter's versions numbered above ``after``, oldest first,
+        decrypted, each with its version and tier (``()`` if it does not exist)."""
         ...
 
     def get_many(self, names: Collection[str]) -> Mapping[str, Parameter | None]:

@@ -19,10 +19,10 @@ from attrs import evolve, field, frozen
 
 from amistate import rules
 from amistate.arns import same_owner
-from amistate.desired import desired_value
-from amistate.errors import ContentionError, UnknownBuildStart, UnknownPreset
+from amistate.desired import desired_value, same_json
+from amistate.errors import ContentionError, InvalidConfig, UnknownBuildStart, UnknownPreset
 from amistate.events import BuildEvent
-from amistate.merge import dump_object
+from amistate.merge import dump_object, load_object
 from amistate.names import parameter_name, state_pk, validate_preset
 from amistate.ports import (
     Applied,
@@ -42,6 +42,9 @@ DecisionName = Literal["applied", "applied-ami", "duplicate", "stale", "ignored"
 MAX_WRITE_ATTEMPTS = 16
 #: Each extra round of the SSM loop means a newer success landed meanwhile.
 MAX_CONVERGE_ROUNDS = 16
+#: Each rewrite keeping another writer's keys means yet another write landed
+#: between our read and our write; this bounds a storm of them.
+MAX_FOREIGN_MERGES = 8
 
 
 @frozen
@@ -218,8 +221,51 @@ class AmiService:
         value = self.desired_value(record, region, current.value if current else None)
         if value is None or (current is not None and value == current.value):
             return False
-        store.put(name, value, like=current)
+        self._put(region, name, record, current, value)
         return True
+
+    def _put(
+        self, region: str, name: str, record: AmiState, read: Parameter | None, value: str
+    ) -> None:
+        """Write ``value`` over ``read``, keeping what others wrote in between.
+
+        ``PutParameter`` answers with the version it made. One more than the
+        version read means no one wrote in between; anything else means another
+        writer's write landed between our read and our write, and ours replaced
+        it. Then the newest of those versions is what we should have read: write
+        its desired value (its keys amistate does not own, ours for the rest),
+        and check again.
+        """
+        store = self.parameters[region]
+        for _ in range(MAX_FOREIGN_MERGES):
+            written = store.put(name, value, like=read)
+            seen = read.version if read is not None and read.version is not None else 0
+            if written.version == seen + 1:
+                return
+            # A version not above the one read: deleted (and written again) meanwhile.
+            after = seen if written.version > seen else 0
+            theirs = [v for v in store.versions(name, after) if (v.version or 0) < written.version]
+            kept = self._merged(record, region, theirs[-1].value) if theirs else None
+            if kept is None or same_json(load_object(kept, name), load_object(value, name)):
+                return
+            read = Parameter(
+                name,
+                value,
+                read.type if read is not None else "String",
+                read.key_id if read is not None else None,
+                written.tier,
+                written.version,
+            )
+            value = kept
+        raise ContentionError(f"{name}: {MAX_FOREIGN_MERGES} writes of others in between")
+
+    def _merged(self, record: AmiState, region: str, theirs: str) -> str | None:
+        """The desired value had we read ``theirs``; None if it is not a JSON object
+        (nothing of it can be kept)."""
+        try:
+            return self.desired_value(record, region, theirs)
+        except InvalidConfig:
+            return None
 
     def desired_value(self, record: AmiState, region: str, current: str | None) -> str | None:
         """What ``region``'s parameter should hold given its ``current`` value

@@ -59,6 +59,7 @@ class ParameterBackend:
     store: ParameterStore
     seed: Callable[[str, str, str, str | None], None]  # name, value, type, key id
     raw: Callable[[str], RawParameter | None]
+    seed_advanced: Callable[[str, str], None]  # name, value: an Advanced-tier String
 
 
 def _kind(kind: str) -> ParameterType:
@@ -78,9 +79,13 @@ def _memory_backend() -> ParameterBackend:
         found = store.parameters.get(name)
         if found is None:
             return None
+        assert found.tier is not None
         return RawParameter(found.value, found.type, found.key_id, found.tier)
 
-    return ParameterBackend("memory", store, seed, raw)
+    def seed_advanced(name: str, value: str) -> None:
+        store.parameters[name] = Parameter(name, value, "String", None, "Advanced")
+
+    return ParameterBackend("memory", store, seed, raw, seed_advanced)
 
 
 def _moto_backend(moto: Endpoint) -> ParameterBackend:
@@ -88,7 +93,7 @@ def _moto_backend(moto: Endpoint) -> ParameterBackend:
 
     def seed(name: str, value: str, kind: str, key_id: str | None) -> None:
         extra = {"KeyId": key_id} if key_id else {}
-        client.put_parameter(Name=name, Value=value, Type=kind, **extra)
+        client.put_parameter(Name=name, Value=value, Type=kind, Overwrite=True, **extra)
 
     def raw(name: str) -> RawParameter | None:
         flt = [{"Key": "Name", "Option": "Equals", "Values": [name]}]
@@ -99,7 +104,10 @@ def _moto_backend(moto: Endpoint) -> ParameterBackend:
         meta = described[0]
         return RawParameter(value, meta["Type"], meta.get("KeyId"), meta.get("Tier", "Standard"))
 
-    return ParameterBackend("moto", SsmParameterStore(client, REGION), seed, raw)
+    def seed_advanced(name: str, value: str) -> None:
+        client.put_parameter(Name=name, Value=value, Type="String", Tier="Advanced")
+
+    return ParameterBackend("moto", SsmParameterStore(client, REGION), seed, raw, seed_advanced)
 
 
 @pytest.fixture(params=["memory", "moto"])

@@ -1,4 +1,5 @@
-"""ParameterStore contract: decrypted reads, rewrites that keep type, key and tier."""
+"""ParameterStore contract: decrypted reads, rewrites that keep type, key and tier, and the
+versions that show another writer's write between a read and a write."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 from amistate_adapters.ssm import SsmParameterStore
 
 from amistate.errors import InvalidConfig
-from amistate.ports import Parameter
+from amistate.ports import Parameter, Written
 from tests.contract.conftest import ParameterBackend, RawParameter
 from tests.servers import REGION, Endpoint
 
@@ -22,9 +23,56 @@ def test_missing_parameter_is_none(parameters: ParameterBackend) -> None:
 
 def test_new_parameter_is_a_standard_string(parameters: ParameterBackend) -> None:
     value = json.dumps({"amiId": "ami-1", "timeout": 60})
-    parameters.store.put(NAME, value, like=None)
-    assert parameters.store.get(NAME) == Parameter(NAME, value, "String", None, "Standard")
+    written = parameters.store.put(NAME, value, like=None)
+    assert written == Written(1, "Standard")
+    got = parameters.store.get(NAME)
+    # GetParameter does not tell a String's tier: unknown, not guessed.
+    assert got == Parameter(NAME, value, "String", None, None)
+    assert got is not None and got.version == 1
     assert parameters.raw(NAME) == RawParameter(value, "String", None, "Standard")
+
+
+def test_a_write_answers_the_version_it_made_and_versions_lists_what_came_between(
+    parameters: ParameterBackend,
+) -> None:
+    parameters.seed(NAME, '{"amiId":"ami-0"}', "String", None)
+    read = parameters.store.get(NAME)
+    assert read is not None and read.version == 1
+    parameters.seed(NAME, '{"amiId":"ami-0","maxRunners":4}', "String", None)  # another writer
+    written = parameters.store.put(NAME, '{"amiId":"ami-1"}', like=read)
+    assert written.version == 3  # not read.version + 1: someone wrote in between
+    between = parameters.store.versions(NAME, read.version)
+    assert [(v.version, v.value, v.tier) for v in between] == [
+        (2, '{"amiId":"ami-0","maxRunners":4}', "Standard"),
+        (3, '{"amiId":"ami-1"}', "Standard"),
+    ]
+    assert parameters.store.versions(NAME, 3) == ()
+    assert parameters.store.versions(f"{NAME}-missing", 0) == ()
+
+
+def test_versions_are_decrypted_and_read_over_several_pages(parameters: ParameterBackend) -> None:
+    parameters.seed(NAME, '{"n":0}', "SecureString", KEY)
+    read = parameters.store.get(NAME)
+    for n in range(1, 60):
+        parameters.store.put(NAME, json.dumps({"n": n}), like=read)
+    found = parameters.store.versions(NAME, 7)
+    assert [v.version for v in found] == list(range(8, 61))
+    assert {(v.type, v.key_id) for v in found} == {("SecureString", KEY)}
+    assert [json.loads(v.value)["n"] for v in found] == list(range(7, 60))
+
+
+def test_an_advanced_parameter_stays_advanced_under_a_small_value(
+    parameters: ParameterBackend,
+) -> None:
+    parameters.seed_advanced(NAME, '{"amiId":"ami-0"}')
+    got = parameters.store.get(NAME)
+    assert got is not None
+    assert got.tier is None  # not read: never "Standard" because the value is small
+    written = parameters.store.put(NAME, '{"amiId":"ami-1"}', like=got)
+    assert written.tier == "Advanced"
+    assert parameters.raw(NAME) == RawParameter('{"amiId":"ami-1"}', "String", None, "Advanced")
+    [newest] = parameters.store.versions(NAME, 1)
+    assert (newest.version, newest.tier) == (2, "Advanced")
 
 
 def test_string_round_trip_and_overwrite(parameters: ParameterBackend) -> None:
@@ -60,7 +108,7 @@ def test_large_value_goes_to_advanced_and_stays(parameters: ParameterBackend) ->
     assert (raw.value, raw.tier) == (big, "Advanced")
     got = parameters.store.get(NAME)
     assert got is not None
-    assert got.tier == "Advanced"
+    assert got.tier is None  # GetParameter does not tell it
     bigger = json.dumps({"amiId": "ami-2", "blob": "y" * 5000})
     parameters.store.put(NAME, bigger, like=got)
     raw = parameters.raw(NAME)
@@ -101,9 +149,10 @@ def test_get_many_over_several_batches(parameters: ParameterBackend) -> None:
         assert calls == ["GetParameters"] * 3 + ["DescribeParameters"]
     assert list(found) == names
     assert found[names[7]] is None
-    assert found[names[3]] == Parameter(names[3], '{"amiId": "ami-3"}', "SecureString", KEY)
-    assert found[names[15]] == Parameter(names[15], '{"amiId": "ami-15"}', "SecureString", KEY)
-    assert found[names[20]] == Parameter(names[20], big, "String", None, "Advanced")
+    secure = ("SecureString", KEY, "Standard")  # DescribeParameters tells a SecureString's tier
+    assert found[names[3]] == Parameter(names[3], '{"amiId": "ami-3"}', *secure)
+    assert found[names[15]] == Parameter(names[15], '{"amiId": "ami-15"}', *secure)
+    assert found[names[20]] == Parameter(names[20], big, "String", None, None)  # tier not read
     for i in set(range(23)) - {3, 7, 15, 20}:
         assert found[names[i]] == Parameter(names[i], json.dumps({"amiId": f"ami-{i}"}))
         assert found[names[i]] == parameters.store.get(names[i])

@@ -54,7 +54,7 @@ from amistate.errors import PinRefused
 from amistate.events import BuildEvent, RegionalAmi
 from amistate.in_use import PROTECTED, InUseKeys, holding
 from amistate.inventory import Inventory
-from amistate.ports import Parameter, ParameterStore
+from amistate.ports import Parameter, ParameterStore, Written
 from amistate.reconcile.run import Report
 from amistate.settings import Settings
 from amistate.state import AmiState
@@ -92,13 +92,17 @@ class CrashingParameters:
     def get_many(self, names: Collection[str]) -> Mapping[str, Parameter | None]:
         return self.inner.get_many(names)
 
-    def put(self, name: str, value: str, like: Parameter | None) -> None:
+    def versions(self, name: str, after: int) -> tuple[Parameter, ...]:
+        return self.inner.versions(name, after)
+
+    def put(self, name: str, value: str, like: Parameter | None) -> Written:
         crash, self.crash = self.crash, None
         if crash == "before":
             raise Crashed("died before PutParameter")
-        self.inner.put(name, value, like)
+        written = self.inner.put(name, value, like)
         if crash == "after":
             raise Crashed("died after PutParameter, before confirming")
+        return written
 
 
 @frozen

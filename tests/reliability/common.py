@@ -25,7 +25,7 @@ from amistate_adapters.memory import (
     MemoryTable,
 )
 
-from amistate.ports import ApplyResult, Parameter, Ports, Preset
+from amistate.ports import ApplyResult, Parameter, Ports, Preset, Written
 from amistate.rules import Transition
 from amistate.settings import Settings
 from amistate.shims import runtime
@@ -132,9 +132,9 @@ class _Parameters(MemoryParameterStore):
         self.calls.add("parameters.get")
         return super().get(name)
 
-    def put(self, name: str, value: str, like: Parameter | None) -> None:
+    def put(self, name: str, value: str, like: Parameter | None) -> Written:
         self.calls.add("parameters.put")
-        super().put(name, value, like)
+        return super().put(name, value, like)
 
 
 class _Images(MemoryImageCatalog):
