@@ -218,10 +218,9 @@ class MemoryParameterStore:
         with self.lock:
             return {name: _as_read(self.parameters.get(name)) for name in dict.fromkeys(names)}
 
-    def versions(self, name: str, after: int) -> tuple[Parameter, ...]:
+    def history(self, name: str) -> tuple[Parameter, ...]:
         with self.lock:
-            past = self.parameters.history.get(name, [])
-            return tuple(p for p in past if (p.version or 0) > after)
+            return tuple(self.parameters.history.get(name, []))
 
     def put(self, name: str, value: str, like: Parameter | None) -> Written:
         load_object(value, f"value for SSM parameter {name}")  # as SsmParameterStore refuses

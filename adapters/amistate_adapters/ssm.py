@@ -14,7 +14,7 @@ Advanced. So the common write costs no extra call, and an Advanced parameter
 stays Advanced.
 
 ``PutParameter`` answers with the version it made; ``GetParameterHistory``
-gives the versions in between (:meth:`SsmParameterStore.versions`), which is
+gives the versions in between (:meth:`SsmParameterStore.history`), which is
 how the service finds another writer's write between its read and its write.
 
 Writes are paced. SSM accepts about 3 ``PutParameter`` per second per account,
@@ -213,8 +213,8 @@ class SsmParameterStore:
         request["Tier"] = "Advanced"
         return self._paced_put(request)
 
-    def versions(self, name: str, after: int) -> tuple[Parameter, ...]:
-        """``GetParameterHistory`` (decrypted, every page): the versions above ``after``."""
+    def history(self, name: str) -> tuple[Parameter, ...]:
+        """``GetParameterHistory`` (decrypted, every page, 50 versions a call)."""
         found: list[Parameter] = []
         token: str | None = None
         while True:
@@ -235,11 +235,11 @@ class SsmParameterStore:
             token = page.get("NextToken")
             if not token:
                 break
-        return tuple(sorted((p for p in found if (p.version or 0) > after), key=_number))
+        return tuple(sorted(found, key=_number))
 
     def _tier(self, name: str) -> str | None:
         """The parameter's tier: its newest version's (None if it does not exist)."""
-        newest = self.versions(name, 0)
+        newest = self.history(name)
         return newest[-1].tier if newest else None
 
     def _paced_put(self, request: PutParameterRequestTypeDef) -> Written:

@@ -19,9 +19,10 @@ the first, so a missed push heals at the next write.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from amistate.errors import InvalidConfig
 from amistate.merge import AMI_ID_KEY, dump_object, load_object
 from amistate.state import AmiState
 
@@ -79,6 +80,46 @@ def desired_value(
     return parameter_value(current, record.config, ami, record.retired_keys)
 
 
+def written_by_others(record: AmiState, versions: Sequence[str], start: int) -> str | None:
+    """The newest of ``versions[start:]`` that brought something new to the keys
+    amistate does not own; None if none did.
+
+    ``versions`` are a parameter's values oldest first, ``versions[start:]``
+    the ones written between amistate's read and its write. amistate never
+    changes the keys it does not own, it copies them from what it read: a
+    version whose other keys (all of them, with their values) are exactly as
+    in an earlier version is a copy, typically another amistate write made from
+    an older read, which that write's own check repairs. A version with a state
+    of those keys no earlier version had was written by someone else: its keys
+    (added, changed or removed) are what must be kept.
+    """
+    owned = owned_keys(record)
+    seen: set[str] = set()
+    newest: str | None = None
+    for index, value in enumerate(versions):
+        state = _others(value, owned)
+        if state is not None and state not in seen and index >= start:
+            newest = value
+        if state is not None:
+            seen.add(state)
+    return newest
+
+
+def owned_keys(record: AmiState) -> frozenset[str]:
+    """The keys amistate writes in ``record``'s parameters: its own, its
+    Config's, and the retired ones it removes."""
+    return RESERVED_KEYS | set(record.config or {}) | set(record.retired_keys)
+
+
+def _others(value: str, owned: frozenset[str]) -> str | None:
+    """The keys of ``value`` amistate does not own, canonical; None if not an object."""
+    try:
+        parsed = load_object(value, "SSM parameter value")
+    except InvalidConfig:
+        return None
+    return _canonical({k: v for k, v in parsed.items() if k not in owned})
+
+
 def same_json(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     """Equal as JSON: ``1``, ``1.0`` and ``true`` differ; key order does not matter."""
     return _canonical(a) == _canonical(b)
@@ -108,4 +149,13 @@ def drift(current: str | None, desired: str) -> tuple[str, ...]:
     return tuple(keys)
 
 
-__all__ = ["RESERVED_KEYS", "desired_value", "drift", "parameter_value", "retire", "same_json"]
+__all__ = [
+    "RESERVED_KEYS",
+    "desired_value",
+    "drift",
+    "owned_keys",
+    "parameter_value",
+    "retire",
+    "same_json",
+    "written_by_others",
+]

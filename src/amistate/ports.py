@@ -125,7 +125,7 @@ class ParameterStore(Protocol):
     """SSM parameters of one region. There is no compare-and-set: the service
     confirms against the state store after every write, and compares the
     version a write made with the version it read, to find other writers'
-    writes that landed in between (:meth:`versions`)."""
+    writes that landed in between (:meth:`history`)."""
 
     region: str
 
@@ -145,9 +145,9 @@ class ParameterStore(Protocol):
         """
         ...
 
-    def versions(self, name: str, after: int) -> tuple[Parameter, ...]:
-        """The parameter's versions numbered above ``after``, oldest first,
-        decrypted, each with its version and tier (``()`` if it does not exist)."""
+    def history(self, name: str) -> tuple[Parameter, ...]:
+        """The parameter's versions Parameter Store keeps (the last 100), oldest
+        first, decrypted, each with its version and tier; ``()`` if it does not exist."""
         ...
 
     def get_many(self, names: Collection[str]) -> Mapping[str, Parameter | None]:

@@ -19,8 +19,8 @@ from attrs import evolve, field, frozen
 
 from amistate import rules
 from amistate.arns import same_owner
-from amistate.desired import desired_value, same_json
-from amistate.errors import ContentionError, InvalidConfig, UnknownBuildStart, UnknownPreset
+from amistate.desired import desired_value, same_json, written_by_others
+from amistate.errors import ContentionError, UnknownBuildStart, UnknownPreset
 from amistate.events import BuildEvent
 from amistate.merge import dump_object, load_object
 from amistate.names import parameter_name, state_pk, validate_preset
@@ -230,11 +230,11 @@ class AmiService:
         """Write ``value`` over ``read``, keeping what others wrote in between.
 
         ``PutParameter`` answers with the version it made. One more than the
-        version read means no one wrote in between; anything else means another
-        writer's write landed between our read and our write, and ours replaced
-        it. Then the newest of those versions is what we should have read: write
-        its desired value (its keys amistate does not own, ours for the rest),
-        and check again.
+        version read means no one wrote in between. Anything else means other
+        writes landed between our read and our write, and ours replaced them:
+        if one of them brought something new to the keys amistate does not own
+        (:func:`amistate.desired.written_by_others`), write the value we would
+        have written had we read it, and check again.
         """
         store = self.parameters[region]
         for _ in range(MAX_FOREIGN_MERGES):
@@ -242,10 +242,12 @@ class AmiService:
             seen = read.version if read is not None and read.version is not None else 0
             if written.version == seen + 1:
                 return
-            # A version not above the one read: deleted (and written again) meanwhile.
+            # Numbered from 1 again if the parameter was deleted meanwhile.
             after = seen if written.version > seen else 0
-            theirs = [v for v in store.versions(name, after) if (v.version or 0) < written.version]
-            kept = self._merged(record, region, theirs[-1].value) if theirs else None
+            before = [v for v in store.history(name) if (v.version or 0) < written.version]
+            start = sum(1 for v in before if (v.version or 0) <= after)
+            theirs = written_by_others(record, [v.value for v in before], start)
+            kept = self.desired_value(record, region, theirs) if theirs is not None else None
             if kept is None or same_json(load_object(kept, name), load_object(value, name)):
                 return
             read = Parameter(
@@ -258,14 +260,6 @@ class AmiService:
             )
             value = kept
         raise ContentionError(f"{name}: {MAX_FOREIGN_MERGES} writes of others in between")
-
-    def _merged(self, record: AmiState, region: str, theirs: str) -> str | None:
-        """The desired value had we read ``theirs``; None if it is not a JSON object
-        (nothing of it can be kept)."""
-        try:
-            return self.desired_value(record, region, theirs)
-        except InvalidConfig:
-            return None
 
     def desired_value(self, record: AmiState, region: str, current: str | None) -> str | None:
         """What ``region``'s parameter should hold given its ``current`` value

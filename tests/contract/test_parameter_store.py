@@ -32,7 +32,7 @@ def test_new_parameter_is_a_standard_string(parameters: ParameterBackend) -> Non
     assert parameters.raw(NAME) == RawParameter(value, "String", None, "Standard")
 
 
-def test_a_write_answers_the_version_it_made_and_versions_lists_what_came_between(
+def test_a_write_answers_the_version_it_made_and_history_shows_what_came_between(
     parameters: ParameterBackend,
 ) -> None:
     parameters.seed(NAME, '{"amiId":"ami-0"}', "String", None)
@@ -41,24 +41,23 @@ def test_a_write_answers_the_version_it_made_and_versions_lists_what_came_betwee
     parameters.seed(NAME, '{"amiId":"ami-0","maxRunners":4}', "String", None)  # another writer
     written = parameters.store.put(NAME, '{"amiId":"ami-1"}', like=read)
     assert written.version == 3  # not read.version + 1: someone wrote in between
-    between = parameters.store.versions(NAME, read.version)
-    assert [(v.version, v.value, v.tier) for v in between] == [
+    assert [(v.version, v.value, v.tier) for v in parameters.store.history(NAME)] == [
+        (1, '{"amiId":"ami-0"}', "Standard"),
         (2, '{"amiId":"ami-0","maxRunners":4}', "Standard"),
         (3, '{"amiId":"ami-1"}', "Standard"),
     ]
-    assert parameters.store.versions(NAME, 3) == ()
-    assert parameters.store.versions(f"{NAME}-missing", 0) == ()
+    assert parameters.store.history(f"{NAME}-missing") == ()
 
 
-def test_versions_are_decrypted_and_read_over_several_pages(parameters: ParameterBackend) -> None:
+def test_history_is_decrypted_and_read_over_several_pages(parameters: ParameterBackend) -> None:
     parameters.seed(NAME, '{"n":0}', "SecureString", KEY)
     read = parameters.store.get(NAME)
     for n in range(1, 60):
         parameters.store.put(NAME, json.dumps({"n": n}), like=read)
-    found = parameters.store.versions(NAME, 7)
-    assert [v.version for v in found] == list(range(8, 61))
+    found = parameters.store.history(NAME)
+    assert [v.version for v in found] == list(range(1, 61))
     assert {(v.type, v.key_id) for v in found} == {("SecureString", KEY)}
-    assert [json.loads(v.value)["n"] for v in found] == list(range(7, 60))
+    assert [json.loads(v.value)["n"] for v in found] == list(range(60))
 
 
 def test_an_advanced_parameter_stays_advanced_under_a_small_value(
@@ -71,8 +70,10 @@ def test_an_advanced_parameter_stays_advanced_under_a_small_value(
     written = parameters.store.put(NAME, '{"amiId":"ami-1"}', like=got)
     assert written.tier == "Advanced"
     assert parameters.raw(NAME) == RawParameter('{"amiId":"ami-1"}', "String", None, "Advanced")
-    [newest] = parameters.store.versions(NAME, 1)
-    assert (newest.version, newest.tier) == (2, "Advanced")
+    assert [(v.version, v.tier) for v in parameters.store.history(NAME)] == [
+        (1, "Advanced"),
+        (2, "Advanced"),
+    ]
 
 
 def test_string_round_trip_and_overwrite(parameters: ParameterBackend) -> None:
@@ -149,9 +150,10 @@ def test_get_many_over_several_batches(parameters: ParameterBackend) -> None:
         assert calls == ["GetParameters"] * 3 + ["DescribeParameters"]
     assert list(found) == names
     assert found[names[7]] is None
-    secure = ("SecureString", KEY, "Standard")  # DescribeParameters tells a SecureString's tier
-    assert found[names[3]] == Parameter(names[3], '{"amiId": "ami-3"}', *secure)
-    assert found[names[15]] == Parameter(names[15], '{"amiId": "ami-15"}', *secure)
+    # DescribeParameters tells a SecureString's tier.
+    for i in (3, 15):
+        value = json.dumps({"amiId": f"ami-{i}"})
+        assert found[names[i]] == Parameter(names[i], value, "SecureString", KEY, "Standard")
     assert found[names[20]] == Parameter(names[20], big, "String", None, None)  # tier not read
     for i in set(range(23)) - {3, 7, 15, 20}:
         assert found[names[i]] == Parameter(names[i], json.dumps({"amiId": f"ami-{i}"}))

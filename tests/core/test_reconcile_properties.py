@@ -92,8 +92,8 @@ class CrashingParameters:
     def get_many(self, names: Collection[str]) -> Mapping[str, Parameter | None]:
         return self.inner.get_many(names)
 
-    def versions(self, name: str, after: int) -> tuple[Parameter, ...]:
-        return self.inner.versions(name, after)
+    def history(self, name: str) -> tuple[Parameter, ...]:
+        return self.inner.history(name)
 
     def put(self, name: str, value: str, like: Parameter | None) -> Written:
         crash, self.crash = self.crash, None
