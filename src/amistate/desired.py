@@ -80,28 +80,37 @@ def desired_value(
     return parameter_value(current, record.config, ami, record.retired_keys)
 
 
-def written_by_others(record: AmiState, versions: Sequence[str], start: int) -> str | None:
-    """The newest of ``versions[start:]`` that brought something new to the keys
-    amistate does not own; None if none did.
+def written_by_others(
+    record: AmiState, versions: Sequence[str], start: int, ours: str
+) -> str | None:
+    """The version among ``versions[start:]`` whose keys amistate does not own
+    must win over ``ours``; None if ours may stay.
 
-    ``versions`` are a parameter's values oldest first, ``versions[start:]``
-    the ones written between amistate's read and its write. amistate never
-    changes the keys it does not own, it copies them from what it read: a
-    version whose other keys (all of them, with their values) are exactly as
-    in an earlier version is a copy, typically another amistate write made from
-    an older read, which that write's own check repairs. A version with a state
-    of those keys no earlier version had was written by someone else: its keys
-    (added, changed or removed) are what must be kept.
+    ``versions`` are a parameter's values oldest first (every one before our
+    write), ``versions[start:]`` those written between amistate's read and its
+    write, ``ours`` the value it wrote. amistate never changes the keys it does
+    not own (:func:`owned_keys`): it copies them, as they were in what it read.
+    So each state of those keys (all of them, with their values) was made by
+    someone else at the first version that has it, its *origin*, and later
+    versions with the same state are copies. The state with the newest origin
+    is the newest thing someone else wrote: a version in between with a newer
+    origin than ours is what our write replaced and must keep. A copy of an
+    older state (another amistate write made from an older read, which that
+    write's own check repairs) is not.
     """
     owned = owned_keys(record)
-    seen: set[str] = set()
-    newest: str | None = None
-    for index, value in enumerate(versions):
-        state = _others(value, owned)
-        if state is not None and state not in seen and index >= start:
-            newest = value
+    states = [_others(value, owned) for value in versions]
+    origin: dict[str, int] = {}
+    for index, state in enumerate(states):
         if state is not None:
-            seen.add(state)
+            origin.setdefault(state, index)
+    mine = _others(ours, owned)
+    best = origin.get(mine, -1) if mine is not None else -1
+    newest: str | None = None
+    for index in range(start, len(versions)):
+        state = states[index]
+        if state is not None and origin[state] > best:
+            best, newest = origin[state], versions[index]
     return newest
 
 

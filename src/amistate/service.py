@@ -232,9 +232,10 @@ class AmiService:
         ``PutParameter`` answers with the version it made. One more than the
         version read means no one wrote in between. Anything else means other
         writes landed between our read and our write, and ours replaced them:
-        if one of them brought something new to the keys amistate does not own
-        (:func:`amistate.desired.written_by_others`), write the value we would
-        have written had we read it, and check again.
+        if one of them holds a newer state of the keys amistate does not own
+        than ours (:func:`amistate.desired.written_by_others`, judged by the
+        record as it is now, since ownership only grows), write the value we
+        would have written had we read it, and check again.
         """
         store = self.parameters[region]
         for _ in range(MAX_FOREIGN_MERGES):
@@ -246,7 +247,10 @@ class AmiService:
             after = seen if written.version > seen else 0
             before = [v for v in store.history(name) if (v.version or 0) < written.version]
             start = sum(1 for v in before if (v.version or 0) <= after)
-            theirs = written_by_others(record, [v.value for v in before], start)
+            # Read after the history: it owns at least the keys of every amistate
+            # write seen there (a deploy records its Config before writing SSM).
+            record = self.states.get(record.preset) or record
+            theirs = written_by_others(record, [v.value for v in before], start, value)
             kept = self.desired_value(record, region, theirs) if theirs is not None else None
             if kept is None or same_json(load_object(kept, name), load_object(value, name)):
                 return

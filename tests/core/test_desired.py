@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from amistate.desired import drift, parameter_value, retire, same_json
+from amistate.desired import drift, parameter_value, retire, same_json, written_by_others
 from amistate.errors import InvalidConfig
+from amistate.state import AmiState
 
 KEYS = st.sampled_from(["instanceTypes", "timeout", "labels", "maxRunners", "secret", "owner"])
 SCALARS = st.one_of(
@@ -96,3 +97,40 @@ def test_drift_names_the_keys() -> None:
     )
     assert drift(desired, desired) == ()
     assert drift(None, desired) == ("missing",)
+
+
+# --- whose keys a write in between holds (amistate.desired.written_by_others) -----------------
+
+RECORD = AmiState(preset="p", config={"timeout": 60}, retired_keys=("secret",))
+
+
+def _v(**others: Any) -> str:
+    """A version: amistate's keys (which do not count) plus ``others``."""
+    return json.dumps({"amiId": "ami-1", "timeout": 60, "secret": "x", **others})
+
+
+def test_a_new_state_of_their_keys_in_between_wins_and_copies_do_not() -> None:
+    base, theirs = _v(maxRunners=5), _v(maxRunners=5, owner="ci")
+    # Ours was made from the base; in between: their write, then an amistate copy of the base.
+    assert written_by_others(RECORD, [base, theirs, base], 1, base) == theirs
+    # Ours was made from a stale copy; in between: the copy that kept their write.
+    assert written_by_others(RECORD, [base, theirs, base, theirs], 3, base) == theirs
+    # In between only a copy of an older state than ours: ours stays.
+    assert written_by_others(RECORD, [base, theirs, base], 2, theirs) is None
+
+
+def test_only_keys_amistate_does_not_own_count_and_a_removal_is_a_new_state() -> None:
+    base = _v(maxRunners=5)
+    # A write in between that changed only amistate's keys is nothing of theirs.
+    changed = json.dumps({"amiId": "ami-9", "timeout": 1, "maxRunners": 5})
+    assert written_by_others(RECORD, [base, changed], 1, base) is None
+    removed = _v()
+    assert written_by_others(RECORD, [base, removed], 1, base) == removed
+    # Read nothing (no parameter): whatever someone created in between wins.
+    assert written_by_others(RECORD, [base], 0, json.dumps({"amiId": "ami-1"})) == base
+
+
+def test_putting_their_keys_back_as_they_were_is_taken_for_a_copy() -> None:
+    """The limit docs/configuration.md states: a revert racing amistate's write is not kept."""
+    old, new = _v(maxRunners=5), _v(maxRunners=7)
+    assert written_by_others(RECORD, [old, new, old], 2, new) is None

@@ -28,7 +28,7 @@ from typing import Any
 from amistate_adapters.memory import memory_ports
 from amistate_adapters.memory_inventory import MemoryMachineImages, MemoryPipelineImages
 from attrs import define
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from amistate import rules
@@ -184,6 +184,18 @@ def perform(rt: Any, world: World, action: Action, builds: list[BuildSummary]) -
     return pin_op
 
 
+# Interleavings that lost the other tool's key in earlier designs of the check:
+# two amistate writes over its write, each taking the other's copy for the truth;
+@example([True], [("event", 0), ("event", 0), ("foreign", 0)], [], {0})
+# a write judging a deploy's new Config key by its older record;
+@example([True], [("reconcile", 0), ("event", 0), ("foreign", 0), ("deploy-large", 2)], [3], set())
+# a write made from a stale copy, over the copy that restored the other tool's keys.
+@example(
+    [True, True],
+    [("event", 0), ("reconcile", 0), ("foreign", 0), ("deploy-small", 0)],
+    [0, 3],
+    set(),
+)
 @given(
     st.lists(st.booleans(), min_size=1, max_size=4),
     st.lists(actions, min_size=1, max_size=4),
@@ -256,13 +268,16 @@ def _last_writer(scheduler: Scheduler, name: str) -> str | None:
 
 
 def _died_writing(scheduler: Scheduler) -> set[str]:
-    """Parameters an execution died writing: its last call was a write of it (or the
-    version read that follows one), so it could not keep what another writer wrote."""
+    """Parameters an execution died writing: right after its PutParameter, or after
+    reading the history to keep what another writer wrote and before writing again."""
     died: set[str] = set()
     for execution in scheduler.executions:
         calls = list(calls_of(scheduler, execution.name))
-        if execution.state == "abandoned" and calls and calls[-1].method in ("put", "versions"):
-            died.add(str(calls[-1].args[0]))
+        ssm = [c for c in calls if c.port.startswith("ssm")]
+        if execution.state != "abandoned" or not ssm:
+            continue
+        if calls[-1].method == "put" or ssm[-1].method == "history":
+            died.add(str(ssm[-1].args[0]))
     return died
 
 
