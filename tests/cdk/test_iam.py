@@ -76,7 +76,12 @@ def allowed_resources(action: str) -> list[str]:
         return [table]
     if action in ("logs:CreateLogStream", "logs:PutLogEvents"):
         return [own_log_group]
-    if action in ("ssm:GetParameter", "ssm:GetParameters", "ssm:PutParameter"):
+    if action in (
+        "ssm:GetParameter",
+        "ssm:GetParameterHistory",
+        "ssm:GetParameters",
+        "ssm:PutParameter",
+    ):
         return [re.escape(p) for p in PARAMETERS]
     if action == "imagebuilder:GetImage":
         return [
@@ -183,6 +188,7 @@ EXPECTED_ACTIONS = {
         "dynamodb:GetItem",
         "dynamodb:UpdateItem",
         "ssm:GetParameter",
+        "ssm:GetParameterHistory",
         "ssm:PutParameter",
         "imagebuilder:GetImage",
         # The SQS event source reads its queue (written by the CDK).
@@ -198,6 +204,7 @@ EXPECTED_ACTIONS = {
         "dynamodb:UpdateItem",
         "dynamodb:DeleteItem",
         "ssm:GetParameter",
+        "ssm:GetParameterHistory",
         "ssm:PutParameter",
         "imagebuilder:StartImagePipelineExecution",
     },
@@ -207,6 +214,7 @@ EXPECTED_ACTIONS = {
         "dynamodb:Scan",
         "dynamodb:UpdateItem",
         "ssm:GetParameter",
+        "ssm:GetParameterHistory",
         "ssm:GetParameters",
         "ssm:PutParameter",
         "imagebuilder:ListImagePipelineImages",
@@ -313,10 +321,11 @@ def test_every_function_writes_the_same_parameters_and_only_deploy_starts_builds
     state = set(role_actions(template, STATE_HANDLER))
     deploy = set(role_actions(template, DEPLOY_HANDLER))
     reconcile = set(role_actions(template, RECONCILE_HANDLER))
-    assert {"ssm:GetParameter", "ssm:PutParameter", "imagebuilder:GetImage"} <= state
-    assert {"ssm:GetParameter", "ssm:GetParameters", "ssm:PutParameter"} <= reconcile
+    converge = {"ssm:GetParameter", "ssm:GetParameterHistory", "ssm:PutParameter"}
+    assert converge | {"imagebuilder:GetImage"} <= state
+    assert converge | {"ssm:GetParameters"} <= reconcile
     # Create/Update push the Config through the same write-and-confirm loop (no batch read).
-    assert {"ssm:GetParameter", "ssm:PutParameter"} <= deploy
+    assert converge <= deploy
     assert "ssm:GetParameters" not in state | deploy
     assert "imagebuilder:StartImagePipelineExecution" not in state | reconcile
     assert not {a for a in state | deploy if a.startswith("ec2:")}

@@ -119,17 +119,26 @@ STATE_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem")
 DEPLOY_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
 #: Create and Update push the Config to every region's parameter through the
 #: state function's write-and-confirm loop: the same SSM (and KMS) grants.
-DEPLOY_PARAMETER_ACTIONS = ("ssm:GetParameter", "ssm:PutParameter")
-STATE_PARAMETER_ACTIONS = ("ssm:GetParameter", "ssm:PutParameter")
+#: GetParameterHistory: when PutParameter's version shows another writer's write
+#: in between, its keys are read back (and an Advanced parameter's tier, when a
+#: write naming none is refused).
+DEPLOY_PARAMETER_ACTIONS = ("ssm:GetParameter", "ssm:GetParameterHistory", "ssm:PutParameter")
+STATE_PARAMETER_ACTIONS = ("ssm:GetParameter", "ssm:GetParameterHistory", "ssm:PutParameter")
 #: The reconciler reads every record, build history included (a map on the
 #: record), in one paginated Scan; it confirms with GetItem and writes with
 #: UpdateItem (transitions, history entries added and trimmed by REMOVE, the
 #: fall back to an older AMI). DynamoDB's LeadingKeys condition cannot narrow
 #: a Scan (it names no key): the Scan reads the whole table, the records only
 #: by its filter. SSM parameters are read ten per GetParameters call and
-#: converged as the state function does (GetParameter, PutParameter).
+#: converged as the state function does (GetParameter, GetParameterHistory,
+#: PutParameter).
 RECONCILE_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:Scan", "dynamodb:UpdateItem")
-RECONCILE_PARAMETER_ACTIONS = ("ssm:GetParameter", "ssm:GetParameters", "ssm:PutParameter")
+RECONCILE_PARAMETER_ACTIONS = (
+    "ssm:GetParameter",
+    "ssm:GetParameterHistory",
+    "ssm:GetParameters",
+    "ssm:PutParameter",
+)
 #: Per preset pipeline: its builds, newest first.
 RECONCILE_PIPELINE_ACTIONS = ("imagebuilder:ListImagePipelineImages",)
 #: Per preset image (build version ARN): its outcome and its workflows' end times.
