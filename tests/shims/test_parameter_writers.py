@@ -75,3 +75,21 @@ def test_an_advanced_parameter_stays_advanced_under_a_small_value(world: Aws) ->
     # The first write named no tier (GetParameter does not tell it) and was refused;
     # amistate read the tier and wrote again naming it.
     assert rule.refused == 1
+
+
+def test_with_no_other_writer_the_write_costs_no_extra_call(world: Aws) -> None:
+    """The version check rides on PutParameter's answer and the tier is not read: a success
+    still makes one GetParameter and one PutParameter (docs/performance.md's budget)."""
+    world.ssm.put_parameter(
+        Name=NAME, Value=f'{{"maxRunners":3,"amiId":"{OLD_AMI}"}}', Type="String", Tier="Advanced"
+    )
+    operations: list[str] = []
+    clients.client("ssm", REGION).meta.events.register(
+        "before-call.ssm", lambda model, **_: operations.append(model.name)
+    )
+
+    assert world.invoke(available()) is None
+
+    assert operations == ["GetParameter", "PutParameter"]
+    assert world.parameter_json() == {**CONFIG, "maxRunners": 3, "amiId": AMI}
+    assert tier_of(world.ssm, NAME) == "Advanced"
