@@ -33,7 +33,7 @@ def _hook_cli_clients(monkeypatch: pytest.MonkeyPatch, foreign: ForeignWrite) ->
 
         return hooked
 
-    monkeypatch.setattr("amistate.cli.target.client_factory", factory)
+    monkeypatch.setattr(compose, "client_factory", factory)
 
 
 def test_sync_keeps_a_key_written_between_its_read_and_its_write(
