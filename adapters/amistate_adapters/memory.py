@@ -12,6 +12,7 @@ from datetime import datetime
 
 from attrs import evolve
 
+from amistate.builds import TrimBasis
 from amistate.events import RegionalAmi
 from amistate.merge import load_object
 from amistate.ports import (
@@ -72,26 +73,28 @@ class MemoryStateStore:
             history = {**current.history, build.key: build}
             self.table.records[preset] = evolve(current, history=history)
 
-    def forget_builds(self, preset: str, keys: Collection[str]) -> None:
+    def forget_builds(self, preset: str, keys: Collection[str], basis: TrimBasis) -> bool:
         with self.table.lock:
             current = self.table.records.get(preset)
-            if current is None:
-                return
+            if not keys:
+                return True
+            if current is None or not basis.holds_for(current):
+                return False
             gone = set(keys)
             history = {k: b for k, b in current.history.items() if k not in gone}
             self.table.records[preset] = evolve(current, history=history)
+            return True
 
-    def fall_back(
-        self, preset: str, vanished: str, ami_key: str, to: BuildRecord
-    ) -> AmiState | None:
+    def fall_back(self, preset: str, ami_key: str, to: BuildRecord) -> AmiState | None:
         with self.table.lock:
             current = self.table.records.get(preset)
-            if current is None or current.ami_key != ami_key or current.ami_id != vanished:
+            if current is None or current.ami_key != ami_key:
                 return None
             new = evolve(
                 current,
                 ami_id=to.ami_id,
                 amis=dict(to.amis),
+                ami_key=to.key,
                 ami_build_id=to.build_id,
                 ami_updated_at=to.updated_at,
             )

@@ -14,6 +14,7 @@ from typing import Any, Literal, Protocol
 
 from attrs import field, frozen
 
+from amistate.builds import TrimBasis
 from amistate.events import RegionalAmi
 from amistate.rules import Transition
 from amistate.state import AmiState, BuildRecord, Pin
@@ -60,16 +61,16 @@ class StateStore(Protocol):
         record: no-op). For builds whose transition was stale."""
         ...
 
-    def forget_builds(self, preset: str, keys: Collection[str]) -> None:
-        """Remove these history entries (trimming; idempotent)."""
+    def forget_builds(self, preset: str, keys: Collection[str], basis: TrimBasis) -> bool:
+        """Remove these history entries (trimming; idempotent) if and only if the
+        record's ``amiKey`` and pin are still ``basis``'s; entries added meanwhile
+        stay. False when the condition failed (or there is no record)."""
         ...
 
-    def fall_back(
-        self, preset: str, vanished: str, ami_key: str, to: BuildRecord
-    ) -> AmiState | None:
-        """Make ``to``'s AMIs the AMI register's (``amiId``, ``amis``,
-        ``amiBuildId``, ``amiUpdatedAt``; ``amiKey`` unchanged) if and only if the
-        record still holds ``vanished`` under ``ami_key``. The record after, or None."""
+    def fall_back(self, preset: str, ami_key: str, to: BuildRecord) -> AmiState | None:
+        """Make ``to``'s build the AMI register's (``amiId``, ``amis``, ``amiKey``,
+        ``amiBuildId``, ``amiUpdatedAt``) if and only if ``amiKey`` is still
+        ``ami_key`` (every write of the register changes it). The record after, or None."""
         ...
 
     def set_pin(self, preset: str, pin: Pin | None, expected: str | None) -> AmiState | None:

@@ -23,11 +23,14 @@ Read this module top to bottom and you know how amistate behaves:
    end state does not depend on delivery order.
 4. **Decision.** An event newer than the status register is applied to both
    registers it concerns; a success older than the status but newer than the
-   AMI is applied to the AMI register only; the same event again is a
-   *duplicate*; anything else is *stale* and writes nothing to DynamoDB. A
-   build of a pipeline the record no longer follows (the preset moved) is
-   *moved*: nothing is written, whatever its key (the same conditional write
-   checks the record's pipeline, so a stale mapping cache costs no call).
+   AMI is applied to the AMI register only, unless the history already holds
+   it (only a build a fallback left behind, because an AMI of it vanished, is
+   there and newer than the AMI register: a fallback moves the AMI register,
+   key included, to an older build); the same event again is a *duplicate*;
+   anything else is *stale* and writes nothing to DynamoDB. A build of a
+   pipeline the record no longer follows (the preset moved) is *moved*:
+   nothing is written, whatever its key (the same conditional write checks the
+   record's pipeline, so a stale mapping cache costs no call).
 5. **SSM.** Only successes ever lead to an SSM write, and only of the record's
    AMI. After a success is applied, and again when it is redelivered (duplicate
    or stale), the service converges SSM to the record's AMI register: a write
@@ -94,9 +97,10 @@ class Transition:
 
     ``register="all"`` applies when the event is newer than the status
     register; ``register="ami"`` (successes only) when it is older than the
-    status but newer than the AMI register. :meth:`applies_to` is the
-    condition; adapters must enforce exactly it, atomically. ``pipeline_arn``
-    (the build's pipeline, when known) must be the record's, if it names one.
+    status but newer than the AMI register, and not in the history yet (see
+    :func:`decide`). :meth:`applies_to` is the condition; adapters must
+    enforce exactly it, atomically. ``pipeline_arn`` (the build's pipeline,
+    when known) must be the record's, if it names one.
     """
 
     register: Literal["all", "ami"]
@@ -120,7 +124,7 @@ class Transition:
             return False
         if self.register == "all":
             return self.key > record.order_key
-        return record.ami_key < self.key < record.order_key
+        return record.ami_key < self.key < record.order_key and self.key not in record.history
 
     def apply(self, record: AmiState | None, preset: str) -> AmiState:
         """The record after this transition (assumes :meth:`applies_to`)."""
@@ -262,7 +266,8 @@ def decide(current: AmiState, attempted: Transition) -> Decision:
     if key == (current.ami_key if attempted.sets_ami else current.order_key):
         return Duplicate(current)
     if attempted.sets_ami and current.ami_key < key < current.order_key:
-        return Apply(evolve(attempted, register="ami"))
+        if key not in current.history:  # else: a build a fallback left (its AMI vanished)
+            return Apply(evolve(attempted, register="ami"))
     return Stale(current)
 
 

@@ -92,7 +92,8 @@ class AmiService:
         """One outcome per preset the build's pipeline feeds (one ``ignored`` if none).
 
         An applied build joins the history in the same write. A *stale* build
-        (older than the record, arriving late) joins it only with
+        (older than the record, arriving late), or a duplicate the history
+        lacks (a record older than the history), joins it only with
         ``keep_stale``: the reconcile run passes it, so the event path keeps
         its call budget and the history is complete after the next run.
         """
@@ -143,7 +144,8 @@ class AmiService:
                 ami_id=record.ami_id,
                 note=f"preset {preset} follows pipeline {record.pipeline_arn} now",
             )
-        if keep_stale and decision == "stale" and attempted.key not in record.history:
+        kept = decision in ("stale", "duplicate") and attempted.key not in record.history
+        if keep_stale and kept:
             self.states.keep_build(preset, attempted.entry)
         outcome = Outcome(
             decision=decision,
@@ -278,15 +280,18 @@ class AmiService:
         return decision
 
     def fall_back(self, preset: str, vanished: str, to: BuildRecord) -> bool:
-        """Replace a vanished AMI by ``to``'s if the record still holds it; then converge.
+        """Replace a vanished AMI (of any region) by ``to``'s if the record still
+        holds it; then converge.
 
-        Conditional on the record's AMI register being unchanged, so a newer
-        build that landed meanwhile is never replaced by an older one.
+        The AMI register takes ``to``'s ordering key too, so a success that
+        started between ``to`` and the vanished build is still applied when it
+        arrives. Conditional on the register being unchanged, so a newer build
+        that landed meanwhile is never replaced by an older one.
         """
         record = self.require(preset)
-        if vanished not in (record.ami_id, *record.amis.values()):
+        if vanished not in (record.ami_id, *record.amis.values()) or to.key == record.ami_key:
             return False
-        after = self.states.fall_back(preset, vanished, record.ami_key, to)
+        after = self.states.fall_back(preset, record.ami_key, to)
         if after is None:
             return False
         self.converge(preset, after)

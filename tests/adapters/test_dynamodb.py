@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from amistate_adapters.dynamodb import DynamoPresetCatalog, DynamoStateStore
 
+from amistate.builds import TrimBasis
 from amistate.errors import InvalidPresetName
 from amistate.ports import Applied, Preset, Rejected
 from amistate.rules import Transition
@@ -158,9 +159,10 @@ def test_calls_of_the_history_and_pin_writes(table: Table) -> None:
     assert states.set_pin("linux", None, expected=BUILD) is not None
     assert calls.names == ["UpdateItem"]
     calls.names.clear()
-    states.forget_builds("linux", [])
+    basis = TrimBasis(SUCCESS.key)
+    assert states.forget_builds("linux", [], basis)
     assert calls.names == []
-    states.forget_builds("linux", [f"k{i}" for i in range(120)])
+    assert states.forget_builds("linux", [f"k{i}" for i in range(120)], basis)
     assert calls.names == ["UpdateItem"] * 3  # 50 keys a call
     calls.names.clear()
     states.keep_build("linux", SUCCESS.entry)
@@ -207,9 +209,9 @@ def test_preset_names_are_validated_before_any_call(table: Table) -> None:
         with pytest.raises(InvalidPresetName):
             states.keep_build(name, SUCCESS.entry)
         with pytest.raises(InvalidPresetName):
-            states.forget_builds(name, [])
+            states.forget_builds(name, [], TrimBasis(SUCCESS.key))
         with pytest.raises(InvalidPresetName):
-            states.fall_back(name, "ami-1", SUCCESS.key, SUCCESS.entry)
+            states.fall_back(name, SUCCESS.key, SUCCESS.entry)
         with pytest.raises(InvalidPresetName):
             states.set_pin(name, None, None)
         with pytest.raises(InvalidPresetName):

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from attrs import evolve
 
+from amistate.builds import TrimBasis
 from amistate.ports import Preset
 from amistate.state import AmiState, BuildRecord, Pin
 from tests.contract.conftest import TablePorts
@@ -93,14 +94,42 @@ def test_forget_builds(table_ports: TablePorts) -> None:
         applied(states.apply("p", transition(n, "failed" if n == 2 else "ready")))
     before = states.get("p")
     assert before is not None
-    states.forget_builds("p", [transition(1).key, transition(3).key, "unknown", transition(1).key])
+    basis = TrimBasis.of(before)
+    keys = [transition(1).key, transition(3).key, "unknown", transition(1).key]
+    assert states.forget_builds("p", keys, basis)
     after = states.get("p")
     assert after == evolve(before, history={transition(2).key: before.history[transition(2).key]})
-    states.forget_builds("p", [])
-    states.forget_builds("p", [transition(1).key])  # idempotent
+    assert states.forget_builds("p", [], basis)
+    assert states.forget_builds("p", [transition(1).key], basis)  # idempotent
     assert states.get("p") == after
-    states.forget_builds("nobody", [transition(1).key])
+    assert not states.forget_builds("nobody", [transition(1).key], basis)
     assert states.get("nobody") is None
+
+
+def test_forget_builds_only_while_the_ami_register_and_the_pin_are_as_planned(
+    table_ports: TablePorts,
+) -> None:
+    """A trim chosen before a pin, a new build or a fallback landed may drop a build
+    that is needed now: it writes nothing. Entries it does not name always stay."""
+    states = table_ports.states
+    for n in (1, 2, 3):
+        applied(states.apply("p", transition(n)))
+    planned = states.get("p")
+    assert planned is not None
+    basis = TrimBasis.of(planned)
+    one = [transition(1).key]
+    pinned = states.set_pin("p", pin_of(transition(1).entry), expected=None)
+    assert pinned is not None
+    assert not states.forget_builds("p", one, basis)
+    assert states.get("p") == pinned
+    assert states.forget_builds("p", [transition(2).key], TrimBasis.of(pinned))
+    unpinned = states.set_pin("p", None, expected=transition(1).build_id)
+    assert unpinned is not None
+    newer = applied(states.apply("p", transition(4)))
+    assert not states.forget_builds("p", one, TrimBasis.of(unpinned))
+    assert states.get("p") == newer
+    assert states.forget_builds("p", one, TrimBasis.of(newer))
+    assert set(history(table_ports)) == {transition(3).key, transition(4).key}
 
 
 def test_forget_many_builds(table_ports: TablePorts) -> None:
@@ -109,7 +138,9 @@ def test_forget_many_builds(table_ports: TablePorts) -> None:
     builds = [transition(n).entry for n in range(1, 121)]
     for build in builds:
         states.keep_build("p", build)
-    states.forget_builds("p", [b.key for b in builds[:117]])
+    record = states.get("p")
+    assert record is not None
+    assert states.forget_builds("p", [b.key for b in builds[:117]], TrimBasis.of(record))
     assert history(table_ports) == {b.key: b for b in builds[117:]}
 
 
@@ -118,22 +149,36 @@ def test_fall_back_only_under_its_condition(table_ports: TablePorts) -> None:
     one, two = transition(1), transition(2)
     applied(states.apply("p", one))
     current = applied(states.apply("p", two))
-    assert two.ami_id is not None and one.ami_id is not None
-    assert states.fall_back("p", one.ami_id, two.key, one.entry) is None  # wrong AMI
-    assert states.fall_back("p", two.ami_id, one.key, one.entry) is None  # wrong key
-    assert states.fall_back("nobody", two.ami_id, two.key, one.entry) is None
+    assert states.fall_back("p", one.key, one.entry) is None  # wrong key
+    assert states.fall_back("nobody", two.key, one.entry) is None
     assert states.get("p") == current
-    after = states.fall_back("p", two.ami_id, two.key, one.entry)
+    after = states.fall_back("p", two.key, one.entry)
     assert after == evolve(
         current,
         ami_id=one.ami_id,
         amis=one.amis,
+        ami_key=one.key,  # the fallback build's: a success between the two still applies
         ami_build_id=one.build_id,
         ami_updated_at=one.updated_at,
     )
-    assert after.ami_key == two.key  # unchanged: a newer success still replaces it
     assert states.get("p") == after
-    assert states.fall_back("p", two.ami_id, two.key, one.entry) is None  # done once
+    assert states.fall_back("p", two.key, one.entry) is None  # done once
+
+
+def test_after_a_fallback_a_build_between_applies_and_the_vanished_one_does_not(
+    table_ports: TablePorts,
+) -> None:
+    """The AMI-register condition: newer than ``amiKey``, older than ``orderKey``,
+    and not in the history (the build a fallback left is there)."""
+    states = table_ports.states
+    for t in (transition(1), transition(3), transition(4, "failed")):
+        applied(states.apply("p", t))
+    fell = states.fall_back("p", transition(3).key, transition(1).entry)
+    assert fell is not None
+    assert rejected(states.apply("p", transition(3, register="ami"))) == fell
+    record = applied(states.apply("p", transition(2, register="ami")))
+    assert (record.ami_key, record.ami_id) == (transition(2).key, transition(2).ami_id)
+    assert states.get("p") == record
 
 
 def test_set_pin_conditions(table_ports: TablePorts) -> None:
@@ -187,8 +232,8 @@ def test_set_pin_without_a_record_or_after_the_build_was_forgotten(
     assert states.set_pin("p", None, expected=None) is None
     assert states.get("p") is None
     applied(states.apply("p", one))
-    applied(states.apply("p", transition(2)))
-    states.forget_builds("p", [one.key])
+    record = applied(states.apply("p", transition(2)))
+    assert states.forget_builds("p", [one.key], TrimBasis.of(record))
     assert states.set_pin("p", pin_of(one.entry), expected=None) is None
     record = states.get("p")
     assert record is not None

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from amistate_adapters.dynamodb import DynamoPresetCatalog, DynamoStateStore
 
+from amistate.builds import TrimBasis
 from amistate.ports import Preset
 from amistate.state import AmiState
 from tests.adapters.test_dynamodb import Calls, raw
@@ -105,7 +106,10 @@ def test_the_map_created_by_a_racer_between_the_two_writes(table: Table) -> None
 def test_keep_forget_and_pin_on_a_legacy_record(table: Table) -> None:
     seed_legacy_record(table)
     states = DynamoStateStore(table.name, table.client)
-    states.forget_builds("p", [transition(1).key])  # no map: nothing to forget, no error
+    legacy = states.get("p")
+    assert legacy is not None
+    # no map: nothing to forget, no error
+    assert states.forget_builds("p", [transition(1).key], TrimBasis.of(legacy))
     assert states.set_pin("p", None, expected="x") is None
     states.keep_build("p", transition(1).entry)
     record = states.get("p")

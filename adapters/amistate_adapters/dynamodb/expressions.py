@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from attrs import field, frozen
 
+from amistate.builds import TrimBasis
 from amistate.rules import Transition
 from amistate.state import NO_KEY, BuildRecord, Pin
 from amistate_adapters.dynamodb.items import (
@@ -134,14 +135,21 @@ def apply_updates(transition: Transition) -> tuple[Update, Update]:
     conditioned on ``attribute_not_exists(#history)`` as well, so it can never
     replace a history another writer created meanwhile.
     """
+    # (the nested form's condition, the whole form's: no history map to look in)
     if transition.register == "all":
         # An item the catalog created (config only) has no orderKey yet.
         condition = "(attribute_not_exists(#orderKey) OR #orderKey < :key)"
+        nested_condition = condition
     else:
         # A missing item takes any transition (as applies_to(None) does); an
-        # existing one needs amiKey < key < orderKey. Comparisons with a
-        # missing attribute are false, so a config-only item rejects it.
-        condition = "(attribute_not_exists(#pk) OR (#amiKey < :key AND #orderKey > :key))"
+        # existing one needs amiKey < key < orderKey, and the build not in its
+        # history. Comparisons with a missing attribute are false, so a
+        # config-only item rejects it.
+        between = "#amiKey < :key AND #orderKey > :key"
+        condition = f"(attribute_not_exists(#pk) OR ({between}))"
+        nested_condition = (
+            f"(attribute_not_exists(#pk) OR ({between} AND attribute_not_exists(#history.#hk)))"
+        )
     sets, removes, values = _status_register(transition)
     if transition.pipeline_arn is not None:
         # The record follows the build's pipeline (rules.moved): checked in the same write.
@@ -157,7 +165,7 @@ def apply_updates(transition: Transition) -> tuple[Update, Update]:
     remove = " REMOVE " + ", ".join(removes) if removes else ""
     base = "SET " + ", ".join(sets + ami_sets)
     nested = Update(
-        f"{base}, #history.#hk = :entry{remove}", condition, values, {"#hk": transition.key}
+        f"{base}, #history.#hk = :entry{remove}", nested_condition, values, {"#hk": transition.key}
     )
     whole_values = {k: v for k, v in values.items() if k != ":entry"}
     whole_values[":history"] = {"M": {transition.key: entry_value(transition.entry)}}
@@ -186,24 +194,39 @@ def keep_updates(build: BuildRecord) -> tuple[Update, Update]:
     return nested, whole
 
 
-def forget_update(keys: list[str]) -> Update:
-    """``REMOVE`` these history entries (distinct keys: overlapping paths are refused)."""
+def forget_update(keys: list[str], basis: TrimBasis) -> Update:
+    """``REMOVE`` these history entries (distinct keys: overlapping paths are refused),
+    while the AMI register's key and the pin are still ``basis``'s."""
     names = {f"#k{i}": key for i, key in enumerate(keys)}
     paths = ", ".join(f"#history.{name}" for name in names)
-    return Update(f"REMOVE {paths}", "attribute_exists(#pk)", {}, names)
+    values: dict[str, AttributeValueTypeDef] = {":amiKey": s(basis.ami_key)}
+    if basis.pin_build_id is None:
+        pinned = "(attribute_not_exists(#pin) OR attribute_type(#pin, :nullType))"
+        values[":nullType"] = s("NULL")
+    else:
+        pinned = "#pin.#buildId = :pinBuild"
+        values[":pinBuild"] = s(basis.pin_build_id)
+    condition = f"attribute_exists(#pk) AND #amiKey = :amiKey AND {pinned}"
+    return Update(f"REMOVE {paths}", condition, values, names)
 
 
-def fall_back_update(vanished: str, ami_key: str, to: BuildRecord) -> Update:
+def fall_back_update(ami_key: str, to: BuildRecord) -> Update:
+    """The AMI register to ``to``'s build, its ordering key included, iff still at ``ami_key``.
+
+    Every write of the AMI register sets a new ``amiKey``, so an unchanged key
+    is an unchanged register (in every region).
+    """
     return Update(
-        "SET #amiId = :amiId, #amis = :amis, #amiBuildId = :buildId, #amiUpdatedAt = :updatedAt",
-        "#amiKey = :key AND #amiId = :vanished",
+        "SET #amiId = :amiId, #amis = :amis, #amiBuildId = :buildId, "
+        "#amiUpdatedAt = :updatedAt, #amiKey = :toKey",
+        "#amiKey = :key",
         {
             ":amiId": NULL if to.ami_id is None else s(to.ami_id),
             ":amis": string_map(to.amis),
             ":buildId": s(to.build_id),
             ":updatedAt": s(time_text(to.updated_at)),
             ":key": s(ami_key),
-            ":vanished": s(vanished),
+            ":toKey": s(to.key),
         },
     )
 

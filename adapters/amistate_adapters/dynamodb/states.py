@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
+from amistate.builds import TrimBasis
 from amistate.names import STATE_PREFIX, STATE_SK, validate_preset
 from amistate.ports import Applied, ApplyResult, Rejected
 from amistate.rules import Transition
@@ -156,22 +157,24 @@ class DynamoStateStore:
                 continue  # whole: the map exists now (retry nested) or no record (nested fails)
             return
 
-    def forget_builds(self, preset: str, keys: Collection[str]) -> None:
-        """``REMOVE #history.<key>, ...`` (at most :data:`FORGET_CHUNK` a call; none for none)."""
+    def forget_builds(self, preset: str, keys: Collection[str], basis: TrimBasis) -> bool:
+        """``REMOVE #history.<key>, ...`` while the record still has ``basis`` (at most
+        :data:`FORGET_CHUNK` keys a call; none for none). False once the record changed."""
         validate_preset(preset)
         distinct = list(dict.fromkeys(keys))
         for start in range(0, len(distinct), FORGET_CHUNK):
             try:
-                self._update(preset, forget_update(distinct[start : start + FORGET_CHUNK]))
-            except (NoHistory, ConditionFailed):
-                return  # no history map, or no record: nothing to forget
+                self._update(preset, forget_update(distinct[start : start + FORGET_CHUNK], basis))
+            except NoHistory:
+                return True  # no history map: nothing to forget
+            except ConditionFailed:
+                return False  # no record, or the AMI register or the pin moved
+        return True
 
-    def fall_back(
-        self, preset: str, vanished: str, ami_key: str, to: BuildRecord
-    ) -> AmiState | None:
-        """The AMI register to ``to``'s AMIs iff it still holds ``vanished`` under ``ami_key``."""
+    def fall_back(self, preset: str, ami_key: str, to: BuildRecord) -> AmiState | None:
+        """The AMI register to ``to``'s build (its key too) iff it is still at ``ami_key``."""
         try:
-            response = self._update(preset, fall_back_update(vanished, ami_key, to), "ALL_NEW")
+            response = self._update(preset, fall_back_update(ami_key, to), "ALL_NEW")
         except ConditionFailed:
             return None
         return to_state(response["Attributes"])

@@ -12,11 +12,15 @@ it would leave it):
    that the ordering rules would apply (or that its history lacks) is fed
    through the service exactly as its event would have been.
 2. **AMIs that vanished.** If the AMI a region's parameter should hold is not
-   launchable, fall back to the newest good build whose AMIs all are; a pinned
-   AMI is never replaced, only reported.
+   launchable, fall back to the newest good build whose AMIs all are, in every
+   region (the AMI register takes its ordering key); a pinned AMI is never
+   replaced, only reported.
 3. **SSM.** Every region's parameter must equal its desired value
    (:func:`amistate.desired.parameter_value`).
-4. **In-use tags** (per region, across presets): the AMI in use, the pin, the
+4. **History.** Beyond the limit, forget what :func:`amistate.builds.forgotten`
+   says (failures first, never a build amistate still needs); a listed build
+   the trim would forget is not fed in the first place.
+5. **In-use tags** (per region, across presets): the AMI in use, the pin, the
    newest good one and the previous good ones carry this deployment's in-use
    tags, naming the presets that need them (:mod:`amistate.reconcile.tags`).
    A preset no longer registered to a pipeline (its custom resource was
@@ -33,14 +37,14 @@ from attrs import evolve, field, frozen
 
 from amistate import rules
 from amistate.arns import parse_build_arn
-from amistate.builds import PROTECTED_PREVIOUS, good_builds
+from amistate.builds import TrimBasis, forgotten, good_builds, previous_good
 from amistate.desired import desired_value, drift
 from amistate.errors import InvalidConfig, NoAmiForRegion
 from amistate.events import BuildEvent
 from amistate.in_use import InUseKeys
 from amistate.inventory import LAUNCHABLE, BuildSummary, ImageState
 from amistate.reconcile.tags import Tag, Tags, Untag, tag_instructions
-from amistate.state import AmiState, BuildRecord, newest_first
+from amistate.state import AmiState, BuildRecord
 
 
 @frozen
@@ -90,10 +94,12 @@ class Converge:
 
 @frozen
 class Trim:
-    """Forget the oldest builds beyond the history limit."""
+    """Forget builds beyond the history limit (:func:`amistate.builds.forgotten`),
+    while the record still has ``basis``."""
 
     preset: str
     keys: tuple[str, ...]
+    basis: TrimBasis
 
 
 @frozen
@@ -126,17 +132,43 @@ def plan(world: World) -> Plan:
     out: list[Instruction] = []
     needed: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     for preset in sorted(world.records):
-        record, history = _builds(world, preset, world.records[preset], out)
-        record = _vanished(world, preset, record, history, out)
-        _parameters(world, preset, record, out)
-        if len(history) > world.history_limit:
-            out.append(Trim(preset, tuple(b.key for b in history[world.history_limit :])))
+        record = _preset(world, preset, out)
         if record.pipeline_arn is None:
             continue  # unregistered: its custom resource was deleted
-        for region, ami in _protected(world, record, history):
+        for region, ami in _protected(world, record):
             needed[region][ami].add(preset)
     out.extend(tag_instructions(world.regions, world.tags, needed, world.keys, world.scope))
     return Plan(tuple(out))
+
+
+@frozen
+class _Seen:
+    """A listed build the record's history lacks, and whether it changes a register."""
+
+    feed: Feed
+    key: str
+    applied: bool
+
+
+def _preset(world: World, preset: str, out: list[Instruction]) -> AmiState:
+    """One preset's instructions; the record as they leave it (history trimmed).
+
+    A build that changes no register is fed only if the trim would keep it,
+    and the trim is planned after the fallback (which changes what it keeps),
+    so the next run finds the same history and plans nothing.
+    """
+    record, seen = _builds(world, preset, world.records[preset], out)
+    fallback: list[Instruction] = []
+    record = _vanished(world, preset, record, fallback)
+    gone = forgotten(record, world.history_limit)
+    unfed = {s.key for s in seen if not s.applied and s.key in gone}
+    out.extend(s.feed for s in seen if s.key not in unfed)
+    out.extend(fallback)
+    _parameters(world, preset, record, out)
+    trimmed = tuple(key for key in gone if key not in unfed)
+    if trimmed:
+        out.append(Trim(preset, trimmed, TrimBasis.of(record)))
+    return evolve(record, history={k: b for k, b in record.history.items() if k not in gone})
 
 
 def event_of(build: BuildSummary, pipeline_arn: str, time: Any = None) -> BuildEvent:
@@ -155,19 +187,18 @@ def event_of(build: BuildSummary, pipeline_arn: str, time: Any = None) -> BuildE
 
 def _builds(
     world: World, preset: str, record: AmiState, out: list[Instruction]
-) -> tuple[AmiState, list[BuildRecord]]:
-    """Feed the builds the record has not seen; the record and history after them."""
-    history = list(record.builds())
+) -> tuple[AmiState, list[_Seen]]:
+    """The record after the listed builds its history lacks (each in its history,
+    as the service keeps it), and those builds, oldest first."""
     pipeline = record.pipeline_arn
     if pipeline is None:
-        return record, history
-    known = {entry.key for entry in history}
-    oldest_kept = min(known) if len(known) >= world.history_limit else ""
+        return record, []
+    seen: list[_Seen] = []
     for build in sorted(world.builds.get(pipeline, ()), key=lambda b: b.created):
         if rules.classify(build.status) is None:
             continue
         event = event_of(build, pipeline)
-        if rules.ordering_key(event) in known:
+        if rules.ordering_key(event) in record.history:
             continue  # the record has seen it (applied, or kept as stale)
         try:
             attempted = rules.attempt(event, world.home_region, world.regions, f"preset {preset}")
@@ -177,21 +208,18 @@ def _builds(
         decision = rules.decide(record, attempted)
         if isinstance(decision, rules.Apply):
             record = decision.transition.apply(record, preset)
-        elif attempted.key <= oldest_kept:
-            continue
-        out.append(Feed(preset, pipeline, build))
-        history.append(attempted.entry)
-        known.add(attempted.key)
-    return record, newest_first(history)
+        else:
+            record = evolve(record, history={**record.history, attempted.key: attempted.entry})
+        applied = isinstance(decision, rules.Apply)
+        seen.append(_Seen(Feed(preset, pipeline, build), attempted.key, applied))
+    return record, seen
 
 
 def _launchable(world: World, region: str, ami: str | None) -> bool:
     return ami is not None and world.images.get((region, ami), "missing") in LAUNCHABLE
 
 
-def _vanished(
-    world: World, preset: str, record: AmiState, history: list[BuildRecord], out: list[Instruction]
-) -> AmiState:
+def _vanished(world: World, preset: str, record: AmiState, out: list[Instruction]) -> AmiState:
     home = world.home_region
     gone = [
         (region, ami)
@@ -205,11 +233,16 @@ def _vanished(
     if record.pin is not None:
         out.append(Problem(preset, f"pinned AMI {ami} is {state} in {region}: pin another"))
         return record
-    for build in good_builds(history):
+    for build in good_builds(record.history.values()):
         if all(_launchable(world, r, build.ami_for(r, home)) for r in world.regions):
             out.append(FallBack(preset, ami, state, build))
             return evolve(
-                record, ami_id=build.ami_id, amis=dict(build.amis), ami_build_id=build.build_id
+                record,
+                ami_id=build.ami_id,
+                amis=dict(build.amis),
+                ami_key=build.key,
+                ami_build_id=build.build_id,
+                ami_updated_at=build.updated_at,
             )
     out.append(Problem(preset, f"AMI {ami} is {state} in {region} and no good build remains"))
     return record
@@ -232,14 +265,12 @@ def _parameters(world: World, preset: str, record: AmiState, out: list[Instructi
         out.append(Converge(preset, tuple(regions), tuple(sorted(keys))))
 
 
-def _protected(
-    world: World, record: AmiState, history: Iterable[BuildRecord]
-) -> Iterable[tuple[str, str]]:
+def _protected(world: World, record: AmiState) -> Iterable[tuple[str, str]]:
     home = world.home_region
-    previous = [b for b in good_builds(history) if b.build_id != record.ami_build_id]
+    previous = previous_good(record)
     for region in world.regions:
         amis = [record.ami_for(region, home), record.latest_ami_for(region, home)]
-        amis += [b.ami_for(region, home) for b in previous[:PROTECTED_PREVIOUS]]
+        amis += [b.ami_for(region, home) for b in previous]
         for ami in amis:
             if ami is not None and world.images.get((region, ami), "missing") != "missing":
                 yield region, ami

@@ -112,9 +112,9 @@ class Reconciler:
         """Each pipeline's builds as far back as its presets' records reach.
 
         Once a record has a good build and a full history, that is the oldest
-        of its AMI register and its kept builds: older builds could neither
-        change a register nor join the history, so the listing (newest first,
-        paginated) stops there. Otherwise the whole listing counts (usually one
+        of its AMI register and its kept builds: older builds cannot change a
+        register and a full history does not take them, so the listing (newest
+        first, paginated) stops there. Otherwise the whole listing counts (usually one
         page: lifecycle policies keep pipelines short).
         """
         since: dict[str, datetime | None] = {}
@@ -152,7 +152,8 @@ class Reconciler:
         return Report(found, False, len(world.records), tuple(done), failed, world.records)
 
     def _execute(self, instruction: Instruction, fed: set[str], synced: set[str]) -> bool:
-        """Carry out one instruction; False when an earlier one already did it.
+        """Carry out one instruction; False when an earlier one already did it, or
+        (a fallback, a trim) the record changed since the run read it.
 
         ``synced``: presets whose parameters an earlier instruction of this run
         converged (a feed's or a fall-back's write-and-confirm); their Converge
@@ -168,13 +169,15 @@ class Reconciler:
                 if outcome.preset and outcome.parameter_ami_id is not None:
                     synced.add(outcome.preset)
         elif isinstance(instruction, FallBack):
-            if self.service.fall_back(instruction.preset, instruction.vanished, instruction.to):
-                synced.add(instruction.preset)
+            # False: the record moved meanwhile (the next run plans again from it).
+            if not self.service.fall_back(instruction.preset, instruction.vanished, instruction.to):
+                return False
+            synced.add(instruction.preset)
         elif isinstance(instruction, Converge):
             if instruction.preset not in synced:
                 self.service.sync(instruction.preset)
         elif isinstance(instruction, Trim):
-            self.states.forget_builds(instruction.preset, instruction.keys)
+            return self.states.forget_builds(instruction.preset, instruction.keys, instruction.basis)
         elif isinstance(instruction, Tag):
             self.machines[instruction.region].tag(instruction.ami_ids, instruction.tags)
         elif isinstance(instruction, Untag):
