@@ -9,6 +9,7 @@ from datetime import timedelta
 from attrs import evolve
 
 from amistate import rules
+from amistate.desired import desired_value
 from amistate.events import RegionalAmi
 from amistate.in_use import InUseKeys, presets_value
 from amistate.inventory import BuildSummary, ImageState
@@ -16,6 +17,7 @@ from amistate.reconcile.plan import (
     Converge,
     FallBack,
     Feed,
+    Plan,
     Problem,
     Tag,
     Trim,
@@ -35,8 +37,20 @@ def protected(*presets: str) -> dict[str, str]:
     return {KEYS.protect: "true", KEYS.presets: presets_value(presets)}
 
 
-def summary(build: int, status: str = "AVAILABLE") -> BuildSummary:
+EU = "eu-west-1"
+TWO = (REGION, EU)
+
+
+def eu_ami(build: int) -> str:
+    return ami_for(build, patch=1)
+
+
+def summary(
+    build: int, status: str = "AVAILABLE", regions: tuple[str, ...] = (REGION,)
+) -> BuildSummary:
     amis = (RegionalAmi(REGION, ami_for(build)),) if status == "AVAILABLE" else ()
+    if status == "AVAILABLE" and EU in regions:
+        amis += (RegionalAmi(EU, eu_ami(build)),)
     return BuildSummary(
         arn=build_arn(build), status=status, created=T0 + timedelta(hours=build), amis=amis
     )
@@ -46,12 +60,8 @@ def record_after(*builds: BuildSummary) -> AmiState:
     """The record the events of ``builds`` leave (applied in order through the rules)."""
     record = AmiState(preset=PRESET, config=dict(CONFIG), pipeline_arn=PIPELINE)
     for build in builds:
-        event = event_of(build, PIPELINE)
-        attempted = rules.transition_for(
-            event,
-            ami_for(int(build.arn.rsplit("/", 1)[1])) if build.amis else None,
-            {REGION: build.amis[0].ami_id} if build.amis else {},
-        )
+        regions = tuple(a.region for a in build.amis) or (REGION,)
+        attempted = rules.attempt(event_of(build, PIPELINE), REGION, regions, PRESET)
         decision = rules.decide(record, attempted)
         if isinstance(decision, rules.Apply):
             record = decision.transition.apply(record, PRESET)
@@ -69,21 +79,25 @@ def world(
     images: Mapping[str, ImageState] | None = None,
     tagged: Mapping[str, Mapping[str, str]] | None = None,
     limit: int = 20,
+    regions: tuple[str, ...] = (REGION,),
+    eu_images: Mapping[str, ImageState] | None = None,
 ) -> World:
+    """``images``/``eu_images``: AMI states that differ from "available" (home, eu-west-1)."""
     known = {(REGION, a): s for a, s in (images or {}).items()}
-    made = [e.ami_id for e in record.history.values()] + [a.ami_id for b in listed for a in b.amis]
-    for ami in made:
-        if ami is not None:
-            known.setdefault((REGION, ami), "available")
+    known |= {(EU, a): s for a, s in (eu_images or {}).items()}
+    made = [(r, a) for e in record.history.values() for r, a in e.amis.items()]
+    made += [(a.region, a.ami_id) for b in listed for a in b.amis]
+    for region, ami in made:
+        known.setdefault((region, ami), "available")
     return World(
         home_region=REGION,
-        regions=(REGION,),
+        regions=regions,
         records={PRESET: record},
         keys=KEYS,
         builds={PIPELINE: listed},
-        parameters={(REGION, PRESET): parameter},
+        parameters={(region, PRESET): parameter for region in regions},
         images=known,
-        tags={REGION: dict(tagged or {})},
+        tags={region: dict(tagged or {}) if region == REGION else {} for region in regions},
         history_limit=limit,
     )
 
@@ -192,17 +206,6 @@ def test_the_ami_in_use_and_two_previous_good_ones_are_tagged_and_older_ones_unt
     assert Untag(REGION, (ami_for(1),), KEYS.owned) in found.instructions
 
 
-def test_history_beyond_the_limit_is_trimmed_oldest_first() -> None:
-    builds = [summary(n) for n in range(1, 6)]
-    record = record_after(*builds)
-    found = plan(world(record, (), value(ami_for(5)), tagged=settled_tags(record), limit=3))
-    (trim,) = [i for i in found.instructions if isinstance(i, Trim)]
-    assert [rules.key_time(k) for k in trim.keys] == [
-        T0 + timedelta(hours=2),
-        T0 + timedelta(hours=1),
-    ]
-
-
 def test_presets_values_fit_ec2s_limit_and_say_when_cut() -> None:
     assert presets_value(["b", "a", "b"]) == "a,b"
     many = [f"preset-{n:03d}" for n in range(60)]
@@ -226,3 +229,134 @@ def test_a_build_the_history_holds_is_never_reported_again() -> None:
     assert plan(two_regions).problems == ()
     b3 = summary(3)  # a new build without the new region's AMI is a problem
     assert len(plan(evolve(two_regions, builds={PIPELINE: (b3, b2, b1)})).problems) == 1
+
+
+# --- what the history keeps, the fallback's choice, and a second run (issue 20) ---------------
+
+
+def carried_out(before: World, found: Plan) -> World:
+    """The world after ``found`` is carried out, as the run and the stores would."""
+    records = dict(before.records)
+    parameters = dict(before.parameters)
+    tags = {region: dict(amis) for region, amis in before.tags.items()}
+    for i in found.changes:
+        if isinstance(i, Feed):
+            record = records[i.preset]
+            event = event_of(i.build, i.pipeline_arn)
+            attempted = rules.attempt(event, before.home_region, before.regions, i.preset)
+            decision = rules.decide(record, attempted)
+            if isinstance(decision, rules.Apply):
+                record = decision.transition.apply(record, i.preset)
+            else:
+                record = evolve(record, history={**record.history, attempted.key: attempted.entry})
+            records[i.preset] = record
+        elif isinstance(i, FallBack):
+            to = i.to
+            records[i.preset] = evolve(
+                records[i.preset],
+                ami_id=to.ami_id,
+                amis=dict(to.amis),
+                ami_key=to.key,
+                ami_build_id=to.build_id,
+                ami_updated_at=to.updated_at,
+            )
+        elif isinstance(i, Trim):
+            record = records[i.preset]
+            assert i.basis.holds_for(record)
+            history = {k: b for k, b in record.history.items() if k not in i.keys}
+            records[i.preset] = evolve(record, history=history)
+        elif isinstance(i, Converge):
+            for region in i.regions:
+                current = parameters.get((region, i.preset))
+                record = records[i.preset]
+                parameters[(region, i.preset)] = desired_value(record, region, REGION, current)
+        elif isinstance(i, Tag):
+            for ami in i.ami_ids:
+                tags[i.region][ami] = {**tags[i.region].get(ami, {}), **i.tags}
+        else:
+            assert isinstance(i, Untag)
+            for ami in i.ami_ids:
+                kept = {k: v for k, v in tags[i.region][ami].items() if k not in i.keys}
+                tags[i.region][ami] = kept
+    return evolve(before, records=records, parameters=parameters, tags=tags)
+
+
+def settle(start: World) -> tuple[Plan, World]:
+    """One run's plan and the world after it; a second run must plan nothing."""
+    found = plan(start)
+    after = carried_out(start, found)
+    again = plan(after)
+    assert again.changes == (), again.changes
+    return found, after
+
+
+def _statuses(record: AmiState) -> list[tuple[int, str]]:
+    return [(int(b.build_id.rsplit("/", 1)[1]), b.status) for b in record.builds()]
+
+
+def test_a_history_exactly_at_its_limit_plans_no_trim() -> None:
+    builds = [summary(1), summary(2, "FAILED"), summary(3)]
+    record = record_after(*builds)
+    found = plan(world(record, (), value(ami_for(3)), tagged=settled_tags(record), limit=3))
+    assert found.instructions == ()
+
+
+def test_beyond_the_limit_failures_go_first_and_needed_builds_stay() -> None:
+    """Before: the newest N stayed whatever their status; here no good build would."""
+    listed = (summary(1), summary(2), *(summary(n, "FAILED") for n in range(3, 9)))
+    record = record_after(*listed)
+    found, after = settle(world(record, listed[::-1], value(ami_for(2)), limit=3))
+    (trim,) = [i for i in found.instructions if isinstance(i, Trim)]
+    assert [rules.key_time(k) for k in trim.keys] == [T0 + timedelta(hours=n) for n in range(3, 8)]
+    # the AMI in use, the previous good build, and the newest build (the status register)
+    assert _statuses(after.records[PRESET]) == [(8, "failed"), (2, "ready"), (1, "ready")]
+    protecting = {ami for ami, tags in after.tags[REGION].items() if KEYS.protect in tags}
+    assert protecting == {ami_for(1), ami_for(2)}
+
+
+def test_needed_builds_stay_even_above_the_limit_and_nothing_is_planned_again() -> None:
+    builds = [summary(n) for n in range(1, 5)]
+    record = evolve(record_after(*builds), pin=Pin(build_arn(1), ami_for(1)))
+    # the AMI in use (4), two previous good builds (3, 2) and the pin (1): all needed
+    found, after = settle(world(record, (), value(ami_for(1)), limit=1))
+    assert not any(isinstance(i, Trim) for i in found.instructions)
+    assert len(after.records[PRESET].history) == 4
+
+
+def test_a_listed_build_the_trim_would_drop_is_not_fed() -> None:
+    """An older failure missing from a full history would be fed, then trimmed, every run."""
+    listed = (summary(1, "FAILED"), summary(2), summary(3, "FAILED"), summary(4))
+    record = record_after(*listed[1:])
+    found, after = settle(world(record, listed[::-1], value(ami_for(4)), limit=3))
+    assert not any(isinstance(i, Feed | Trim) for i in found.instructions)
+    assert _statuses(after.records[PRESET]) == [(4, "ready"), (3, "failed"), (2, "ready")]
+
+
+def test_the_fallback_checks_every_region_and_takes_its_builds_key() -> None:
+    """Build 3's AMI vanished in eu-west-1 only, build 2's too: build 1 is the one whole
+    in both regions (a check of the home region alone would pick 3, or 2)."""
+    listed = tuple(summary(n, regions=TWO) for n in (1, 2, 3))
+    record = record_after(*listed)
+    eu_gone: dict[str, ImageState] = {eu_ami(3): "missing", eu_ami(2): "disabled"}
+    start = world(record, listed[::-1], None, regions=TWO, eu_images=eu_gone)
+    found, after = settle(start)
+    (fallback,) = [i for i in found.instructions if isinstance(i, FallBack)]
+    assert (fallback.vanished, fallback.to.build_id) == (eu_ami(3), build_arn(1))
+    fell = after.records[PRESET]
+    assert (fell.ami_build_id, fell.ami_key) == (build_arn(1), fallback.to.key)
+    for region, ami in ((REGION, ami_for(1)), (EU, eu_ami(1))):
+        assert json.loads(after.parameters[(region, PRESET)] or "{}")["amiId"] == ami
+
+
+def test_after_a_fallback_a_lost_build_between_is_fed_and_becomes_the_ami() -> None:
+    b1, b2, b3 = summary(1), summary(2), summary(3)
+    record = record_after(b1, b3)  # build 2's event was lost
+    start = world(record, (b3, b1), value(ami_for(3)), images={ami_for(3): "missing"})
+    _, fell = settle(start)
+    assert fell.records[PRESET].ami_id == ami_for(1)
+    images = {**fell.images, (REGION, ami_for(2)): "available"}
+    found, after = settle(evolve(fell, builds={PIPELINE: (b3, b2, b1)}, images=images))
+    assert [i.build.arn for i in found.instructions if isinstance(i, Feed)] == [b2.arn]
+    assert after.records[PRESET].ami_id == ami_for(2)
+    # the vanished build stays in the history (so its late event stays stale)
+    assert (3, "ready") in _statuses(after.records[PRESET])
