@@ -265,9 +265,11 @@ def decide(current: AmiState, attempted: Transition) -> Decision:
         return Apply(evolve(attempted, register="all"))
     if key == (current.ami_key if attempted.sets_ami else current.order_key):
         return Duplicate(current)
-    if attempted.sets_ami and current.ami_key < key < current.order_key:
-        if key not in current.history:  # else: a build a fallback left (its AMI vanished)
-            return Apply(evolve(attempted, register="ami"))
+    between = current.ami_key < key < current.order_key
+    # In the history already and newer than the AMI register: a build a
+    # fallback left because an AMI of it vanished. It stays left.
+    if attempted.sets_ami and between and key not in current.history:
+        return Apply(evolve(attempted, register="ami"))
     return Stale(current)
 
 

@@ -12,7 +12,7 @@ the same loop, which is what makes them all safe to race.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Literal
 
 from attrs import evolve, field, frozen
@@ -88,14 +88,17 @@ class AmiService:
         if missing:
             raise ValueError(f"no parameter store for region(s) {sorted(missing)}")
 
-    def handle(self, event: BuildEvent, *, keep_stale: bool = False) -> tuple[Outcome, ...]:
+    def handle(
+        self, event: BuildEvent, *, keep_stale: bool | Collection[str] = False
+    ) -> tuple[Outcome, ...]:
         """One outcome per preset the build's pipeline feeds (one ``ignored`` if none).
 
         An applied build joins the history in the same write. A *stale* build
         (older than the record, arriving late), or a duplicate the history
         lacks (a record older than the history), joins it only with
-        ``keep_stale``: the reconcile run passes it, so the event path keeps
-        its call budget and the history is complete after the next run.
+        ``keep_stale`` (True: for every preset; else the presets named): the
+        reconcile run names the presets whose history keeps it, so the event
+        path keeps its call budget and the history is complete after the run.
         """
         status = rules.classify(event.status)
         if status is None:
@@ -114,7 +117,8 @@ class AmiService:
         settings = self.settings
         whose = f"preset {', '.join(presets)}"
         attempted = rules.attempt(event, settings.home_region, settings.regions, whose)
-        return tuple(self._apply(preset, attempted, keep_stale) for preset in presets)
+        keep = set(presets) if keep_stale is True else set(keep_stale or ())
+        return tuple(self._apply(preset, attempted, preset in keep) for preset in presets)
 
     def _complete(self, event: BuildEvent, status: str) -> BuildEvent:
         """The event with what only ``GetImage`` can add: pipeline, AMIs, start time."""

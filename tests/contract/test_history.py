@@ -232,8 +232,8 @@ def test_set_pin_without_a_record_or_after_the_build_was_forgotten(
     assert states.set_pin("p", None, expected=None) is None
     assert states.get("p") is None
     applied(states.apply("p", one))
-    record = applied(states.apply("p", transition(2)))
-    assert states.forget_builds("p", [one.key], TrimBasis.of(record))
+    two = applied(states.apply("p", transition(2)))
+    assert states.forget_builds("p", [one.key], TrimBasis.of(two))
     assert states.set_pin("p", pin_of(one.entry), expected=None) is None
     record = states.get("p")
     assert record is not None

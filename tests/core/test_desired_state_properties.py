@@ -1,21 +1,28 @@
 """Desired state under concurrency: events, Config deploys, pins and reconcile runs race.
 
-Two presets share one pipeline. Hypothesis draws a set of actions (build
-events, each possibly delivered twice; Config updates of either preset; pin,
-unpin and rollback; reconcile runs; another tool's read-modify-write of both
-parameters), starts one execution per action and chooses which execution makes
-the next port call; an execution may die at any gate and is then run again, as
-Lambda and CloudFormation retry. At quiescence, whatever the interleaving:
+Two presets share one pipeline, in two regions. Hypothesis draws a set of
+actions (build events, each possibly delivered twice; Config updates of either
+preset; pin, unpin and rollback; reconcile runs; another tool's
+read-modify-write of both home parameters; an AMI deregistered), starts one
+execution per action and chooses which execution makes the next port call; an
+execution may die at any gate and is then run again, as Lambda and
+CloudFormation retry. At quiescence, whatever the interleaving:
 
-* each record's registers are what the set of builds alone decides;
-* each parameter equals its desired value: the pin's AMI when pinned, else the
+* each record's registers are what the set of builds alone decides (unless an
+  AMI was deregistered: then after the runs below);
+* each parameter, in both regions, equals its desired value: the pin's AMI when pinned, else the
   newest good build's, the record's Config, no retired key, foreign keys kept
   (when the other tool wrote last, after the next amistate write: its
   read-modify-write may put back what it read, and SSM has no compare-and-set);
 * no key written by someone else is lost: the other tool's keys have the value
   it gave them (or stay removed), unless an amistate execution died between
   writing the parameter and comparing versions (the one window amistate cannot
-  close, docs/configuration.md).
+  close, docs/configuration.md);
+* a rollback pinned a build older than the newest good one;
+* one more reconcile run (the history limit is small: it trims), then a
+  second plans nothing; an unpinned record's AMI is then the newest good
+  build whole in both regions (every newer good build lost an AMI, to a
+  deregistration that raced the rest), or a problem says none is left.
 """
 
 from __future__ import annotations
@@ -26,7 +33,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from amistate_adapters.memory import memory_ports
-from amistate_adapters.memory_inventory import MemoryMachineImages, MemoryPipelineImages
+from amistate_adapters.memory_inventory import (
+    MemoryImage,
+    MemoryMachineImages,
+    MemoryPipelineImages,
+)
 from attrs import define
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -40,11 +51,13 @@ from amistate.errors import PinRefused
 from amistate.events import BuildEvent, RegionalAmi
 from amistate.inventory import BuildSummary, Inventory
 from amistate.ports import Ports
-from amistate.reconcile.plan import event_of
+from amistate.reconcile.plan import Feed, event_of
 from amistate.settings import Settings
 from tests.core.interleave import Gated, Scheduler, calls_of
 
 REGION = "us-west-2"
+EU = "eu-west-1"
+REGIONS = (REGION, EU)
 ACCOUNT = "111122223333"
 PIPELINE = f"arn:aws:imagebuilder:{REGION}:{ACCOUNT}:image-pipeline/runners"
 PRESETS = ("small", "large")
@@ -61,8 +74,8 @@ def build_arn(n: int) -> str:
     return f"arn:aws:imagebuilder:{REGION}:{ACCOUNT}:image/runners/1.0.0/{n}"
 
 
-def ami(n: int) -> str:
-    return f"ami-{n:017x}"
+def ami(n: int, region: str = REGION) -> str:
+    return f"ami-{n + (100 if region == EU else 0):017x}"
 
 
 def summary(n: int, good: bool) -> BuildSummary:
@@ -71,7 +84,7 @@ def summary(n: int, good: bool) -> BuildSummary:
         arn=build_arn(n),
         status="AVAILABLE" if good else "FAILED",
         created=T0 + timedelta(minutes=10 * n),
-        amis=(RegionalAmi(REGION, ami(n)),) if good else (),
+        amis=tuple(RegionalAmi(r, ami(n, r)) for r in REGIONS) if good else (),
     )
 
 
@@ -80,6 +93,7 @@ class World:
     ports: Ports
     pipelines: MemoryPipelineImages
     configs: dict[str, int]  # preset -> index of its deployed config
+    machines: dict[str, MemoryMachineImages]  # EC2, by region
     ssm: Any = None  # the gated parameter store, as the other tool writes it
 
     def runtime(self, scheduler: Scheduler) -> Any:
@@ -92,14 +106,14 @@ class World:
             parameters={r: Gated(scheduler, f"ssm[{r}]", s) for r, s in p.parameters.items()},
         )
         self.ssm = gated.parameters[REGION]
-        machines = MemoryMachineImages(REGION, ACCOUNT)
-        made = [machines.register() for _ in range(6)]  # ami(1) .. ami(6)
-        assert made[-1] == ami(6)
-        inventory = Inventory(pipelines=self.pipelines, machines={REGION: machines})
+        machines = {r: Gated(scheduler, f"ec2[{r}]", m) for r, m in self.machines.items()}
+        inventory = Inventory(pipelines=self.pipelines, machines=machines)
         return from_ports(SETTINGS, gated, inventory=inventory)
 
 
-SETTINGS = Settings(home_region=REGION, account=ACCOUNT, table="t")
+SETTINGS = Settings(
+    home_region=REGION, account=ACCOUNT, table="t", extra_regions=(EU,), history_limit=3
+)
 
 
 def props(preset: str, config: int) -> PresetProperties:
@@ -109,19 +123,24 @@ def props(preset: str, config: int) -> PresetProperties:
 
 
 def make_world(builds: list[BuildSummary]) -> World:
-    ports = memory_ports((REGION,))
+    ports = memory_ports(REGIONS)
     pipelines = MemoryPipelineImages()
     for build in builds:
         amis = {a.region: a.ami_id for a in build.amis}
         pipelines.add(PIPELINE, build.arn, build.status, build.created, amis)
-    world = World(ports, pipelines, {})
+    machines = {r: MemoryMachineImages(r, ACCOUNT) for r in REGIONS}
+    for region, images in machines.items():
+        for n in range(1, 7):
+            images.images[ami(n, region)] = MemoryImage(owner=ACCOUNT)
+    world = World(ports, pipelines, {}, machines)
     rt = from_ports(SETTINGS, ports)
     for preset in PRESETS:
         rt.deployer.create(props(preset, 0), token=f"create-{preset}")
         world.configs[preset] = 0
         name = f"/spot-runner/configs/{preset}"
-        value = json.dumps({**CONFIGS[0], **FOREIGN, "amiId": ami(0)})
-        ports.parameters[REGION].put(name, value, like=None)
+        for region in REGIONS:
+            value = json.dumps({**CONFIGS[0], **FOREIGN, "amiId": ami(0, region)})
+            ports.parameters[region].put(name, value, like=None)
     return world
 
 
@@ -133,6 +152,7 @@ actions = st.one_of(
     st.tuples(st.sampled_from(["pin", "unpin", "rollback"]), st.integers(1, 6)),
     st.tuples(st.just("reconcile"), st.just(0)),
     st.tuples(st.just("foreign"), st.integers(0, 3)),
+    st.tuples(st.just("vanish"), st.integers(2, 11)),  # build n // 2, region n % 2
 )
 
 
@@ -170,6 +190,9 @@ def perform(rt: Any, world: World, action: Action, builds: list[BuildSummary]) -
         return lambda: rt.reconciler.run()
     if kind == "foreign":
         return lambda: foreign_write(world, n)
+    if kind == "vanish":  # a person or a lifecycle policy deregisters an AMI (a gated call)
+        machine = rt.reconciler.machines[REGIONS[n % 2]]
+        return lambda: machine.deregister(ami(n // 2, machine.region))
 
     def pin_op() -> Any:
         try:
@@ -213,6 +236,9 @@ def test_parameters_equal_their_desired_value_at_quiescence(
     theirs = [a for a in drawn if a[0] == "foreign"][:1]
     drawn = [a for a in drawn if not a[0].startswith(("deploy-", "foreign"))]
     drawn += list(dict(deploys).items()) + theirs
+    # An AMI is deregistered once.
+    gone = list(dict.fromkeys(a for a in drawn if a[0] == "vanish"))
+    drawn = gone + [a for a in drawn if a[0] != "vanish"]
     world = make_world(builds)
     scheduler = Scheduler()
     rt = world.runtime(scheduler)
@@ -237,13 +263,15 @@ def test_parameters_equal_their_desired_value_at_quiescence(
     reconciled = any(kind == "reconcile" for kind, _ in drawn)
     known = [b for b in builds if reconciled or b.arn in delivered]
     other = f"a{len(drawn) - 1}" if theirs else None
+    vanished = bool(gone)
     for preset in PRESETS:
         name = f"/spot-runner/configs/{preset}"
         if other is not None and _last_writer(scheduler, name) == other:
             rt.service.sync(preset)  # the next amistate write (event, sync, reconcile run)
         record = world.ports.states.get(preset)
         assert record is not None
-        _check_registers(record, known)
+        if not vanished:
+            _check_registers(record, known)
         parameter = world.ports.parameters[REGION].get(name)
         assert parameter is not None
         value = json.loads(parameter.value)
@@ -251,10 +279,32 @@ def test_parameters_equal_their_desired_value_at_quiescence(
             expected = their_value(FOREIGN, theirs[0][1]) if theirs else FOREIGN
             assert {k: value.get(k) for k in expected} == expected
             assert ("maxRunners" in value) == ("maxRunners" in expected)
-        want = record.ami_for(REGION, REGION)
+        _check_parameters(world, preset)
+    # One more run (every build now known), then a second: it plans nothing.
+    assert rt.reconciler.run().failed == {}
+    again = rt.reconciler.run()
+    assert again.plan.changes == (), again.plan.changes
+    for preset in PRESETS:
+        record = world.ports.states.get(preset)
+        assert record is not None
+        if not vanished:
+            _check_registers(record, builds)
+        _check_parameters(world, preset)
+    _check_fallback(world, builds, again.plan.problems)
+    _check_rollback(world, builds)
+
+
+def _check_parameters(world: World, preset: str) -> None:
+    """Both regions' parameters say what the record wants (AMI, Config, retired keys)."""
+    record = world.ports.states.get(preset)
+    assert record is not None
+    for region in REGIONS:
+        parameter = world.ports.parameters[region].get(f"/spot-runner/configs/{preset}")
+        assert parameter is not None
+        want = record.ami_for(region, REGION)
         if want is None:  # no good build yet: the deploy push keeps the old AMI
             continue
-        assert value["amiId"] == want
+        assert json.loads(parameter.value)["amiId"] == want
         assert parameter_value(parameter.value, record.config, want, record.retired_keys) == (
             parameter.value
         )
@@ -263,7 +313,11 @@ def test_parameters_equal_their_desired_value_at_quiescence(
 
 def _last_writer(scheduler: Scheduler, name: str) -> str | None:
     """The execution (retries as the first attempt) whose PutParameter of ``name`` came last."""
-    puts = [c for c in scheduler.calls if c.method == "put" and c.args[:1] == (name,)]
+    puts = [
+        c
+        for c in scheduler.calls
+        if c.port == f"ssm[{REGION}]" and c.method == "put" and c.args[:1] == (name,)
+    ]
     return puts[-1].execution.rstrip("'") if puts else None
 
 
@@ -281,6 +335,35 @@ def _died_writing(scheduler: Scheduler) -> set[str]:
     return died
 
 
+def _check_fallback(world: World, builds: list[BuildSummary], problems: Any) -> None:
+    def whole(build: BuildSummary) -> bool:
+        return all(a.ami_id in world.machines[a.region].images for a in build.amis)
+
+    good = sorted((b for b in builds if b.status == "AVAILABLE"), key=lambda b: b.created)
+    for preset in PRESETS:
+        record = world.ports.states.get(preset)
+        assert record is not None
+        if record.pin is not None or not good:
+            continue
+        held = next(b for b in good if b.arn == record.ami_build_id)
+        assert record.history[record.ami_key].build_id == held.arn
+        assert not any(whole(b) for b in good if b.created > held.created)
+        assert whole(held) or [p for p in problems if p.preset == preset]
+
+
+def _check_rollback(world: World, builds: list[BuildSummary]) -> None:
+    """Only rollbacks pin ``large``: always to a good build older than the newest good one."""
+    record = world.ports.states.get("large")
+    assert record is not None
+    if record.pin is None:
+        return
+    good = [event_of(b, PIPELINE) for b in builds if b.status == "AVAILABLE"]
+    newest = max(good, key=rules.ordering_key)
+    pinned = next(e for e in good if e.build.arn == record.pin.build_id)
+    assert record.pin.reason == "rollback"
+    assert rules.ordering_key(pinned) < rules.ordering_key(newest)
+
+
 def _check_registers(record: Any, known: list[BuildSummary]) -> None:
     events: list[BuildEvent] = [event_of(b, PIPELINE) for b in known]
     if not events:
@@ -291,3 +374,29 @@ def _check_registers(record: Any, known: list[BuildSummary]) -> None:
     if good:
         best = max(good, key=rules.ordering_key)
         assert record.ami_build_id == best.build.arn
+
+
+def test_a_build_one_preset_of_a_pipeline_keeps_does_not_join_the_others_history() -> None:
+    """``small`` falls back to build 4 and needs builds 3 and 2 (its previous good ones)
+    again; ``large``, pinned to build 1, needs neither. The builds' feeds run for both
+    presets: only ``small`` keeps them, or ``large``'s next run would forget them again
+    (and every run after would feed and forget them)."""
+    builds = [summary(n, True) for n in range(1, 7)]
+    world = make_world(builds)
+    rt = world.runtime(Scheduler())
+    for build in builds:
+        rt.service.handle(event_of(build, PIPELINE, build.created + timedelta(minutes=30)))
+    rt.pins.pin("large", ami(1))
+    assert rt.reconciler.run().counts()["trimmed"] == 2
+    for n in (6, 5):
+        world.machines[REGION].deregister(ami(n))
+
+    first = rt.reconciler.run()
+
+    assert first.failed == {}
+    assert [i.build.arn for i in first.done if isinstance(i, Feed)] == [build_arn(2), build_arn(3)]
+    histories = {p: {b.build_id for b in rt.service.require(p).builds()} for p in PRESETS}
+    assert histories["small"] == {build_arn(n) for n in range(2, 7)}
+    assert histories["large"] == {build_arn(n) for n in (1, 4, 5, 6)}
+    again = rt.reconciler.run()
+    assert again.plan.changes == (), again.plan.changes

@@ -48,9 +48,10 @@ def eu_ami(build: int) -> str:
 def summary(
     build: int, status: str = "AVAILABLE", regions: tuple[str, ...] = (REGION,)
 ) -> BuildSummary:
-    amis = (RegionalAmi(REGION, ami_for(build)),) if status == "AVAILABLE" else ()
-    if status == "AVAILABLE" and EU in regions:
-        amis += (RegionalAmi(EU, eu_ami(build)),)
+    amis: tuple[RegionalAmi, ...] = ()
+    if status == "AVAILABLE":
+        amis = (RegionalAmi(REGION, ami_for(build)),)
+        amis += (RegionalAmi(EU, eu_ami(build)),) if EU in regions else ()
     return BuildSummary(
         arn=build_arn(build), status=status, created=T0 + timedelta(hours=build), amis=amis
     )

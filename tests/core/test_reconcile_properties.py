@@ -4,14 +4,19 @@ Hypothesis draws a few builds of one pipeline (successes and failures, start
 times that overlap or coincide, any durations), each with an AMI in two
 regions, finishes them in any order, delivers each build's event 0, 1 or 2
 times in any order (so events are lost, duplicated and late), crashes some
-executions (the Lambda dies right before, or right after, its SSM write), and
-runs the reconciler at random points (its own writes may crash too), over
-every preset or over one. After every build has finished, one final reconcile
-run must leave:
+executions (the Lambda dies right before, or right after, its SSM write),
+deregisters AMIs in either region, rolls back, and runs the reconciler at
+random points (its own writes may crash too), over every preset or over one,
+with a history limit small enough to trim. After every build has finished,
+an unpin of every preset and one final reconcile run must leave:
 
 * the record's status register on the newest build by start (then version);
-* the record's AMI register, and each region's SSM parameter, on the newest
-  good build;
+* the record's AMI register (its ordering key included), and each region's
+  SSM parameter, on the newest good build whose AMIs all still exist (every
+  newer good build lost one), or a problem when no good build the history
+  keeps is whole;
+* in the history: the AMI register's build and the newest build, within the
+  limit unless every entry is needed;
 * every other key of the parameter as the Config says;
 
 whatever was lost; and a second run after it plans nothing.
@@ -28,6 +33,8 @@ Around every reconcile run of either:
 * a deployment never changes another deployment's tags;
 
 and at the end each deployment protects exactly the AMIs its presets need.
+Every rollback pins the newest good build older than the one the preset's
+home parameter holds (not the record's: an SSM write may have died).
 
 All through the real service and reconciler over the in-memory adapters
 (``amistate_adapters.memory``, ``memory_inventory``).
@@ -48,6 +55,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from amistate.arns import parse_build_arn
+from amistate.builds import find_build, good_builds, protected_keys
 from amistate.compose import Runtime, from_ports
 from amistate.deploy import PresetProperties
 from amistate.errors import PinRefused
@@ -65,6 +73,7 @@ REGIONS = (REGION, EU)
 ACCOUNT = "111122223333"
 PRESET = "linux-x64"
 SIBLING = "linux-x64-large"
+LIMIT = 3  # builds a history keeps: small, so that runs trim
 PIPELINE = f"arn:aws:imagebuilder:{REGION}:{ACCOUNT}:image-pipeline/spot-runner-linux-x64"
 IMAGE = f"arn:aws:imagebuilder:{REGION}:{ACCOUNT}:image/spot-runner-linux-x64"
 PARAMETER = f"/spot-runner/configs/{PRESET}"
@@ -144,7 +153,12 @@ class Deployment:
         ports = evolve(ports, parameters={**ports.parameters, REGION: self.ssm})
         self.ec2: dict[str, MemoryMachineImages] = ec2
         settings = Settings(
-            home_region=REGION, account=ACCOUNT, partition="aws", table=table, extra_regions=(EU,)
+            home_region=REGION,
+            account=ACCOUNT,
+            partition="aws",
+            table=table,
+            extra_regions=(EU,),
+            history_limit=LIMIT,
         )
         self.keys: InUseKeys = settings.in_use_keys()
         self.presets = presets
@@ -169,11 +183,16 @@ class Deployment:
             self.ssm.crash = None
 
 
-def needed(record: AmiState) -> set[tuple[str, str]]:
+def needed(record: AmiState, ec2: Mapping[str, MemoryMachineImages]) -> set[tuple[str, str]]:
     """(region, AMI) a preset needs, as docs/operations.md promises: the AMI its parameter
-    holds (the pin's), the newest good one, and the two previous good builds'."""
+    holds (the pin's), the newest good one, and the two previous good builds' (older than
+    the one in use); of these, the AMIs EC2 still has."""
     previous = sorted(
-        (b for b in record.history.values() if b.good and b.build_id != record.ami_build_id),
+        (
+            b
+            for b in record.history.values()
+            if b.good and b.build_id != record.ami_build_id and b.key < record.ami_key
+        ),
         key=lambda b: b.key,
         reverse=True,
     )[:2]
@@ -181,7 +200,7 @@ def needed(record: AmiState) -> set[tuple[str, str]]:
     for region in REGIONS:
         amis = [record.ami_for(region, REGION), record.latest_ami_for(region, REGION)]
         amis += [b.ami_for(region, REGION) for b in previous]
-        found |= {(region, ami) for ami in amis if ami is not None}
+        found |= {(region, ami) for ami in amis if ami in ec2[region].images}
     return found
 
 
@@ -260,24 +279,53 @@ class Lab:
             for preset in scope or deployment.presets:
                 record = deployment.rt.service.record(preset)
                 assert record is not None
-                for region, ami in needed(record):
+                for region, ami in needed(record, self.ec2):
                     now = holding(after[region].get(ami, {}), deployment.keys)
                     assert now.protected, (preset, region, ami)
                     assert preset in now.presets or not now.complete, (preset, region, ami)
         return report
 
-    def rollback(self, prod: bool) -> None:
-        """Staging's sibling, or prod's only preset, back to an older build (if any)."""
-        deployment, preset = (self.prod, PRESET) if prod else (self.staging, SIBLING)
-        with suppress(PinRefused):
-            deployment.rt.pins.rollback(preset, reason="bad agent")
+    def target(self, which: int) -> tuple[Deployment, str]:
+        """0: staging's sibling, 1: prod's only preset, 2: staging's linux-x64."""
+        return [(self.staging, SIBLING), (self.prod, PRESET), (self.staging, PRESET)][which]
 
-    def unpin(self, prod: bool) -> None:
-        deployment, preset = (self.prod, PRESET) if prod else (self.staging, SIBLING)
+    def rollback(self, which: int) -> None:
+        """Back to the newest good build older than the one the home parameter holds."""
+        deployment, preset = self.target(which)
+        record = deployment.rt.service.record(preset)
+        assert record is not None
+        parameter = deployment.ssm.get(f"/spot-runner/configs/{preset}")
+        # What the runners launch; the record's AMI while no parameter was ever written.
+        held = json.loads(parameter.value)["amiId"] if parameter else record.ami_id
+        holding_build = find_build(record.history.values(), held) if held else None
+        older = [
+            b
+            for b in good_builds(record.history.values())
+            if holding_build is not None and b.key < holding_build.key
+        ]
+        try:
+            change = deployment.rt.pins.rollback(preset, reason="bad agent")
+        except PinRefused:
+            assert not older
+        else:
+            assert change.pin is not None and change.pin.build_id == older[0].build_id
+
+    def unpin(self, which: int) -> None:
+        deployment, preset = self.target(which)
         deployment.rt.pins.unpin(preset)
 
+    def vanish(self, build: Build, region: str) -> None:
+        """A lifecycle policy or a person deregisters the build's AMI in ``region``."""
+        ami = self.amis.get(build.number, {}).get(region)
+        if ami is not None and ami in self.ec2[region].images:
+            self.ec2[region].deregister(ami)
 
-Op = tuple[str, int]
+    def whole(self, number: int) -> bool:
+        """Whether every region still has the build's AMI."""
+        return all(self.amis[number][r] in self.ec2[r].images for r in REGIONS)
+
+
+Op = tuple[str, int]  # ("vanish", 2 * build + region) for a deregistration
 
 builds_strategy = st.lists(
     st.tuples(st.integers(0, 8), st.integers(1, 30), st.booleans()), min_size=1, max_size=5
@@ -298,9 +346,11 @@ def _play(lab: Lab, builds: list[Build], ops: list[Op], crash_of: list[Crash]) -
         elif kind == "reconcile-one":
             lab.reconcile(crash, scope=((PRESET, SIBLING)[index],))
         elif kind == "rollback":
-            lab.rollback(prod=bool(index))
+            lab.rollback(index)
         elif kind == "unpin":
-            lab.unpin(prod=bool(index))
+            lab.unpin(index)
+        elif kind == "vanish":
+            lab.vanish(builds[index // 2], REGIONS[index % 2])
         else:
             lab.reconcile(crash)
     for build in builds:
@@ -308,6 +358,8 @@ def _play(lab: Lab, builds: list[Build], ops: list[Op], crash_of: list[Crash]) -
 
 
 def _check_end_state(lab: Lab, builds: list[Build]) -> None:
+    for which in range(3):
+        lab.unpin(which)
     report = lab.reconcile()
     assert report.failed == {}
     record = lab.rt.service.record(PRESET)
@@ -316,25 +368,34 @@ def _check_end_state(lab: Lab, builds: list[Build]) -> None:
     assert record.build_id == newest.arn
     assert record.status == ("ready" if newest.good else "failed")
     assert record.updated_at == newest.finished
-    good = [b for b in builds if b.good]
-    parameter = lab.ssm.get(PARAMETER)
-    eu = lab.rt.ports.parameters[EU].get(PARAMETER)
+    assert record.order_key in record.history
+    good = sorted((b for b in builds if b.good), key=lambda b: b.order, reverse=True)
+    parameters = [lab.rt.service.parameter(region, PRESET) for region in REGIONS]
     if not good:
         assert record.ami_id is None
-        assert parameter is None
-        assert eu is None
+        assert parameters == [None, None]
     else:
-        best = lab.amis[max(good, key=lambda b: b.order).number]
-        assert record.ami_id == best[REGION]
-        assert record.ami_build_id == max(good, key=lambda b: b.order).arn
-        assert parameter is not None
-        assert eu is not None
-        assert json.loads(parameter.value) == {**CONFIG, "amiId": best[REGION]}
-        assert json.loads(eu.value) == {**CONFIG, "amiId": best[EU]}
+        _check_ami_register(lab, record, good, report)
+    assert len(record.history) <= LIMIT or set(record.history) == protected_keys(record)
     again = lab.reconcile()
     assert again.plan.changes == (), again.plan.changes
-    assert again.plan.problems == ()
+    assert again.plan.problems == report.plan.problems
     _check_exact_protection(lab)
+
+
+def _check_ami_register(lab: Lab, record: AmiState, good: list[Build], report: Report) -> None:
+    """The newest whole good build; every newer one lost an AMI (a fallback or a problem)."""
+    held = next(b for b in good if b.arn == record.ami_build_id)
+    assert record.history[record.ami_key].build_id == held.arn  # the register's key is its
+    assert all(not lab.whole(b.number) for b in good if b.order > held.order)
+    if not lab.whole(held.number):  # no good build the history keeps is whole
+        assert [p for p in report.plan.problems if "no good build remains" in p.text]
+        return
+    assert [p for p in report.plan.problems if p.preset == PRESET] == []
+    for region in REGIONS:
+        parameter = lab.rt.service.parameter(region, PRESET)
+        assert parameter is not None
+        assert json.loads(parameter.value) == {**CONFIG, "amiId": lab.amis[held.number][region]}
 
 
 def _check_exact_protection(lab: Lab) -> None:
@@ -345,7 +406,7 @@ def _check_exact_protection(lab: Lab) -> None:
         for preset in deployment.presets:
             record = deployment.rt.service.record(preset)
             assert record is not None
-            wanted |= needed(record)
+            wanted |= needed(record, lab.ec2)
         protected = {
             (region, ami)
             for region, amis in deployment.owned().items()
@@ -371,9 +432,11 @@ def test_the_end_state_is_what_the_builds_determine_whatever_was_lost(
     ops += [("reconcile", 0)] * data.draw(st.integers(0, 3), label="reconcile runs")
     ops += [("reconcile-prod", 0)] * data.draw(st.integers(0, 2), label="prod's runs")
     ops += [("reconcile-one", data.draw(st.integers(0, 1), label="preset")) for _ in range(2)]
-    for prod in (0, 1):
-        ops += [("rollback", prod)] * data.draw(st.integers(0, 2), label=f"rollbacks {prod}")
-        ops += [("unpin", prod)] * data.draw(st.integers(0, 1), label=f"unpins {prod}")
+    for which in (0, 1, 2):
+        ops += [("rollback", which)] * data.draw(st.integers(0, 2), label=f"rollbacks {which}")
+        ops += [("unpin", which)] * data.draw(st.integers(0, 1), label=f"unpins {which}")
+    gone = st.lists(st.integers(0, 2 * len(builds) - 1), max_size=3, unique=True)
+    ops += [("vanish", n) for n in data.draw(gone, label="AMIs deregistered")]
     order = data.draw(st.permutations(ops), label="order")
     crash_of: list[Crash] = [data.draw(crashes, label=f"crash at {kind} {i}") for kind, i in order]
     lab = Lab()
@@ -435,4 +498,26 @@ def test_a_rolled_back_sibling_and_prod_keep_their_amis_through_runs_over_one_pr
         ("reconcile-one", 1),
     ]
     _play(lab, builds, ops, [None] * len(ops))
+    _check_end_state(lab, builds)
+
+
+def test_a_rollback_while_ssm_is_behind_the_record_starts_from_what_ssm_holds() -> None:
+    """Build 2's SSM write died: the runners still launch build 1, so a rollback has no
+    older good build to go to (measured from the record it would pin build 1)."""
+    builds = _builds([(0, 40, True), (60, 40, True)])
+    lab = Lab()
+    _play(lab, builds, [("deliver", 0), ("deliver", 1), ("rollback", 2)], [None, "before", None])
+    record = lab.rt.service.record(PRESET)
+    assert record is not None and record.pin is None
+    _check_end_state(lab, builds)
+
+
+def test_an_ami_gone_in_the_second_region_falls_back_to_a_build_whole_in_both() -> None:
+    builds = _builds([(0, 40, True), (10, 40, True), (20, 40, True), (30, 40, False)])
+    lab = Lab()
+    ops: list[Op] = [("deliver", n) for n in range(4)]
+    ops += [("vanish", 2 * 2 + 1), ("vanish", 2 * 1 + 1), ("reconcile", 0)]
+    _play(lab, builds, ops, [None] * len(ops))
+    record = lab.rt.service.record(PRESET)
+    assert record is not None and record.ami_build_id == builds[0].arn
     _check_end_state(lab, builds)

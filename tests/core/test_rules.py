@@ -140,6 +140,21 @@ def test_older_success_after_newer_failure_sets_the_ami_only() -> None:
     assert after.updated_at == record.updated_at
 
 
+def test_after_a_fallback_a_success_between_applies_and_the_vanished_one_stays_stale() -> None:
+    """A fallback moves the AMI register, its key included, to an older build; the build
+    it left (its AMI vanished) is in the history and never becomes the AMI again."""
+    old, between, vanished = (_transition(event(n, minute=n, origin="sns")) for n in (1, 2, 3))
+    record = _record_after(event(1, minute=1, origin="sns"), event(3, minute=3, origin="sns"))
+    failed = _transition(event(4, "FAILED", minute=4))
+    record = failed.apply(record, PRESET)
+    fell = evolve(record, ami_id=old.ami_id, amis=dict(old.amis), ami_key=old.key)
+    decision = decide(fell, between)
+    assert isinstance(decision, Apply) and decision.transition.register == "ami"
+    assert decision.transition.applies_to(fell)
+    assert isinstance(decide(fell, vanished), Stale)
+    assert not evolve(vanished, register="ami").applies_to(fell)
+
+
 def test_failures_never_sync_ssm_successes_always_do() -> None:
     record = _record_after(event(1, minute=1, origin="sns"))
     assert not rules.syncs_parameter(_transition(event(2, "FAILED", minute=2)), record)

@@ -26,7 +26,7 @@ from amistate_adapters import clients
 from amistate.cli.main import main
 from amistate.shims import reconcile, runtime
 from tests.e2e.test_reconcile import NOW, T0, World
-from tests.servers import Table
+from tests.servers import Endpoint, Table
 from tests.shims.conftest import PIPELINE, Aws
 from tests.shims.fakes import REGION
 
@@ -37,8 +37,11 @@ TAG_PREFIX = "amistate:in-use"
 class Operator(World):
     """The e2e world, with builds in every region, the reconcile Lambda and the CLI."""
 
-    def __init__(self, *args: Any, regions: tuple[str, ...] = (REGION,)) -> None:
+    def __init__(
+        self, *args: Any, endpoint: Endpoint, regions: tuple[str, ...] = (REGION,)
+    ) -> None:
         super().__init__(*args)
+        self.aws_endpoint = endpoint
         self.regions = regions
         self.region_amis: dict[str, dict[str, str]] = {}  # build ARN -> region -> AMI
 
@@ -114,9 +117,8 @@ def op(
     caplog.set_level(logging.INFO, logger="amistate")
     monkeypatch.setattr(reconcile, "now", lambda: NOW)
     aws.deploy(start_build="false")
-    world = Operator(aws, moto_table.endpoint.client("ec2"), capsys, caplog)
-    world.aws_endpoint = moto_table.endpoint  # type: ignore[attr-defined]
-    return world
+    endpoint = moto_table.endpoint
+    return Operator(aws, endpoint.client("ec2"), capsys, caplog, endpoint=endpoint)
 
 
 @pytest.fixture
@@ -135,7 +137,7 @@ def _history(op: Operator) -> list[dict[str, Any]]:
 
 
 def _zero(summary: dict[str, Any]) -> bool:
-    return summary["counts"] == dict.fromkeys(summary["counts"], 0) and summary["converged"]
+    return bool(summary["counts"] == dict.fromkeys(summary["counts"], 0) and summary["converged"])
 
 
 # --- point 2: a run of failures never pushes the good builds out ------------------------------

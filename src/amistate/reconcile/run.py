@@ -140,7 +140,7 @@ class Reconciler:
             return Report(found, True, len(world.records), records=world.records)
         done: list[Instruction] = []
         failed: dict[str, str] = {}
-        fed: set[str] = set()
+        fed = _feeders(found.changes)
         synced: set[str] = set()
         for owner, instructions in _by_owner(found.changes):
             try:
@@ -151,21 +151,26 @@ class Reconciler:
                 failed[owner] = f"{type(exc).__name__}: {exc}"
         return Report(found, False, len(world.records), tuple(done), failed, world.records)
 
-    def _execute(self, instruction: Instruction, fed: set[str], synced: set[str]) -> bool:
+    def _execute(
+        self, instruction: Instruction, fed: dict[str, set[str]], synced: set[str]
+    ) -> bool:
         """Carry out one instruction; False when an earlier one already did it, or
         (a fallback, a trim) the record changed since the run read it.
 
-        ``synced``: presets whose parameters an earlier instruction of this run
-        converged (a feed's or a fall-back's write-and-confirm); their Converge
-        is done already, and re-reading the record and the parameter would only
-        find it so (two calls a repaired preset)."""
+        ``fed``: the builds still to feed, each with the presets whose plan
+        feeds it (one event updates every preset of a pipeline; a build that
+        changes no register joins only those presets' histories). ``synced``:
+        presets whose parameters an earlier instruction of this run converged (a
+        feed's or a fall-back's write-and-confirm); their Converge is done
+        already, and re-reading the record and the parameter would only find it
+        so (two calls a repaired preset)."""
         if isinstance(instruction, Feed):
-            if instruction.build.arn in fed:  # one event updates every preset of a pipeline
+            presets = fed.pop(instruction.build.arn, None)
+            if presets is None:
                 return False
-            fed.add(instruction.build.arn)
             finished = self.pipelines.finished_at(instruction.build.arn)
             event = event_of(instruction.build, instruction.pipeline_arn, finished)
-            for outcome in self.service.handle(event, keep_stale=True):
+            for outcome in self.service.handle(event, keep_stale=presets):
                 if outcome.preset and outcome.parameter_ami_id is not None:
                     synced.add(outcome.preset)
         elif isinstance(instruction, FallBack):
@@ -177,7 +182,8 @@ class Reconciler:
             if instruction.preset not in synced:
                 self.service.sync(instruction.preset)
         elif isinstance(instruction, Trim):
-            return self.states.forget_builds(instruction.preset, instruction.keys, instruction.basis)
+            keys, basis = instruction.keys, instruction.basis
+            return self.states.forget_builds(instruction.preset, keys, basis)
         elif isinstance(instruction, Tag):
             self.machines[instruction.region].tag(instruction.ami_ids, instruction.tags)
         elif isinstance(instruction, Untag):
@@ -191,6 +197,15 @@ def owner(instruction: Instruction) -> str:
     if isinstance(instruction, Tag | Untag):
         return f"tags in {instruction.region}"
     return instruction.preset
+
+
+def _feeders(instructions: Iterable[Instruction]) -> dict[str, set[str]]:
+    """Each build the plan feeds, with the presets that feed it."""
+    presets: dict[str, set[str]] = defaultdict(set)
+    for instruction in instructions:
+        if isinstance(instruction, Feed):
+            presets[instruction.build.arn].add(instruction.preset)
+    return dict(presets)
 
 
 def _by_owner(instructions: Iterable[Instruction]) -> list[tuple[str, list[Instruction]]]:
