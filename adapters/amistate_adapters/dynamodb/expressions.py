@@ -126,6 +126,28 @@ def _ami_register(transition: Transition) -> tuple[list[str], dict[str, Any]]:
     return sets, {":null": NULL, ":noAmis": EMPTY_MAP, ":noKey": s(NO_KEY)}
 
 
+def _apply_conditions(transition: Transition) -> tuple[str, str]:
+    """``applies_to`` as (the nested form's condition, the whole form's: no history map)."""
+    if transition.register == "all":
+        # An item the catalog created (config only) has no orderKey yet.
+        nested = whole = "(attribute_not_exists(#orderKey) OR #orderKey < :key)"
+    else:
+        # A missing item takes any transition (as applies_to(None) does); an
+        # existing one needs amiKey < key < orderKey, and the build not in its
+        # history. Comparisons with a missing attribute are false, so a
+        # config-only item rejects it.
+        between = "#amiKey < :key AND #orderKey > :key"
+        whole = f"(attribute_not_exists(#pk) OR ({between}))"
+        nested = (
+            f"(attribute_not_exists(#pk) OR ({between} AND attribute_not_exists(#history.#hk)))"
+        )
+    if transition.pipeline_arn is not None:
+        # The record follows the build's pipeline (rules.moved): checked in the same write.
+        follows = " AND (attribute_not_exists(#pipelineArn) OR #pipelineArn = :pipelineArn)"
+        nested, whole = nested + follows, whole + follows
+    return nested, whole
+
+
 def apply_updates(transition: Transition) -> tuple[Update, Update]:
     """(nested, whole): the two forms of one transition's write, enforcing ``applies_to``.
 
@@ -135,25 +157,9 @@ def apply_updates(transition: Transition) -> tuple[Update, Update]:
     conditioned on ``attribute_not_exists(#history)`` as well, so it can never
     replace a history another writer created meanwhile.
     """
-    # (the nested form's condition, the whole form's: no history map to look in)
-    if transition.register == "all":
-        # An item the catalog created (config only) has no orderKey yet.
-        condition = "(attribute_not_exists(#orderKey) OR #orderKey < :key)"
-        nested_condition = condition
-    else:
-        # A missing item takes any transition (as applies_to(None) does); an
-        # existing one needs amiKey < key < orderKey, and the build not in its
-        # history. Comparisons with a missing attribute are false, so a
-        # config-only item rejects it.
-        between = "#amiKey < :key AND #orderKey > :key"
-        condition = f"(attribute_not_exists(#pk) OR ({between}))"
-        nested_condition = (
-            f"(attribute_not_exists(#pk) OR ({between} AND attribute_not_exists(#history.#hk)))"
-        )
+    nested_condition, condition = _apply_conditions(transition)
     sets, removes, values = _status_register(transition)
     if transition.pipeline_arn is not None:
-        # The record follows the build's pipeline (rules.moved): checked in the same write.
-        condition += " AND (attribute_not_exists(#pipelineArn) OR #pipelineArn = :pipelineArn)"
         values[":pipelineArn"] = s(transition.pipeline_arn)
     ami_sets, ami_values = _ami_register(transition)
     values |= ami_values | {
