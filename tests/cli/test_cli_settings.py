@@ -45,10 +45,12 @@ def test_a_flag_overrides_its_own_variable_only(
 ) -> None:
     """``--table`` wins over AMISTATE_TABLE; AMISTATE_HISTORY_LIMIT still holds."""
     init(op, "linux-x64")
-    builds = [op.build("linux-x64", hour)[0] for hour in range(3)]
+    good = op.build("linux-x64", 0)[0]
+    failed = [op.build("linux-x64", hour, status="FAILED")[0] for hour in range(1, 4)]
     monkeypatch.setenv("AMISTATE_TABLE", "not-this-table")
     monkeypatch.setenv("AMISTATE_HISTORY_LIMIT", "2")
 
     op.json("reconcile", "linux-x64", "--table", op.cli.table)
     history = op.json("history", "linux-x64", "--table", op.cli.table)
-    assert [build["buildId"] for build in history["builds"]] == builds[::-1][:2]
+    # Two builds: the newest, and the one in use (the history trims failures first).
+    assert [build["buildId"] for build in history["builds"]] == [failed[-1], good]
