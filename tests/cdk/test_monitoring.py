@@ -40,8 +40,9 @@ CONTRACT = {
         "ReconcileRepairs",
         "ReconcileFallbacks",
         "Errors",
+        "RejectedNotifications",
     ],
-    "decisions": ["applied", "applied-ami", "stale", "duplicate", "ignored"],
+    "decisions": ["applied", "applied-ami", "stale", "duplicate", "ignored", "rejected"],
     "preset": ["AmiAgeDays", "BuildFailed"],
 }
 
