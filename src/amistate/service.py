@@ -6,8 +6,9 @@ carries out the answer. Call order for a success (the expensive case):
 ``GetImage`` (every event but a reconcile run's: Image Builder confirms what
 the event claims, :mod:`amistate.verify`), pipeline -> presets lookup, then
 per preset one conditional state write and the SSM convergence loop (read,
-write if different, confirm against the state store). Every other writer (deploy, sync, pins, reconcile runs) ends in
-the same loop, which is what makes them all safe to race.
+write if different, confirm against the state store). Every other writer
+(deploy, sync, pins, reconcile runs) ends in the same loop, which is what
+makes them all safe to race.
 """
 
 from __future__ import annotations

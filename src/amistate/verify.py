@@ -37,8 +37,8 @@ def disagreement(event: BuildEvent, facts: ImageFacts) -> str | None:
     if event.created is not None and (
         facts.created is None or _second(event.created) != _second(facts.created)
     ):
-        actual = facts.created.isoformat() if facts.created else "nothing"
-        return f"dateCreated: the event says {event.created.isoformat()}, Image Builder {actual}"
+        started = facts.created.isoformat() if facts.created else "nothing"
+        return f"dateCreated: the event says {event.created.isoformat()}, Image Builder {started}"
     if event.pipeline_arn is not None and event.pipeline_arn != facts.pipeline_arn:
         return (
             f"sourcePipelineArn: the event says {event.pipeline_arn}, "
