@@ -93,7 +93,8 @@ def sns_event(
 
 
 def build_outcomes(events: Iterable[Mapping[str, Any]]) -> dict[str, str]:
-    """``{build ARN: status}`` of the events that end a build otherwise than AVAILABLE."""
+    """``{build ARN: status}`` of every event that ends a build (AVAILABLE too: a section
+    may reuse a build ARN another section failed)."""
     found: dict[str, str] = {}
     for event in events:
         if "detail-type" in event:
@@ -101,7 +102,7 @@ def build_outcomes(events: Iterable[Mapping[str, Any]]) -> dict[str, str]:
         else:
             image = json.loads(event["Records"][0]["Sns"]["Message"])
             build, status = image["arn"], image["state"]["status"]
-        if status != "AVAILABLE":
+        if status in ("AVAILABLE", "FAILED", "CANCELLED"):
             found[build] = status
     return found
 

@@ -7,12 +7,12 @@
   is a pure function of the build ARN (see :func:`image_for`), so any number
   of builds need no set-up: the pipeline is ``image-pipeline/<recipe>`` and
   every distribution region gets :func:`ami_of_build`; a build is AVAILABLE
-  unless ``/__bench__/outcomes`` said otherwise (amistate checks an event's
-  status against GetImage, so a failed build must be failed here too);
+  unless ``/__bench__/outcomes`` said otherwise last (amistate checks an
+  event's status against GetImage, so a failed build must be failed here too);
 * ``/__bench__/calls``: ``GET`` the AWS requests received since the last
   ``DELETE``, as ``[["dynamodb:GetItem", <server seconds>], ...]``;
 * ``/__bench__/outcomes``: ``POST {"<build ARN>": "FAILED", ...}``: those builds'
-  terminal status (not counted as AWS calls).
+  terminal status from now on (not counted as AWS calls).
 
 Counting happens here, at the HTTP level, in another process than the code
 under test: a retried request counts twice, as it costs twice.
@@ -93,7 +93,7 @@ class Counting:
         self.moto = moto
         self.lock = threading.Lock()
         self.calls: list[tuple[str, float]] = []
-        self.outcomes: dict[str, str] = {}  # build ARN -> status, when not AVAILABLE
+        self.outcomes: dict[str, str] = {}  # build ARN -> terminal status (default AVAILABLE)
 
     def __call__(self, environ: Environ, start: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")

@@ -122,15 +122,21 @@ def test_spec_failed_build_processing(world: Aws) -> None:
     assert world.parameter() == before  # value and version unchanged
 
 
-def test_spec_conditional_update_prevents_race_conditions(world: Aws) -> None:
+def test_spec_conditional_update_prevents_race_conditions(
+    world: Aws, caplog: pytest.LogCaptureFixture
+) -> None:
     newer = available(BUILD_4, "2024-01-19T05:00:00Z")
     world.images.add_image(BUILD_4, PIPELINE, {REGION: AMI_4}, created=STARTED_4)
+    build_2 = BUILD_3.replace("/1.0.0/3", "/1.0.0/2")
+    world.images.add_image(build_2, PIPELINE, {}, status="FAILED", created=STARTED_3)
     world.invoke(newer)
     parameter = world.parameter()
     item = world.item()
+    caplog.clear()
     # Older events arrive late: a success and a failure.
     world.invoke(available(BUILD_3, "2024-01-18T17:50:56Z"))
-    world.invoke(failed(BUILD_3, "2024-01-18T18:00:00Z"))
+    world.invoke(failed(build_2, "2024-01-18T18:00:00Z"))
+    assert [line["decision"] for line in decisions(caplog)] == ["stale", "stale"]
     # Nothing is written at all (the next reconcile run adds them to the history).
     assert world.item() == item
     assert item is not None and item["amiId"] == {"S": AMI_4}
