@@ -161,4 +161,3 @@ def test_amistate_logs_never_hold_config_values_even_at_debug(
     assert SECRET not in text
     assert "c7i.large" not in text
     record_figures("secrecy", {"amistate_debug_lines": len(logs.records)})
-
