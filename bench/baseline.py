@@ -16,7 +16,9 @@ What it does not do, and amistate does (this is what the extra calls buy):
 * a failure after a success and a late older success overwrite each other
   by time only, with no separate AMI register (a failure keeps the AMI here
   only because the code copies it over, racily);
-* presets are fixed in the function's configuration: a new preset is a redeploy.
+* presets are fixed in the function's configuration: a new preset is a redeploy;
+* an SNS message is believed as it is: whoever can publish to the topic sets
+  the AMI (amistate checks it with GetImage, one more call).
 """
 
 from __future__ import annotations

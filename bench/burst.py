@@ -292,6 +292,7 @@ def burst(
         i: eventbridge_event(preset_build(i, build), "AVAILABLE", at(3600 * build + i))
         for i in range(1, presets + 1)
     }
+    server.outcomes(events.values())  # AVAILABLE, whatever another section said
     quiet = logging.getLogger("amistate")  # one error line per throttled invocation: not here
     saved_propagate, quiet.propagate = quiet.propagate, False
     silencer = logging.NullHandler()

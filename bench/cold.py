@@ -201,6 +201,7 @@ def measure(
         for name, interpreter, script, variables in order:
             build = preset_build(presets[name], n + 1)
             event = eventbridge_event(build, "AVAILABLE", at(60 * (n + 1)))
+            server.outcomes([event])  # AVAILABLE in GetImage, whatever another section said
             run = run_child(interpreter, script, event, variables)
             calls = len(server.calls())
             if n:
@@ -443,6 +444,7 @@ def import_report(
             ("source", source, packages.source_only),
         ):
             event = eventbridge_event(preset_build(preset, n), "AVAILABLE", at(60 * n))
+            server.outcomes([event])
             found = _cold_importtime(python, folder, env, event)
             sums: dict[str, int] = defaultdict(int)
             for row in found:

@@ -7,7 +7,7 @@ import json
 import os
 import platform
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -90,6 +90,21 @@ def sns_event(
     envelope["Message"] = json.dumps(image)
     envelope["Timestamp"] = iso(when)
     return event
+
+
+def build_outcomes(events: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """``{build ARN: status}`` of every event that ends a build (AVAILABLE too: a section
+    may reuse a build ARN another section failed)."""
+    found: dict[str, str] = {}
+    for event in events:
+        if "detail-type" in event:
+            build, status = event["resources"][0], event["detail"]["state"]["status"]
+        else:
+            image = json.loads(event["Records"][0]["Sns"]["Message"])
+            build, status = image["arn"], image["state"]["status"]
+        if status in ("AVAILABLE", "FAILED", "CANCELLED"):
+            found[build] = status
+    return found
 
 
 def median(values: Iterable[float]) -> float:

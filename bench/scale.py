@@ -206,6 +206,7 @@ def measure(server: BenchServer, presets: int = 1000, threads: int = 8) -> list[
 
     events = plan(presets)
     want = expected(events)
+    server.outcomes(e.event for e in events)
     sides: list[Side] = []
     with dynalite() as dynamodb_url:
         env = {

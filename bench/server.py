@@ -6,9 +6,13 @@
 * Image Builder ``GET /GetImage?imageBuildVersionArn=``: a fake whose answer
   is a pure function of the build ARN (see :func:`image_for`), so any number
   of builds need no set-up: the pipeline is ``image-pipeline/<recipe>`` and
-  every distribution region gets :func:`ami_of_build`;
+  every distribution region gets :func:`ami_of_build`; a build is AVAILABLE
+  unless ``/__bench__/outcomes`` said otherwise last (amistate checks an
+  event's status against GetImage, so a failed build must be failed here too);
 * ``/__bench__/calls``: ``GET`` the AWS requests received since the last
-  ``DELETE``, as ``[["dynamodb:GetItem", <server seconds>], ...]``.
+  ``DELETE``, as ``[["dynamodb:GetItem", <server seconds>], ...]``;
+* ``/__bench__/outcomes``: ``POST {"<build ARN>": "FAILED", ...}``: those builds'
+  terminal status from now on (not counted as AWS calls).
 
 Counting happens here, at the HTTP level, in another process than the code
 under test: a retried request counts twice, as it costs twice.
@@ -32,7 +36,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs
 
-from bench.common import ROOT
+from bench.common import ROOT, build_outcomes
 
 ACCOUNT = "111122223333"
 #: Regions every fake build is distributed to.
@@ -48,11 +52,12 @@ def ami_of_build(build_arn: str, region: str) -> str:
     return f"ami-{digest[:17]}"
 
 
-def image_for(build_arn: str) -> dict[str, Any]:
-    """The ``image`` of a GetImage answer for any build ARN."""
+def image_for(build_arn: str, status: str = "AVAILABLE") -> dict[str, Any]:
+    """The ``image`` of a GetImage answer for any build ARN (no AMI unless AVAILABLE)."""
     prefix, _, rest = build_arn.partition(":image/")
     recipe, version, build = rest.split("/")
     pipeline = f"{prefix}:image-pipeline/{recipe}"
+    distribution = DISTRIBUTION if status == "AVAILABLE" else ()
     return {
         "arn": build_arn,
         "name": recipe,
@@ -60,7 +65,7 @@ def image_for(build_arn: str) -> dict[str, Any]:
         "version": version,
         "platform": "Linux",
         "osVersion": "Amazon Linux 2023",
-        "state": {"status": "AVAILABLE"},
+        "state": {"status": status},
         "buildType": "SCHEDULED",
         "sourcePipelineArn": pipeline,
         "sourcePipelineName": recipe,
@@ -75,7 +80,7 @@ def image_for(build_arn: str) -> dict[str, Any]:
                     "state": {"status": "AVAILABLE"},
                     "accountId": ACCOUNT,
                 }
-                for region in DISTRIBUTION
+                for region in distribution
             ]
         },
     }
@@ -88,11 +93,14 @@ class Counting:
         self.moto = moto
         self.lock = threading.Lock()
         self.calls: list[tuple[str, float]] = []
+        self.outcomes: dict[str, str] = {}  # build ARN -> terminal status (default AVAILABLE)
 
     def __call__(self, environ: Environ, start: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path == "/__bench__/calls":
             return self._calls(environ, start)
+        if path == "/__bench__/outcomes":
+            return self._outcomes(environ, start)
         began = time.perf_counter()
         if path == "/GetImage":
             answer = self._get_image(environ, start)
@@ -119,11 +127,22 @@ class Counting:
         start("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
         return [body]
 
+    def _outcomes(self, environ: Environ, start: StartResponse) -> Iterable[bytes]:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        outcomes = json.loads(environ["wsgi.input"].read(length) or b"{}")
+        with self.lock:
+            self.outcomes.update(outcomes)
+        start("204 No Content", [("Content-Length", "0")])
+        return [b""]
+
     def _get_image(self, environ: Environ, start: StartResponse) -> Iterable[bytes]:
         arn = parse_qs(environ.get("QUERY_STRING", "")).get("imageBuildVersionArn", [""])[0]
         headers = [("Content-Type", "application/json")]
+        with self.lock:
+            outcome = self.outcomes.get(arn, "AVAILABLE")
         try:
-            status, value = "200 OK", {"requestId": str(uuid.uuid4()), "image": image_for(arn)}
+            image = image_for(arn, outcome)
+            status, value = "200 OK", {"requestId": str(uuid.uuid4()), "image": image}
         except ValueError:
             status, value = "404 Not Found", {"message": f"no image {arn[:200]}"}
             headers.append(("x-amzn-ErrorType", "ResourceNotFoundException"))
@@ -204,6 +223,15 @@ class BenchServer:
         with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
             value: list[list[Any]] = json.loads(answer.read())
         return [(str(call), float(seconds)) for call, seconds in value]
+
+    def outcomes(self, events: Iterable[Mapping[str, Any]]) -> None:
+        """Make GetImage tell each event's build with the status the event says (a
+        failed build is FAILED in Image Builder too)."""
+        body = json.dumps(build_outcomes(events)).encode()
+        url = f"{self.url}/__bench__/outcomes"  # always http://127.0.0.1
+        request = urllib.request.Request(url, data=body, method="POST")  # noqa: S310
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310
+            pass
 
     def env(self, services: Mapping[str, str] | None = None) -> dict[str, str]:
         """Environment variables that point boto3 at this server (and dummy credentials)."""

@@ -100,6 +100,7 @@ def queued(server: BenchServer, presets: int, build: int, window: float, seed: i
         i: eventbridge_event(preset_build(i, build), "AVAILABLE", at(3600 * build + i))
         for i in range(1, presets + 1)
     }
+    server.outcomes(events.values())  # AVAILABLE, whatever another section said
     due = [Message(rng.uniform(0, window), i, 0) for i in events]
     with _quiet():
         _run_queue(server, outcome, events, due)

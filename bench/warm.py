@@ -66,6 +66,7 @@ def measure(server: BenchServer, events: int = 200) -> list[Latency]:
             for k, (kind, make) in enumerate(KINDS.items()):
                 preset = 10 + k
                 world.add_preset(preset)
+                server.outcomes(make(preset, n) for n in range(1, events + 3))
                 for n in (1, 2):  # warm-up: runtime, clients, connections, mapping cache
                     world.amistate(make(preset, n))
                     world.baseline.handle(make(preset, n))

@@ -13,6 +13,7 @@ from datetime import datetime
 from attrs import evolve
 
 from amistate.builds import TrimBasis
+from amistate.errors import UnknownBuild
 from amistate.events import RegionalAmi
 from amistate.merge import load_object
 from amistate.ports import (
@@ -264,15 +265,18 @@ class MemoryImageCatalog:
         pipeline_arn: str,
         amis: Mapping[str, str],
         created: datetime | None = None,
+        status: str = "AVAILABLE",
     ) -> None:
         facts = tuple(RegionalAmi(region=r, ami_id=a) for r, a in amis.items())
-        self.images[build_arn] = ImageFacts(amis=facts, pipeline_arn=pipeline_arn, created=created)
+        self.images[build_arn] = ImageFacts(
+            amis=facts, pipeline_arn=pipeline_arn, status=status, created=created
+        )
 
     def describe(self, build_arn: str) -> ImageFacts:
         try:
             return self.images[build_arn]
         except KeyError:
-            raise LookupError(f"no such image build: {build_arn}") from None
+            raise UnknownBuild(f"Image Builder has no image {build_arn}") from None
 
 
 class MemoryPipelineStarter:

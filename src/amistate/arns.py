@@ -11,10 +11,12 @@ from amistate.names import REGION_PATTERN
 _BUILD_ARN = re.compile(
     rf"arn:(?P<partition>aws[a-z-]*):imagebuilder:(?P<region>{REGION_PATTERN}):"
     r"(?P<account>\d{12}):image/(?P<name>[A-Za-z0-9][A-Za-z0-9_-]{0,127})/"
-    r"(?P<major>\d{1,9})\.(?P<minor>\d{1,9})\.(?P<patch>\d{1,9})/(?P<build>\d{1,9})"
+    r"(?P<major>\d{1,9})\.(?P<minor>\d{1,9})\.(?P<patch>\d{1,9})/(?P<build>\d{1,9})",
+    re.ASCII,  # \d is 0-9 only: "3\u0661" is not build 31
 )
 _PIPELINE_ARN = re.compile(
-    rf"arn:aws[a-z-]*:imagebuilder:{REGION_PATTERN}:\d{{12}}:image-pipeline/[A-Za-z0-9][A-Za-z0-9_-]{{0,127}}"
+    rf"arn:aws[a-z-]*:imagebuilder:{REGION_PATTERN}:\d{{12}}:image-pipeline/[A-Za-z0-9][A-Za-z0-9_-]{{0,127}}",
+    re.ASCII,
 )
 
 
@@ -36,7 +38,11 @@ class BuildArn:
 
 
 def parse_build_arn(text: str) -> BuildArn:
-    """Parse a build version ARN; raise ValueError saying what is expected."""
+    """Parse a build version ARN; raise ValueError saying what is expected.
+
+    The whole text must be the ARN (``fullmatch``): ``.../1.0.0/3xyz``, a trailing
+    slash or newline is refused, never read as build ``1.0.0/3``.
+    """
     match = _BUILD_ARN.fullmatch(text)
     if match is None:
         raise ValueError(

@@ -7,7 +7,9 @@ dashboard use (docs/operations.md lists them):
 
 * namespace ``amistate``; every metric has the dimension ``Service=amistate``;
 * ``Decisions`` is also split by ``Decision`` (applied, applied-ami, stale,
-  duplicate, ignored): five values, a bounded set;
+  duplicate, ignored, rejected): six values, a bounded set;
+* ``RejectedNotifications`` counts events Image Builder contradicted or did not
+  know (:mod:`amistate.verify`): nothing of them was written;
 * ``AmiAgeDays`` and ``BuildFailed`` are also split by ``Preset``. Presets are
   the ones the stack deployed (an event of an unmapped pipeline is ignored
   before any metric names it), so the dimension is bounded by the deployment.
@@ -40,6 +42,7 @@ METRICS: Mapping[str, tuple[Unit, str | None]] = {
     "ReconcileFallbacks": ("Count", None),
     "ReconcileProblems": ("Count", None),
     "Errors": ("Count", None),
+    "RejectedNotifications": ("Count", None),
     "AmiAgeDays": ("None", "Preset"),
 }
 

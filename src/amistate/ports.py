@@ -199,9 +199,13 @@ class ImageFacts:
 
 
 class ImageCatalog(Protocol):
-    """Image Builder's view of a build (``imagebuilder:GetImage``)."""
+    """Image Builder's view of a build (``imagebuilder:GetImage``): the truth every
+    event's claims are checked against (:mod:`amistate.verify`)."""
 
-    def describe(self, build_arn: str) -> ImageFacts: ...
+    def describe(self, build_arn: str) -> ImageFacts:
+        """The build's facts; :class:`~amistate.errors.UnknownBuild` when Image
+        Builder has no such image (``ResourceNotFoundException``)."""
+        ...
 
 
 class PipelineStarter(Protocol):

@@ -3,11 +3,12 @@
 The service holds no rules of its own; it asks :mod:`amistate.rules` (which
 build wins) and :mod:`amistate.desired` (what a parameter should say) and
 carries out the answer. Call order for a success (the expensive case):
-``GetImage`` (only when the event lacks AMIs or the build's start time),
-pipeline -> presets lookup, then per preset one conditional state write and
-the SSM convergence loop (read, write if different, confirm against the
-state store). Every other writer (deploy, sync, pins, reconcile runs) ends in
-the same loop, which is what makes them all safe to race.
+``GetImage`` (every event but a reconcile run's: Image Builder confirms what
+the event claims, :mod:`amistate.verify`), pipeline -> presets lookup, then
+per preset one conditional state write and the SSM convergence loop (read,
+write if different, confirm against the state store). Every other writer
+(deploy, sync, pins, reconcile runs) ends in the same loop, which is what
+makes them all safe to race.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from typing import Literal
 
 from attrs import evolve, field, frozen
 
-from amistate import rules
+from amistate import rules, verify
 from amistate.arns import same_owner
 from amistate.desired import desired_value, same_json, written_by_others
-from amistate.errors import ContentionError, UnknownBuildStart, UnknownPreset
+from amistate.errors import ContentionError, UnknownBuild, UnknownBuildStart, UnknownPreset
 from amistate.events import BuildEvent
 from amistate.merge import dump_object, load_object
 from amistate.names import parameter_name, state_pk, validate_preset
@@ -35,7 +36,7 @@ from amistate.ports import (
 from amistate.settings import Settings
 from amistate.state import AmiState, BuildRecord
 
-DecisionName = Literal["applied", "applied-ami", "duplicate", "stale", "ignored"]
+DecisionName = Literal["applied", "applied-ami", "duplicate", "stale", "ignored", "rejected"]
 
 #: Each rejected write means another writer made progress; this bounds a
 #: pathological storm. Exceeding it raises, so Lambda retries the event.
@@ -109,7 +110,10 @@ class AmiService:
         if event.pipeline_arn is not None and not same_owner(event.pipeline_arn, event.build):
             return (_ignored(event, f"pipeline {event.pipeline_arn} is not the build's account"),)
 
-        event = self._complete(event, status)
+        checked = self._verified(event)
+        if isinstance(checked, Outcome):
+            return (checked,)
+        event = checked
         pipeline_arn = event.pipeline_arn
         presets = self.catalog.presets_for_pipeline(pipeline_arn) if pipeline_arn else ()
         if not presets:
@@ -120,22 +124,27 @@ class AmiService:
         keep = set(presets) if keep_stale is True else set(keep_stale or ())
         return tuple(self._apply(preset, attempted, preset in keep) for preset in presets)
 
-    def _complete(self, event: BuildEvent, status: str) -> BuildEvent:
-        """The event with what only ``GetImage`` can add: pipeline, AMIs, start time."""
-        missing_amis = status == "ready" and event.amis is None
-        if event.pipeline_arn is not None and event.created is not None and not missing_amis:
+    def _verified(self, event: BuildEvent) -> BuildEvent | Outcome:
+        """The event with Image Builder's facts (``GetImage``: pipeline, AMIs, start),
+        or a ``rejected`` outcome when Image Builder does not know the build or
+        contradicts a claim of the event (:mod:`amistate.verify`); nothing is written then.
+
+        A reconcile run's event is built from Image Builder's own listing: kept as is.
+        """
+        if event.origin == "reconcile":
             return event
-        facts = self.images.describe(event.build.arn)
-        if event.created is None and facts.created is None:
+        try:
+            facts = self.images.describe(event.build.arn)
+        except UnknownBuild:
+            return _rejected(event, "arn: Image Builder has no such image (GetImage)")
+        why = verify.disagreement(event, facts)
+        if why is not None:
+            return _rejected(event, why)
+        if facts.created is None:
             raise UnknownBuildStart(
                 f"build {event.build.arn}: GetImage gives no dateCreated, so it cannot be ordered"
             )
-        return evolve(
-            event,
-            amis=event.amis if event.amis is not None else facts.amis,
-            pipeline_arn=event.pipeline_arn or facts.pipeline_arn,
-            created=event.created or facts.created,
-        )
+        return verify.confirmed(event, facts)
 
     def _apply(self, preset: str, attempted: rules.Transition, keep_stale: bool) -> Outcome:
         decision, record = self._write(preset, attempted)
@@ -355,6 +364,10 @@ class AmiService:
 
 def _ignored(event: BuildEvent, why: str) -> Outcome:
     return Outcome(decision="ignored", build_id=event.build.arn, status=event.status, note=why)
+
+
+def _rejected(event: BuildEvent, why: str) -> Outcome:
+    return Outcome(decision="rejected", build_id=event.build.arn, status=event.status, note=why)
 
 
 def _wants(record: AmiState) -> tuple[object, ...]:

@@ -48,11 +48,12 @@ def make_events(rng: random.Random, images: MemoryImageCatalog) -> list[BuildEve
             # few distinct times: many ties, broken by the version
             time = T0 + timedelta(minutes=rng.randrange(10))
             ami = f"ami-{PRESETS.index(preset):08x}{k:09x}"
-            images.add(arn, pipeline(preset), {REGION: ami}, created=time)
+            status = rng.choice(STATUSES)
+            images.add(arn, pipeline(preset), {REGION: ami}, created=time, status=status)
             events.append(
                 BuildEvent(
                     build=parse_build_arn(arn),
-                    status=rng.choice(STATUSES),
+                    status=status,
                     time=time,
                     reason="boom" if rng.random() < 0.5 else None,
                 )

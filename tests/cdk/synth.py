@@ -8,7 +8,8 @@ Two stacks in one app, one ``app.synth()``:
 * ``Example``: the shipped ``examples/cdk/presets.json`` as is (a new table);
 * ``Full``: every option on (existing table, SecureString key, X-Ray, an extra
   region, a subnet, a per-preset schedule, a preset that starts no build, an
-  alarm e-mail, another reconcile schedule, AMI age limit and lifecycle rule),
+  alarm e-mail, another reconcile schedule, AMI age limit and lifecycle rule,
+  Image Builder's SNS notifications through a queue),
   so the conditional statements are checked too.
 """
 
@@ -110,6 +111,7 @@ def full_settings(example: AmiStateSettings) -> AmiStateSettings:
         alarm_email=ALARM_EMAIL,
         lifecycle=LifecycleSpec(keep_images=5, max_age_days=90),
         history_limit=40,
+        notifications=True,
     )
 
 

@@ -113,6 +113,22 @@ class Cli:
             "init", preset, "--pipeline-arn", pipeline(preset), "--config", path, "--no-build"
         )
 
+    def image(
+        self,
+        preset: str,
+        n: int,
+        status: str = "AVAILABLE",
+        ami: str | None = None,
+        created: str | None = None,
+    ) -> dict[str, Any]:
+        """Build ``n`` of ``preset`` made by Image Builder (the stand-in holds it, so
+        GetImage confirms it), and its notification (:func:`image`)."""
+        body = image(preset, n, status, ami, created)
+        started_at = datetime.fromisoformat(body["dateCreated"].replace("Z", "+00:00"))
+        amis = {REGION: ami} if ami else {}
+        self.images.add_image(body["arn"], pipeline(preset), amis, status, started_at)
+        return body
+
     def parameter(self, preset: str) -> dict[str, Any]:
         value = self.ssm.get_parameter(Name=f"{PREFIX}/{preset}")["Parameter"]["Value"]
         loaded: dict[str, Any] = json.loads(value)

@@ -10,7 +10,6 @@ from tests.cli.conftest import (
     PREFIX,
     Cli,
     build,
-    image,
     pipeline,
     sqs_message,
 )
@@ -128,12 +127,14 @@ def test_init_registers_starts_a_build_and_is_safe_to_rerun(cli: Cli) -> None:
 def test_replay_of_an_sqs_dump_runs_each_message_through_the_lambda(cli: Cli) -> None:
     cli.init("linux-x64")
     cli.init("linux-arm64")
-    raw = image("linux-arm64", 4, ami=AMI_3)
+    raw = cli.image("linux-arm64", 4, ami=AMI_3)
     dump = {
         "Messages": [
             # An SNS envelope (an SQS queue subscribed to Image Builder's topic).
             sqs_message(
-                json.dumps(sns_envelope(image("linux-x64", 2, ami=AMI_2), "2024-01-19T10:00:00Z")),
+                json.dumps(
+                    sns_envelope(cli.image("linux-x64", 2, ami=AMI_2), "2024-01-19T10:00:00Z")
+                ),
                 "m-1",
             ),
             # Raw message delivery: the Image object itself, timed by SentTimestamp.
@@ -185,9 +186,11 @@ def test_replay_of_an_sqs_dump_runs_each_message_through_the_lambda(cli: Cli) ->
 
 def test_replay_reads_json_lines_from_stdin_and_orders_events(cli: Cli) -> None:
     cli.init("linux-x64")
-    newer = sns_event(sns_envelope(image("linux-x64", 3, ami=AMI_3), "2024-01-20T10:00:00Z"))
-    older = sns_event(sns_envelope(image("linux-x64", 2, ami=AMI_2), "2024-01-19T10:00:00Z"))
-    failed = sns_event(sns_envelope(image("linux-x64", 4, status="FAILED"), "2024-01-21T10:00:00Z"))
+    newer = sns_event(sns_envelope(cli.image("linux-x64", 3, ami=AMI_3), "2024-01-20T10:00:00Z"))
+    older = sns_event(sns_envelope(cli.image("linux-x64", 2, ami=AMI_2), "2024-01-19T10:00:00Z"))
+    failed = sns_event(
+        sns_envelope(cli.image("linux-x64", 4, status="FAILED"), "2024-01-21T10:00:00Z")
+    )
     stdin = "".join(json.dumps(e) + "\n" for e in (newer, older, failed))
 
     done = cli.json("replay", "-", stdin=stdin)
@@ -207,7 +210,7 @@ def test_drift_is_detected_and_repaired_idempotently(cli: Cli) -> None:
     cli.init("linux-arm64")
     cli.init("windows")  # no build yet: nothing to sync, never drift
     events = [
-        sns_event(sns_envelope(image(preset, 1, ami=ami), "2024-01-19T10:00:00Z"))
+        sns_event(sns_envelope(cli.image(preset, 1, ami=ami), "2024-01-19T10:00:00Z"))
         for preset, ami in (("linux-x64", AMI_1), ("linux-arm64", AMI_2))
     ]
     assert cli.json("replay", cli.write("events.jsonl", events, lines=True))["failures"] == 0
@@ -261,7 +264,7 @@ def test_drift_is_detected_and_repaired_idempotently(cli: Cli) -> None:
 
 def test_sync_refuses_to_overwrite_a_parameter_that_is_not_json(cli: Cli) -> None:
     cli.init("linux-x64")
-    event = sns_event(sns_envelope(image("linux-x64", 1, ami=AMI_1), "2024-01-19T10:00:00Z"))
+    event = sns_event(sns_envelope(cli.image("linux-x64", 1, ami=AMI_1), "2024-01-19T10:00:00Z"))
     cli.json("replay", cli.write("e.json", event))
     cli.ssm.put_parameter(
         Name=f"{PREFIX}/linux-x64", Value="not json", Type="String", Overwrite=True

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.cli.conftest import CONFIG, PREFIX, Operator, build, image, init
+from tests.cli.conftest import CONFIG, PREFIX, Operator, build, init
 
 AMI_1 = "ami-0a1b2c3d4e5f60718"
 AMI_2 = "ami-0f9e8d7c6b5a40312"
@@ -29,7 +29,9 @@ def test_status_names_the_build_of_the_ami_and_shows_config_drift_sync_repairs(
     op: Operator,
 ) -> None:
     init(op, "linux-x64")
-    op.deliver(image("linux-x64", 1, ami=AMI_1), image("linux-x64", 2, status="FAILED"))
+    op.deliver(
+        op.cli.image("linux-x64", 1, ami=AMI_1), op.cli.image("linux-x64", 2, status="FAILED")
+    )
 
     [row] = op.json("status")["presets"]
     assert (row["status"], row["buildId"]) == ("failed", build("linux-x64", 2))
@@ -78,7 +80,7 @@ def test_ami_drift_and_a_missing_parameter_are_repaired_through_the_same_loop(
     op: Operator,
 ) -> None:
     init(op, "linux-x64")
-    op.deliver(image("linux-x64", 1, ami=AMI_1))
+    op.deliver(op.cli.image("linux-x64", 1, ami=AMI_1))
     op.cli.put_parameter("linux-x64", {**CONFIG, "amiId": AMI_2})
     [region] = op.json("status", code=1)["presets"][0]["regions"]
     assert (region["ssmAmiId"], region["amiDrift"], region["configDrift"]) == (AMI_2, True, [])
@@ -98,7 +100,7 @@ def test_a_parameter_it_cannot_use_is_a_problem_on_its_row_and_the_others_carry_
 ) -> None:
     for n, (preset, ami) in enumerate((("alpha", AMI_1), ("bravo", AMI_2), ("charlie", AMI_3))):
         init(op, preset)
-        op.deliver(image(preset, n + 1, ami=ami))
+        op.deliver(op.cli.image(preset, n + 1, ami=ami))
     op.cli.ssm.put_parameter(Name=f"{PREFIX}/bravo", Value="a,b", Type="StringList", Overwrite=True)
     op.cli.ssm.put_parameter(Name=f"{PREFIX}/alpha", Value="not json", Overwrite=True)
     op.cli.put_parameter("charlie", {**CONFIG, "amiId": AMI_1})  # drift after the problems
@@ -174,7 +176,7 @@ def test_bad_arguments_exit_2_and_an_unknown_preset_exits_1_writing_nothing(
 def test_status_text_and_json_cover_every_preset(op: Operator) -> None:
     init(op, "linux-x64")
     init(op, "windows")  # no build yet: no AMI, never drift
-    op.deliver(image("linux-x64", 1, ami=AMI_1))
+    op.deliver(op.cli.image("linux-x64", 1, ami=AMI_1))
     document = op.json("status")
     assert set(document) == {"table", "presets", "drift", "problems"}
     assert (document["drift"], document["problems"]) == (False, 0)

@@ -19,7 +19,7 @@ from amistate.errors import (
 )
 from amistate.state import AmiState
 from amistate.testing import sns_envelope, sns_event
-from tests.cli.conftest import CONFIG, PREFIX, Cli, image
+from tests.cli.conftest import CONFIG, PREFIX, Cli
 
 AMI = "ami-0a1b2c3d4e5f60718"
 
@@ -54,7 +54,7 @@ class Calls:
 
 def _ready(cli: Cli) -> None:
     cli.init("linux-x64")
-    event = sns_event(sns_envelope(image("linux-x64", 7, ami=AMI), "2024-01-19T10:00:00Z"))
+    event = sns_event(sns_envelope(cli.image("linux-x64", 7, ami=AMI), "2024-01-19T10:00:00Z"))
     assert cli.json("replay", cli.write("e.json", event))["failures"] == 0
 
 

@@ -23,6 +23,7 @@ from tests.core.interleave import Gated, Scheduler
 from tests.core.world import (
     CONFIG,
     PRESET,
+    T0,
     World,
     event,
     expected_record,
@@ -43,11 +44,23 @@ def build_events(draw: st.DrawFn) -> BuildEvent:
     )
 
 
+def by_the_other_path(ev: BuildEvent) -> BuildEvent:
+    """The same build's outcome as the other path (EventBridge or SNS) delivers it."""
+    _, _, patch, build = ev.build.version
+    other = "eventbridge" if ev.origin == "sns" else "sns"
+    minute = int((ev.time - T0).total_seconds() // 60)
+    return event(build, status=ev.status, minute=minute, origin=other, patch=patch)
+
+
 @st.composite
 def deliveries(draw: st.DrawFn) -> list[BuildEvent]:
-    """1-4 deliveries, some of them the same event delivered twice."""
-    distinct = draw(st.lists(build_events(), min_size=1, max_size=4))
-    extra = draw(st.lists(st.sampled_from(distinct), max_size=4 - len(distinct)))
+    """1-4 deliveries of distinct builds (each with one outcome and one start, as Image
+    Builder holds it), some of them delivered twice, by the same path or the other."""
+    distinct = draw(
+        st.lists(build_events(), min_size=1, max_size=4, unique_by=lambda e: e.build.arn)
+    )
+    again = draw(st.lists(st.sampled_from(distinct), max_size=4 - len(distinct)))
+    extra = [draw(st.sampled_from([e, by_the_other_path(e)])) for e in again]
     return draw(st.permutations(distinct + extra))
 
 
@@ -71,6 +84,7 @@ def run(
 ) -> Run:
     """Handle every event concurrently, interleaved as ``schedule`` says; return at quiescence."""
     world = make_world(with_parameter)
+    world.know(*events)
     scheduler = Scheduler()
     service = world.service(lambda name, port: Gated(scheduler, name, port))
     names: dict[str, BuildEvent] = {}
@@ -188,6 +202,7 @@ def _all_interleavings(events: list[BuildEvent]) -> list[list[int]]:
 
     def explore(prefix: list[int]) -> None:
         world = make_world()
+        world.know(*events)
         scheduler = Scheduler()
         service = world.service(lambda name, port: Gated(scheduler, name, port))
         for i, ev in enumerate(events):

@@ -18,6 +18,7 @@ CORE = [
     "amistate.rules",
     "amistate.service",
     "amistate.state",
+    "amistate.verify",
     "amistate_adapters.memory",
 ]
 
@@ -39,6 +40,7 @@ def test_core_runs_with_boto3_and_botocore_blocked() -> None:
             importlib.import_module(module)
         from tests.core.world import event, make_world
         world = make_world()
+        world.know(event(1))
         (outcome,) = world.service().handle(event(1))
         assert outcome.decision == "applied", outcome
         assert not any(m.split(".")[0] in ("boto3", "botocore") for m in sys.modules)

@@ -48,7 +48,7 @@ from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from amistate_adapters.memory import memory_ports
+from amistate_adapters.memory import MemoryImageCatalog, memory_ports
 from amistate_adapters.memory_inventory import MemoryMachineImages, MemoryPipelineImages
 from attrs import evolve, frozen
 from hypothesis import given
@@ -146,11 +146,16 @@ class Deployment:
     """One stack: its table and parameters (in memory), its presets, its reconciler."""
 
     def __init__(
-        self, table: str, presets: tuple[str, ...], pipelines: MemoryPipelineImages, ec2: Any
+        self,
+        table: str,
+        presets: tuple[str, ...],
+        pipelines: MemoryPipelineImages,
+        ec2: Any,
+        images: MemoryImageCatalog,
     ) -> None:
         ports = memory_ports(REGIONS)
         self.ssm = CrashingParameters(ports.parameters[REGION])
-        ports = evolve(ports, parameters={**ports.parameters, REGION: self.ssm})
+        ports = evolve(ports, parameters={**ports.parameters, REGION: self.ssm}, images=images)
         self.ec2: dict[str, MemoryMachineImages] = ec2
         settings = Settings(
             home_region=REGION,
@@ -211,8 +216,12 @@ class Lab:
         self.pipelines = MemoryPipelineImages(page_size=2)
         self.pipelines.add_pipeline(PIPELINE)
         self.ec2 = {region: MemoryMachineImages(region, account=ACCOUNT) for region in REGIONS}
-        self.staging = Deployment("staging", (PRESET, SIBLING), self.pipelines, self.ec2)
-        self.prod = Deployment("prod", (PRESET,), self.pipelines, self.ec2)
+        #: GetImage: the same builds the pipeline lists, for both deployments.
+        self.images = MemoryImageCatalog()
+        self.staging = Deployment(
+            "staging", (PRESET, SIBLING), self.pipelines, self.ec2, self.images
+        )
+        self.prod = Deployment("prod", (PRESET,), self.pipelines, self.ec2, self.images)
         self.rt = self.staging.rt
         self.ssm = self.staging.ssm
         self.amis: dict[int, dict[str, str]] = {}
@@ -236,6 +245,7 @@ class Lab:
             reason=None if build.good else "boom",
             finished=build.finished,
         )
+        self.images.add(build.arn, PIPELINE, amis, created=build.created, status=status)
 
     def deliver(self, build: Build, crash: Crash, to: Deployment | None = None) -> None:
         """The build's event (as SNS carries it) through a deployment's service."""

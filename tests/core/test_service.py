@@ -55,7 +55,10 @@ class Counting:
         return Proxy()
 
 
-def handle(world: World, ev: Any) -> tuple[Any, list[str]]:
+def handle(world: World, ev: Any, *, known: bool = True) -> tuple[Any, list[str]]:
+    """Handle ``ev`` counting port calls; ``known``: Image Builder confirms it."""
+    if known:
+        world.know(ev)
     counter = Counting()
     (outcome,) = world.service(counter.wrap).handle(ev)
     return outcome, counter.calls
@@ -77,10 +80,31 @@ def test_success_via_eventbridge_costs_six_port_calls_and_one_ssm_write() -> Non
     assert world.record().status == "ready"
 
 
-def test_success_via_sns_needs_no_getimage() -> None:
+def test_success_via_sns_costs_what_eventbridge_costs_getimage_included() -> None:
+    """The notification's claims are checked with one GetImage (issue 20)."""
     _, calls = handle(make_world(), event(1, origin="sns"))
-    assert "images.describe" not in calls
-    assert len(calls) == 5
+    assert calls[0] == "images.describe"
+    assert len(calls) == 6
+
+
+def test_a_notification_image_builder_contradicts_is_rejected_after_one_call() -> None:
+    world = make_world()
+    world.know(event(1, origin="sns"))
+    forged = evolve(event(1, origin="sns"), created=event(1, minute=99).created)
+    outcome, calls = handle(world, forged, known=False)
+    assert (outcome.decision, calls) == ("rejected", ["images.describe"])
+    assert outcome.note is not None and outcome.note.startswith("dateCreated:")
+    assert world.record().status == "building"
+    assert world.parameters.writes == 0
+
+
+def test_a_build_image_builder_does_not_know_is_rejected() -> None:
+    world = make_world()
+    unknown = event(1, origin="sns")
+    world.images.images.pop(unknown.build.arn)
+    outcome, calls = handle(world, unknown, known=False)
+    assert (outcome.decision, calls) == ("rejected", ["images.describe"])
+    assert world.record().status == "building"
 
 
 def test_failure_costs_three_calls_and_never_calls_ssm() -> None:
@@ -119,8 +143,8 @@ def test_stale_success_writes_nothing_when_ssm_is_in_sync() -> None:
 def test_unmanaged_pipeline_is_ignored_after_two_calls() -> None:
     world = make_world()
     other = "arn:aws:imagebuilder:us-west-2:111122223333:image-pipeline/someone-else"
-    world.images.add(event(1).build.arn, other, {REGION: ami_for(1)})
-    outcome, calls = handle(world, event(1))
+    world.images.add(event(1).build.arn, other, {REGION: ami_for(1)}, created=T0)
+    outcome, calls = handle(world, event(1), known=False)
     assert outcome.decision == "ignored"
     assert calls == ["images.describe", "catalog.presets_for_pipeline"]
 
@@ -137,9 +161,11 @@ def test_events_of_another_account_or_region_are_ignored_without_calls() -> None
 
 def test_build_without_an_ami_in_our_region_writes_nothing() -> None:
     world = make_world()
-    world.images.add(event(1).build.arn, world.record().pipeline_arn or "", {"eu-west-1": "ami-1"})
+    world.images.add(
+        event(1).build.arn, world.record().pipeline_arn or "", {"eu-west-1": "ami-1"}, created=T0
+    )
     with pytest.raises(NoAmiForRegion, match=REGION):
-        handle(world, event(1))
+        handle(world, event(1), known=False)
     assert world.record().status == "building"
     assert world.parameters.writes == 0
 
@@ -155,6 +181,7 @@ def test_extra_regions_get_their_own_ami() -> None:
         event(1).build.arn,
         world.record().pipeline_arn or "",
         {REGION: "ami-0000000000000000a", "eu-west-1": "ami-0000000000000000b"},
+        created=T0,
     )
     eu = MemoryParameterStore("eu-west-1")
     service = AmiService(
@@ -225,7 +252,7 @@ def test_malformed_events_change_nothing(name: str, path: list[int], replacement
         "arn:aws:imagebuilder:us-west-2:111122223333:image/spot-runner-linux-x64/1.0.0/3",
         world.record().pipeline_arn or "",
         {REGION: "ami-0a1b2c3d4e5f60718"},
-        created=T0,
+        created=T0.replace(minute=21, second=3),  # the samples' dateCreated
     )
     before = _snapshot(world)
     raw = _corrupt(sample(name), path, replacement)
@@ -239,6 +266,7 @@ def test_malformed_events_change_nothing(name: str, path: list[int], replacement
 
 def test_scheduler_is_not_needed_for_plain_calls() -> None:
     world = make_world()
+    world.know(event(1))
     scheduler = Scheduler()
     (outcome,) = world.service(lambda n, p: Gated(scheduler, n, p)).handle(event(1))
     assert outcome.decision == "applied"

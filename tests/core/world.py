@@ -110,6 +110,19 @@ class World:
             parameters={REGION: w(f"parameters[{REGION}]", self.parameters)},
         )
 
+    def know(self, *events: BuildEvent) -> None:
+        """Image Builder holds each event's build as the event tells it (its status,
+        start, pipeline and AMI): the facts ``GetImage`` confirms the event with."""
+        for ev in events:
+            _, _, patch, build = ev.build.version
+            self.images.add(
+                ev.build.arn,
+                PIPELINE,
+                {REGION: ami_for(build, patch)},
+                created=ev.created,
+                status=ev.status,
+            )
+
     def record(self) -> AmiState:
         record = self.states.get(PRESET)
         assert record is not None

@@ -40,6 +40,9 @@ BUILD_4 = BUILD.replace("/1.0.0/3", "/1.0.0/4")
 AMI_4 = "ami-0b2c3d4e5f6071829"
 STARTED_3 = datetime(2024, 1, 18, 17, 21, 3, tzinfo=UTC)  # "Jan 18, 2024 5:21:03 PM"
 STARTED_4 = datetime(2024, 1, 19, 3, 40, 0, tzinfo=UTC)
+#: A build that failed (Image Builder says FAILED: a FAILED event of it is confirmed).
+BUILD_5 = BUILD.replace("/1.0.0/3", "/1.0.0/5")
+STARTED_5 = datetime(2024, 1, 19, 3, 50, 0, tzinfo=UTC)
 
 
 class AwsWorld:
@@ -80,6 +83,7 @@ class AwsWorld:
             BUILD, PIPELINE, {REGION: AMI, "eu-west-1": "ami-0f9e8d7c6b5a40312"}, created=STARTED_3
         )
         self.images.add_image(BUILD_4, PIPELINE, {REGION: AMI_4}, created=STARTED_4)
+        self.images.add_image(BUILD_5, PIPELINE, {}, status="FAILED", created=STARTED_5)
         create_table(self.raw_ddb, TABLE)
         self.new_process()
 

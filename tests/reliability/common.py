@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,8 @@ PREFIX = "/spot-runner/configs"
 PARAMETER = f"{PREFIX}/{PRESET}"
 BUILD = f"arn:aws:imagebuilder:{REGION}:{ACCOUNT}:image/spot-runner-linux-x64/1.0.0/3"
 AMI = "ami-0a1b2c3d4e5f60718"
+#: When build 3 started (the samples' dateCreated, "Jan 18, 2024 5:21:03 PM").
+STARTED = datetime(2024, 1, 18, 17, 21, 3, tzinfo=UTC)
 #: Planted in every preset configuration: it must never reach a log line or a Reason.
 SECRET = "s3cr3t-M4RK3R-7f1e9c"
 CONFIG: Mapping[str, Any] = {
@@ -180,7 +182,9 @@ class MemoryWorld:
                 starter=self.starter,
             ),
         )
-        self.images.add(BUILD, PIPELINE, {REGION: AMI, "eu-west-1": "ami-0f9e8d7c6b5a40312"})
+        self.images.add(
+            BUILD, PIPELINE, {REGION: AMI, "eu-west-1": "ami-0f9e8d7c6b5a40312"}, created=STARTED
+        )
         # Deployed: the record exists, the preset is mapped, SSM holds the config.
         self.states.create_initial(PRESET, datetime(2024, 1, 1).astimezone())
         self.catalog.register(Preset(PRESET, PIPELINE, dict(CONFIG)))

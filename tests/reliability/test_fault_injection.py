@@ -29,7 +29,7 @@ import pytest
 from attrs import frozen
 
 from amistate.shims import custom_resource, lambda_handler
-from tests.reliability.aws_world import BUILD_4, AwsWorld
+from tests.reliability.aws_world import BUILD_4, BUILD_5, AwsWorld
 from tests.reliability.common import (
     ACCOUNT,
     EB_AVAILABLE,
@@ -63,7 +63,7 @@ def eventbridge(build: str, status: str, when: str) -> dict[str, Any]:
 
 OLDER = eventbridge(EB_AVAILABLE["resources"][0], "AVAILABLE", "2024-01-18T17:50:56Z")
 NEWER = eventbridge(BUILD_4, "AVAILABLE", "2024-01-19T09:00:00Z")
-FAILURE = eventbridge(BUILD_4, "FAILED", "2024-01-19T04:12:07Z")
+FAILURE = eventbridge(BUILD_5, "FAILED", "2024-01-19T04:12:07Z")
 
 
 @frozen

@@ -39,7 +39,7 @@ from tests.reliability.common import (
     capture_logs,
     record_figures,
 )
-from tests.reliability.test_fault_injection import FAILURE, KINDS
+from tests.reliability.test_fault_injection import FAILURE, KINDS, NEWER
 from tests.shims.fakes import Context, ResponseServer
 
 KEY = "alias/amistate-presets"
@@ -150,7 +150,7 @@ def test_amistate_logs_never_hold_config_values_even_at_debug(
         lambda_handler.handler(copy.deepcopy(dict(SNS_AVAILABLE)), Context())
         world.injector.arm(4, "http-500")  # an SSM call fails: an error line
         with pytest.raises(ClientError, match="InternalServerError"):
-            lambda_handler.handler(copy.deepcopy(FAILURE | {"detail": _available()}), Context())
+            lambda_handler.handler(copy.deepcopy(NEWER), Context())
         world.injector.disarm()
         lambda_handler.handler(copy.deepcopy(FAILURE), Context())
         world.fresh()
@@ -161,7 +161,3 @@ def test_amistate_logs_never_hold_config_values_even_at_debug(
     assert SECRET not in text
     assert "c7i.large" not in text
     record_figures("secrecy", {"amistate_debug_lines": len(logs.records)})
-
-
-def _available() -> dict[str, Any]:
-    return {"state": {"status": "AVAILABLE"}}

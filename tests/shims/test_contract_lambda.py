@@ -12,12 +12,10 @@ import copy
 import functools
 import json
 import logging
-import re
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from amistate_adapters.errors import UnknownBuild
 from botocore.exceptions import ClientError
 
 from amistate.errors import ConfigurationError, MalformedEvent
@@ -124,15 +122,21 @@ def test_spec_failed_build_processing(world: Aws) -> None:
     assert world.parameter() == before  # value and version unchanged
 
 
-def test_spec_conditional_update_prevents_race_conditions(world: Aws) -> None:
+def test_spec_conditional_update_prevents_race_conditions(
+    world: Aws, caplog: pytest.LogCaptureFixture
+) -> None:
     newer = available(BUILD_4, "2024-01-19T05:00:00Z")
     world.images.add_image(BUILD_4, PIPELINE, {REGION: AMI_4}, created=STARTED_4)
+    build_2 = BUILD_3.replace("/1.0.0/3", "/1.0.0/2")
+    world.images.add_image(build_2, PIPELINE, {}, status="FAILED", created=STARTED_3)
     world.invoke(newer)
     parameter = world.parameter()
     item = world.item()
+    caplog.clear()
     # Older events arrive late: a success and a failure.
     world.invoke(available(BUILD_3, "2024-01-18T17:50:56Z"))
-    world.invoke(failed(BUILD_3, "2024-01-18T18:00:00Z"))
+    world.invoke(failed(build_2, "2024-01-18T18:00:00Z"))
+    assert [line["decision"] for line in decisions(caplog)] == ["stale", "stale"]
     # Nothing is written at all (the next reconcile run adds them to the history).
     assert world.item() == item
     assert item is not None and item["amiId"] == {"S": AMI_4}
@@ -188,9 +192,11 @@ def test_spec_preset_config_accessible(world: Aws) -> None:
 # --- delivery -----------------------------------------------------------------------------
 
 
-def test_sns_path_needs_no_getimage(world: Aws, caplog: pytest.LogCaptureFixture) -> None:
+def test_sns_path_is_verified_with_one_getimage(
+    world: Aws, caplog: pytest.LogCaptureFixture
+) -> None:
     assert world.invoke(sample("sns-image-notification-available.json")) is None
-    assert world.images.calls == []
+    assert world.images.calls == [("GetImage", BUILD_3)]  # its claims, checked (issue 20)
     assert world.parameter_json()["amiId"] == AMI_3
     item = world.item()
     assert item is not None and item["updatedAt"] == {"S": "2024-01-18T17:50:57.204000Z"}
@@ -220,11 +226,11 @@ def test_sqs_partial_batch_failure(world: Aws, caplog: pytest.LogCaptureFixture)
         ("m-ignored", building()),
     )
     answer = world.invoke(event)
+    # A build Image Builder does not know is rejected, not retried (issue 20).
     assert answer == {
         "batchItemFailures": [
             {"itemIdentifier": "m-malformed"},
             {"itemIdentifier": "m-not-json"},
-            {"itemIdentifier": "m-unknown-build"},
         ]
     }
     assert world.parameter_json()["amiId"] == AMI_3
@@ -233,7 +239,7 @@ def test_sqs_partial_batch_failure(world: Aws, caplog: pytest.LogCaptureFixture)
         "m-ok": "applied",
         "m-malformed": "malformed",
         "m-not-json": "malformed",
-        "m-unknown-build": "error",
+        "m-unknown-build": "rejected",
         # The same build by another path: the same start, so the same key (issue 12).
         "m-sns": "duplicate",
         "m-ignored": "ignored",
@@ -344,10 +350,14 @@ def test_not_an_event_at_all_raises(world: Aws) -> None:
         world.invoke([1, 2])
 
 
-def test_build_unknown_to_image_builder_raises(world: Aws) -> None:
+def test_build_unknown_to_image_builder_is_rejected_not_retried(
+    world: Aws, caplog: pytest.LogCaptureFixture
+) -> None:
     unknown = f"arn:aws:imagebuilder:{REGION}:{ACCOUNT}:image/spot-runner-linux-x64/7.0.0/1"
-    with pytest.raises(UnknownBuild, match=re.escape(unknown)):
-        world.invoke(available(unknown))
+    assert world.invoke(available(unknown)) is None  # a retry would meet the same answer
+    (line,) = decisions(caplog)
+    assert (line["decision"], line["buildId"]) == ("rejected", unknown)
+    assert line["note"].startswith("arn: Image Builder has no such image")
     item = world.item()
     assert item is not None and item["status"] == {"S": "building"}
     assert world.parameter() is None
@@ -394,6 +404,7 @@ def test_redriven_raw_sqs_message_does_not_bring_an_old_build_back(
 ) -> None:
     """A DLQ redrive re-enqueues build 3's message after build 4 succeeded: a newer
     SentTimestamp, the same build, the same place (issue 12 point 4)."""
+    world.images.add_image(BUILD_4, PIPELINE, {REGION: AMI_4}, created=STARTED_4)
     old = image_message(BUILD_3, "Jan 18, 2024 5:21:03 PM")
     new = image_message(
         BUILD_4,
@@ -411,7 +422,6 @@ def test_redriven_raw_sqs_message_does_not_bring_an_old_build_back(
     assert world.item() == item
     assert world.parameter() == parameter  # still build 4's AMI, not rewritten
     assert [line["decision"] for line in decisions(caplog)] == ["stale", "duplicate"]
-    assert world.images.calls == []  # the notification carries all it needs
 
 
 def test_raw_sqs_message_without_date_created_is_a_named_batch_failure(

@@ -18,6 +18,9 @@ What one construct creates:
   name>``, :mod:`amistate.in_use`);
 * per preset an Image Builder lifecycle policy that deletes old images but
   never an AMI this deployment tags in use;
+* who may send to the state function's queue: the rule only, and with
+  ``notifications`` Image Builder's SNS topic, which only Image Builder may
+  publish to (:mod:`.notifications`);
 * alarms, their SNS topic and a dashboard (:mod:`.monitoring`).
 
 Every IAM statement is written out here, with the narrowest resource that
@@ -57,6 +60,7 @@ from amistate.in_use import LEGACY_KEY, PROTECTED, InUseKeys
 from amistate.settings import DEPLOYMENT, DEPLOYMENT_NAME, HISTORY, SSM_WRITE_RATE
 
 from .monitoring import AmiStateMonitoring
+from .notifications import AmiStateNotifications, only_senders
 from .settings import (
     AmiStateSettings,
     PresetSpec,
@@ -258,6 +262,16 @@ class AmiStatePipeline(Construct):
                 max_event_age=RULE_MAX_EVENT_AGE,
             )
         )
+        # Opt-in: Image Builder's SNS notifications into the same queue; and only the
+        # rule (and that topic) may send to it (.notifications).
+        self.notifications: AmiStateNotifications | None = None
+        sources = [self.rule.rule_arn]
+        if settings.notifications:
+            self.notifications = AmiStateNotifications(
+                self, "Notifications", queue=self.state_events
+            )
+            sources.append(self.notifications.topic.topic_arn)
+        only_senders(self.state_events, sources)
 
         # The deploy function behind every preset's custom resource.
         self.deploy_function = self._function(
@@ -664,6 +678,7 @@ class PresetPipeline(Construct):
             subnet_id=recipe_spec.subnet_id,
             security_group_ids=list(recipe_spec.security_group_ids) or None,
             terminate_instance_on_failure=True,
+            sns_topic_arn=owner.notifications.topic.topic_arn if owner.notifications else None,
             instance_metadata_options=imagebuilder.CfnInfrastructureConfiguration.InstanceMetadataOptionsProperty(
                 http_tokens="required", http_put_response_hop_limit=2
             ),

@@ -6,7 +6,7 @@ no CDK import, so anything can check itself against it.
 
 * Namespace :data:`NAMESPACE`.
 * Every metric has the dimension ``Service=amistate``. Dimension sets are
-  bounded: ``[Service]``, ``[Service, Decision]`` (five decisions) and
+  bounded: ``[Service]``, ``[Service, Decision]`` (six decisions) and
   ``[Service, Preset]`` (one per preset of the deployment).
 """
 
@@ -24,7 +24,14 @@ PRESET_DIMENSION: Final = "Preset"
 #: Count of events by the decision the state function took.
 DECISIONS: Final = "Decisions"
 #: The values of the ``Decision`` dimension.
-DECISION_VALUES: Final = ("applied", "applied-ami", "stale", "duplicate", "ignored")
+DECISION_VALUES: Final = (
+    "applied",
+    "applied-ami",
+    "stale",
+    "duplicate",
+    "ignored",
+    "rejected",
+)
 
 # -- dimension set [Service] -------------------------------------------------
 #: Count of failed (or cancelled) builds, all presets.
@@ -41,6 +48,9 @@ RECONCILE_FALLBACKS: Final = "ReconcileFallbacks"
 #: Count of errors the functions handled and reported (an event or a preset
 #: that could not be processed).
 ERRORS: Final = "Errors"
+#: Count of events (EventBridge, SNS, SQS) Image Builder contradicted or did
+#: not know (``GetImage``): nothing of them was written (``amistate.verify``).
+REJECTED_NOTIFICATIONS: Final = "RejectedNotifications"
 
 SERVICE_METRICS: Final = (
     BUILDS_FAILED,
@@ -49,6 +59,7 @@ SERVICE_METRICS: Final = (
     RECONCILE_REPAIRS,
     RECONCILE_FALLBACKS,
     ERRORS,
+    REJECTED_NOTIFICATIONS,
 )
 
 # -- dimension set [Service, Preset] -----------------------------------------
@@ -93,6 +104,7 @@ __all__ = [
     "PRESET_METRICS",
     "RECONCILE_FALLBACKS",
     "RECONCILE_REPAIRS",
+    "REJECTED_NOTIFICATIONS",
     "SERVICE",
     "SERVICE_DIMENSION",
     "SERVICE_METRICS",

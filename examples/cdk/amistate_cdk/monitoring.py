@@ -99,6 +99,12 @@ class AmiStateMonitoring(Construct):
                 "replay them (amistate replay) once the cause is fixed.",
             )
         self._alarm(
+            "NotificationRejected",
+            amistate_metric(metrics.REJECTED_NOTIFICATIONS, service),
+            "Image Builder contradicted an event or did not know its build (GetImage): "
+            "nothing was written. Someone may be publishing forged notifications.",
+        )
+        self._alarm(
             "ReconcileRepaired",
             amistate_metric(metrics.RECONCILE_REPAIRS, service, period=Duration.minutes(15)),
             "The reconciler applied a build no event had delivered (a lost event, healed).",
@@ -279,12 +285,13 @@ class AmiStateMonitoring(Construct):
                 width=8,
             ),
             cloudwatch.GraphWidget(
-                title="Reconciler repairs, fallbacks; failed builds; errors",
+                title="Reconciler repairs, fallbacks; failed builds; errors; rejected events",
                 left=[
                     amistate_metric(metrics.RECONCILE_REPAIRS, service, period=ONE_HOUR),
                     amistate_metric(metrics.RECONCILE_FALLBACKS, service, period=ONE_HOUR),
                     amistate_metric(metrics.BUILDS_FAILED, service, period=ONE_HOUR),
                     amistate_metric(metrics.ERRORS, service, period=ONE_HOUR),
+                    amistate_metric(metrics.REJECTED_NOTIFICATIONS, service, period=ONE_HOUR),
                 ],
                 width=8,
             ),

@@ -150,6 +150,9 @@ class AmiStateSettings:
     alarm_email: str | None = None
     lifecycle: LifecycleSpec = field(default_factory=LifecycleSpec)
     history_limit: int | None = None  # AMISTATE_HISTORY_LIMIT; None: amistate's default (20)
+    #: Image Builder's SNS notifications into the state function's queue too
+    #: (:mod:`.notifications`); the EventBridge rule stays either way.
+    notifications: bool = False
 
 
 def load_settings(data: Mapping[str, Any]) -> AmiStateSettings:
@@ -175,6 +178,7 @@ def load_settings(data: Mapping[str, Any]) -> AmiStateSettings:
         alarm_email=top.get("alarmEmail", str),
         lifecycle=_load_lifecycle(top.get("imageLifecycle", Mapping)),
         history_limit=top.get("historyLimit", int),
+        notifications=bool(top.get("notifications", bool)),
     )
     top.no_unknown()
     validate(settings)

@@ -30,20 +30,32 @@ _MAX_REASON = 1024
 T = TypeVar("T")
 
 
+class FieldError(ValueError):
+    """A validator's refusal of one field: :func:`structure` adds ``field`` to the path."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(problem)
+        self.field = field
+
+
+#: Separates a refused field's name from the problem in cattrs' transformed messages.
+_FIELD = "\x1f"
+
+
 def matches(pattern: re.Pattern[str], what: str) -> Callable[[object, Any, str], None]:
     """An attrs validator: the value must match ``pattern`` in full."""
 
-    def check(_: object, __: Any, value: str) -> None:
+    def check(_: object, attribute: Any, value: str) -> None:
         if not pattern.fullmatch(value):
-            raise ValueError(f"not a valid {what}: {value[:80]!r}")
+            raise FieldError(attribute.name, f"not a valid {what}: {value[:80]!r}")
 
     return check
 
 
-def pipeline(_: object, __: Any, value: str | None) -> None:
+def pipeline(_: object, attribute: Any, value: str | None) -> None:
     """An attrs validator: None, or an Image Builder pipeline ARN."""
     if value is not None and not is_pipeline_arn(value):
-        raise ValueError(f"not an Image Builder pipeline ARN: {value[:200]!r}")
+        raise FieldError(attribute.name, f"not an Image Builder pipeline ARN: {value[:200]!r}")
 
 
 @frozen
@@ -167,6 +179,8 @@ def _detailed() -> cattrs.Converter:
 def _explain(exc: BaseException, kind: type | None) -> str:
     if isinstance(exc, KeyError):
         return "required field missing"
+    if isinstance(exc, FieldError):
+        return f"{exc.field}{_FIELD}{exc}"
     return str(exc) or f"invalid value (expected {getattr(kind, '__name__', kind)})"
 
 
@@ -183,7 +197,10 @@ def structure(data: object, kind: type[T], path: str) -> T:
     except cattrs.BaseValidationError as exc:
         first = cattrs.transform_error(exc, path=path or "$", format_exception=_explain)[0]
         problem, _, where = first.rpartition(" @ ")
-        raise MalformedEvent(where, problem or first) from None
+        field, _, problem = problem.rpartition(_FIELD)
+        raise MalformedEvent(f"{where}.{field}" if field else where, problem or first) from None
+    except FieldError as exc:  # a validator of the top-level object
+        raise MalformedEvent(f"{path or '$'}.{exc.field}", str(exc)) from None
     except (ValueError, TypeError) as exc:  # a hook's own error at the top level
         raise MalformedEvent(path or "$", str(exc)) from None
 

@@ -12,7 +12,11 @@ logged as one JSON line. Then:
   newest is applied and the older ones are stale, so the preset's parameter is
   written once, not once per build. The end state is the same in any order
   (amistate.rules);
-* EventBridge / SNS: returns None when every record was handled or ignored;
+* a record Image Builder contradicts or does not know is ``rejected``
+  (:mod:`amistate.verify`): logged at WARNING with the reason in ``note``,
+  counted in ``RejectedNotifications``, and *not* a failure: a retry would
+  meet the same answer, so it is consumed, never redelivered or dead-lettered;
+* EventBridge / SNS: returns None when every record was handled, ignored or rejected;
   otherwise, after every record had its turn, raises the first failure (a
   :class:`~amistate.errors.MalformedEvent` for a malformed record, the AWS
   error for a transient one) so Lambda retries or dead-letters the event.
@@ -25,6 +29,7 @@ import logging
 from typing import Any
 
 from amistate.errors import MalformedEvent, is_permanent
+from amistate.events import BuildEvent
 from amistate.metrics import Metrics
 from amistate.parsing import Item, parse_invocation
 from amistate.service import Outcome
@@ -143,28 +148,38 @@ def _handle(
     calls = rt.calls.value - before
     for outcome in outcomes:
         count_outcome(metrics, outcome)
-        logs.decision(
-            decision=outcome.decision,
-            source=kind,
-            origin=event.origin,
-            preset=outcome.preset,
-            buildId=outcome.build_id,
-            status=event.status,
-            recordStatus=outcome.status,
-            amiId=outcome.ami_id,
-            parameterAmiId=outcome.parameter_ami_id,
-            parameterWritten=outcome.parameter_written,
-            note=outcome.note,
-            eventTime=event.time.isoformat(),
-            awsCalls=calls,
-            **where,
-        )
+        _log_outcome(outcome, event, kind, calls, where)
     return None
+
+
+def _log_outcome(
+    outcome: Outcome, event: BuildEvent, kind: str, calls: int, where: dict[str, Any]
+) -> None:
+    """One preset's decision line; a rejected event is a WARNING, its reason in ``note``."""
+    logs.decision(
+        logging.WARNING if outcome.decision == "rejected" else logging.INFO,
+        decision=outcome.decision,
+        source=kind,
+        origin=event.origin,
+        preset=outcome.preset,
+        buildId=outcome.build_id,
+        status=event.status,
+        recordStatus=outcome.status,
+        amiId=outcome.ami_id,
+        parameterAmiId=outcome.parameter_ami_id,
+        parameterWritten=outcome.parameter_written,
+        note=outcome.note,
+        eventTime=event.time.isoformat(),
+        awsCalls=calls,
+        **where,
+    )
 
 
 def count_outcome(metrics: Metrics, outcome: Outcome) -> None:
     """The metrics of one preset's outcome (see amistate.metrics for the names)."""
     metrics.add("Decisions", by=outcome.decision)
+    if outcome.decision == "rejected":
+        metrics.add("RejectedNotifications")
     if outcome.status == "failed" and outcome.decision == "applied" and outcome.preset:
         metrics.add("BuildsFailed")
         metrics.add("BuildFailed", by=outcome.preset)
