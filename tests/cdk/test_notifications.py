@@ -139,7 +139,12 @@ def test_the_setting_is_a_boolean(value: object) -> None:
         "instanceTypes": ["c7i.large"],
         "timeout": 3600,
         "labels": ["linux"],
-        "recipe": {"parentImage": "ami-0123456789abcdef0", "components": []},
+        "recipe": {
+            "parentImage": "ami-0123456789abcdef0",
+            "components": [
+                "arn:{partition}:imagebuilder:{region}:aws:component/update-linux/x.x.x"
+            ],
+        },
     }
     assert load_settings({"presets": [preset], "notifications": True}).notifications
     with pytest.raises(SettingsError, match="notifications"):

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from amistate import compose
-from tests.cli.conftest import CONFIG, PREFIX, Operator, image, init
+from tests.cli.conftest import CONFIG, PREFIX, Operator, init
 from tests.ssm_writers import ForeignWrite
 
 AMI_1 = "ami-0a1b2c3d4e5f60718"
@@ -40,7 +40,7 @@ def test_sync_keeps_a_key_written_between_its_read_and_its_write(
     op: Operator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     init(op, "linux-x64")
-    op.deliver(image("linux-x64", 1, ami=AMI_1))
+    op.deliver(op.cli.image("linux-x64", 1, ami=AMI_1))
     # Config drift for sync to repair: someone changed a Config key by hand.
     op.cli.put_parameter("linux-x64", {**CONFIG, "timeout": 7200, "amiId": AMI_1})
     foreign = ForeignWrite(op.cli.ssm, NAME, lambda value: {**value, "maxRunners": 4})
