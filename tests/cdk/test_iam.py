@@ -17,13 +17,11 @@ from typing import Any
 import pytest
 
 from amistate.in_use import LEGACY_KEY, InUseKeys
-from examples.cdk.amistate_cdk.construct import (
-    DEPLOY_HANDLER,
+from examples.cdk.amistate_cdk.functions import DEPLOY_HANDLER, RECONCILE_HANDLER, STATE_HANDLER
+from examples.cdk.amistate_cdk.permissions import (
     DEPLOY_TABLE_ACTIONS,
     KMS_ACTIONS,
-    RECONCILE_HANDLER,
     RECONCILE_TABLE_ACTIONS,
-    STATE_HANDLER,
     STATE_TABLE_ACTIONS,
     TAG_ACTIONS,
 )

@@ -19,7 +19,8 @@ from amistate import settings as settings_module
 from amistate.in_use import KEY_MAX, InUseKeys
 from amistate.reconcile.plan import Tag, plan
 from amistate.state import Pin
-from examples.cdk.amistate_cdk.construct import RECONCILE_HANDLER, in_use_exclusion
+from examples.cdk.amistate_cdk.functions import RECONCILE_HANDLER
+from examples.cdk.amistate_cdk.presets import in_use_exclusion
 from tests.cdk.synth import REGION, STACKS, Synthesized, resources_of_type
 from tests.core.test_reconcile_plan import record_after, summary, value, world
 from tests.core.world import PRESET, ami_for, build_arn

@@ -12,11 +12,7 @@ from aws_cdk import App, Environment
 from aws_cdk.assertions import Template
 
 from examples.cdk.amistate_cdk import AmiStateStack, LifecycleSpec, metrics
-from examples.cdk.amistate_cdk.construct import (
-    DEPLOY_HANDLER,
-    RECONCILE_HANDLER,
-    STATE_HANDLER,
-)
+from examples.cdk.amistate_cdk.functions import DEPLOY_HANDLER, RECONCILE_HANDLER, STATE_HANDLER
 from examples.cdk.amistate_cdk.settings import SettingsError
 from examples.cdk.amistate_cdk.stack import with_context
 from tests.cdk.synth import (

@@ -1,7 +1,7 @@
 """cdk-nag's AwsSolutions pack has no unacknowledged finding.
 
 Each acknowledgment lives next to the construct it concerns in
-``examples/cdk/amistate_cdk/construct.py``, with its reason, through CDK's
+``examples/cdk/amistate_cdk/``, with its reason, through CDK's
 ``Validations.of(scope).acknowledge(...)`` (cdk-nag v3 reads those; v2's
 ``NagSuppressions`` no longer exists).
 """

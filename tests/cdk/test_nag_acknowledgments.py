@@ -1,6 +1,6 @@
 """Every acknowledgment is needed: without them, cdk-nag reports exactly those findings.
 
-The construct tree is built a second time with ``_acknowledge`` recording
+The construct tree is built a second time with ``nag.acknowledge`` recording
 instead of acknowledging, and cdk-nag runs on that tree (no synthesis: the
 pack reads the constructs). Each finding must have been acknowledged on its
 construct (or the construct owning it, e.g. a role for its default policy),
@@ -14,7 +14,7 @@ from aws_cdk import App, Environment
 from cdk_nag import AwsSolutionsChecks
 from constructs import IConstruct
 
-import examples.cdk.amistate_cdk.construct as construct_module
+import examples.cdk.amistate_cdk.nag as nag_module
 from examples.cdk.amistate_cdk import AmiStateStack
 from tests.cdk.synth import ACCOUNT, REGION, STACKS, Synthesized
 
@@ -30,7 +30,7 @@ def test_acknowledgments_match_the_findings_one_to_one(
         assert reason
         acknowledged.add((scope.node.path, rule))
 
-    monkeypatch.setattr(construct_module, "_acknowledge", record)
+    monkeypatch.setattr(nag_module, "acknowledge", record)
     asset = tmp_path_factory.mktemp("asset")
     (asset / "amistate" / "shims").mkdir(parents=True)
     (asset / "amistate" / "shims" / "lambda_handler.py").write_text("")

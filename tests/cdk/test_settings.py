@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from examples.cdk.amistate_cdk.settings import LifecycleSpec, SettingsError, load_settings
+from examples.cdk.amistate_cdk.loading import load_settings
+from examples.cdk.amistate_cdk.settings import LifecycleSpec, SettingsError
 from tests.cdk.synth import EXAMPLE_SETTINGS
 
 

@@ -9,11 +9,8 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from examples.cdk.amistate_cdk.construct import (
-    DEPLOY_HANDLER,
-    SSM_WRITES_PER_SECOND,
-    STATE_HANDLER,
-)
+from examples.cdk.amistate_cdk.delivery import SSM_WRITES_PER_SECOND
+from examples.cdk.amistate_cdk.functions import DEPLOY_HANDLER, STATE_HANDLER
 from examples.cdk.amistate_cdk.settings import (
     DEFAULT_SCHEDULE,
     pipeline_schedule,

@@ -81,3 +81,57 @@ def test_only_the_demo_imports_the_test_kit_and_the_kit_never_the_demo() -> None
             if demo and package == "testing":
                 wrong.append(f"{path.relative_to(SRC)} imports {name}")
     assert wrong == []
+
+
+EXAMPLES = SRC.parent / "examples"
+#: What a deployment of amistate may take from it: plain facts (names, settings,
+#: in-use tag keys), never its entry points, adapters, test kit or demo.
+EXAMPLE_MAY_NOT_IMPORT = (
+    "amistate.shims",
+    "amistate.cli",
+    "amistate.demo",
+    "amistate.testing",
+    "amistate_adapters",
+    "boto3",
+)
+
+
+def _module_level_relative(path: Path) -> set[str]:
+    """The sibling modules ``path`` imports when it is imported (not under TYPE_CHECKING)."""
+    names: set[str] = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            if node.module:
+                names.add(node.module.split(".")[0])
+            else:
+                names.update(alias.name for alias in node.names)
+    return names
+
+
+def test_the_examples_use_amistate_as_a_library() -> None:
+    wrong = [
+        f"{path.relative_to(EXAMPLES)} imports {name}"
+        for path in sorted(EXAMPLES.rglob("*.py"))
+        if "cdk.out" not in path.parts  # cdk synth's copy of the Lambda package
+        for name in sorted(_imported(path))
+        if name.startswith(EXAMPLE_MAY_NOT_IMPORT)
+    ]
+    assert wrong == []
+
+
+def test_the_cdk_example_modules_import_each_other_without_cycles() -> None:
+    package = EXAMPLES / "cdk" / "amistate_cdk"
+    graph = {path.stem: _module_level_relative(path) for path in package.glob("*.py")}
+    assert graph["construct"], "the construct imports the modules that build its parts"
+
+    def cycle_from(start: str, seen: tuple[str, ...]) -> tuple[str, ...] | None:
+        for child in sorted(graph.get(start, ())):
+            if child in seen:
+                return (*seen, child)
+            found = cycle_from(child, (*seen, child))
+            if found:
+                return found
+        return None
+
+    cycles = [c for name in sorted(graph) if (c := cycle_from(name, (name,)))]
+    assert cycles == []

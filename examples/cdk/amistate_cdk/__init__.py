@@ -5,6 +5,7 @@ from ._jsii import JSII_QUIET
 
 # isort: split
 from .construct import AmiStatePipeline, PresetPipeline, python_runtime
+from .loading import load_settings
 from .settings import (
     DEFAULT_SCHEDULE,
     DEFAULT_START_CONDITION,
@@ -13,7 +14,6 @@ from .settings import (
     PresetSpec,
     RecipeSpec,
     SettingsError,
-    load_settings,
     pipeline_schedule,
     schedule_minute,
 )

@@ -8,7 +8,6 @@ contract of :mod:`.metrics`; the rest are AWS's (Lambda, SQS, EventBridge).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from aws_cdk import Aws, Duration
@@ -22,6 +21,8 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from . import metrics
+from .cloudwatch_metrics import FIVE_MINUTES, ONE_HOUR, RUNBOOK, amistate_metric
+from .dashboard import dashboard
 
 if TYPE_CHECKING:
     from .construct import AmiStatePipeline
@@ -29,30 +30,6 @@ if TYPE_CHECKING:
 #: Image Builder's event when it disables a pipeline after consecutive failed
 #: scheduled builds (EventBridge reference, "EC2 Image Builder events").
 PIPELINE_DISABLED_DETAIL_TYPE = "EC2 Image Builder Image Pipeline Automatically Disabled"
-#: Where operators read what an alarm means.
-RUNBOOK = "docs/operations.md#alarms"
-
-FIVE_MINUTES = Duration.minutes(5)
-ONE_HOUR = Duration.hours(1)
-
-
-def amistate_metric(
-    name: str,
-    dimensions: Mapping[str, str],
-    *,
-    statistic: str = "Sum",
-    period: Duration = FIVE_MINUTES,
-    label: str | None = None,
-) -> cloudwatch.Metric:
-    """A metric of the :mod:`.metrics` contract."""
-    return cloudwatch.Metric(
-        namespace=metrics.NAMESPACE,
-        metric_name=name,
-        dimensions_map=dict(dimensions),
-        statistic=statistic,
-        period=period,
-        label=label,
-    )
 
 
 class AmiStateMonitoring(Construct):
@@ -65,11 +42,23 @@ class AmiStateMonitoring(Construct):
         if settings.alarm_email is not None:
             self.topic.add_subscription(subscriptions.EmailSubscription(settings.alarm_email))
         self.alarms: dict[str, cloudwatch.Alarm] = {}
-        service = metrics.service_dimensions()
+        functions: dict[str, lambda_.IFunction] = {
+            "State": owner.state_function,
+            "Reconcile": owner.reconcile_function,
+            "Deploy": owner.deploy_function,
+        }
+        self._build_alarms(owner)
+        self._repair_alarms(owner)
+        self._function_alarms(owner, functions)
+        self._pipeline_disabled()
+        self.dashboard = dashboard(self, owner, functions, list(self.alarms.values()))
 
+    def _build_alarms(self, owner: AmiStatePipeline) -> None:
+        """A failed build, and each preset's AMI age."""
+        settings = owner.settings
         self._alarm(
             "BuildFailed",
-            amistate_metric(metrics.BUILDS_FAILED, service),
+            amistate_metric(metrics.BUILDS_FAILED, metrics.service_dimensions()),
             "A preset's build failed or was cancelled; its runners keep the last good AMI.",
         )
         for name, preset in owner.presets.items():
@@ -86,6 +75,10 @@ class AmiStateMonitoring(Construct):
                 threshold=settings.ami_max_age_days,
                 comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             )
+
+    def _repair_alarms(self, owner: AmiStatePipeline) -> None:
+        """Dead letters, rejected notifications, and what the reconciler had to repair."""
+        service = metrics.service_dimensions()
         for queue_name, queue in (
             ("DeliveryDeadLetters", owner.delivery_dlq),
             ("FailedInvocations", owner.failed_invocations),
@@ -115,11 +108,11 @@ class AmiStateMonitoring(Construct):
             "An AMI in SSM had vanished (deregistered, disabled or missing); the reconciler "
             "moved the preset to the newest good AMI that still exists.",
         )
-        functions: dict[str, lambda_.IFunction] = {
-            "State": owner.state_function,
-            "Reconcile": owner.reconcile_function,
-            "Deploy": owner.deploy_function,
-        }
+
+    def _function_alarms(
+        self, owner: AmiStatePipeline, functions: dict[str, lambda_.IFunction]
+    ) -> None:
+        """A function failing, an error amistate handled, and a reconciler that stopped."""
         for function_name, function in functions.items():
             self._alarm(
                 f"{function_name}FunctionErrors",
@@ -128,7 +121,7 @@ class AmiStateMonitoring(Construct):
             )
         self._alarm(
             "ReportedErrors",
-            amistate_metric(metrics.ERRORS, service),
+            amistate_metric(metrics.ERRORS, metrics.service_dimensions()),
             "amistate reported an error it handled (an event or a preset it could not "
             "process); its log line names the preset and the cause.",
         )
@@ -142,6 +135,7 @@ class AmiStateMonitoring(Construct):
             missing=cloudwatch.TreatMissingData.BREACHING,
         )
 
+    def _pipeline_disabled(self) -> None:
         # Image Builder disables a pipeline after consecutive failed scheduled
         # builds: the event goes to the topic as is, and an alarm on the rule's
         # matches shows it beside the others.
@@ -167,8 +161,6 @@ class AmiStateMonitoring(Construct):
             "fix the cause, then enable it again (the event, sent to this topic too, names it).",
             notify=False,
         )
-
-        self.dashboard = self._dashboard(owner, functions)
 
     def _alarm(
         self,
@@ -197,135 +189,6 @@ class AmiStateMonitoring(Construct):
             alarm.add_alarm_action(cw_actions.SnsAction(self.topic))
         self.alarms[name] = alarm
         return alarm
-
-    def _dashboard(
-        self, owner: AmiStatePipeline, functions: Mapping[str, lambda_.IFunction]
-    ) -> cloudwatch.Dashboard:
-        settings = owner.settings
-        service = metrics.service_dimensions()
-        presets = list(owner.presets)
-        ages = [
-            amistate_metric(
-                metrics.AMI_AGE_DAYS,
-                metrics.preset_dimensions(p),
-                statistic="Maximum",
-                period=ONE_HOUR,
-                label=p,
-            )
-            for p in presets
-        ]
-        failures = [
-            amistate_metric(
-                metrics.BUILD_FAILED,
-                metrics.preset_dimensions(p),
-                period=Duration.days(7),
-                label=p,
-            )
-            for p in presets
-        ]
-        decisions = [
-            amistate_metric(
-                metrics.DECISIONS,
-                metrics.decision_dimensions(d),
-                period=ONE_HOUR,
-                label=d,
-            )
-            for d in metrics.DECISION_VALUES
-        ]
-        dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.days(14))
-        dashboard.add_widgets(
-            cloudwatch.TextWidget(
-                markdown=(
-                    "# amistate\n"
-                    f"Presets: {', '.join(presets)}. Alarms and what to do: `{RUNBOOK}`."
-                ),
-                width=24,
-                height=2,
-            )
-        )
-        dashboard.add_widgets(
-            cloudwatch.SingleValueWidget(
-                title="AMI age now (days), per preset",
-                metrics=ages,
-                width=12,
-                height=4,
-            ),
-            cloudwatch.SingleValueWidget(
-                title="Failed builds in the last 7 days, per preset (0: the last builds succeeded)",
-                metrics=failures,
-                width=12,
-                height=4,
-            ),
-        )
-        dashboard.add_widgets(
-            cloudwatch.GraphWidget(
-                title="AMI age (days), per preset",
-                left=ages,
-                left_annotations=[
-                    cloudwatch.HorizontalAnnotation(
-                        value=settings.ami_max_age_days, label="age alarm"
-                    )
-                ],
-                width=12,
-            ),
-            cloudwatch.GraphWidget(
-                title="Decisions over time",
-                left=decisions,
-                stacked=True,
-                width=12,
-            ),
-        )
-        dashboard.add_widgets(
-            cloudwatch.GraphWidget(
-                title="SSM writes and convergence rounds",
-                left=[
-                    amistate_metric(metrics.PARAMETER_WRITES, service, period=ONE_HOUR),
-                    amistate_metric(metrics.CONVERGE_ROUNDS, service, period=ONE_HOUR),
-                ],
-                width=8,
-            ),
-            cloudwatch.GraphWidget(
-                title="Reconciler repairs, fallbacks; failed builds; errors; rejected events",
-                left=[
-                    amistate_metric(metrics.RECONCILE_REPAIRS, service, period=ONE_HOUR),
-                    amistate_metric(metrics.RECONCILE_FALLBACKS, service, period=ONE_HOUR),
-                    amistate_metric(metrics.BUILDS_FAILED, service, period=ONE_HOUR),
-                    amistate_metric(metrics.ERRORS, service, period=ONE_HOUR),
-                    amistate_metric(metrics.REJECTED_NOTIFICATIONS, service, period=ONE_HOUR),
-                ],
-                width=8,
-            ),
-            cloudwatch.GraphWidget(
-                title="Dead letters (messages visible)",
-                left=[
-                    owner.delivery_dlq.metric_approximate_number_of_messages_visible(
-                        statistic="Maximum", label="DeliveryDeadLetters"
-                    ),
-                    owner.failed_invocations.metric_approximate_number_of_messages_visible(
-                        statistic="Maximum", label="FailedInvocations"
-                    ),
-                ],
-                width=8,
-            ),
-        )
-        dashboard.add_widgets(
-            cloudwatch.GraphWidget(
-                title="Function invocations and errors",
-                left=[
-                    f.metric_invocations(statistic="Sum", label=f"{name} invocations")
-                    for name, f in functions.items()
-                ],
-                right=[
-                    f.metric_errors(statistic="Sum", label=f"{name} errors")
-                    for name, f in functions.items()
-                ],
-                width=12,
-            ),
-            cloudwatch.AlarmStatusWidget(
-                title="Alarms", alarms=list(self.alarms.values()), width=12
-            ),
-        )
-        return dashboard
 
     @property
     def dashboard_url(self) -> str:

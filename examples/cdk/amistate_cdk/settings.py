@@ -1,9 +1,9 @@
 """What the stack deploys, as plain data: the stack's options and N presets.
 
 Everything here is stdlib data (no CDK types), so the same values can come
-from a JSON file (``presets.json``), CDK context, or Python code. Loading
-validates everything before a single construct is created, and names the
-offending field when something is wrong.
+from a JSON file (``presets.json``), CDK context, or Python code. :func:`validate`
+checks everything before a single construct is created, and names the
+offending field when something is wrong; :mod:`.loading` reads the JSON.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from amistate.names import DEFAULT_PARAMETER_PREFIX, validate_prefix, validate_preset
+from amistate.names import DEFAULT_PARAMETER_PREFIX, validate_prefix
 from amistate.settings import MAX_HISTORY
 
 #: Sundays 03:00 UTC. Image Builder cron has six fields, like EventBridge's.
@@ -30,7 +30,6 @@ START_CONDITIONS = ("EXPRESSION_MATCH_ONLY", "EXPRESSION_MATCH_AND_DEPENDENCY_UP
 _SCHEDULE = re.compile(r"cron\([^()]+\)|rate\([^()]+\)")
 _CRON_FIXED_MINUTE = re.compile(r"cron\(\s*(\d{1,2})(\s.*)\)")
 _REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d+")
-_VERSION = re.compile(r"\d{1,9}\.\d{1,9}\.\d{1,9}")
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
 _KMS_KEY_ARN = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+")
 _NAME_PREFIX = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
@@ -155,36 +154,6 @@ class AmiStateSettings:
     notifications: bool = False
 
 
-def load_settings(data: Mapping[str, Any]) -> AmiStateSettings:
-    """Build and validate settings from plain JSON-like data (camelCase keys)."""
-    top = _Fields(data, "settings")
-    raw_presets = top.get("presets", list, required=True)
-    presets = tuple(_load_preset(item, f"presets[{i}]") for i, item in enumerate(raw_presets))
-    settings = AmiStateSettings(
-        presets=presets,
-        table_name=top.get("tableName", str),
-        parameter_prefix=top.get("parameterPrefix", str) or DEFAULT_PARAMETER_PREFIX,
-        schedule=top.get("schedule", str) or DEFAULT_SCHEDULE,
-        start_condition=top.get("startCondition", str) or DEFAULT_START_CONDITION,
-        schedule_timezone=top.get("scheduleTimezone", str),
-        secure_strings=bool(top.get("secureStrings", bool)),
-        secure_string_key_arn=top.get("secureStringKeyArn", str),
-        extra_regions=tuple(top.get("extraRegions", list) or ()),
-        tracing=bool(top.get("tracing", bool)),
-        name_prefix=top.get("namePrefix", str) or "amistate",
-        spread_schedules=top.get("spreadSchedules", bool) is not False,
-        reconcile_schedule=top.get("reconcileSchedule", str) or DEFAULT_RECONCILE_SCHEDULE,
-        ami_max_age_days=_or_default(top.get("amiMaxAgeDays", int), DEFAULT_AMI_MAX_AGE_DAYS),
-        alarm_email=top.get("alarmEmail", str),
-        lifecycle=_load_lifecycle(top.get("imageLifecycle", Mapping)),
-        history_limit=top.get("historyLimit", int),
-        notifications=bool(top.get("notifications", bool)),
-    )
-    top.no_unknown()
-    validate(settings)
-    return settings
-
-
 def validate(settings: AmiStateSettings) -> None:
     """Raise :class:`SettingsError` naming the first invalid field."""
     if not settings.presets:
@@ -275,115 +244,6 @@ def _check_schedule(where: str, expression: str) -> None:
         raise SettingsError(f"{where}: expected cron(...) or rate(...), got {expression!r}")
 
 
-def _or_default(value: int | None, default: int) -> int:
-    return default if value is None else value
-
-
-def _load_lifecycle(item: Mapping[str, Any] | None) -> LifecycleSpec:
-    if item is None:
-        return LifecycleSpec()
-    fields = _Fields(item, "imageLifecycle")
-    spec = LifecycleSpec(
-        enabled=fields.get("enabled", bool) is not False,
-        keep_images=_or_default(fields.get("keepImages", int), DEFAULT_KEEP_IMAGES),
-        max_age_days=fields.get("maxAgeDays", int),
-    )
-    fields.no_unknown()
-    return spec
-
-
-def _load_preset(item: object, where: str) -> PresetSpec:
-    if not isinstance(item, Mapping):
-        raise SettingsError(f"{where}: expected an object")
-    fields = _Fields(item, where)
-    name = fields.get("name", str, required=True)
-    try:
-        validate_preset(name)
-    except ValueError as exc:
-        raise SettingsError(f"{where}.name: {exc}") from None
-    timeout = fields.get("timeout", int, required=True)
-    if isinstance(timeout, bool) or timeout <= 0:
-        raise SettingsError(f"{where}.timeout: expected a positive integer (seconds)")
-    recipe = _load_recipe(fields.get("recipe", Mapping, required=True), f"{where}.recipe")
-    extra = dict(fields.get("extraConfig", Mapping) or {})
-    clash = {"instanceTypes", "timeout", "labels", "amiId"} & set(extra)
-    if clash:
-        raise SettingsError(f"{where}.extraConfig: {sorted(clash)} are set by amistate")
-    spec = PresetSpec(
-        name=name,
-        instance_types=_strings(fields.get("instanceTypes", list, required=True), where),
-        timeout=timeout,
-        labels=_strings(fields.get("labels", list) or [], where),
-        recipe=recipe,
-        extra_config=extra,
-        schedule=fields.get("schedule", str),
-        start_build=fields.get("startBuild", bool) is not False,
-    )
-    fields.no_unknown()
-    if not spec.instance_types:
-        raise SettingsError(f"{where}.instanceTypes: at least one instance type is required")
-    return spec
-
-
-def _load_recipe(item: Mapping[str, Any], where: str) -> RecipeSpec:
-    fields = _Fields(item, where)
-    components = _strings(fields.get("components", list, required=True), where)
-    if not components:
-        raise SettingsError(f"{where}.components: at least one component is required")
-    version = fields.get("version", str) or "1.0.0"
-    if not _VERSION.fullmatch(version):
-        raise SettingsError(f"{where}.version: expected <major>.<minor>.<patch>")
-    volume = fields.get("rootVolumeGiB", int)
-    spec = RecipeSpec(
-        parent_image=fields.get("parentImage", str, required=True),
-        components=components,
-        version=version,
-        build_instance_types=_strings(
-            fields.get("buildInstanceTypes", list) or ["m7i.large"], where
-        ),
-        subnet_id=fields.get("subnetId", str),
-        security_group_ids=_strings(fields.get("securityGroupIds", list) or [], where),
-        root_volume_gib=volume,
-    )
-    fields.no_unknown()
-    if spec.subnet_id is not None and not spec.security_group_ids:
-        raise SettingsError(f"{where}.securityGroupIds: required with subnetId")
-    if not spec.parent_image.startswith(("ami-", "arn:", "ssm:")):
-        raise SettingsError(f"{where}.parentImage: expected ami-..., arn:... or ssm:<parameter>")
-    return spec
-
-
-def _strings(values: Sequence[object], where: str) -> tuple[str, ...]:
-    if not all(isinstance(v, str) and v for v in values):
-        raise SettingsError(f"{where}: expected a list of non-empty strings")
-    return tuple(str(v) for v in values)
-
-
-class _Fields:
-    """Typed access to one JSON object that remembers which keys were read."""
-
-    def __init__(self, data: Mapping[str, Any], where: str) -> None:
-        self.data = data
-        self.where = where
-        self.read: set[str] = set()
-
-    def get(self, key: str, kind: type[Any], *, required: bool = False) -> Any:
-        self.read.add(key)
-        value = self.data.get(key)
-        if value is None:
-            if required:
-                raise SettingsError(f"{self.where}.{key}: required")
-            return None
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise SettingsError(f"{self.where}.{key}: expected {kind.__name__}")
-        return value
-
-    def no_unknown(self) -> None:
-        unknown = sorted(set(self.data) - self.read)
-        if unknown:
-            raise SettingsError(f"{self.where}: unknown field(s) {', '.join(unknown)}")
-
-
 __all__ = [
     "DEFAULT_AMI_MAX_AGE_DAYS",
     "DEFAULT_KEEP_IMAGES",
@@ -395,7 +255,6 @@ __all__ = [
     "PresetSpec",
     "RecipeSpec",
     "SettingsError",
-    "load_settings",
     "pipeline_schedule",
     "resource_slug",
     "schedule_minute",

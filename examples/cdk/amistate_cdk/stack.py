@@ -14,7 +14,8 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from .construct import AmiStatePipeline, python_runtime
-from .settings import AmiStateSettings, SettingsError, load_settings, validate
+from .loading import load_settings
+from .settings import AmiStateSettings, SettingsError, validate
 
 
 class AmiStateStack(Stack):
