@@ -322,10 +322,10 @@ def render(result: ColdResult) -> str:
 _LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \| (\s*)(\S+)")
 #: amistate modules the event path (the state Lambda handling a build event) has no use for.
 NOT_EVENT_PATH = (
-    "amistate.deploy",
+    "amistate.usecases.deploy",
     "amistate.cli",
     "amistate.read",
-    "amistate.reconcile",
+    "amistate.usecases.reconcile",
     "amistate.demo",
     "amistate.shims.custom_resource",
     "amistate_adapters.memory",
@@ -393,9 +393,9 @@ def _cold_importtime(
 
 
 def _detailed_converter_ms(python: Path, package: Path, repeats: int) -> float | None:
-    """What building ``amistate.parsing``'s detailed converter costs (it runs at import)."""
+    """What building ``amistate.core.parsing``'s detailed converter costs (it runs at import)."""
     code = (
-        "import time, amistate.parsing as p\n"
+        "import time, amistate.core.parsing as p\n"
         "f = getattr(p, '_converter', None)\n"
         "t = time.perf_counter()\n"
         "f is not None and f(detailed=True)\n"
@@ -510,7 +510,7 @@ def import_report(
         lines.append(f"* `{m}` ({cumulative:.1f} ms cumulative), imported by `{first.parent}`")
     if detailed is not None:
         lines.append(
-            "* the detailed cattrs converter (`amistate.parsing._converter(detailed=True)`), "
+            "* the detailed cattrs converter (`amistate.core.parsing._converter(detailed=True)`), "
             f"built at import though only a malformed event uses it: {detailed:.1f} ms "
             f"(median of {repeats}, measured alone)"
         )

@@ -20,10 +20,10 @@ from typing import Any, cast
 import attrs
 from attrs import frozen
 
-from amistate import rules
-from amistate.desired import parameter_value
-from amistate.parsing import parse_event
-from amistate.state import AmiState
+from amistate.core import rules
+from amistate.core.desired import parameter_value
+from amistate.core.parsing import parse_event
+from amistate.core.state import AmiState
 from bench.common import (
     CONFIG,
     REGION,

@@ -16,7 +16,7 @@ mapping in DynamoDB, and its SSM parameter. Where things live:
 
 The reconciler is the Lambda's own (``runtime.from_environment().reconciler``:
 AWS adapters, shared clients); AWS calls are counted by botocore
-``before-call`` (:class:`amistate.compose.CallCounter`, the number the
+``before-call`` (:class:`amistate.wiring.compose.CallCounter`, the number the
 reconcile Lambda logs as ``awsCalls``), and by operation by a second hook on
 the same clients. Runs, one after the other on the same world:
 
@@ -241,7 +241,7 @@ def measure_backend(backend: str, presets: int, dynamodb_url: str | None) -> Bac
 
 
 def _check_fed(out: BackendResult, name: str, report: Any, expected: set[int]) -> None:
-    from amistate.reconcile.plan import Feed
+    from amistate.usecases.reconcile.plan import Feed
 
     fed = {i.preset for i in report.done if isinstance(i, Feed)}
     want = {preset_name(i) for i in expected}

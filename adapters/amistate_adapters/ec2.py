@@ -1,4 +1,4 @@
-"""EC2: the state of AMIs in one region and the in-use tags (``amistate.inventory.MachineImages``).
+"""EC2: the state of AMIs in one region and the in-use tags (``MachineImages``).
 
 Calls:
 
@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from botocore.exceptions import ClientError
 
-from amistate.inventory import ImageState
+from amistate.ports.inventory import ImageState
 from amistate_adapters.errors import AwsRequestRejected, error_code, permanent_errors
 
 if TYPE_CHECKING:
@@ -118,7 +118,7 @@ def _pattern(keys: Sequence[str]) -> str:
 
 
 class Ec2MachineImages:
-    """:class:`amistate.inventory.MachineImages` on EC2 in ``region``."""
+    """:class:`amistate.ports.inventory.MachineImages` on EC2 in ``region``."""
 
     def __init__(self, client: EC2Client, region: str) -> None:
         self.client = client

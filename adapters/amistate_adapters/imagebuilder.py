@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from amistate.arns import owner_of
-from amistate.inventory import own_amis
+from amistate.core.arns import owner_of
+from amistate.core.events import own_amis
 from amistate.ports import ImageFacts
 from amistate_adapters.errors import UnknownBuild, error_code, permanent_errors
 from amistate_adapters.pipeline_images import parse_date
@@ -32,7 +32,7 @@ def _created(value: object) -> datetime | None:
 class ImageBuilderCatalog:
     """:class:`amistate.ports.ImageCatalog`: ``GetImage`` -> AMIs per region, pipeline, start.
 
-    The AMIs are the build's own account's only (:func:`amistate.inventory.own_amis`,
+    The AMIs are the build's own account's only (:func:`amistate.ports.inventory.own_amis`,
     the account taken from the build ARN): a distribution to other accounts
     lists their AMIs too, and those can never be launched here.
     """

@@ -12,10 +12,12 @@ from datetime import datetime
 
 from attrs import evolve
 
-from amistate.builds import TrimBasis
+from amistate.core.builds import TrimBasis
+from amistate.core.events import RegionalAmi
+from amistate.core.merge import load_object
+from amistate.core.rules import Transition
+from amistate.core.state import AmiState, BuildRecord, Pin
 from amistate.errors import UnknownBuild
-from amistate.events import RegionalAmi
-from amistate.merge import load_object
 from amistate.ports import (
     STANDARD_TIER_LIMIT,
     Applied,
@@ -27,8 +29,6 @@ from amistate.ports import (
     Rejected,
     Written,
 )
-from amistate.rules import Transition
-from amistate.state import AmiState, BuildRecord, Pin
 
 ADVANCED_THRESHOLD = STANDARD_TIER_LIMIT
 

@@ -1,4 +1,4 @@
-"""In-memory :mod:`amistate.inventory` ports with the AWS adapters' semantics.
+"""In-memory :mod:`amistate.ports.inventory` ports with the AWS adapters' semantics.
 
 * :class:`MemoryPipelineImages` is
   :class:`~amistate_adapters.pipeline_images.ImageBuilderPipelineImages` over a
@@ -22,8 +22,8 @@ from datetime import datetime
 
 from attrs import define, field
 
-from amistate.events import RegionalAmi
-from amistate.inventory import BuildSummary, ImageState
+from amistate.core.events import RegionalAmi
+from amistate.ports.inventory import BuildSummary, ImageState
 from amistate_adapters.ec2 import DESCRIBE_BATCH, TAG_BATCH, chunks, image_state
 from amistate_adapters.errors import AwsRequestRejected
 from amistate_adapters.pipeline_images import PAGE_SIZE, UnknownPipeline
@@ -34,7 +34,7 @@ _AMI_ID = re.compile(r"ami-[0-9a-f]{8}(?:[0-9a-f]{9})?")
 
 
 class MemoryPipelineImages:
-    """:class:`amistate.inventory.PipelineImages` answering from dicts."""
+    """:class:`amistate.ports.inventory.PipelineImages` answering from dicts."""
 
     def __init__(self, page_size: int = PAGE_SIZE) -> None:
         self.lock = threading.Lock()
@@ -116,7 +116,7 @@ class MemoryImage:
 
 
 class MemoryMachineImages:
-    """:class:`amistate.inventory.MachineImages` for one region and account."""
+    """:class:`amistate.ports.inventory.MachineImages` for one region and account."""
 
     def __init__(self, region: str = "us-west-2", account: str = DEFAULT_ACCOUNT) -> None:
         self.region = region

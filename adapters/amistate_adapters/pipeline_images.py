@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from amistate.arns import parse_build_arn
+from amistate.core.arns import parse_build_arn
+from amistate.core.events import own_amis
 from amistate.errors import AmistateError
-from amistate.inventory import BuildSummary, own_amis
+from amistate.ports.inventory import BuildSummary
 from amistate_adapters.errors import error_code, permanent_errors
 
 if TYPE_CHECKING:
@@ -81,7 +82,7 @@ def build_summary(entry: object) -> BuildSummary | None:
 
 
 class ImageBuilderPipelineImages:
-    """:class:`amistate.inventory.PipelineImages` on Image Builder."""
+    """:class:`amistate.ports.inventory.PipelineImages` on Image Builder."""
 
     def __init__(self, client: ImagebuilderClient, page_size: int = PAGE_SIZE) -> None:
         if not 1 <= page_size <= 100:

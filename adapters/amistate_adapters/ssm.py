@@ -24,7 +24,7 @@ then keeps retrying with full-jitter backoff (a pause drawn from 0 to 0.5 s,
 the bound doubling up to 8 s) while the invocation has time left: it re-raises
 as soon as less than :data:`SAFETY_MARGIN` seconds would remain after the
 pause, so the function still confirms and logs before its timeout. The time
-left comes from the runtime's :class:`amistate.deadline.Deadline`, which the
+left comes from the runtime's :class:`amistate.core.deadline.Deadline`, which the
 Lambda shim sets per invocation; with no deadline (CLI, tests, scripts) at
 most :data:`UNTIMED_RETRIES` paced retries are made.
 
@@ -43,9 +43,9 @@ from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
-from amistate.deadline import Deadline
+from amistate.core.deadline import Deadline
+from amistate.core.merge import load_object
 from amistate.errors import AwsRequestRejected, InvalidConfig
-from amistate.merge import load_object
 from amistate.ports import STANDARD_TIER_LIMIT, Parameter, ParameterType, Written
 from amistate_adapters.errors import error_code, permanent_errors
 from amistate_adapters.write_pace import WritePace

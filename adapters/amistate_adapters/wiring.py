@@ -1,6 +1,6 @@
 """The AWS ports of one process, built from settings and a client factory.
 
-The composition root (:mod:`amistate.compose`) calls :func:`aws_ports` once per
+The composition root (:mod:`amistate.wiring.compose`) calls :func:`aws_ports` once per
 process; :mod:`amistate.read` builds only the two ports it reads through
 :func:`state_store` and :func:`parameter_store`. DynamoDB and Image Builder are
 used in the home region; SSM in every region of ``settings.regions``. Clients
@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from amistate.deadline import Deadline
+from amistate.core.deadline import Deadline
+from amistate.core.settings import TABLE, Settings
 from amistate.errors import ConfigurationError
-from amistate.inventory import Inventory
 from amistate.ports import Ports
-from amistate.settings import TABLE, Settings
+from amistate.ports.inventory import Inventory
 from amistate_adapters import clients
 from amistate_adapters.dynamodb import DynamoPresetCatalog, DynamoStateStore
 from amistate_adapters.imagebuilder import ImageBuilderCatalog, ImageBuilderPipelines

@@ -4,10 +4,10 @@ Image Builder build events become ordered state transitions on one DynamoDB
 record per preset and a merge of that preset's SSM parameter, correctly under
 at-least-once, unordered, concurrent delivery.
 
-The pure core lives in :mod:`amistate.events`, :mod:`amistate.parsing`,
-:mod:`amistate.rules` (the ordering rules, all of them) and
-:mod:`amistate.merge`; :mod:`amistate.ports` declares what the core needs from
-AWS; :mod:`amistate.service` runs one event through the ports. Other Lambdas
+The pure core lives in :mod:`amistate.core.events`, :mod:`amistate.core.parsing`,
+:mod:`amistate.core.rules` (the ordering rules, all of them) and
+:mod:`amistate.core.merge`; :mod:`amistate.ports` declares what the core needs from
+AWS; :mod:`amistate.usecases.service` runs one event through the ports. Other Lambdas
 read a preset with ``amistate.read`` (imported at its first use); its types
 (``AmiState``, ``BuildRecord``, ``Pin``, ``RunnerAmi``) are importable from here.
 """
@@ -21,7 +21,7 @@ from amistate.errors import AmistateError, MalformedEvent
 
 if TYPE_CHECKING:
     from amistate import read
-    from amistate.state import AmiState, BuildRecord, Pin, RunnerAmi
+    from amistate.core.state import AmiState, BuildRecord, Pin, RunnerAmi
 
 __all__ = [
     "AmiState",
@@ -37,7 +37,7 @@ __version__ = "0.1.0"
 #: Submodules ``import amistate`` offers as attributes, imported at first use so
 #: the event Lambda's cold start never pays for them.
 _LAZY = frozenset({"read"})
-#: The reader's value types, from :mod:`amistate.state` at first use.
+#: The reader's value types, from :mod:`amistate.core.state` at first use.
 _TYPES = frozenset({"AmiState", "BuildRecord", "Pin", "RunnerAmi"})
 
 
@@ -47,5 +47,5 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return importlib.import_module(f"amistate.{name}")
     if name in _TYPES:
-        return getattr(importlib.import_module("amistate.state"), name)
+        return getattr(importlib.import_module("amistate.core.state"), name)
     raise AttributeError(f"module 'amistate' has no attribute {name!r}")

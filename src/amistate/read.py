@@ -32,7 +32,7 @@ build has not arrived (``runner_ami``, ``preset_config``),
 :class:`~amistate.errors.InvalidConfig` for a parameter that is not a JSON
 object, :class:`~amistate.errors.ConfigurationError` when ``AMISTATE_TABLE``
 is missing; AWS errors (throttling, permissions) propagate as botocore
-exceptions. Settings come from :mod:`amistate.settings` and the ports from the
+exceptions. Settings come from :mod:`amistate.core.settings` and the ports from the
 same AWS wiring as the Lambdas.
 """
 
@@ -42,12 +42,12 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from amistate import settings as settings_module
+from amistate.core import settings as settings_module
+from amistate.core.merge import load_object
+from amistate.core.names import DEFAULT_PARAMETER_PREFIX, parameter_name, state_pk, validate_preset
+from amistate.core.settings import Settings
+from amistate.core.state import AmiState, BuildRecord, Pin, RunnerAmi
 from amistate.errors import ConfigurationError, PresetNotBuilt, UnknownPreset
-from amistate.merge import load_object
-from amistate.names import DEFAULT_PARAMETER_PREFIX, parameter_name, state_pk, validate_preset
-from amistate.settings import Settings
-from amistate.state import AmiState, BuildRecord, Pin, RunnerAmi
 
 if TYPE_CHECKING:
     from amistate_adapters.wiring import MakeClient

@@ -12,7 +12,7 @@ from amistate_adapters.imagebuilder import ImageBuilderCatalog, ImageBuilderPipe
 from amistate_adapters.ssm import SsmParameterStore
 from amistate_adapters.wiring import aws_ports
 
-from amistate.settings import Settings
+from amistate.core.settings import Settings
 
 
 @pytest.fixture(autouse=True)

@@ -18,14 +18,14 @@ from amistate_adapters.memory import MemoryImageCatalog
 from amistate_adapters.ssm import SsmParameterStore
 from attrs import evolve
 
-from amistate import rules
-from amistate.arns import parse_build_arn
-from amistate.events import BuildEvent
-from amistate.merge import ami_of
-from amistate.names import DEFAULT_PARAMETER_PREFIX, parameter_name
+from amistate.core import rules
+from amistate.core.arns import parse_build_arn
+from amistate.core.events import BuildEvent
+from amistate.core.merge import ami_of
+from amistate.core.names import DEFAULT_PARAMETER_PREFIX, parameter_name
+from amistate.core.settings import Settings
 from amistate.ports import Preset
-from amistate.service import AmiService
-from amistate.settings import Settings
+from amistate.usecases.service import AmiService
 from tests.servers import REGION, Endpoint, Table
 
 ACCOUNT = "111122223333"

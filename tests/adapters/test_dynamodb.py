@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from amistate_adapters.dynamodb import DynamoPresetCatalog, DynamoStateStore
 
-from amistate.builds import TrimBasis
+from amistate.core.builds import TrimBasis
+from amistate.core.rules import Transition
+from amistate.core.state import Pin
 from amistate.errors import InvalidPresetName
 from amistate.ports import Applied, Preset, Rejected
-from amistate.rules import Transition
-from amistate.state import Pin
 from tests.servers import Table
 
 PIPELINE = "arn:aws:imagebuilder:us-west-2:111122223333:image-pipeline/linux"

@@ -14,8 +14,8 @@ import threading
 
 from amistate_adapters.dynamodb import DynamoStateStore
 
+from amistate.core.rules import Apply, Stale, Transition, decide
 from amistate.ports import Rejected
-from amistate.rules import Apply, Stale, Transition, decide
 from tests.contract.test_legacy_items import seed_legacy_record
 from tests.contract.test_state_store import T0, transition
 from tests.servers import Table

@@ -15,7 +15,7 @@ from amistate_adapters.imagebuilder import ImageBuilderCatalog, ImageBuilderPipe
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from amistate.events import RegionalAmi
+from amistate.core.events import RegionalAmi
 from amistate.ports import ImageFacts
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"

@@ -34,9 +34,9 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from botocore.validate import ParamValidator
 
+from amistate.core.events import RegionalAmi
 from amistate.errors import AmistateError
-from amistate.events import RegionalAmi
-from amistate.inventory import BuildSummary, PipelineImages
+from amistate.ports.inventory import BuildSummary, PipelineImages
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 ACCOUNT = "111122223333"

@@ -16,7 +16,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from amistate.deadline import Deadline
+from amistate.core.deadline import Deadline
 from amistate.errors import MalformedEvent
 
 NAME = "/spot-runner/configs/linux-x64"

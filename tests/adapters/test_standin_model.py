@@ -15,7 +15,7 @@ import botocore.session
 import pytest
 from amistate_adapters.pipeline_images import ImageBuilderPipelineImages
 
-from amistate.events import RegionalAmi
+from amistate.core.events import RegionalAmi
 from amistate.testing import ImageBuilderStandIn
 
 PIPELINE = "arn:aws:imagebuilder:us-west-2:111122223333:image-pipeline/spot-runner-linux-x64"

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from amistate.in_use import LEGACY_KEY, InUseKeys
+from amistate.core.in_use import LEGACY_KEY, InUseKeys
 from examples.cdk.amistate_cdk.functions import DEPLOY_HANDLER, RECONCILE_HANDLER, STATE_HANDLER
 from examples.cdk.amistate_cdk.permissions import (
     DEPLOY_TABLE_ACTIONS,

@@ -2,7 +2,7 @@
 
 A ``TagMap`` matches key and value exactly and holds one value per key. The
 reconciler sets its deployment's protection key to one constant value on every
-AMI any of its presets needs (:mod:`amistate.in_use`); the construct names the
+AMI any of its presets needs (:mod:`amistate.core.in_use`); the construct names the
 deployment (``AMISTATE_DEPLOYMENT``: the stack's name) and builds the exclusion
 from the same keys, so the two cannot disagree, however many presets share a
 pipeline and whatever other deployments tag in the account.
@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from attrs import evolve
 
-from amistate import settings as settings_module
-from amistate.in_use import KEY_MAX, InUseKeys
-from amistate.reconcile.plan import Tag, plan
-from amistate.state import Pin
+from amistate.core import settings as settings_module
+from amistate.core.in_use import KEY_MAX, InUseKeys
+from amistate.core.state import Pin
+from amistate.usecases.reconcile.plan import Tag, plan
 from examples.cdk.amistate_cdk.functions import RECONCILE_HANDLER
 from examples.cdk.amistate_cdk.presets import in_use_exclusion
 from tests.cdk.synth import REGION, STACKS, Synthesized, resources_of_type

@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from amistate_adapters import runtime as aws
 
-from amistate import compose
-from amistate.compose import client_factory
 from tests.cli.conftest import CONFIG, Operator, init, pipeline
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,7 +48,7 @@ class _Calls:
         self.actions: set[str] = set()
 
         def recording(session: Any = None, endpoint_url: str | None = None) -> Any:
-            make = client_factory(session, endpoint_url)
+            make = aws.client_factory(session, endpoint_url)
 
             def client(service: str, region: str) -> Any:
                 made = make(service, region)
@@ -58,7 +57,7 @@ class _Calls:
 
             return client
 
-        monkeypatch.setattr(compose, "client_factory", recording)
+        monkeypatch.setattr(aws, "client_factory", recording)
 
     def _seen(self, model: Any, **_: Any) -> None:
         self.actions.add(f"{model.service_model.endpoint_prefix}:{model.name}")

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from amistate_adapters import runtime as aws
 
-from amistate import compose
 from tests.cli.conftest import CONFIG, PREFIX, Operator, init
 from tests.ssm_writers import ForeignWrite
 
@@ -20,7 +20,7 @@ NAME = f"{PREFIX}/linux-x64"
 
 def _hook_cli_clients(monkeypatch: pytest.MonkeyPatch, foreign: ForeignWrite) -> None:
     """Attach ``foreign`` to every SSM client the CLI makes (it builds its own per run)."""
-    real = compose.client_factory
+    real = aws.client_factory
 
     def factory(session: Any = None, endpoint_url: str | None = None) -> Any:
         make = real(session, endpoint_url)
@@ -33,7 +33,7 @@ def _hook_cli_clients(monkeypatch: pytest.MonkeyPatch, foreign: ForeignWrite) ->
 
         return hooked
 
-    monkeypatch.setattr(compose, "client_factory", factory)
+    monkeypatch.setattr(aws, "client_factory", factory)
 
 
 def test_sync_keeps_a_key_written_between_its_read_and_its_write(

@@ -11,13 +11,13 @@ import pytest
 from amistate_adapters import clients
 
 from amistate import read
+from amistate.core.state import AmiState
 from amistate.errors import (
     ConfigurationError,
     InvalidPresetName,
     PresetNotBuilt,
     UnknownPreset,
 )
-from amistate.state import AmiState
 from amistate.testing import sns_envelope, sns_event
 from tests.cli.conftest import CONFIG, PREFIX, Cli
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from amistate.in_use import InUseKeys, table_deployment
+from amistate.core.in_use import InUseKeys, table_deployment
 from tests.cli.conftest import CONFIG, PREFIX, Operator, init
 from tests.servers import REGION
 

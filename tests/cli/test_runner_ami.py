@@ -72,7 +72,7 @@ def test_registered_but_not_built_is_its_own_error_not_unknown(op: Operator, rea
 
 
 def test_the_reader_types_are_exported() -> None:
-    from amistate.state import AmiState, BuildRecord, Pin, RunnerAmi
+    from amistate.core.state import AmiState, BuildRecord, Pin, RunnerAmi
 
     for name, kind in (
         ("AmiState", AmiState),

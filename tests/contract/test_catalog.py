@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 from attrs import evolve
 
+from amistate.core.state import AmiState
 from amistate.ports import Preset
-from amistate.state import AmiState
 from tests.contract.conftest import TablePorts
 
 OLD = "arn:aws:imagebuilder:us-west-2:111122223333:image-pipeline/linux-old"

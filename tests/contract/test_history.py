@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 from attrs import evolve
 
-from amistate.builds import TrimBasis
+from amistate.core.builds import TrimBasis
+from amistate.core.state import AmiState, BuildRecord, Pin
 from amistate.ports import Preset
-from amistate.state import AmiState, BuildRecord, Pin
 from tests.contract.conftest import TablePorts
 from tests.contract.test_state_store import PIPELINE, T0, applied, rejected, transition
 

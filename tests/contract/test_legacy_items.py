@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from amistate_adapters.dynamodb import DynamoPresetCatalog, DynamoStateStore
 
-from amistate.builds import TrimBasis
+from amistate.core.builds import TrimBasis
+from amistate.core.state import AmiState
 from amistate.ports import Preset
-from amistate.state import AmiState
 from tests.adapters.test_dynamodb import Calls, raw
 from tests.contract.test_state_store import PIPELINE, applied, rejected, transition
 from tests.servers import Table

@@ -21,8 +21,8 @@ from attrs import frozen
 from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
 
-from amistate.in_use import InUseKeys
-from amistate.inventory import LAUNCHABLE, MachineImages
+from amistate.core.in_use import InUseKeys
+from amistate.ports.inventory import LAUNCHABLE, MachineImages
 from tests.servers import REGION, Endpoint
 
 UNKNOWN = "ami-0123456789abcdef0"

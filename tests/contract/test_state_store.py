@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 from attrs import evolve
 
+from amistate.core.rules import Transition
+from amistate.core.state import NO_KEY, AmiState
 from amistate.ports import Applied, Preset, Rejected
-from amistate.rules import Transition
-from amistate.state import NO_KEY, AmiState
 from tests.contract.conftest import TablePorts
 
 PIPELINE = "arn:aws:imagebuilder:us-west-2:111122223333:image-pipeline/linux"

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from amistate.desired import drift, parameter_value, retire, same_json, written_by_others
+from amistate.core.desired import drift, parameter_value, retire, same_json, written_by_others
+from amistate.core.state import AmiState
 from amistate.errors import InvalidConfig
-from amistate.state import AmiState
 
 KEYS = st.sampled_from(["instanceTypes", "timeout", "labels", "maxRunners", "secret", "owner"])
 SCALARS = st.one_of(
@@ -99,7 +99,7 @@ def test_drift_names_the_keys() -> None:
     assert drift(None, desired) == ("missing",)
 
 
-# --- whose keys a write in between holds (amistate.desired.written_by_others) -----------------
+# --- whose keys a write in between holds (desired.written_by_others) ---------------------------
 
 RECORD = AmiState(preset="p", config={"timeout": 60}, retired_keys=("secret",))
 

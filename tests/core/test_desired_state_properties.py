@@ -42,17 +42,17 @@ from attrs import define
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from amistate import rules
-from amistate.compose import from_ports
-from amistate.deploy.properties import PresetProperties
-from amistate.deploy.request import PreviousPreset
-from amistate.desired import parameter_value
+from amistate.core import rules
+from amistate.core.desired import parameter_value
+from amistate.core.events import BuildEvent, RegionalAmi
+from amistate.core.settings import Settings
 from amistate.errors import PinRefused
-from amistate.events import BuildEvent, RegionalAmi
-from amistate.inventory import BuildSummary, Inventory
 from amistate.ports import Ports
-from amistate.reconcile.plan import Feed, event_of
-from amistate.settings import Settings
+from amistate.ports.inventory import BuildSummary, Inventory
+from amistate.usecases.deploy.properties import PresetProperties
+from amistate.usecases.deploy.request import PreviousPreset
+from amistate.usecases.reconcile.plan import Feed, event_of
+from amistate.wiring.compose import from_ports
 from tests.core.interleave import Gated, Scheduler, calls_of
 
 REGION = "us-west-2"

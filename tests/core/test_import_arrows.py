@@ -26,7 +26,7 @@ def _loaded_after(statement: str) -> list[str]:
 def test_the_event_handler_imports_no_deployer_cli_demo_or_sdk() -> None:
     loaded = _loaded_after("import amistate.shims.lambda_handler")
     unwanted = (
-        "amistate.deploy",
+        "amistate.usecases.deploy",
         "amistate.cli",
         "amistate.demo",
         "amistate.testing",
@@ -36,17 +36,22 @@ def test_the_event_handler_imports_no_deployer_cli_demo_or_sdk() -> None:
     assert [m for m in loaded if m.startswith(unwanted)] == []
 
 
-CORE = ["amistate.read", "amistate.service", "amistate.settings", "amistate.compose"]
+CORE = [
+    "amistate.read",
+    "amistate.usecases.service",
+    "amistate.core.settings",
+    "amistate.wiring.compose",
+]
 
 
 @pytest.mark.parametrize(
     "module",
     [
         "amistate.read",
-        "amistate.service",
-        "amistate.settings",
-        "amistate.compose",
-        "amistate.rules",
+        "amistate.usecases.service",
+        "amistate.core.settings",
+        "amistate.wiring.compose",
+        "amistate.core.rules",
     ],
 )
 def test_read_and_the_core_import_nothing_from_the_shims(module: str) -> None:
@@ -135,3 +140,48 @@ def test_the_cdk_example_modules_import_each_other_without_cycles() -> None:
 
     cycles = [c for name in sorted(graph) if (c := cycle_from(name, (name,)))]
     assert cycles == []
+
+
+#: The rings of ``src/amistate``, innermost first; a module imports only from its
+#: own ring or an inner one (docs/architecture.md). ``errors`` is the shared vocabulary.
+RINGS = {"errors": 0, "core": 0, "ports": 1, "usecases": 2, "wiring": 3}
+ENTRY = 4  # shims, cli, read, demo, testing and the package itself
+ADAPTERS = Path(__file__).resolve().parents[2] / "adapters" / "amistate_adapters"
+
+
+def _ring(module: str) -> int:
+    parts = module.split(".")
+    if parts[0] == "amistate_adapters":
+        return 3  # beside the composition root: it builds AWS runtimes
+    return RINGS.get(parts[1], ENTRY) if len(parts) > 1 else ENTRY
+
+
+def _module(path: Path) -> str:
+    root = SRC if path.is_relative_to(SRC) else ADAPTERS.parent
+    dotted = ".".join(path.relative_to(root).with_suffix("").parts)
+    return dotted.removesuffix(".__init__")
+
+
+def _wrong(here: str, name: str) -> bool:
+    if here.startswith("amistate_adapters"):
+        return _ring(name) == ENTRY  # the adapters never reach the entry points
+    if name.startswith("amistate_adapters"):
+        return _ring(here) < ENTRY  # only the entry points build AWS runtimes
+    return _ring(name) > _ring(here)
+
+
+def test_every_import_points_inward_through_the_rings() -> None:
+    files = [*sorted((SRC / "amistate").rglob("*.py")), *sorted(ADAPTERS.rglob("*.py"))]
+    wrong = [
+        f"{_module(path)} imports {name}"
+        for path in files
+        for name in sorted(_imported(path))
+        if name.startswith(("amistate.", "amistate_adapters")) and _wrong(_module(path), name)
+    ]
+    assert wrong == [], "\n".join(wrong)
+
+
+def test_the_rings_are_folders() -> None:
+    """Nothing but the public entry modules sits flat in the package."""
+    flat = sorted(p.stem for p in (SRC / "amistate").glob("*.py"))
+    assert flat == ["__init__", "errors", "read"]

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from amistate.desired import parameter_value
+from amistate.core.desired import parameter_value
+from amistate.core.merge import ami_of
 from amistate.errors import InvalidConfig
-from amistate.merge import ami_of
 
 json_scalars = (
     st.none()

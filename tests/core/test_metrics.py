@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from amistate.metrics import METRICS, NAMESPACE, Metrics
+from amistate.shims.metrics import METRICS, NAMESPACE, Metrics
 
 NOW = datetime(2024, 6, 3, 12, 0, tzinfo=UTC)
 

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from amistate.core.names import PRESET_NAME, parameter_name, state_pk, validate_preset
 from amistate.errors import InvalidPresetName
-from amistate.names import PRESET_NAME, parameter_name, state_pk, validate_preset
 
 
 @pytest.mark.parametrize("name", ["linux-x64", "a", "Win_2022.large", "x" * 128])

@@ -17,8 +17,8 @@ from attrs import define
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from amistate import rules
-from amistate.events import BuildEvent
+from amistate.core import rules
+from amistate.core.events import BuildEvent
 from tests.core.interleave import Gated, Scheduler
 from tests.core.world import (
     CONFIG,

@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from amistate.core.events import BuildEvent
+from amistate.core.parsing import parse_event, parse_invocation
+from amistate.core.rules import ordering_key
 from amistate.errors import MalformedEvent, is_permanent
-from amistate.events import BuildEvent
-from amistate.parsing import parse_event, parse_invocation
-from amistate.rules import ordering_key
 from amistate.testing import sns_envelope, sns_event, sqs_record
 from tests.core.samples import sample
 

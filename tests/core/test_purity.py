@@ -8,17 +8,17 @@ import textwrap
 
 CORE = [
     "amistate",
-    "amistate.arns",
+    "amistate.core.arns",
     "amistate.errors",
-    "amistate.events",
-    "amistate.merge",
-    "amistate.names",
-    "amistate.parsing",
+    "amistate.core.events",
+    "amistate.core.merge",
+    "amistate.core.names",
+    "amistate.core.parsing",
     "amistate.ports",
-    "amistate.rules",
-    "amistate.service",
-    "amistate.state",
-    "amistate.verify",
+    "amistate.core.rules",
+    "amistate.usecases.service",
+    "amistate.core.state",
+    "amistate.usecases.verify",
     "amistate_adapters.memory",
 ]
 

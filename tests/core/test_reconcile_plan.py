@@ -8,12 +8,13 @@ from datetime import timedelta
 
 from attrs import evolve
 
-from amistate import rules
-from amistate.desired import desired_value
-from amistate.events import RegionalAmi
-from amistate.in_use import InUseKeys, presets_value
-from amistate.inventory import BuildSummary, ImageState
-from amistate.reconcile.plan import (
+from amistate.core import rules
+from amistate.core.desired import desired_value
+from amistate.core.events import RegionalAmi
+from amistate.core.in_use import InUseKeys, presets_value
+from amistate.core.state import AmiState, BuildRecord, Pin
+from amistate.ports.inventory import BuildSummary, ImageState
+from amistate.usecases.reconcile.plan import (
     Converge,
     FallBack,
     Feed,
@@ -26,7 +27,6 @@ from amistate.reconcile.plan import (
     event_of,
     plan,
 )
-from amistate.state import AmiState, BuildRecord, Pin
 from tests.core.world import CONFIG, PIPELINE, PRESET, REGION, T0, ami_for, build_arn
 
 KEYS = InUseKeys.of("us-west-2/spot-runner")

@@ -54,18 +54,18 @@ from attrs import evolve, frozen
 from hypothesis import given
 from hypothesis import strategies as st
 
-from amistate.arns import parse_build_arn
-from amistate.builds import find_build, good_builds, protected_keys
-from amistate.compose import Runtime, from_ports
-from amistate.deploy import PresetProperties
+from amistate.core.arns import parse_build_arn
+from amistate.core.builds import find_build, good_builds, protected_keys
+from amistate.core.events import BuildEvent, RegionalAmi
+from amistate.core.in_use import PROTECTED, InUseKeys, holding
+from amistate.core.settings import Settings
+from amistate.core.state import AmiState
 from amistate.errors import PinRefused
-from amistate.events import BuildEvent, RegionalAmi
-from amistate.in_use import PROTECTED, InUseKeys, holding
-from amistate.inventory import Inventory
 from amistate.ports import Parameter, ParameterStore, Written
-from amistate.reconcile.run import Report
-from amistate.settings import Settings
-from amistate.state import AmiState
+from amistate.ports.inventory import Inventory
+from amistate.usecases.deploy import PresetProperties
+from amistate.usecases.reconcile.run import Report
+from amistate.wiring.compose import Runtime, from_ports
 
 REGION = "us-west-2"
 EU = "eu-west-1"

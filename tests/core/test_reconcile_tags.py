@@ -11,12 +11,12 @@ from datetime import timedelta
 
 from attrs import evolve
 
-from amistate import rules
-from amistate.events import RegionalAmi
-from amistate.in_use import LEGACY_KEY, InUseKeys
-from amistate.inventory import BuildSummary, ImageState
-from amistate.reconcile.plan import Plan, Tag, Untag, World, event_of, plan
-from amistate.state import AmiState, Pin
+from amistate.core import rules
+from amistate.core.events import RegionalAmi
+from amistate.core.in_use import LEGACY_KEY, InUseKeys
+from amistate.core.state import AmiState, Pin
+from amistate.ports.inventory import BuildSummary, ImageState
+from amistate.usecases.reconcile.plan import Plan, Tag, Untag, World, event_of, plan
 from tests.core.test_reconcile_plan import KEYS, protected, record_after, summary, value, world
 from tests.core.world import CONFIG, PIPELINE, PRESET, REGION, T0, ami_for, build_arn
 

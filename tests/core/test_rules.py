@@ -9,11 +9,19 @@ from attrs import evolve
 from hypothesis import given
 from hypothesis import strategies as st
 
-from amistate import rules
-from amistate.arns import parse_build_arn
-from amistate.events import BuildEvent
-from amistate.rules import Apply, Duplicate, Stale, Transition, decide, ordering_key, transition_for
-from amistate.state import AmiState
+from amistate.core import rules
+from amistate.core.arns import parse_build_arn
+from amistate.core.events import BuildEvent
+from amistate.core.rules import (
+    Apply,
+    Duplicate,
+    Stale,
+    Transition,
+    decide,
+    ordering_key,
+    transition_for,
+)
+from amistate.core.state import AmiState
 from tests.core.world import PRESET, T0, ami_for, event
 
 

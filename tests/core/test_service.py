@@ -11,11 +11,11 @@ from attrs import evolve
 from hypothesis import given
 from hypothesis import strategies as st
 
+from amistate.core.parsing import parse_event
+from amistate.core.settings import Settings
 from amistate.errors import InvalidConfig, MalformedEvent, NoAmiForRegion
-from amistate.parsing import parse_event
 from amistate.ports import Parameter
-from amistate.service import AmiService
-from amistate.settings import Settings
+from amistate.usecases.service import AmiService
 from tests.core.interleave import Gated, Scheduler
 from tests.core.samples import sample
 from tests.core.world import (

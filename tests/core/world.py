@@ -16,14 +16,14 @@ from amistate_adapters.memory import (
 )
 from attrs import define, field
 
-from amistate import rules
-from amistate.arns import parse_build_arn
-from amistate.events import BuildEvent, RegionalAmi
+from amistate.core import rules
+from amistate.core.arns import parse_build_arn
+from amistate.core.events import BuildEvent, RegionalAmi
+from amistate.core.rules import Transition
+from amistate.core.settings import Settings
+from amistate.core.state import AmiState
 from amistate.ports import Applied, ApplyResult, Parameter, Preset
-from amistate.rules import Transition
-from amistate.service import AmiService
-from amistate.settings import Settings
-from amistate.state import AmiState
+from amistate.usecases.service import AmiService
 
 REGION = "us-west-2"
 ACCOUNT = "111122223333"

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from amistate.cli.main import main
-from amistate.in_use import LEGACY_KEY, PREFIX, PROTECTED, InUseKeys, table_deployment
+from amistate.core.in_use import LEGACY_KEY, PREFIX, PROTECTED, InUseKeys, table_deployment
 from amistate.shims import runtime
 from tests.e2e.test_reconcile import OTHER, World, world
 from tests.servers import create_table, unique_table_name

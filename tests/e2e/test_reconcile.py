@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 from amistate_adapters import clients
 
-from amistate import settings
+from amistate.core import settings
+from amistate.core.in_use import PROTECTED
 from amistate.demo.standin import state_change_event
 from amistate.errors import MalformedEvent
-from amistate.in_use import PROTECTED
 from amistate.shims import reconcile, runtime
 from tests.servers import Table
 from tests.shims.conftest import CONFIG, PIPELINE, Aws

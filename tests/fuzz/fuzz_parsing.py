@@ -33,11 +33,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from amistate.arns import parse_build_arn
-from amistate.deploy import InvalidProperties, parse_properties
+from amistate.core.arns import parse_build_arn
+from amistate.core.names import parameter_name
+from amistate.core.parsing import parse_invocation
 from amistate.errors import InvalidPresetName, MalformedEvent
-from amistate.names import parameter_name
-from amistate.parsing import parse_invocation
+from amistate.usecases.deploy import InvalidProperties, parse_properties
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 EVENTBRIDGE = (SAMPLES / "eventbridge-image-state-change-available.json").read_text()

@@ -18,9 +18,9 @@ from amistate_adapters.dynamodb import DynamoPresetCatalog, DynamoStateStore
 from amistate_adapters.imagebuilder import ImageBuilderCatalog, ImageBuilderPipelines
 from amistate_adapters.ssm import SsmParameterStore
 
+from amistate.core.settings import Settings
 from amistate.demo.standin import ImageBuilderStandIn
 from amistate.ports import Ports, Preset
-from amistate.settings import Settings
 from amistate.shims import runtime
 from tests.reliability.common import (
     ACCOUNT,

@@ -25,9 +25,9 @@ from amistate_adapters.memory import (
     MemoryTable,
 )
 
+from amistate.core.rules import Transition
+from amistate.core.settings import Settings
 from amistate.ports import ApplyResult, Parameter, Ports, Preset, Written
-from amistate.rules import Transition
-from amistate.settings import Settings
 from amistate.shims import runtime
 from tests.shims.fakes import ACCOUNT as ACCOUNT
 from tests.shims.fakes import REGION as REGION

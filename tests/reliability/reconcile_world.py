@@ -28,14 +28,14 @@ from amistate_adapters.imagebuilder import ImageBuilderCatalog, ImageBuilderPipe
 from amistate_adapters.pipeline_images import ImageBuilderPipelineImages
 from amistate_adapters.ssm import SsmParameterStore
 
-from amistate.compose import CallCounter, Runtime
-from amistate.deadline import Deadline
+from amistate.core.deadline import Deadline
+from amistate.core.in_use import PREFIX, PROTECTED, InUseKeys, table_deployment
+from amistate.core.settings import Settings
 from amistate.demo.standin import ImageBuilderStandIn
-from amistate.in_use import PREFIX, PROTECTED, InUseKeys, table_deployment
-from amistate.inventory import Inventory
 from amistate.ports import Ports, Preset
-from amistate.settings import Settings
+from amistate.ports.inventory import Inventory
 from amistate.shims import lambda_handler, reconcile, runtime
+from amistate.wiring.compose import CallCounter, Runtime
 from tests.reliability.common import ACCOUNT, CONFIG, PARAMETER, PIPELINE, PRESET, REGION
 from tests.reliability.faults import Injector
 from tests.servers import Endpoint, create_table
@@ -120,7 +120,7 @@ class ReconcileWorld:
         self.raw_ssm.put_parameter(Name=PARAMETER, Value=json.dumps(dict(CONFIG)), Type="String")
 
     def new_process(self) -> None:
-        """Fresh port objects over the same clients, wired as ``compose.aws_runtime`` does."""
+        """Fresh port objects over the same clients, wired as ``runtime.aws_runtime`` does."""
         settings = Settings(home_region=REGION, account=ACCOUNT, partition="aws", table=self.table)
         deadline = Deadline()
         ports = Ports(

@@ -23,8 +23,8 @@ from amistate_adapters.clients import client_config
 from amistate_adapters.imagebuilder import ImageBuilderPipelines
 from botocore.config import Config
 
+from amistate.core.settings import Settings
 from amistate.ports import Ports
-from amistate.settings import Settings
 from amistate.shims import custom_resource, runtime
 from amistate.shims.response import PutPolicy
 from tests.reliability.aws_world import AwsWorld

@@ -56,7 +56,7 @@ def _sqs(message_id: str, body: Any, sent: str) -> dict[str, Any]:
 def test_bug_sqs_sent_timestamp_out_of_range_fails_the_whole_batch(
     memory: MemoryWorld, sent: str
 ) -> None:
-    """amistate.parsing.sqs.parse_sqs_body: ``str.isdigit()`` accepts '²' and any length, then
+    """amistate.core.parsing.sqs.parse_sqs_body: ``str.isdigit()`` accepts '²' and any length, then
     ``int(sent)`` / ``datetime.fromtimestamp`` raise ValueError, OverflowError or OSError,
     which ``_attempt`` does not catch: the handler raises an undocumented exception for the
     whole batch instead of naming one record in batchItemFailures (the good records are
@@ -81,7 +81,7 @@ def test_bug_sqs_sent_timestamp_out_of_range_fails_the_whole_batch(
 def test_bug_config_with_nan_or_infinity_is_not_refused_naming_config(
     memory: MemoryWorld, config: str
 ) -> None:
-    """amistate.deploy._config: ``json.loads`` accepts NaN/Infinity/1e400, then
+    """amistate.usecases.deploy._config: ``json.loads`` accepts NaN/Infinity/1e400, then
     ``dump_object`` (``allow_nan=False``) raises a bare ValueError ("Out of range float
     values are not JSON compliant"): the custom resource fails with a Reason that does not
     name ``Config`` and on_event raises an undocumented type. Fix: in ``merge.load_object``
@@ -126,7 +126,7 @@ def test_bug_a_lone_surrogate_leaves_cloudformation_without_an_answer(
 
 
 def test_bug_an_arn_of_another_partition_is_acted_on(memory: MemoryWorld) -> None:
-    """amistate.service.AmiService.handle checks the build's account and region but not its
+    """amistate.usecases.service.AmiService.handle checks the build's account and region but not its
     partition (nor that the notification's sourcePipelineArn is in the build's account and
     partition): an SNS notification for ``arn:aws-cn:...:us-west-2:<our account>:...`` naming
     our pipeline rewrites SSM. Fix: put the function's partition in Settings (from
@@ -153,7 +153,7 @@ def test_bug_an_arn_of_another_partition_is_acted_on(memory: MemoryWorld) -> Non
 def test_bug_custom_resource_acts_on_a_pipeline_of_another_account(
     memory: MemoryWorld, pipeline: str
 ) -> None:
-    """amistate.deploy.parse_properties accepts any pipeline ARN: Create maps it and calls
+    """amistate.usecases.deploy.parse_properties accepts any pipeline ARN: Create maps it and calls
     StartImagePipelineExecution on another account's (or region's) pipeline, whose events the
     state Lambda then ignores as foreign, so the preset can never become ready. Fix: in
     ``custom_resource._run`` (which knows the function's account, region and partition),

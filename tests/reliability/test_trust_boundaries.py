@@ -19,10 +19,10 @@ from botocore.exceptions import ClientError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from amistate.core.names import parameter_name, state_pk
+from amistate.core.settings import Settings
 from amistate.errors import InvalidPresetName
-from amistate.names import parameter_name, state_pk
 from amistate.ports import Preset
-from amistate.settings import Settings
 from amistate.shims import custom_resource, lambda_handler, runtime
 from tests.reliability.aws_world import TABLE, AwsWorld
 from tests.reliability.common import (

@@ -4,7 +4,7 @@ with trailing characters accepted).
 Through the public entry points (the state Lambda's handler on moto's server,
 and ``amistate pin``): an ARN that starts like a build ARN but goes on, or whose
 digits are not ASCII, is refused with the field named, and nothing is written.
-With ``re.match`` in place of ``re.fullmatch`` in ``amistate.arns``, each of
+With ``re.match`` in place of ``re.fullmatch`` in ``amistate.core.arns``, each of
 these would be accepted as build ``1.0.0/3``.
 """
 

@@ -20,8 +20,8 @@ from amistate_adapters.memory import (
     MemoryTable,
 )
 
+from amistate.core.settings import Settings
 from amistate.ports import Ports
-from amistate.settings import Settings
 from amistate.shims import custom_resource, runtime
 from amistate.shims.response import PutPolicy
 from tests.shims.fakes import ACCOUNT, REGION, Context, ResponseServer, running

@@ -1,4 +1,4 @@
-"""The deploy use case (amistate.deploy) over the in-memory ports: validation first, then writes."""
+"""The deploy use case (amistate.usecases.deploy) over the in-memory ports: validate, then write."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from amistate_adapters.memory import (
     MemoryTable,
 )
 
-from amistate.deploy import (
+from amistate.core.settings import Settings
+from amistate.usecases.deploy import (
     DeployResult,
     InvalidProperties,
     PresetDeployer,
@@ -26,8 +27,7 @@ from amistate.deploy import (
     parse_request,
     preset_of_physical_id,
 )
-from amistate.service import AmiService
-from amistate.settings import Settings
+from amistate.usecases.service import AmiService
 
 PIPELINE = "arn:aws:imagebuilder:us-west-2:111122223333:image-pipeline/spot-runner-linux-x64"
 OTHER_PIPELINE = "arn:aws:imagebuilder:us-west-2:111122223333:image-pipeline/other"

@@ -33,9 +33,9 @@ def test_every_decision_line_carries_them(
 ) -> None:
     from amistate_adapters.memory import memory_ports
 
-    from amistate.compose import from_ports
-    from amistate.settings import Settings
+    from amistate.core.settings import Settings
     from amistate.shims import lambda_handler, runtime
+    from amistate.wiring.compose import from_ports
     from tests.core.samples import sample
 
     monkeypatch.setenv("_X_AMZN_TRACE_ID", "Root=1-abc-def;Sampled=0")

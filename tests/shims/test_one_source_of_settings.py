@@ -1,6 +1,6 @@
 """Issue 20, point 3: one source of settings, whatever the entry point.
 
-:data:`SOURCES` names where every field of :class:`~amistate.settings.Settings`
+:data:`SOURCES` names where every field of :class:`~amistate.core.settings.Settings`
 comes from and a value other than its default. For each field, that source
 alone is changed, then every entry point is run as it is deployed: the state
 Lambda, the reconcile Lambda and the custom resource (each building its runtime
@@ -24,11 +24,12 @@ import attrs
 import pytest
 from amistate_adapters.memory import memory_ports
 
-from amistate import compose, read
+from amistate import read
 from amistate.cli.main import main
+from amistate.core.settings import Settings
 from amistate.errors import TableNotFound
-from amistate.settings import Settings
 from amistate.shims import custom_resource, lambda_handler, reconcile, runtime
+from amistate.wiring import compose
 from tests.shims.conftest import Aws
 from tests.shims.fakes import Context, sample
 

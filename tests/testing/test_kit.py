@@ -8,8 +8,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from amistate.events import BuildEvent
-from amistate.parsing import parse_invocation
+from amistate.core.events import BuildEvent
+from amistate.core.parsing import parse_invocation
 from amistate.testing import events
 from tests.core.samples import sample
 

@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from amistate.merge import dump_object
-from amistate.names import validate_preset
+from amistate.core.merge import dump_object
+from amistate.core.names import validate_preset
 from amistate.ports import Preset
 from amistate_adapters.dynamodb.expressions import Update
 from amistate_adapters.dynamodb.items import (

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from attrs import field, frozen
 
-from amistate.builds import TrimBasis
-from amistate.rules import Transition
-from amistate.state import NO_KEY, BuildRecord, Pin
+from amistate.core.builds import TrimBasis
+from amistate.core.rules import Transition
+from amistate.core.state import NO_KEY, BuildRecord, Pin
 from amistate_adapters.dynamodb.items import (
     EMPTY_MAP,
     NULL,

@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from amistate.names import STATE_PREFIX, STATE_SK, state_pk
-from amistate.state import NO_KEY, AmiState, BuildRecord, Pin, Status
+from amistate.core.names import STATE_PREFIX, STATE_SK, state_pk
+from amistate.core.state import NO_KEY, AmiState, BuildRecord, Pin, Status
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef

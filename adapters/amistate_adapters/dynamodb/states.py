@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
-from amistate.builds import TrimBasis
-from amistate.names import STATE_PREFIX, STATE_SK, validate_preset
+from amistate.core.builds import TrimBasis
+from amistate.core.names import STATE_PREFIX, STATE_SK, validate_preset
+from amistate.core.rules import Transition
+from amistate.core.state import NO_KEY, AmiState, BuildRecord, Pin
 from amistate.ports import Applied, ApplyResult, Rejected
-from amistate.rules import Transition
-from amistate.state import NO_KEY, AmiState, BuildRecord, Pin
 from amistate_adapters.dynamodb.expressions import (
     Update,
     apply_updates,

@@ -35,8 +35,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct, IConstruct
 
-from amistate.in_use import InUseKeys
-from amistate.settings import DEPLOYMENT, DEPLOYMENT_NAME, HISTORY
+from amistate.core.in_use import InUseKeys
+from amistate.core.settings import DEPLOYMENT, DEPLOYMENT_NAME, HISTORY
 
 from . import delivery, deployer, image_roles, nag, reconciler
 from .functions import python_runtime
@@ -108,7 +108,7 @@ class AmiStatePipeline(Construct):
             nag.acknowledge(role, "AwsSolutions-IAM5[Resource::*]", " ".join(reasons))
 
     def _environment(self) -> dict[str, str]:
-        """What every function reads (``amistate.settings``)."""
+        """What every function reads (``amistate.core.settings``)."""
         settings = self.settings
         environment = {
             "AMISTATE_TABLE": self.table.table_name,

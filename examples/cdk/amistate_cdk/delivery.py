@@ -20,7 +20,7 @@ from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from amistate.settings import SSM_WRITE_RATE
+from amistate.core.settings import SSM_WRITE_RATE
 
 from . import functions, nag, permissions
 

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from amistate.names import DEFAULT_PARAMETER_PREFIX, validate_preset
+from amistate.core.names import DEFAULT_PARAMETER_PREFIX, validate_preset
 
 from .settings import (
     DEFAULT_AMI_MAX_AGE_DAYS,

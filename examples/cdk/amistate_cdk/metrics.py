@@ -49,7 +49,7 @@ RECONCILE_FALLBACKS: Final = "ReconcileFallbacks"
 #: that could not be processed).
 ERRORS: Final = "Errors"
 #: Count of events (EventBridge, SNS, SQS) Image Builder contradicted or did
-#: not know (``GetImage``): nothing of them was written (``amistate.verify``).
+#: not know (``GetImage``): nothing of them was written (``amistate.usecases.verify``).
 REJECTED_NOTIFICATIONS: Final = "RejectedNotifications"
 
 SERVICE_METRICS: Final = (

@@ -17,7 +17,7 @@ example names that role), or as the ``imagebuilder.amazonaws.com`` service.
 
 Both are explicit ``Deny`` statements, which no identity policy of the account
 can override. The function believes no message anyway: it checks each one
-against Image Builder's ``GetImage`` (``amistate.verify``). The policies keep
+against Image Builder's ``GetImage`` (``amistate.usecases.verify``). The policies keep
 forged messages out; the check makes sure one that got in changes nothing.
 """
 

@@ -15,7 +15,7 @@ from aws_cdk import Aws, CustomResource, Stack
 from aws_cdk import aws_imagebuilder as imagebuilder
 from constructs import Construct
 
-from amistate.in_use import PROTECTED, InUseKeys
+from amistate.core.in_use import PROTECTED, InUseKeys
 
 from .settings import PresetSpec, pipeline_schedule, resource_slug
 
@@ -210,7 +210,7 @@ def in_use_exclusion(keys: InUseKeys) -> dict[str, str]:
 
     A ``TagMap`` matches key and value exactly, one value per key; the reconciler
     sets the deployment's protection key to one constant value on every AMI any of
-    its presets needs (:mod:`amistate.in_use`), whatever presets share a pipeline
+    its presets needs (:mod:`amistate.core.in_use`), whatever presets share a pipeline
     and whatever other deployments tag in the account: one entry spares them all.
     """
     return {keys.protect: PROTECTED}

@@ -2,7 +2,7 @@
 
 It heals lost events and vanished AMIs, converges SSM and keeps this
 deployment's in-use tags (``amistate:in-use:<stack name>``,
-:mod:`amistate.in_use`), which the lifecycle policies never delete.
+:mod:`amistate.core.in_use`), which the lifecycle policies never delete.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 
-from amistate.in_use import LEGACY_KEY
+from amistate.core.in_use import LEGACY_KEY
 
 from . import functions, nag, permissions
 

@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from amistate.names import DEFAULT_PARAMETER_PREFIX, validate_prefix
-from amistate.settings import MAX_HISTORY
+from amistate.core.names import DEFAULT_PARAMETER_PREFIX, validate_prefix
+from amistate.core.settings import MAX_HISTORY
 
 #: Sundays 03:00 UTC. Image Builder cron has six fields, like EventBridge's.
 DEFAULT_SCHEDULE = "cron(0 3 ? * SUN *)"

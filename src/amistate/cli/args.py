@@ -6,9 +6,9 @@ import argparse
 import re
 from collections.abc import Sequence
 
-from amistate.arns import parse_build_arn
+from amistate.core.arns import parse_build_arn
+from amistate.core.names import validate_preset
 from amistate.errors import InvalidPresetName, UsageError
-from amistate.names import validate_preset
 
 AMI_ID = re.compile(r"ami-[0-9a-f]{8,17}")
 REASON_MAX = 256

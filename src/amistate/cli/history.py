@@ -6,8 +6,8 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
-from amistate.compose import Runtime
-from amistate.state import AmiState, BuildRecord
+from amistate.core.state import AmiState, BuildRecord
+from amistate.wiring.compose import Runtime
 
 from . import render
 

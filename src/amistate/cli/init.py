@@ -7,11 +7,16 @@ import sys
 import uuid
 from pathlib import Path
 
-from amistate.arns import owner_of
-from amistate.deploy import InvalidProperties, PresetProperties, client_token, parse_properties
+from amistate.core.arns import owner_of
+from amistate.core.names import parameter_name
+from amistate.core.settings import Settings
 from amistate.errors import UsageError
-from amistate.names import parameter_name
-from amistate.settings import Settings
+from amistate.usecases.deploy import (
+    InvalidProperties,
+    PresetProperties,
+    client_token,
+    parse_properties,
+)
 
 from . import render
 from .target import Target, open_runtime

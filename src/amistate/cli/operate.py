@@ -1,7 +1,7 @@
 """``status``: compare each preset's SSM parameter with what it should hold.
 
 What a region's parameter should hold is the service's desired value
-(:meth:`amistate.service.AmiService.desired_value`: the current value with the
+(:meth:`amistate.usecases.service.AmiService.desired_value`: the current value with the
 preset's Config applied, retired keys removed and the AMI of the pin or the
 record). **Drift** is any difference: ``amiId`` (AMI drift), a config key
 (config drift), or no parameter at all (``missing``). A record without an AMI
@@ -18,12 +18,12 @@ from typing import Any
 
 from attrs import frozen
 
-from amistate.compose import Runtime
-from amistate.desired import drift
+from amistate.core.desired import drift
+from amistate.core.merge import AMI_ID_KEY, ami_of
+from amistate.core.state import AmiState, Pin
 from amistate.errors import AmistateError, is_permanent
-from amistate.merge import AMI_ID_KEY, ami_of
-from amistate.service import AmiService
-from amistate.state import AmiState, Pin
+from amistate.usecases.service import AmiService
+from amistate.wiring.compose import Runtime
 
 from . import render
 

@@ -1,6 +1,6 @@
 """``pin``, ``unpin``, ``rollback``: the operator's part of a preset's desired state.
 
-Each goes through :class:`amistate.pins.Pins` (a conditional pin write, then the
+Each goes through :class:`amistate.usecases.pins.Pins` (a conditional pin write, then the
 service's write-and-confirm loop), then reads back what every region's
 parameter holds. A refused target (:class:`amistate.errors.PinRefused`) writes
 nothing and exits 1, as every amistate refusal does.
@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from amistate.compose import Runtime
-from amistate.merge import ami_of
-from amistate.pins import PinChange
+from amistate.core.merge import ami_of
+from amistate.usecases.pins import PinChange
+from amistate.wiring.compose import Runtime
 
 from . import render
 from .operate import pin_json

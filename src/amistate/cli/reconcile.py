@@ -1,4 +1,4 @@
-"""``reconcile``: one reconcile run (:meth:`amistate.reconcile.run.Reconciler.run`).
+"""``reconcile``: one reconcile run (:meth:`amistate.usecases.reconcile.run.Reconciler.run`).
 
 Builds lost in delivery are fed through the service, vanished AMIs fall back to
 the newest good build that still exists, parameters converge on their desired
@@ -11,8 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from amistate.compose import Runtime
-from amistate.reconcile.plan import (
+from amistate.usecases.reconcile.plan import (
     Converge,
     FallBack,
     Feed,
@@ -22,7 +21,8 @@ from amistate.reconcile.plan import (
     Trim,
     Untag,
 )
-from amistate.reconcile.run import Report, owner
+from amistate.usecases.reconcile.run import Report, owner
+from amistate.wiring.compose import Runtime
 
 from . import render
 

@@ -15,10 +15,10 @@ from typing import Any
 
 from attrs import evolve, frozen
 
-from amistate.compose import Runtime
+from amistate.core.state import AmiState
 from amistate.errors import AmistateError, is_permanent
-from amistate.service import AmiService
-from amistate.state import AmiState
+from amistate.usecases.service import AmiService
+from amistate.wiring.compose import Runtime
 
 from . import render
 from .operate import RegionView, view

@@ -1,13 +1,13 @@
 """Where the operator commands act: the Lambdas' own settings, with the flags on top.
 
-The settings come from :func:`amistate.settings.load`, the function every
+The settings come from :func:`amistate.core.settings.load`, the function every
 entry point uses, over the whole environment (``AMISTATE_HISTORY_LIMIT``,
 ``AMISTATE_EXTRA_REGIONS``, and any setting added later, exactly as the
 functions read them). ``--table``, ``--region`` and ``--prefix`` are
-:class:`~amistate.settings.Overrides` of ``AMISTATE_TABLE``, ``AWS_REGION``
+:class:`~amistate.core.settings.Overrides` of ``AMISTATE_TABLE``, ``AWS_REGION``
 and ``AMISTATE_PARAMETER_PREFIX``; ``--endpoint-url`` of ``AWS_ENDPOINT_URL``
 (the clients', not a setting). The result goes to the composition root
-explicitly (:func:`amistate.compose.aws_runtime`); the process environment is
+explicitly (:func:`amistate_adapters.runtime.aws_runtime`); the process environment is
 never written.
 """
 
@@ -18,12 +18,11 @@ from collections.abc import Mapping
 
 from attrs import frozen
 
-from amistate import compose
-from amistate import settings as settings_module
-from amistate.compose import Runtime
+from amistate.core import settings as settings_module
+from amistate.core.settings import TABLE, Overrides, Settings
 from amistate.errors import ConfigurationError, UsageError
-from amistate.settings import TABLE, Overrides, Settings
 from amistate.shims import runtime
+from amistate.wiring.compose import Runtime
 
 #: How the CLI names each override in its errors.
 FLAGS = {"table": "--table", "region": "--region", "parameter_prefix": "--prefix"}
@@ -74,9 +73,10 @@ def open_runtime(target: Target) -> Runtime:
     # Imported here: `amistate --help` must not pay for boto3. A session of its
     # own per run: the process's shared clients may point elsewhere.
     import boto3.session
+    from amistate_adapters import runtime as aws
 
     session = boto3.session.Session()
-    rt = compose.aws_runtime(target.settings, compose.client_factory(session, target.endpoint_url))
+    rt = aws.aws_runtime(target.settings, aws.client_factory(session, target.endpoint_url))
     runtime.configure(rt)
     return rt
 

@@ -34,10 +34,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from amistate import settings as config
 from amistate.cli import render
 from amistate.cli.invoke import capturing
 from amistate.cli.operate import status_text
+from amistate.core import settings as config
+from amistate.core.names import DEFAULT_PARAMETER_PREFIX, parameter_name
 from amistate.demo.after import play_after
 from amistate.demo.play import HEADER, Demo
 from amistate.demo.standin import ImageBuilderStandIn
@@ -51,7 +52,6 @@ from amistate.demo.world import (
     TABLE,
     day_clock,
 )
-from amistate.names import DEFAULT_PARAMETER_PREFIX, parameter_name
 from amistate.shims import runtime
 
 

@@ -14,6 +14,13 @@ from attrs import define, field
 from amistate.cli import render
 from amistate.cli.invoke import Invocation, Invoker, LambdaContext
 from amistate.cli.operate import PresetView, view
+from amistate.core.names import (
+    DEFAULT_PARAMETER_PREFIX,
+    STATE_PREFIX,
+    STATE_SK,
+    parameter_name,
+    state_pk,
+)
 from amistate.demo.standin import ImageBuilderStandIn
 from amistate.demo.timeline import Line, Step
 from amistate.demo.world import (
@@ -23,13 +30,6 @@ from amistate.demo.world import (
     STACK_ID,
     TABLE,
     pipeline,
-)
-from amistate.names import (
-    DEFAULT_PARAMETER_PREFIX,
-    STATE_PREFIX,
-    STATE_SK,
-    parameter_name,
-    state_pk,
 )
 from amistate.shims import custom_resource, runtime
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from amistate.parsing import DETAIL_TYPE, EVENT_SOURCE
+from amistate.core.parsing import DETAIL_TYPE, EVENT_SOURCE
 
 REGION = "us-west-2"
 OTHER_REGION = "eu-west-1"  # builds are distributed here too; the presets use us-west-2

@@ -1,7 +1,7 @@
 """The preset custom resource: ``handler`` (raw, Lambda-backed) and ``on_event`` (CDK Provider).
 
 ResourceProperties (all validated before anything is written, see
-:mod:`amistate.deploy`): ``PresetName``, ``PipelineArn``, ``Config`` (a JSON
+:mod:`amistate.usecases.deploy`): ``PresetName``, ``PipelineArn``, ``Config`` (a JSON
 object in a string) and ``StartBuild`` (``"true"``, the default, or
 ``"false"``). PhysicalResourceId: ``amistate:<PresetName>``. ``Data``:
 ``PresetName``, ``PipelineArn`` and ``BuildArn`` (empty when no build was
@@ -22,12 +22,12 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from amistate.deploy.deployer import DeployResult
-from amistate.deploy.properties import PRESET_NAME
-from amistate.deploy.request import DeployRequest, parse_request, request_kind
 from amistate.errors import InvalidProperties, is_permanent
 from amistate.shims import logs, runtime
 from amistate.shims.response import DEFAULT_POLICY, PutPolicy, Responder
+from amistate.usecases.deploy.deployer import DeployResult
+from amistate.usecases.deploy.properties import PRESET_NAME
+from amistate.usecases.deploy.request import DeployRequest, parse_request, request_kind
 
 #: The deadline timer answers this long before the function would time out
 #: (at most; a quarter of the remaining time when that is shorter).

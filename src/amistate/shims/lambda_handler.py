@@ -2,7 +2,7 @@
 
 Accepts an EventBridge "EC2 Image Builder Image State Change" event, an SNS
 event of Image Builder notifications, or an SQS event whose bodies are either.
-Each record is parsed, handed to :class:`amistate.service.AmiService`, and
+Each record is parsed, handed to :class:`amistate.usecases.service.AmiService`, and
 logged as one JSON line. Then:
 
 * SQS: returns ``{"batchItemFailures": [{"itemIdentifier": <messageId>}, ...]}``
@@ -11,9 +11,9 @@ logged as one JSON line. Then:
   order): when it holds several builds of one recipe (a rebuild storm), the
   newest is applied and the older ones are stale, so the preset's parameter is
   written once, not once per build. The end state is the same in any order
-  (amistate.rules);
+  (amistate.core.rules);
 * a record Image Builder contradicts or does not know is ``rejected``
-  (:mod:`amistate.verify`): logged at WARNING with the reason in ``note``,
+  (:mod:`amistate.usecases.verify`): logged at WARNING with the reason in ``note``,
   counted in ``RejectedNotifications``, and *not* a failure: a retry would
   meet the same answer, so it is consumed, never redelivered or dead-lettered;
 * EventBridge / SNS: returns None when every record was handled, ignored or rejected;
@@ -28,12 +28,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from amistate.core.events import BuildEvent
+from amistate.core.parsing import Item, parse_invocation
 from amistate.errors import MalformedEvent, is_permanent
-from amistate.events import BuildEvent
-from amistate.metrics import Metrics
-from amistate.parsing import Item, parse_invocation
-from amistate.service import Outcome
 from amistate.shims import logs, runtime
+from amistate.shims.metrics import Metrics
+from amistate.usecases.service import Outcome
 
 
 def handler(event: Any, context: Any) -> dict[str, list[dict[str, str]]] | None:
@@ -176,7 +176,7 @@ def _log_outcome(
 
 
 def count_outcome(metrics: Metrics, outcome: Outcome) -> None:
-    """The metrics of one preset's outcome (see amistate.metrics for the names)."""
+    """The metrics of one preset's outcome (see amistate.shims.metrics for the names)."""
     metrics.add("Decisions", by=outcome.decision)
     if outcome.decision == "rejected":
         metrics.add("RejectedNotifications")

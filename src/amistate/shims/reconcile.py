@@ -3,13 +3,13 @@
 Invoked on a schedule (EventBridge Scheduler, or a rule's "Scheduled Event").
 The event's content is ignored, but it must be a JSON object: anything else is
 refused with a :class:`~amistate.errors.MalformedEvent`. One run of
-:class:`amistate.reconcile.run.Reconciler` over every preset, then:
+:class:`amistate.usecases.reconcile.run.Reconciler` over every preset, then:
 
 * one JSON log line per instruction (``action``: ``feed``, ``fall-back``,
   ``converge``, ``trim``, ``tag``, ``untag``, ``problem``; ``done`` says
   whether it was carried out) and one ``summary`` line, each with the
   Powertools keys (:func:`amistate.shims.logs.invocation_keys`);
-* EMF metrics (:mod:`amistate.metrics`): ``ReconcileRepairs`` (builds fed),
+* EMF metrics (:mod:`amistate.shims.metrics`): ``ReconcileRepairs`` (builds fed),
   ``ReconcileFallbacks``, ``ReconcileProblems``, ``ParameterWrites`` (one per
   region converged), ``Errors`` (presets that could not be reconciled) and,
   per preset, ``AmiAgeDays``: days since the build of the AMI its home
@@ -29,12 +29,21 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from amistate.core.state import AmiState
 from amistate.errors import MalformedEvent, TransientError
-from amistate.metrics import Metrics
-from amistate.reconcile.plan import Converge, FallBack, Feed, Instruction, Problem, Tag, Trim, Untag
-from amistate.reconcile.run import Report, owner
 from amistate.shims import logs, runtime
-from amistate.state import AmiState
+from amistate.shims.metrics import Metrics
+from amistate.usecases.reconcile.plan import (
+    Converge,
+    FallBack,
+    Feed,
+    Instruction,
+    Problem,
+    Tag,
+    Trim,
+    Untag,
+)
+from amistate.usecases.reconcile.run import Report, owner
 
 #: The clock AmiAgeDays is measured against (tests may replace it).
 now: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731
@@ -95,7 +104,7 @@ def _invoke(event: Any, context: Any, keys: dict[str, Any], metrics: Metrics) ->
 
 
 def summarize(report: Report) -> dict[str, Any]:
-    """The JSON-able summary of a :class:`~amistate.reconcile.run.Report`."""
+    """The JSON-able summary of a :class:`~amistate.usecases.reconcile.run.Report`."""
     return {
         "presets": report.presets,
         "counts": report.counts(),

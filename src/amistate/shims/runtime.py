@@ -1,9 +1,9 @@
 """The shims' per-process runtime: built once, at the first invocation.
 
 The first invocation reads the environment and the function's own account and
-partition (``context.invoked_function_arn``) with :func:`amistate.settings.load`,
+partition (``context.invoked_function_arn``) with :func:`amistate.core.settings.load`,
 the one settings function of every entry point, and asks the composition root
-(:func:`amistate.compose.aws_runtime`) for the AWS runtime.
+(:func:`amistate_adapters.runtime.aws_runtime`) for the AWS runtime.
 Tests, the CLI and the demo may install a prebuilt :class:`Runtime` with
 :func:`configure` and drop it with :func:`reset`.
 """
@@ -13,10 +13,9 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from amistate import compose
-from amistate import settings as settings_module
-from amistate.compose import CallCounter, Runtime, from_ports
+from amistate.core import settings as settings_module
 from amistate.shims import logs
+from amistate.wiring.compose import CallCounter, Runtime, from_ports
 
 _lock = threading.Lock()
 _current: Runtime | None = None
@@ -24,7 +23,10 @@ _current: Runtime | None = None
 
 def from_environment(function_arn: object = None) -> Runtime:
     """The production wiring: settings from the environment, owner from the function's ARN."""
-    return compose.aws_runtime(settings_module.load(function_arn=function_arn))
+    # Imported here: the handler's import must not pay for boto3 and the adapters.
+    from amistate_adapters.runtime import aws_runtime
+
+    return aws_runtime(settings_module.load(function_arn=function_arn))
 
 
 def get(context: Any) -> Runtime:

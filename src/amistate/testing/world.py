@@ -145,7 +145,7 @@ class LocalWorld:
         """Register ``preset`` as the stack's custom resource does (no build started);
         its parameter gets ``config`` with ``amiId`` at the first good build. Returns
         the pipeline ARN. InvalidProperties names a bad field."""
-        from amistate.deploy import client_token, parse_properties
+        from amistate.usecases.deploy import client_token, parse_properties
 
         props = parse_properties(
             {

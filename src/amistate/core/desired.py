@@ -1,0 +1,170 @@
+"""The value a preset's SSM parameter should hold: desired state, not a patch.
+
+The runners read ``/spot-runner/configs/<preset>``. Its desired value is a
+function of four things and nothing else, so writing it twice, late, or from
+two writers at once converges on the same bytes:
+
+* the value there now (keys nobody configured, written by others, stay with
+  their JSON types);
+* the preset's Config as the stack deployed it (its keys win);
+* the *retired* keys: keys an earlier Config had that the current one lacks
+  (the stack owned them, so they are removed, even if a push was missed);
+* the AMI (``amiId``), which the record or the operator's pin decides.
+
+:func:`parameter_value` is that function; :func:`retire` is how a deploy
+updates the retired keys. Every writer (event, deploy, sync, reconcile) uses
+the first, so a missed push heals at the next write.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from amistate.core.merge import AMI_ID_KEY, dump_object, load_object
+from amistate.core.state import AmiState
+from amistate.errors import InvalidConfig
+
+#: Keys the stack can never own: amistate writes them itself.
+RESERVED_KEYS = frozenset({AMI_ID_KEY})
+
+
+def retire(
+    old_config: Mapping[str, Any] | None,
+    new_config: Mapping[str, Any],
+    retired: Iterable[str] = (),
+) -> tuple[str, ...]:
+    """The retired keys after deploying ``new_config`` over ``old_config``.
+
+    Grow-only except for keys the new Config owns again: a key retired twice is
+    retired once, and re-adding a key to the Config un-retires it. Sorted, so
+    the result is the same whatever order the deploys' retries arrive in.
+    """
+    gone = set(retired) | set(old_config or {})
+    return tuple(sorted(gone - set(new_config) - RESERVED_KEYS))
+
+
+def parameter_value(
+    current: str | None,
+    config: Mapping[str, Any] | None,
+    ami_id: str,
+    retired: Iterable[str] = (),
+) -> str:
+    """The parameter's desired value.
+
+    ``current`` is returned unchanged, byte for byte, when it already means the
+    desired value (same keys, same JSON values and types), so a caller can skip
+    the write. A ``current`` that is not a JSON object is never overwritten:
+    :class:`amistate.errors.InvalidConfig` is raised instead.
+    """
+    base = {} if current is None else load_object(current, "SSM parameter value")
+    wanted = {key: value for key, value in base.items() if key not in set(retired)}
+    wanted.update({k: v for k, v in (config or {}).items() if k not in RESERVED_KEYS})
+    wanted[AMI_ID_KEY] = ami_id
+    if current is not None and same_json(wanted, base):
+        return current
+    return dump_object(wanted)
+
+
+def desired_value(
+    record: AmiState, region: str, home_region: str, current: str | None
+) -> str | None:
+    """What ``region``'s parameter should hold for ``record`` (pin, Config,
+    retired keys), given its ``current`` value; None while the record has no
+    AMI for that region. The service's writes and the reconcile planner both
+    ask this."""
+    ami = record.ami_for(region, home_region)
+    if ami is None:
+        return None
+    return parameter_value(current, record.config, ami, record.retired_keys)
+
+
+def written_by_others(
+    record: AmiState, versions: Sequence[str], start: int, ours: str
+) -> str | None:
+    """The version among ``versions[start:]`` whose keys amistate does not own
+    must win over ``ours``; None if ours may stay.
+
+    ``versions`` are a parameter's values oldest first (every one before our
+    write), ``versions[start:]`` those written between amistate's read and its
+    write, ``ours`` the value it wrote. amistate never changes the keys it does
+    not own (:func:`owned_keys`): it copies them, as they were in what it read.
+    So each state of those keys (all of them, with their values) was made by
+    someone else at the first version that has it, its *origin*, and later
+    versions with the same state are copies. The state with the newest origin
+    is the newest thing someone else wrote: a version in between with a newer
+    origin than ours is what our write replaced and must keep. A copy of an
+    older state (another amistate write made from an older read, which that
+    write's own check repairs) is not.
+    """
+    owned = owned_keys(record)
+    states = [_others(value, owned) for value in versions]
+    origin: dict[str, int] = {}
+    for index, state in enumerate(states):
+        if state is not None:
+            origin.setdefault(state, index)
+    mine = _others(ours, owned)
+    best = origin.get(mine, -1) if mine is not None else -1
+    newest: str | None = None
+    for index in range(start, len(versions)):
+        state = states[index]
+        if state is not None and origin[state] > best:
+            best, newest = origin[state], versions[index]
+    return newest
+
+
+def owned_keys(record: AmiState) -> frozenset[str]:
+    """The keys amistate writes in ``record``'s parameters: its own, its
+    Config's, and the retired ones it removes."""
+    return RESERVED_KEYS | set(record.config or {}) | set(record.retired_keys)
+
+
+def _others(value: str, owned: frozenset[str]) -> str | None:
+    """The keys of ``value`` amistate does not own, canonical; None if not an object."""
+    try:
+        parsed = load_object(value, "SSM parameter value")
+    except InvalidConfig:
+        return None
+    return _canonical({k: v for k, v in parsed.items() if k not in owned})
+
+
+def same_json(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Equal as JSON: ``1``, ``1.0`` and ``true`` differ; key order does not matter."""
+    return _canonical(a) == _canonical(b)
+
+
+def _canonical(value: Mapping[str, Any]) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def drift(current: str | None, desired: str) -> tuple[str, ...]:
+    """What differs between a parameter and its desired value, for operators.
+
+    ``("amiId",)`` when only the AMI differs, the config keys that differ
+    (added, changed or to be removed) otherwise; ``()`` when in sync.
+    """
+    if current is None:
+        return ("missing",)
+    if current == desired:
+        return ()
+    have = load_object(current, "SSM parameter value")
+    want = load_object(desired, "desired value")
+    keys = sorted(
+        key
+        for key in set(have) | set(want)
+        if key not in have or key not in want or not same_json({"v": have[key]}, {"v": want[key]})
+    )
+    return tuple(keys)
+
+
+__all__ = [
+    "RESERVED_KEYS",
+    "desired_value",
+    "drift",
+    "owned_keys",
+    "parameter_value",
+    "retire",
+    "same_json",
+    "written_by_others",
+]

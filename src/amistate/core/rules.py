@@ -1,0 +1,304 @@
+"""The ordering rules: every decision about which event wins lives here.
+
+Read this module top to bottom and you know how amistate behaves:
+
+1. **Statuses.** AVAILABLE means ``ready``; FAILED and CANCELLED mean
+   ``failed`` (CANCELLED with reason ``"cancelled"``). Every other status
+   (PENDING, BUILDING, TESTING, DISTRIBUTING, ...) is ignored: no call, no write.
+2. **Ordering key.** Builds are ordered by properties of the build alone, never
+   of its delivery: the time the build *started* (Image Builder's
+   ``dateCreated``, whole seconds, the precision every path carries: GetImage,
+   the SNS notification, the pipeline listing), then the build version
+   ``x.y.z/n`` compared numerically, then by outcome (ready after failed). So
+   an overlapping build that started later wins whichever finishes first, and
+   the same build has the same key whatever path (EventBridge, SNS, SQS, a
+   reconcile run) brought it. :func:`ordering_key` renders that as a
+   fixed-width string, so DynamoDB can compare it in a ``ConditionExpression``
+   exactly as Python compares it here.
+3. **Two registers.** The record's *status* (status, updatedAt, buildId,
+   reason) follows the event with the greatest key. Its *AMI* (amiId and the
+   per-region AMIs) follows the *successful* event with the greatest key, so
+   the newest good AMI wins even when a newer failure arrived first, and a
+   failure never erases a good AMI. Both are last-writer-wins registers, so the
+   end state does not depend on delivery order.
+4. **Decision.** An event newer than the status register is applied to both
+   registers it concerns; a success older than the status but newer than the
+   AMI is applied to the AMI register only, unless the history already holds
+   it (only a build a fallback left behind, because an AMI of it vanished, is
+   there and newer than the AMI register: a fallback moves the AMI register,
+   key included, to an older build); the same event again is a *duplicate*;
+   anything else is *stale* and writes nothing to DynamoDB. A build of a
+   pipeline the record no longer follows (the preset moved) is *moved*:
+   nothing is written, whatever its key (the same conditional write checks the
+   record's pipeline, so a stale mapping cache costs no call).
+5. **SSM.** Only successes ever lead to an SSM write, and only of the record's
+   AMI. After a success is applied, and again when it is redelivered (duplicate
+   or stale), the service converges SSM to the record's AMI register: a write
+   that happened but whose confirmation was lost is healed by the redelivery.
+   Failures never call SSM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from attrs import evolve, field, frozen
+
+from amistate.core.events import BuildEvent
+from amistate.core.state import AmiState, BuildRecord, Status
+from amistate.errors import NoAmiForRegion
+
+#: Image Builder's terminal statuses and the record status each one means.
+TERMINAL_STATUSES: Mapping[str, Status] = {
+    "AVAILABLE": "ready",
+    "FAILED": "failed",
+    "CANCELLED": "failed",
+}
+CANCELLED_REASON = "cancelled"
+_OUTCOME_RANK: Mapping[Status, str] = {"building": "0", "failed": "1", "ready": "2"}
+
+
+def classify(status: str) -> Status | None:
+    """The record status an Image Builder status leads to, or None to ignore it."""
+    return TERMINAL_STATUSES.get(status)
+
+
+def ordering_key(event: BuildEvent) -> str:
+    """A fixed-width string whose lexicographic order is the builds' order.
+
+    ``2024-01-18T17:21:03Z#000000001.000000000.000000010/000000001#2``: the
+    build's start in UTC to the second, the build version with each part
+    zero-padded to nine digits (so ``1.0.10/1`` sorts after ``1.0.9/7``), then
+    the outcome. An event whose start is still unknown (EventBridge, before
+    GetImage) has no key yet.
+    """
+    if event.created is None:
+        raise ValueError(f"build {event.build.arn}: start time unknown, no ordering key")
+    outcome = classify(event.status) or "building"
+    x, y, z, n = event.build.version
+    t = event.created.astimezone(UTC)
+    when = f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}Z"
+    return f"{when}#{x:09d}.{y:09d}.{z:09d}/{n:09d}#{_OUTCOME_RANK[outcome]}"
+
+
+def key_time(key: str) -> datetime | None:
+    """The build start a key records (None for :data:`NO_KEY` or a key it cannot read)."""
+    try:
+        return datetime.strptime(key[:20], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+@frozen
+class Transition:
+    """One conditional write to a state record: the only way state changes.
+
+    ``register="all"`` applies when the event is newer than the status
+    register; ``register="ami"`` (successes only) when it is older than the
+    status but newer than the AMI register, and not in the history yet (see
+    :func:`decide`). :meth:`applies_to` is the condition; adapters must
+    enforce exactly it, atomically. ``pipeline_arn`` (the build's pipeline,
+    when known) must be the record's, if it names one.
+    """
+
+    register: Literal["all", "ami"]
+    key: str
+    status: Status
+    updated_at: datetime
+    build_id: str
+    reason: str | None = None
+    ami_id: str | None = None  # set for successes only
+    amis: Mapping[str, str] = field(factory=dict)
+    pipeline_arn: str | None = None
+
+    @property
+    def sets_ami(self) -> bool:
+        return self.ami_id is not None
+
+    def applies_to(self, record: AmiState | None) -> bool:
+        if record is None:
+            return True
+        if moved(record, self):
+            return False
+        if self.register == "all":
+            return self.key > record.order_key
+        return record.ami_key < self.key < record.order_key and self.key not in record.history
+
+    def apply(self, record: AmiState | None, preset: str) -> AmiState:
+        """The record after this transition (assumes :meth:`applies_to`)."""
+        current = record if record is not None else AmiState(preset=preset)
+        changes: dict[str, Any] = {}
+        if self.register == "all":
+            changes.update(
+                status=self.status,
+                updated_at=self.updated_at,
+                build_id=self.build_id,
+                reason=self.reason,
+                order_key=self.key,
+            )
+        if self.sets_ami:
+            changes.update(
+                ami_id=self.ami_id,
+                amis=dict(self.amis),
+                ami_key=self.key,
+                ami_build_id=self.build_id,
+                ami_updated_at=self.updated_at,
+            )
+        changes["history"] = {**current.history, self.key: self.entry}
+        return evolve(current, **changes)
+
+    @property
+    def entry(self) -> BuildRecord:
+        """The history entry of this transition's build (the same on every path)."""
+        return BuildRecord(
+            build_id=self.build_id,
+            status=self.status,
+            key=self.key,
+            updated_at=self.updated_at,
+            ami_id=self.ami_id,
+            amis=dict(self.amis),
+            reason=self.reason,
+        )
+
+
+def transition_for(
+    event: BuildEvent, ami_id: str | None = None, amis: Mapping[str, str] | None = None
+) -> Transition:
+    """The optimistic first attempt: assume the event is the newest."""
+    status = classify(event.status)
+    if status is None:
+        raise ValueError(f"status {event.status} is not terminal")
+    reason = CANCELLED_REASON if event.status == "CANCELLED" else event.reason
+    return Transition(
+        register="all",
+        key=ordering_key(event),
+        status=status,
+        updated_at=event.time.astimezone(UTC),
+        build_id=event.build.arn,
+        reason=reason,
+        ami_id=ami_id if status == "ready" else None,
+        amis=dict(amis or {}) if status == "ready" else {},
+        pipeline_arn=event.pipeline_arn,
+    )
+
+
+def attempt(event: BuildEvent, home: str, regions: tuple[str, ...], whose: str) -> Transition:
+    """The optimistic transition a terminal build stands for, keeping the AMIs
+    of the regions amistate writes (``regions``; the record's ``amiId`` is
+    ``home``'s). A success must have an AMI in each of them: otherwise
+    :class:`~amistate.errors.NoAmiForRegion`, naming the build and ``whose``.
+    Events and reconcile runs both go through it.
+    """
+    by_region = {ami.region: ami.ami_id for ami in event.amis or ()}
+    if classify(event.status) == "ready":
+        for region in regions:
+            if region not in by_region:
+                raise NoAmiForRegion(
+                    f"build {event.build.arn} of {whose} has no AMI in region {region} "
+                    f"(distributed to: {', '.join(sorted(by_region)) or 'none'})"
+                )
+    kept = {region: ami for region, ami in by_region.items() if region in regions}
+    return transition_for(event, by_region.get(home), kept)
+
+
+def transition_of(build: BuildRecord) -> Transition:
+    """The transition a kept build stands for (a preset joining a pipeline
+    starts from another preset's build through it)."""
+    return Transition(
+        register="all",
+        key=build.key,
+        status=build.status,
+        updated_at=build.updated_at,
+        build_id=build.build_id,
+        reason=build.reason,
+        ami_id=build.ami_id,
+        amis=dict(build.amis),
+    )
+
+
+@frozen
+class Apply:
+    """Write ``transition`` (conditionally: another writer may still win)."""
+
+    transition: Transition
+
+
+@frozen
+class Duplicate:
+    """The record already holds this very event: no state change."""
+
+    record: AmiState
+
+
+@frozen
+class Stale:
+    """A newer event already won: no DynamoDB write at all."""
+
+    record: AmiState
+
+
+@frozen
+class Moved:
+    """The record follows another pipeline now: no state change, no SSM write."""
+
+    record: AmiState
+
+
+Decision = Apply | Duplicate | Stale | Moved
+
+
+def moved(record: AmiState, attempted: Transition) -> bool:
+    """Whether ``attempted`` comes from a pipeline other than the one ``record`` follows."""
+    return None not in (record.pipeline_arn, attempted.pipeline_arn) and (
+        record.pipeline_arn != attempted.pipeline_arn
+    )
+
+
+def decide(current: AmiState, attempted: Transition) -> Decision:
+    """What to do with an event after its write lost against ``current``."""
+    if moved(current, attempted):
+        return Moved(current)
+    key = attempted.key
+    if key > current.order_key:
+        return Apply(evolve(attempted, register="all"))
+    if key == (current.ami_key if attempted.sets_ami else current.order_key):
+        return Duplicate(current)
+    between = current.ami_key < key < current.order_key
+    # In the history already and newer than the AMI register: a build a
+    # fallback left because an AMI of it vanished. It stays left.
+    if attempted.sets_ami and between and key not in current.history:
+        return Apply(evolve(attempted, register="ami"))
+    return Stale(current)
+
+
+def syncs_parameter(transition: Transition, record: AmiState) -> bool:
+    """Whether handling this event ends by converging SSM to ``record``.
+
+    Successes do, whatever the decision: a redelivered success may be the
+    retry of an execution that wrote SSM and crashed before confirming.
+    Failures never call SSM; a record with no good AMI yet has nothing to write.
+    """
+    return transition.sets_ami and record.ami_id is not None
+
+
+__all__ = [
+    "CANCELLED_REASON",
+    "TERMINAL_STATUSES",
+    "Apply",
+    "Decision",
+    "Duplicate",
+    "Moved",
+    "Stale",
+    "Transition",
+    "attempt",
+    "classify",
+    "decide",
+    "key_time",
+    "moved",
+    "ordering_key",
+    "syncs_parameter",
+    "transition_for",
+    "transition_of",
+]

@@ -1,0 +1,146 @@
+"""The AMI state record: one per preset, ``PK=AMI#<preset>``, ``SK=LATEST``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any, Literal
+
+from attrs import field, frozen
+
+Status = Literal["building", "ready", "failed"]
+
+#: The ordering key of a record no event has touched yet; every event is newer.
+NO_KEY = ""
+
+
+@frozen
+class BuildRecord:
+    """One terminal build of a preset, as kept in the record's history.
+
+    A pure function of the build (its ordering key, outcome and AMIs), so
+    writing it again, from a redelivery or a reconcile run, changes nothing.
+    """
+
+    build_id: str
+    status: Status  # "ready" or "failed"
+    key: str  # the build's ordering key (amistate.core.rules.ordering_key)
+    updated_at: datetime
+    ami_id: str | None = None  # the home region's AMI; None for failures
+    amis: Mapping[str, str] = field(factory=dict)  # region -> AMI, our account only
+    reason: str | None = None
+
+    @property
+    def good(self) -> bool:
+        return self.status == "ready" and self.ami_id is not None
+
+    def ami_for(self, region: str, home_region: str) -> str | None:
+        return self.ami_id if region == home_region else self.amis.get(region)
+
+
+@frozen
+class Pin:
+    """An operator's decision: every region's parameter holds this build's AMIs."""
+
+    build_id: str
+    ami_id: str
+    amis: Mapping[str, str] = field(factory=dict)
+    pinned_at: datetime | None = None
+    reason: str | None = None
+
+    def ami_for(self, region: str, home_region: str) -> str | None:
+        return self.ami_id if region == home_region else self.amis.get(region)
+
+
+@frozen
+class AmiState:
+    """What amistate knows about one preset.
+
+    Two last-writer-wins registers live on the record, each with its own
+    ordering key (see :mod:`amistate.core.rules`):
+
+    * the *status* register (``status``, ``updated_at``, ``build_id``,
+      ``reason``) follows the newest terminal event, keyed by ``order_key``;
+    * the *AMI* register (``ami_id``, ``amis``) follows the newest successful
+      event, keyed by ``ami_key``. A failure never clears it: the record keeps
+      the last good AMI, exactly as SSM does.
+
+    ``config`` is the preset's configuration, co-located on the record so the
+    write that applies an event also returns what the SSM merge needs;
+    ``retired_keys`` are the keys earlier configs had (see
+    :mod:`amistate.core.desired`). ``ami_build_id``/``ami_updated_at`` name the build
+    the AMI register holds (the status register may name a newer failure).
+    ``history`` keeps every terminal build by ordering key, written in the same
+    conditional write as the transition it came with. ``pin``, when set,
+    overrides the AMI register for what the parameters hold.
+    """
+
+    preset: str
+    status: Status = "building"
+    ami_id: str | None = None
+    updated_at: datetime | None = None
+    build_id: str | None = None
+    reason: str | None = None
+    order_key: str = NO_KEY
+    ami_key: str = NO_KEY
+    amis: Mapping[str, str] = field(factory=dict)
+    config: Mapping[str, Any] | None = None
+    pipeline_arn: str | None = None
+    ami_build_id: str | None = None
+    ami_updated_at: datetime | None = None
+    retired_keys: tuple[str, ...] = ()
+    history: Mapping[str, BuildRecord] = field(factory=dict)
+    pin: Pin | None = None
+
+    def ami_for(self, region: str, home_region: str) -> str | None:
+        """The AMI this region's parameter holds: the pin's if pinned, else the newest good one."""
+        if self.pin is not None:
+            return self.pin.ami_for(region, home_region)
+        return self.latest_ami_for(region, home_region)
+
+    def latest_ami_for(self, region: str, home_region: str) -> str | None:
+        """The AMI register's AMI for ``region`` (what the parameter holds once unpinned)."""
+        return self.ami_id if region == home_region else self.amis.get(region)
+
+    def builds(self, limit: int | None = None) -> tuple[BuildRecord, ...]:
+        """The history, newest first (at most ``limit`` builds)."""
+        ordered = newest_first(self.history.values())
+        return tuple(ordered if limit is None else ordered[:limit])
+
+    def runner_ami(self, region: str, home_region: str) -> RunnerAmi | None:
+        """What the runners of ``region`` launch (the AMI its parameter holds, pin
+        included), or None while the preset has no good build for ``region``.
+
+        The one place that says what "the AMI the runners launch" is: a launcher
+        reading :func:`amistate.read.runner_ami` gets this, and every writer puts
+        the same ``ami_for`` into the parameter. A rollout's candidate AMI is
+        added here, from the record, as ``candidate_ami_id``.
+        """
+        ami = self.ami_for(region, home_region)
+        if ami is None:
+            return None
+        build = self.pin.build_id if self.pin is not None else self.ami_build_id
+        return RunnerAmi(self.preset, region, ami, build, self.pin)
+
+
+@frozen
+class RunnerAmi:
+    """The AMI a preset's runners launch in one region, and why.
+
+    ``ami_id`` is the live AMI: the pinned build's while ``pin`` is set (a pin
+    or a rollback), else the newest good build's; ``build_id`` is the build
+    that produced it. ``candidate_ami_id`` is the AMI a rollout is trying on
+    some runners, None when there is no rollout.
+    """
+
+    preset: str
+    region: str
+    ami_id: str
+    build_id: str | None
+    pin: Pin | None = None
+    candidate_ami_id: str | None = None
+
+
+def newest_first(builds: Iterable[BuildRecord]) -> list[BuildRecord]:
+    """History order: the newest build (greatest ordering key) first."""
+    return sorted(builds, key=lambda b: b.key, reverse=True)

@@ -1,0 +1,233 @@
+"""What the core needs from the outside world, as Protocols.
+
+Each port's docstring is its contract. Adapters in ``amistate_adapters``
+implement them for AWS (DynamoDB, SSM, Image Builder) and in memory; the
+shared contract tests in ``tests/contract/`` hold every implementation to the
+same behaviour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Mapping
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from attrs import field, frozen
+
+from amistate.core.builds import TrimBasis
+from amistate.core.events import RegionalAmi
+from amistate.core.rules import Transition
+from amistate.core.state import AmiState, BuildRecord, Pin
+
+ParameterType = Literal["String", "SecureString"]
+
+
+@frozen
+class Applied:
+    """The transition was written; ``record`` is the record after it."""
+
+    record: AmiState
+
+
+@frozen
+class Rejected:
+    """The transition's condition did not hold; ``current`` is the winning record."""
+
+    current: AmiState
+
+
+ApplyResult = Applied | Rejected
+
+
+class StateStore(Protocol):
+    """The AMI state records, one per preset.
+
+    ``apply`` is atomic per record: it writes ``transition`` if and only if
+    ``transition.applies_to(current)`` holds at the moment of the write, and
+    otherwise returns :class:`Rejected` carrying the record that won, read
+    atomically with the failed check (never a stale copy). The record returned
+    by :class:`Applied` includes the co-located preset ``config``. An applied
+    transition also keeps its build in the record's ``history`` (key
+    ``transition.key``, value ``transition.entry``) in the same atomic write.
+
+    Every other write is conditional too, so racing writers (events, reconcile
+    runs, operators) can never undo each other's newer work.
+    """
+
+    def apply(self, preset: str, transition: Transition) -> ApplyResult: ...
+
+    def keep_build(self, preset: str, build: BuildRecord) -> None:
+        """Add ``build`` to the history unless it is there (idempotent; no
+        record: no-op). For builds whose transition was stale."""
+        ...
+
+    def forget_builds(self, preset: str, keys: Collection[str], basis: TrimBasis) -> bool:
+        """Remove these history entries (trimming; idempotent) if and only if the
+        record's ``amiKey`` and pin are still ``basis``'s; entries added meanwhile
+        stay. False when the condition failed (or there is no record)."""
+        ...
+
+    def fall_back(self, preset: str, ami_key: str, to: BuildRecord) -> AmiState | None:
+        """Make ``to``'s build the AMI register's (``amiId``, ``amis``, ``amiKey``,
+        ``amiBuildId``, ``amiUpdatedAt``) if and only if ``amiKey`` is still
+        ``ami_key`` (every write of the register changes it). The record after, or None."""
+        ...
+
+    def set_pin(self, preset: str, pin: Pin | None, expected: str | None) -> AmiState | None:
+        """Set (or with None remove) the pin if and only if the current pin's
+        ``build_id`` is ``expected`` (None: not pinned) and, when pinning, the
+        history holds a good entry for ``pin.build_id``. The record after, or None."""
+        ...
+
+    def get(self, preset: str) -> AmiState | None:
+        """The current record, strongly consistent; None if there is none."""
+        ...
+
+    def create_initial(self, preset: str, created_at: datetime) -> bool:
+        """Create ``status=building, amiId=null`` unless a record exists; True if created."""
+        ...
+
+    def scan(self) -> Iterator[AmiState]:
+        """Every record (for operators' status and sync)."""
+        ...
+
+
+#: The largest value (bytes) of a Standard-tier SSM parameter; larger values need Advanced.
+STANDARD_TIER_LIMIT = 4096
+
+
+@frozen
+class Parameter:
+    """One SSM parameter as read, with what a rewrite must keep.
+
+    ``tier`` is None when the read did not tell it (``GetParameter`` never
+    does): it is never inferred from the value's size. ``version`` is the
+    version read (SSM numbers every write), None when unknown; it does not
+    take part in equality, which compares what the parameter holds.
+    """
+
+    name: str
+    value: str
+    type: ParameterType = "String"
+    key_id: str | None = None
+    tier: str | None = None
+    version: int | None = field(default=None, eq=False)
+
+
+@frozen
+class Written:
+    """What one ``PutParameter`` made: the parameter's new version and its tier."""
+
+    version: int
+    tier: str | None = None
+
+
+class ParameterStore(Protocol):
+    """SSM parameters of one region. There is no compare-and-set: the service
+    confirms against the state store after every write, and compares the
+    version a write made with the version it read, to find other writers'
+    writes that landed in between (:meth:`history`)."""
+
+    region: str
+
+    def get(self, name: str) -> Parameter | None:
+        """The parameter, decrypted, with its version; None if it does not exist."""
+        ...
+
+    def put(self, name: str, value: str, like: Parameter | None) -> Written:
+        """Overwrite ``name`` with ``value``, keeping ``like``'s type and key, and
+        naming its tier when ``like`` knows it.
+
+        ``value`` is always a complete JSON object; a value over 4 KB is written
+        Advanced. A tier that ``like`` does not know is not named (Parameter
+        Store keeps or assigns it); if Parameter Store refuses the write because
+        the parameter is Advanced, the tier is read and the write made again
+        naming it. A new parameter (``like is None``) is a String.
+        """
+        ...
+
+    def history(self, name: str) -> tuple[Parameter, ...]:
+        """The parameter's versions Parameter Store keeps (the last 100), oldest
+        first, decrypted, each with its version and tier; ``()`` if it does not exist."""
+        ...
+
+    def get_many(self, names: Collection[str]) -> Mapping[str, Parameter | None]:
+        """Several parameters, decrypted, ten names a call (``GetParameters``);
+        None for the ones that do not exist."""
+        ...
+
+
+@frozen
+class Preset:
+    """A preset as deployed: its name, its pipeline and its configuration."""
+
+    name: str
+    pipeline_arn: str
+    config: Mapping[str, Any] = field(factory=dict)
+    retired_keys: tuple[str, ...] = ()  # keys earlier configs had (amistate.core.desired.retire)
+
+
+class PresetCatalog(Protocol):
+    """Preset configurations and the pipeline -> preset mapping, written at deploy."""
+
+    def register(self, preset: Preset, previous_pipeline_arn: str | None = None) -> None:
+        """Record ``preset``'s config and retired keys on its record, and add it
+        to its pipeline's presets (removing it from ``previous_pipeline_arn``'s).
+        A pipeline feeds any number of presets; adding one never removes
+        another. Never touches the AMI registers. Idempotent."""
+        ...
+
+    def unregister(self, preset: str, pipeline_arn: str | None) -> None:
+        """Remove ``preset`` from the pipeline's presets; the others stay. The
+        record forgets its ``pipeline_arn`` if it still names this pipeline (a
+        deleted preset); its state, config and history stay. Idempotent."""
+        ...
+
+    def presets_for_pipeline(self, pipeline_arn: str) -> tuple[str, ...]:
+        """The presets a pipeline builds for, sorted; () for a pipeline no preset uses."""
+        ...
+
+
+@frozen
+class ImageFacts:
+    """What ``GetImage`` tells about one build."""
+
+    amis: tuple[RegionalAmi, ...]  # the build's own account's only (core.events.own_amis)
+    pipeline_arn: str | None
+    status: str | None = None
+    created: datetime | None = None  # dateCreated: when the build started
+
+
+class ImageCatalog(Protocol):
+    """Image Builder's view of a build (``imagebuilder:GetImage``): the truth every
+    event's claims are checked against (:mod:`amistate.usecases.verify`)."""
+
+    def describe(self, build_arn: str) -> ImageFacts:
+        """The build's facts; :class:`~amistate.errors.UnknownBuild` when Image
+        Builder has no such image (``ResourceNotFoundException``)."""
+        ...
+
+
+class PipelineStarter(Protocol):
+    """Starts a pipeline execution without waiting for the build."""
+
+    def start(self, pipeline_arn: str, client_token: str) -> str:
+        """Start a build; the same ``client_token`` never starts two. Returns the build ARN."""
+        ...
+
+
+@frozen
+class Ports:
+    """Every port the service and the deployer need: what each wiring returns
+    (AWS in ``amistate_adapters.wiring``, memory in ``amistate_adapters.memory``).
+
+    ``clients`` are the distinct SDK clients behind the ports (empty in memory),
+    so the composition root can count their calls.
+    """
+
+    states: StateStore
+    catalog: PresetCatalog
+    images: ImageCatalog
+    starter: PipelineStarter
+    parameters: Mapping[str, ParameterStore]
+    clients: tuple[Any, ...] = ()

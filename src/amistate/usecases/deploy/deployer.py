@@ -1,0 +1,162 @@
+"""The deploy-time use case behind the custom resource: one preset's lifecycle.
+
+* **Create** creates the preset's AMI state record (``status=building``,
+  ``amiId`` null) unless one exists, registers the preset (config, retired
+  keys, and the preset added to its pipeline's presets), and starts a build
+  without waiting for it. A preset joining a pipeline that already produced a
+  good AMI for another preset starts from that build at once.
+* **Update** re-registers the preset (moving it off the previous pipeline),
+  and starts a build only when the pipeline changed. A new ``PresetName`` is
+  a new preset: a replacement.
+* After Create and Update the Config is desired state: every region's
+  parameter is converged on it at once (keeping the current AMI; a preset with
+  no AMI yet gets no parameter), through the same write-and-confirm loop as
+  events, so a missed push heals at the next write anyway.
+* **Delete** forgets the pipeline mapping and keeps the AMI state record and
+  the SSM parameter; it succeeds whatever it is given.
+
+It takes only typed values (:mod:`amistate.usecases.deploy.request`) and owns the
+trust rule for pipelines (:meth:`amistate.core.settings.Settings.foreign`, the rule
+the event path applies to builds). Nothing here imports boto3.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+
+from attrs import field, frozen
+
+from amistate.core.arns import is_pipeline_arn, owner_of
+from amistate.core.builds import find_build
+from amistate.core.desired import retire
+from amistate.core.settings import Settings
+from amistate.errors import InvalidProperties
+from amistate.ports import PipelineStarter, Preset, PresetCatalog, StateStore
+from amistate.usecases.deploy.properties import PIPELINE_ARN, PRESET_NAME, PresetProperties
+from amistate.usecases.deploy.request import PreviousPreset
+from amistate.usecases.service import AmiService
+
+
+@frozen
+class DeployResult:
+    """What a Create/Update/Delete did; ``data`` becomes the resource's ``Data``."""
+
+    physical_id: str
+    action: str
+    preset: str | None = None
+    build_arn: str | None = None
+    state_created: bool = False
+    data: Mapping[str, str] = field(factory=dict)
+
+
+@frozen
+class PresetDeployer:
+    """Create, update and delete one preset through the ports."""
+
+    settings: Settings
+    catalog: PresetCatalog
+    states: StateStore
+    starter: PipelineStarter
+    service: AmiService
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+    def admit(self, props: PresetProperties) -> None:
+        """Refuse a pipeline outside our partition, region and account: its
+        events would be ignored as foreign and the preset would never be ready."""
+        owner = owner_of(props.pipeline_arn)
+        if owner is not None and self.settings.foreign(*owner) is None:
+            return
+        s = self.settings
+        ours = ":".join(part for part in (s.partition, s.home_region, s.account) if part)
+        raise InvalidProperties(
+            f"{PIPELINE_ARN}: {props.pipeline_arn[:200]!r} is not in this function's partition, "
+            f"region and account ({ours})"
+        )
+
+    def create(self, props: PresetProperties, token: str) -> DeployResult:
+        """Register, create the initial state if none exists, start a build."""
+        self.admit(props)
+        # The state record first: registering co-locates the config on it, and a
+        # record must never exist without its status.
+        created = self.states.create_initial(props.preset, self.clock())
+        self._register(props, previous_pipeline=None)
+        self._join(props)
+        build = self.starter.start(props.pipeline_arn, token) if props.start_build else None
+        return _result("created", props, build, created)
+
+    def _register(self, props: PresetProperties, previous_pipeline: str | None) -> None:
+        """Store the Config (and the keys it no longer has), then push it to SSM."""
+        record = self.states.get(props.preset)
+        retired = retire(
+            record.config if record else None,
+            props.config,
+            record.retired_keys if record else (),
+        )
+        self.catalog.register(
+            Preset(props.preset, props.pipeline_arn, dict(props.config), retired),
+            previous_pipeline_arn=previous_pipeline,
+        )
+        current = self.states.get(props.preset)
+        if current is not None:
+            self.service.converge(props.preset, current)
+
+    def _join(self, props: PresetProperties) -> None:
+        """Start from the pipeline's newest good build if another preset has one."""
+        record = self.service.require(props.preset)
+        if record.ami_id is not None:
+            return
+        for sibling in self.catalog.presets_for_pipeline(props.pipeline_arn):
+            other = self.states.get(sibling) if sibling != props.preset else None
+            if other is None or other.pipeline_arn != props.pipeline_arn:
+                continue
+            build = find_build(other.history.values(), other.ami_build_id or "")
+            if build is not None:
+                self.service.adopt(props.preset, build)
+                return
+
+    def update(self, props: PresetProperties, old: PreviousPreset, token: str) -> DeployResult:
+        """Re-register; a build only if the pipeline changed; a new name is a new preset."""
+        if old.preset != props.preset:
+            result = self.create(props, token)
+            return _result("replaced", props, result.build_arn, result.state_created)
+        self.admit(props)
+        previous = old.pipeline_arn
+        self._register(props, previous_pipeline=previous)
+        changed = previous != props.pipeline_arn
+        build = (
+            self.starter.start(props.pipeline_arn, token) if changed and props.start_build else None
+        )
+        return _result("updated", props, build, False)
+
+    def delete(self, preset: str | None, props: PreviousPreset, physical_id: str) -> DeployResult:
+        """Forget the mapping of ``preset`` (named by the physical ID); keep the state."""
+        if preset is None or props.preset != preset:
+            # Not a resource we created (a Create that failed validation answers
+            # with a placeholder ID), or properties that do not name it: nothing to do.
+            return DeployResult(physical_id=physical_id, action="delete-nothing")
+        pipeline = props.pipeline_arn
+        self.catalog.unregister(
+            preset, pipeline if pipeline and is_pipeline_arn(pipeline) else None
+        )
+        return DeployResult(
+            physical_id=physical_id, action="deleted", preset=preset, data={PRESET_NAME: preset}
+        )
+
+
+def _result(action: str, props: PresetProperties, build: str | None, created: bool) -> DeployResult:
+    return DeployResult(
+        physical_id=props.physical_id,
+        action=action,
+        preset=props.preset,
+        build_arn=build,
+        state_created=created,
+        data={
+            PRESET_NAME: props.preset,
+            PIPELINE_ARN: props.pipeline_arn,
+            "BuildArn": build or "",
+        },
+    )
+
+
+__all__ = ["DeployResult", "PresetDeployer"]

@@ -1,0 +1,292 @@
+"""The reconcile planner: what one run read in, frozen instructions out. Pure.
+
+A Kubernetes-style resync: compare the desired state with the world and list
+what would make them agree. Reading and writing live in
+:mod:`amistate.usecases.reconcile.run`; this module only decides, so a dry run is the
+same plan printed instead of executed.
+
+Per preset, in order (each step plans against the record as the steps before
+it would leave it):
+
+1. **Builds lost in delivery.** Every terminal build of the preset's pipeline
+   that the ordering rules would apply (or that its history lacks) is fed
+   through the service exactly as its event would have been.
+2. **AMIs that vanished.** If the AMI a region's parameter should hold is not
+   launchable, fall back to the newest good build whose AMIs all are, in every
+   region (the AMI register takes its ordering key); a pinned AMI is never
+   replaced, only reported.
+3. **SSM.** Every region's parameter must equal its desired value
+   (:func:`amistate.core.desired.parameter_value`).
+4. **History.** Beyond the limit, forget what :func:`amistate.core.builds.forgotten`
+   says (failures first, never a build amistate still needs); a listed build
+   the trim would forget is not fed in the first place.
+5. **In-use tags** (per region, across presets): the AMI in use, the pin, the
+   newest good one and the previous good ones carry this deployment's in-use
+   tags, naming the presets that need them (:mod:`amistate.usecases.reconcile.tags`).
+   A preset no longer registered to a pipeline (its custom resource was
+   deleted) needs nothing any more.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from attrs import evolve, field, frozen
+
+from amistate.core import rules
+from amistate.core.arns import parse_build_arn
+from amistate.core.builds import TrimBasis, forgotten, good_builds, previous_good
+from amistate.core.desired import desired_value, drift
+from amistate.core.events import BuildEvent
+from amistate.core.in_use import InUseKeys
+from amistate.core.state import AmiState, BuildRecord
+from amistate.errors import InvalidConfig, NoAmiForRegion
+from amistate.ports.inventory import LAUNCHABLE, BuildSummary, ImageState
+from amistate.usecases.reconcile.tags import Tag, Tags, Untag, tag_instructions
+
+
+@frozen
+class World:
+    """Everything one run read, keyed for lookup; missing keys mean "not read"."""
+
+    home_region: str
+    regions: tuple[str, ...]
+    records: Mapping[str, AmiState]
+    keys: InUseKeys  # this deployment's in-use tag keys
+    builds: Mapping[str, tuple[BuildSummary, ...]] = field(factory=dict)  # by pipeline
+    parameters: Mapping[tuple[str, str], str | None] = field(factory=dict)  # (region, preset)
+    images: Mapping[tuple[str, str], ImageState] = field(factory=dict)  # (region, AMI)
+    tags: Tags = field(factory=dict)  # region -> AMI -> {key: value} of keys.read
+    history_limit: int = 20
+    #: The presets this run reconciles; None: all of them (``records`` holds every one).
+    scope: frozenset[str] | None = None
+
+
+@frozen
+class Feed:
+    """Run a build the record has not seen through the service, as its event."""
+
+    preset: str
+    pipeline_arn: str
+    build: BuildSummary
+
+
+@frozen
+class FallBack:
+    """The record's AMI ``vanished``; make ``to`` (an older good build) its AMI."""
+
+    preset: str
+    vanished: str
+    state: ImageState
+    to: BuildRecord
+
+
+@frozen
+class Converge:
+    """Write the preset's desired value to the regions whose parameter differs."""
+
+    preset: str
+    regions: tuple[str, ...]
+    keys: tuple[str, ...]  # what differs: "amiId", config keys, or "missing"
+
+
+@frozen
+class Trim:
+    """Forget builds beyond the history limit (:func:`amistate.core.builds.forgotten`),
+    while the record still has ``basis``."""
+
+    preset: str
+    keys: tuple[str, ...]
+    basis: TrimBasis
+
+
+@frozen
+class Problem:
+    """Something no automatic repair may fix; the operator must act."""
+
+    preset: str
+    text: str
+
+
+Instruction = Feed | FallBack | Converge | Trim | Tag | Untag | Problem
+
+
+@frozen
+class Plan:
+    instructions: tuple[Instruction, ...]
+
+    @property
+    def changes(self) -> tuple[Instruction, ...]:
+        """The instructions that write something."""
+        return tuple(i for i in self.instructions if not isinstance(i, Problem))
+
+    @property
+    def problems(self) -> tuple[Problem, ...]:
+        return tuple(i for i in self.instructions if isinstance(i, Problem))
+
+
+def plan(world: World) -> Plan:
+    """The instructions that converge ``world`` on its desired state."""
+    out: list[Instruction] = []
+    needed: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for preset in sorted(world.records):
+        record = _preset(world, preset, out)
+        if record.pipeline_arn is None:
+            continue  # unregistered: its custom resource was deleted
+        for region, ami in _protected(world, record):
+            needed[region][ami].add(preset)
+    out.extend(tag_instructions(world.regions, world.tags, needed, world.keys, world.scope))
+    return Plan(tuple(out))
+
+
+@frozen
+class _Seen:
+    """A listed build the record's history lacks, and whether it changes a register."""
+
+    feed: Feed
+    key: str
+    applied: bool
+
+
+def _preset(world: World, preset: str, out: list[Instruction]) -> AmiState:
+    """One preset's instructions; the record as they leave it (history trimmed).
+
+    A build that changes no register is fed only if the trim would keep it,
+    and the trim is planned after the fallback (which changes what it keeps),
+    so the next run finds the same history and plans nothing.
+    """
+    record, seen = _builds(world, preset, world.records[preset], out)
+    fallback: list[Instruction] = []
+    record = _vanished(world, preset, record, fallback)
+    gone = forgotten(record, world.history_limit)
+    unfed = {s.key for s in seen if not s.applied and s.key in gone}
+    out.extend(s.feed for s in seen if s.key not in unfed)
+    out.extend(fallback)
+    _parameters(world, preset, record, out)
+    trimmed = tuple(key for key in gone if key not in unfed)
+    if trimmed:
+        out.append(Trim(preset, trimmed, TrimBasis.of(record)))
+    return evolve(record, history={k: b for k, b in record.history.items() if k not in gone})
+
+
+def event_of(build: BuildSummary, pipeline_arn: str, time: Any = None) -> BuildEvent:
+    """The event a listed build stands for (``time``: when it finished, if known)."""
+    return BuildEvent(
+        build=parse_build_arn(build.arn),
+        status=build.status,
+        time=time or build.created,
+        created=build.created,
+        reason=build.reason,
+        amis=build.amis,
+        pipeline_arn=pipeline_arn,
+        origin="reconcile",
+    )
+
+
+def _builds(
+    world: World, preset: str, record: AmiState, out: list[Instruction]
+) -> tuple[AmiState, list[_Seen]]:
+    """The record after the listed builds its history lacks (each in its history,
+    as the service keeps it), and those builds, oldest first."""
+    pipeline = record.pipeline_arn
+    if pipeline is None:
+        return record, []
+    seen: list[_Seen] = []
+    for build in sorted(world.builds.get(pipeline, ()), key=lambda b: b.created):
+        if rules.classify(build.status) is None:
+            continue
+        event = event_of(build, pipeline)
+        if rules.ordering_key(event) in record.history:
+            continue  # the record has seen it (applied, or kept as stale)
+        try:
+            attempted = rules.attempt(event, world.home_region, world.regions, f"preset {preset}")
+        except NoAmiForRegion as exc:
+            out.append(Problem(preset, str(exc)))
+            continue
+        decision = rules.decide(record, attempted)
+        if isinstance(decision, rules.Apply):
+            record = decision.transition.apply(record, preset)
+        else:
+            record = evolve(record, history={**record.history, attempted.key: attempted.entry})
+        applied = isinstance(decision, rules.Apply)
+        seen.append(_Seen(Feed(preset, pipeline, build), attempted.key, applied))
+    return record, seen
+
+
+def _launchable(world: World, region: str, ami: str | None) -> bool:
+    return ami is not None and world.images.get((region, ami), "missing") in LAUNCHABLE
+
+
+def _vanished(world: World, preset: str, record: AmiState, out: list[Instruction]) -> AmiState:
+    home = world.home_region
+    gone = [
+        (region, ami)
+        for region in world.regions
+        if (ami := record.ami_for(region, home)) is not None and not _launchable(world, region, ami)
+    ]
+    if not gone:
+        return record
+    region, ami = gone[0]
+    state = world.images.get((region, ami), "missing")
+    if record.pin is not None:
+        out.append(Problem(preset, f"pinned AMI {ami} is {state} in {region}: pin another"))
+        return record
+    for build in good_builds(record.history.values()):
+        if all(_launchable(world, r, build.ami_for(r, home)) for r in world.regions):
+            out.append(FallBack(preset, ami, state, build))
+            return evolve(
+                record,
+                ami_id=build.ami_id,
+                amis=dict(build.amis),
+                ami_key=build.key,
+                ami_build_id=build.build_id,
+                ami_updated_at=build.updated_at,
+            )
+    out.append(Problem(preset, f"AMI {ami} is {state} in {region} and no good build remains"))
+    return record
+
+
+def _parameters(world: World, preset: str, record: AmiState, out: list[Instruction]) -> None:
+    regions: list[str] = []
+    keys: set[str] = set()
+    for region in world.regions:
+        current = world.parameters.get((region, preset))
+        try:
+            desired = desired_value(record, region, world.home_region, current)
+        except InvalidConfig as exc:
+            out.append(Problem(preset, f"parameter in {region}: {exc}"))
+            continue
+        if desired is not None and desired != current:
+            regions.append(region)
+            keys.update(drift(current, desired))
+    if regions:
+        out.append(Converge(preset, tuple(regions), tuple(sorted(keys))))
+
+
+def _protected(world: World, record: AmiState) -> Iterable[tuple[str, str]]:
+    home = world.home_region
+    previous = previous_good(record)
+    for region in world.regions:
+        amis = [record.ami_for(region, home), record.latest_ami_for(region, home)]
+        amis += [b.ami_for(region, home) for b in previous]
+        for ami in amis:
+            if ami is not None and world.images.get((region, ami), "missing") != "missing":
+                yield region, ami
+
+
+__all__ = [
+    "Converge",
+    "FallBack",
+    "Feed",
+    "Instruction",
+    "Plan",
+    "Problem",
+    "Tag",
+    "Trim",
+    "Untag",
+    "World",
+    "event_of",
+    "plan",
+]

@@ -1,0 +1,249 @@
+"""One reconcile run: read the world, plan, execute (or only show) the plan.
+
+Reads are batched so a run that changes nothing stays cheap: one table scan
+(records and histories together), one ``ListImagePipelineImages`` per pipeline
+(stopping at builds older than the records), ``GetParameters`` ten names a
+call, ``DescribeImages`` by the hundred, and one listing per region of the AMIs
+carrying this deployment's in-use tags (or the legacy one). The
+writes go through the same service methods as events and operators, so every
+write keeps the confirm-after-write guarantee. A preset whose repair fails is
+reported and the others carry on.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Mapping
+from datetime import datetime
+
+from attrs import field, frozen
+
+from amistate.core import rules
+from amistate.core.in_use import InUseKeys
+from amistate.core.state import AmiState, BuildRecord
+from amistate.ports import StateStore
+from amistate.ports.inventory import BuildSummary, ImageState, MachineImages, PipelineImages
+from amistate.usecases.reconcile.plan import (
+    Converge,
+    FallBack,
+    Feed,
+    Instruction,
+    Plan,
+    Tag,
+    Trim,
+    Untag,
+    World,
+    event_of,
+    plan,
+)
+from amistate.usecases.service import AmiService
+
+
+@frozen
+class Report:
+    """What a run found and did; ``failed`` maps a preset to why its repair failed."""
+
+    plan: Plan
+    dry_run: bool
+    presets: int
+    done: tuple[Instruction, ...] = ()
+    failed: Mapping[str, str] = field(factory=dict)
+    #: The records as the run read them (before its own writes), by preset.
+    records: Mapping[str, AmiState] = field(factory=dict)
+
+    @property
+    def converged(self) -> bool:
+        """Nothing left to change: no pending change, no problem, no failure."""
+        pending = self.plan.changes if self.dry_run else ()
+        return not pending and not self.plan.problems and not self.failed
+
+    def counts(self) -> dict[str, int]:
+        source = self.plan.changes if self.dry_run else self.done
+        kinds = {"Feed": 0, "FallBack": 0, "Converge": 0, "Trim": 0, "Tag": 0, "Untag": 0}
+        for instruction in source:
+            kinds[type(instruction).__name__] += 1
+        return {
+            "builds": kinds["Feed"],
+            "fallbacks": kinds["FallBack"],
+            "parameters": kinds["Converge"],
+            "trimmed": kinds["Trim"],
+            "tagged": kinds["Tag"],
+            "untagged": kinds["Untag"],
+        }
+
+
+@frozen
+class Reconciler:
+    """Converges every preset (or the ones named) on its desired state."""
+
+    service: AmiService
+    states: StateStore
+    pipelines: PipelineImages
+    machines: Mapping[str, MachineImages]
+    keys: InUseKeys  # the in-use tag keys of this deployment (Settings.in_use_keys)
+    history_limit: int = 20
+
+    def read(self, presets: Collection[str] | None = None) -> World:
+        settings = self.service.settings
+        records = {r.preset: r for r in self.service.records(sorted(presets) if presets else ())}
+        builds = self._builds(records.values())
+        parameters = self.service.parameter_values(sorted(records))
+        amis = _amis_of_interest(records.values(), builds, settings.regions, settings.home_region)
+        images: dict[tuple[str, str], ImageState] = {}
+        tags: dict[str, Mapping[str, Mapping[str, str]]] = {}
+        for region in settings.regions:
+            machine = self.machines[region]
+            images.update({(region, a): s for a, s in machine.states(amis[region]).items()})
+            tags[region] = machine.tagged(self.keys.read)
+        return World(
+            home_region=settings.home_region,
+            regions=settings.regions,
+            records=records,
+            keys=self.keys,
+            builds=builds,
+            parameters=parameters,
+            images=images,
+            tags=tags,
+            history_limit=self.history_limit,
+            scope=frozenset(presets) if presets else None,
+        )
+
+    def _builds(self, records: Iterable[AmiState]) -> dict[str, tuple[BuildSummary, ...]]:
+        """Each pipeline's builds as far back as its presets' records reach.
+
+        Once a record has a good build and a full history, that is the oldest
+        of its AMI register and its kept builds: older builds cannot change a
+        register and a full history does not take them, so the listing (newest
+        first, paginated) stops there. Otherwise the whole listing counts (usually one
+        page: lifecycle policies keep pipelines short).
+        """
+        since: dict[str, datetime | None] = {}
+        for record in records:
+            pipeline = record.pipeline_arn
+            if pipeline is None:
+                continue
+            # Any success newer than the AMI register may still become the AMI,
+            # and any build may still join a history that is not full yet.
+            full = bool(record.ami_key) and len(record.history) >= self.history_limit
+            start = rules.key_time(min([record.ami_key, *record.history])) if full else None
+            if pipeline in since:
+                earlier = since[pipeline]
+                since[pipeline] = None if earlier is None or start is None else min(earlier, start)
+            else:
+                since[pipeline] = start
+        return {p: tuple(self.pipelines.builds(p, s)) for p, s in sorted(since.items(), key=str)}
+
+    def run(self, presets: Collection[str] | None = None, dry_run: bool = False) -> Report:
+        world = self.read(presets)
+        found = plan(world)
+        if dry_run:
+            return Report(found, True, len(world.records), records=world.records)
+        done: list[Instruction] = []
+        failed: dict[str, str] = {}
+        fed = _feeders(found.changes)
+        synced: set[str] = set()
+        for owner, instructions in _by_owner(found.changes):
+            try:
+                for instruction in instructions:
+                    if self._execute(instruction, fed, synced):
+                        done.append(instruction)
+            except Exception as exc:
+                failed[owner] = f"{type(exc).__name__}: {exc}"
+        return Report(found, False, len(world.records), tuple(done), failed, world.records)
+
+    def _execute(
+        self, instruction: Instruction, fed: dict[str, set[str]], synced: set[str]
+    ) -> bool:
+        """Carry out one instruction; False when an earlier one already did it, or
+        (a fallback, a trim) the record changed since the run read it.
+
+        ``fed``: the builds still to feed, each with the presets whose plan
+        feeds it (one event updates every preset of a pipeline; a build that
+        changes no register joins only those presets' histories). ``synced``:
+        presets whose parameters an earlier instruction of this run converged (a
+        feed's or a fall-back's write-and-confirm); their Converge is done
+        already, and re-reading the record and the parameter would only find it
+        so (two calls a repaired preset)."""
+        if isinstance(instruction, Feed):
+            presets = fed.pop(instruction.build.arn, None)
+            if presets is None:
+                return False
+            finished = self.pipelines.finished_at(instruction.build.arn)
+            event = event_of(instruction.build, instruction.pipeline_arn, finished)
+            for outcome in self.service.handle(event, keep_stale=presets):
+                if outcome.preset and outcome.parameter_ami_id is not None:
+                    synced.add(outcome.preset)
+        elif isinstance(instruction, FallBack):
+            # False: the record moved meanwhile (the next run plans again from it).
+            if not self.service.fall_back(instruction.preset, instruction.vanished, instruction.to):
+                return False
+            synced.add(instruction.preset)
+        elif isinstance(instruction, Converge):
+            if instruction.preset not in synced:
+                self.service.sync(instruction.preset)
+        elif isinstance(instruction, Trim):
+            keys, basis = instruction.keys, instruction.basis
+            return self.states.forget_builds(instruction.preset, keys, basis)
+        elif isinstance(instruction, Tag):
+            self.machines[instruction.region].tag(instruction.ami_ids, instruction.tags)
+        elif isinstance(instruction, Untag):
+            self.machines[instruction.region].untag(instruction.ami_ids, instruction.keys)
+        return True
+
+
+def owner(instruction: Instruction) -> str:
+    """What a failure of ``instruction`` is charged to in ``Report.failed``: its
+    preset, or ``tags in <region>`` for the in-use tags."""
+    if isinstance(instruction, Tag | Untag):
+        return f"tags in {instruction.region}"
+    return instruction.preset
+
+
+def _feeders(instructions: Iterable[Instruction]) -> dict[str, set[str]]:
+    """Each build the plan feeds, with the presets that feed it."""
+    presets: dict[str, set[str]] = defaultdict(set)
+    for instruction in instructions:
+        if isinstance(instruction, Feed):
+            presets[instruction.build.arn].add(instruction.preset)
+    return dict(presets)
+
+
+def _by_owner(instructions: Iterable[Instruction]) -> list[tuple[str, list[Instruction]]]:
+    """Instructions grouped by :func:`owner`, in plan order."""
+    groups: dict[str, list[Instruction]] = defaultdict(list)
+    for instruction in instructions:
+        groups[owner(instruction)].append(instruction)
+    return list(groups.items())
+
+
+def _amis_of_interest(
+    records: Iterable[AmiState],
+    builds: Mapping[str, tuple[BuildSummary, ...]],
+    regions: tuple[str, ...],
+    home: str,
+) -> dict[str, set[str]]:
+    """Every AMI whose state a plan may look at, by region."""
+    amis: dict[str, set[str]] = {region: set() for region in regions}
+
+    def add(region: str, ami: str | None) -> None:
+        if ami is not None and region in amis:
+            amis[region].add(ami)
+
+    for record in records:
+        for region in regions:
+            add(region, record.ami_for(region, home))
+            add(region, record.latest_ami_for(region, home))
+            for entry in record.history.values():
+                add(region, _ami(entry, region, home))
+    for summaries in builds.values():
+        for summary in summaries:
+            for ami in summary.amis:
+                add(ami.region, ami.ami_id)
+    return amis
+
+
+def _ami(entry: BuildRecord, region: str, home: str) -> str | None:
+    return entry.ami_for(region, home) if entry.good else None
+
+
+__all__ = ["Reconciler", "Report", "owner"]

@@ -1,0 +1,1 @@
+"""One way in: settings from the environment and the composition root."""
