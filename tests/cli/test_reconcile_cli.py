@@ -38,13 +38,13 @@ def test_dry_run_exits_1_and_writes_nothing_while_a_lost_build_is_pending(op: Op
     assert (dry["dryRun"], dry["presets"], dry["converged"]) == (True, 1, False)
     assert (dry["problems"], dry["failed"]) == ([], {})
     assert dry["counts"]["builds"] == 1
-    feed = [i for i in dry["instructions"] if i["kind"] == "Feed"]
+    feed = [i for i in dry["instructions"] if i["action"] == "feed"]
     assert [(i["preset"], i["buildId"], i["status"]) for i in feed] == [
         ("linux-x64", b2, "AVAILABLE")
     ]
     assert feed[0]["amis"] == {"us-west-2": ami2}
-    tag = [i for i in dry["instructions"] if i["kind"] == "Tag"]
-    assert tag and set(tag[0]) == {"kind", "region", "amiIds", "tags"}
+    tag = [i for i in dry["instructions"] if i["action"] == "tag"]
+    assert tag and set(tag[0]) == {"action", "region", "amiIds", "tags"}
     assert tag[0]["tags"] == protected(op, "linux-x64")
     code, out, _ = op.run("reconcile", "--dry-run")
     assert code == 1
@@ -58,7 +58,7 @@ def test_dry_run_exits_1_and_writes_nothing_while_a_lost_build_is_pending(op: Op
 
     done = op.json("reconcile")
     assert (done["dryRun"], done["converged"], done["counts"]["builds"]) == (False, True, 1)
-    assert all(i["failed"] is False for i in done["instructions"])
+    assert all((i["done"], i["failed"]) == (True, None) for i in done["instructions"])
     assert op.cli.parameter("linux-x64") == {**CONFIG, "amiId": ami2}
     assert op.tags(ami2) == protected(op, "linux-x64")
     assert op.tags(ami1) == protected(op, "linux-x64")  # the previous good AMI stays protected
@@ -87,9 +87,9 @@ def test_config_drift_and_a_vanished_ami_are_repaired(op: Operator) -> None:
     op.cli.put_parameter("linux-x64", {**CONFIG, "timeout": 1, "amiId": ami2})
 
     dry = op.json("reconcile", "--dry-run", code=1)
-    [converge] = [i for i in dry["instructions"] if i["kind"] == "Converge"]
+    [converge] = [i for i in dry["instructions"] if i["action"] == "converge"]
     assert converge == {
-        "kind": "Converge", "preset": "linux-x64", "regions": ["us-west-2"], "keys": ["timeout"]
+        "action": "converge", "preset": "linux-x64", "regions": ["us-west-2"], "keys": ["timeout"]
     }  # fmt: skip
     assert op.cli.parameter("linux-x64")["timeout"] == 1
     assert op.json("reconcile")["counts"]["parameters"] == 1
@@ -97,11 +97,11 @@ def test_config_drift_and_a_vanished_ami_are_repaired(op: Operator) -> None:
 
     op.ec2.deregister_image(ImageId=ami2)
     dry = op.json("reconcile", "--dry-run", code=1)
-    [fallback] = [i for i in dry["instructions"] if i["kind"] == "FallBack"]
+    [fallback] = [i for i in dry["instructions"] if i["action"] == "fall-back"]
     assert (fallback["vanished"], fallback["amiId"]) == (ami2, ami1)
     code, out, _ = op.run("reconcile")
     assert code == 0
-    assert any(line.startswith("fall back") and ami2 in line for line in out.splitlines())
+    assert any(line.startswith("fall-back") and ami2 in line for line in out.splitlines())
     assert op.cli.parameter("linux-x64")["amiId"] == ami1
     assert op.run("reconcile", "--dry-run")[0] == 0
 
@@ -119,9 +119,9 @@ def test_a_problem_exits_1_even_after_a_real_run(op: Operator) -> None:
     [problem] = done["problems"]
     assert problem["preset"] == "linux-x64"
     assert ami1 in problem["problem"] and "pin" in problem["problem"]
-    assert {"kind": "Problem", **problem} in done["instructions"]
+    assert {"action": "problem", **problem} in done["instructions"]
     code, out, _ = op.run("reconcile")
     assert code == 1
-    assert any(line.startswith("PROBLEM") and ami1 in line for line in out.splitlines())
+    assert any(line.startswith("problem") and ami1 in line for line in out.splitlines())
     assert out.splitlines()[-1].endswith("1 problem(s), 0 failure(s)")
     assert op.cli.parameter("linux-x64")["amiId"] == ami1

@@ -397,7 +397,7 @@ def test_a_pinned_ami_that_vanished_is_a_problem_and_stays_pinned(world: World) 
     summary = world.reconcile()
 
     assert [p["preset"] for p in summary["problems"]] == ["linux-x64"]
-    assert world.amis[first] in summary["problems"][0]["text"]
+    assert world.amis[first] in summary["problems"][0]["problem"]
     assert summary["converged"] is False
     assert summary["failed"] == {}
     assert world.ami_in_ssm() == world.amis[first]
@@ -425,7 +425,7 @@ def test_the_ami_in_use_and_two_previous_good_ones_carry_the_tag(world: World) -
     assert world.in_use() == expected
     assert world.ami_in_ssm() == world.amis[newest]
     untag = [x for x in world.lines() if x.get("action") == "untag"]
-    assert [x["amis"] for x in untag] == [[world.amis[builds[0]]]]
+    assert [x["amiIds"] for x in untag] == [[world.amis[builds[0]]]]
 
 
 # --- two presets, one pipeline ---------------------------------------------------------------

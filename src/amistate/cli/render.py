@@ -8,6 +8,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from amistate.core.arns import short_build
+from amistate.usecases.reconcile import vocabulary
+
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "") -> str:
     """Left-aligned columns separated by two spaces; trailing blanks trimmed."""
@@ -24,9 +27,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "
 
 def build(arn: str | None) -> str:
     """``arn:...:image/spot-runner-linux-x64/1.0.0/3`` -> ``spot-runner-linux-x64/1.0.0/3``."""
-    if not arn:
-        return "-"
-    return arn.partition(":image/")[2] or arn
+    return short_build(arn) if arn else "-"
 
 
 def version(arn: str | None) -> str:
@@ -44,9 +45,7 @@ def when(value: datetime | None) -> str:
 
 def iso(value: datetime | None) -> str | None:
     """ISO 8601 UTC with a ``Z``, for JSON output."""
-    if value is None:
-        return None
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return None if value is None else vocabulary.iso(value)
 
 
 def dash(value: object) -> str:

@@ -75,6 +75,11 @@ def same_owner(arn: str, build: BuildArn) -> bool:
     )
 
 
+def short_build(arn: str) -> str:
+    """``arn:...:image/spot-runner-linux-x64/1.0.0/3`` -> ``spot-runner-linux-x64/1.0.0/3``."""
+    return arn.partition(":image/")[2] or arn
+
+
 def owner_of(arn: str) -> tuple[str, str, str] | None:
     """(partition, region, account) of any ARN, or None if it is not an ARN."""
     parts = arn.split(":")

@@ -18,6 +18,7 @@ from amistate.core.state import AmiState, BuildRecord, Pin, newest_first
 #: How many good AMIs before the one in use stay protected by the in-use tag
 #: (the fallbacks a vanished AMI would use); the history keeps their builds too.
 PROTECTED_PREVIOUS = 2
+_SECONDS_PER_DAY = 86_400.0
 
 
 def good_builds(builds: Iterable[BuildRecord]) -> list[BuildRecord]:
@@ -106,9 +107,34 @@ class TrimBasis:
         return self == TrimBasis.of(record)
 
 
+def ami_finished(record: AmiState) -> datetime | None:
+    """When the build of the AMI the home parameter should hold finished.
+
+    Pinned: the pinned build's entry in the history (None once trimmed away);
+    otherwise the AMI register's ``ami_updated_at``. None without an AMI.
+    """
+    pin = record.pin
+    if pin is not None:
+        for entry in record.history.values():
+            if entry.build_id == pin.build_id:
+                return entry.updated_at
+        return None
+    return None if record.ami_id is None else record.ami_updated_at
+
+
+def ami_age_days(record: AmiState, now: datetime) -> float | None:
+    """Days since :func:`ami_finished` at ``now`` (never negative); None without one."""
+    finished = ami_finished(record)
+    if finished is None:
+        return None
+    return max(0.0, (now - finished).total_seconds() / _SECONDS_PER_DAY)
+
+
 __all__ = [
     "PROTECTED_PREVIOUS",
     "TrimBasis",
+    "ami_age_days",
+    "ami_finished",
     "find_build",
     "forgotten",
     "good_builds",

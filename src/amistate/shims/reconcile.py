@@ -5,10 +5,12 @@ The event's content is ignored, but it must be a JSON object: anything else is
 refused with a :class:`~amistate.errors.MalformedEvent`. One run of
 :class:`amistate.usecases.reconcile.run.Reconciler` over every preset, then:
 
-* one JSON log line per instruction (``action``: ``feed``, ``fall-back``,
-  ``converge``, ``trim``, ``tag``, ``untag``, ``problem``; ``done`` says
-  whether it was carried out) and one ``summary`` line, each with the
-  Powertools keys (:func:`amistate.shims.logs.invocation_keys`);
+* one JSON log line per instruction, its rendering
+  (:func:`amistate.usecases.reconcile.vocabulary.render`: ``action`` ``feed``,
+  ``fall-back``, ``converge``, ``trim``, ``tag``, ``untag`` or ``problem``, and
+  its fields, the same as ``amistate reconcile --json``'s; a change adds
+  ``done`` and ``failed``) and one ``summary`` line, each with the Powertools
+  keys (:func:`amistate.shims.logs.invocation_keys`);
 * EMF metrics (:mod:`amistate.shims.metrics`): ``ReconcileRepairs`` (builds fed),
   ``ReconcileFallbacks``, ``ReconcileProblems``, ``ParameterWrites`` (one per
   region converged), ``Errors`` (presets that could not be reconciled) and,
@@ -29,26 +31,16 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from amistate.core.state import AmiState
+from amistate.core.builds import ami_age_days
 from amistate.errors import MalformedEvent, TransientError
 from amistate.shims import logs, runtime
 from amistate.shims.metrics import Metrics
-from amistate.usecases.reconcile.plan import (
-    Converge,
-    FallBack,
-    Feed,
-    Instruction,
-    Problem,
-    Tag,
-    Trim,
-    Untag,
-)
-from amistate.usecases.reconcile.run import Report, owner
+from amistate.usecases.reconcile.plan import Converge, Instruction, Problem
+from amistate.usecases.reconcile.run import Report
+from amistate.usecases.reconcile.vocabulary import render
 
 #: The clock AmiAgeDays is measured against (tests may replace it).
 now: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731
-
-_SECONDS_PER_DAY = 86_400.0
 
 
 class ReconcileFailed(TransientError):
@@ -89,7 +81,7 @@ def _invoke(event: Any, context: Any, keys: dict[str, Any], metrics: Metrics) ->
         )
         raise
     for instruction in report.plan.instructions:
-        _log_instruction(instruction, report, keys)
+        log_instruction(instruction, report, keys)
     _count(metrics, report)
     _ages(metrics, rt, report)
     summary = summarize(report)
@@ -108,76 +100,26 @@ def summarize(report: Report) -> dict[str, Any]:
     return {
         "presets": report.presets,
         "counts": report.counts(),
-        "problems": [{"preset": p.preset, "text": p.text} for p in report.plan.problems],
+        "problems": [{"preset": p.preset, "problem": p.text} for p in report.plan.problems],
         "failed": dict(report.failed),
         "converged": report.converged,
     }
 
 
-def describe(instruction: Instruction) -> dict[str, Any]:
-    """The log fields of one plan instruction."""
-    if isinstance(instruction, Feed):
-        build = instruction.build
-        return {
-            "action": "feed",
-            "preset": instruction.preset,
-            "buildId": build.arn,
-            "status": build.status,
-            "created": build.created.isoformat(),
-            "amis": {a.region: a.ami_id for a in build.amis},
-        }
-    if isinstance(instruction, FallBack):
-        return {
-            "action": "fall-back",
-            "preset": instruction.preset,
-            "vanished": instruction.vanished,
-            "imageState": instruction.state,
-            "amiId": instruction.to.ami_id,
-            "buildId": instruction.to.build_id,
-        }
-    if isinstance(instruction, Converge):
-        return {
-            "action": "converge",
-            "preset": instruction.preset,
-            "regions": list(instruction.regions),
-            "keys": list(instruction.keys),
-        }
-    if isinstance(instruction, Trim):
-        return {"action": "trim", "preset": instruction.preset, "builds": len(instruction.keys)}
-    if isinstance(instruction, Tag):
-        ids, tags = list(instruction.ami_ids), instruction.tags
-        return {"action": "tag", "region": instruction.region, "amis": ids, "tags": tags}
-    if isinstance(instruction, Untag):
-        ids = list(instruction.ami_ids)
-        keys = list(instruction.keys)
-        return {"action": "untag", "region": instruction.region, "amis": ids, "keys": keys}
-    assert isinstance(instruction, Problem)
-    return {"action": "problem", "preset": instruction.preset, "problem": instruction.text}
-
-
-def _log_instruction(instruction: Instruction, report: Report, keys: Mapping[str, Any]) -> None:
-    fields = describe(instruction)
-    problem = isinstance(instruction, Problem)
-    failed = report.failed.get(owner(instruction))
-    done = not problem and _done(instruction, report)
-    level = logging.ERROR if failed and not done else logging.INFO
-    if problem:
+def log_instruction(instruction: Instruction, report: Report, keys: Mapping[str, Any]) -> None:
+    """One instruction's log line: its rendering, what became of it, the invocation's keys."""
+    outcome = report.outcome(instruction)
+    if isinstance(instruction, Problem):
         level = logging.WARNING
-    extra = {} if problem else {"done": done, "failed": None if done else failed}
-    logs.decision(level, **fields, **extra, **keys)
-
-
-def _done(instruction: Instruction, report: Report) -> bool:
-    """Carried out: by this run, or (a build) by its feed for another preset of the pipeline."""
-    if isinstance(instruction, Feed):
-        arn = instruction.build.arn
-        return any(isinstance(i, Feed) and i.build.arn == arn for i in report.done)
-    return instruction in report.done
+    else:
+        level = logging.ERROR if outcome["failed"] and not outcome["done"] else logging.INFO
+    logs.decision(level, **render(instruction).fields, **outcome, **keys)
 
 
 def _count(metrics: Metrics, report: Report) -> None:
-    metrics.add("ReconcileRepairs", sum(isinstance(i, Feed) for i in report.done))
-    metrics.add("ReconcileFallbacks", sum(isinstance(i, FallBack) for i in report.done))
+    counts = report.counts()
+    metrics.add("ReconcileRepairs", counts["builds"])
+    metrics.add("ReconcileFallbacks", counts["fallbacks"])
     metrics.add("ReconcileProblems", len(report.plan.problems))
     writes = sum(len(i.regions) for i in report.done if isinstance(i, Converge))
     metrics.add("ParameterWrites", writes)
@@ -186,35 +128,19 @@ def _count(metrics: Metrics, report: Report) -> None:
 
 def _ages(metrics: Metrics, rt: runtime.Runtime, report: Report) -> None:
     """``AmiAgeDays`` per preset, from the record as the run left it."""
-    changed = {i.preset for i in report.done if isinstance(i, Feed | FallBack)}
+    moved = report.moved()
     at = now()
     for preset, record in sorted(report.records.items()):
-        if preset in changed:
+        if preset in moved:
             try:
                 record = rt.service.record(preset) or record
             except Exception as exc:  # a metric must not fail a run that worked
                 logs.decision(
                     logging.WARNING, action="age-from-read", preset=preset, error=str(exc)
                 )
-        finished = ami_finished(record)
-        if finished is not None:
-            age = max(0.0, (at - finished).total_seconds() / _SECONDS_PER_DAY)
+        age = ami_age_days(record, at)
+        if age is not None:
             metrics.set("AmiAgeDays", round(age, 3), by=preset)
 
 
-def ami_finished(record: AmiState) -> datetime | None:
-    """When the build of the AMI the home parameter should hold finished.
-
-    Pinned: the pinned build's entry in the history (None once trimmed away);
-    otherwise the AMI register's ``ami_updated_at``. None without an AMI.
-    """
-    pin = record.pin
-    if pin is not None:
-        for entry in record.history.values():
-            if entry.build_id == pin.build_id:
-                return entry.updated_at
-        return None
-    return None if record.ami_id is None else record.ami_updated_at
-
-
-__all__ = ["ReconcileFailed", "ami_finished", "describe", "handler", "summarize"]
+__all__ = ["ReconcileFailed", "handler", "log_instruction", "summarize"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
+from typing import Any
 
 from attrs import field, frozen
 
@@ -29,6 +30,7 @@ from amistate.usecases.reconcile.plan import (
     Feed,
     Instruction,
     Plan,
+    Problem,
     Tag,
     Trim,
     Untag,
@@ -36,6 +38,7 @@ from amistate.usecases.reconcile.plan import (
     event_of,
     plan,
 )
+from amistate.usecases.reconcile.vocabulary import COUNTS, render
 from amistate.usecases.service import AmiService
 
 
@@ -58,18 +61,35 @@ class Report:
         return not pending and not self.plan.problems and not self.failed
 
     def counts(self) -> dict[str, int]:
-        source = self.plan.changes if self.dry_run else self.done
-        kinds = {"Feed": 0, "FallBack": 0, "Converge": 0, "Trim": 0, "Tag": 0, "Untag": 0}
-        for instruction in source:
-            kinds[type(instruction).__name__] += 1
+        """The changes planned (dry run) or made, by their count name (:data:`COUNTS`)."""
+        counts = dict.fromkeys(COUNTS.values(), 0)
+        for instruction in self.plan.changes if self.dry_run else self.done:
+            name = render(instruction).count
+            if name is not None:
+                counts[name] += 1
+        return counts
+
+    def moved(self) -> set[str]:
+        """The presets whose AMI this run may have moved (a build fed, a fall-back)."""
         return {
-            "builds": kinds["Feed"],
-            "fallbacks": kinds["FallBack"],
-            "parameters": kinds["Converge"],
-            "trimmed": kinds["Trim"],
-            "tagged": kinds["Tag"],
-            "untagged": kinds["Untag"],
+            i.preset
+            for i in self.plan.changes
+            if isinstance(i, Feed | FallBack) and self.done_by_run(i)
         }
+
+    def done_by_run(self, instruction: Instruction) -> bool:
+        """Carried out: by this run, or (a build) by its feed for another preset of the pipeline."""
+        if isinstance(instruction, Feed):
+            arn = instruction.build.arn
+            return any(isinstance(i, Feed) and i.build.arn == arn for i in self.done)
+        return instruction in self.done
+
+    def outcome(self, instruction: Instruction) -> dict[str, Any]:
+        """After a real run, what became of a change: ``done`` and why not (``failed``)."""
+        if self.dry_run or isinstance(instruction, Problem):
+            return {}
+        done = self.done_by_run(instruction)
+        return {"done": done, "failed": None if done else self.failed.get(owner(instruction))}
 
 
 @frozen
@@ -188,6 +208,8 @@ class Reconciler:
             self.machines[instruction.region].tag(instruction.ami_ids, instruction.tags)
         elif isinstance(instruction, Untag):
             self.machines[instruction.region].untag(instruction.ami_ids, instruction.keys)
+        else:
+            raise TypeError(f"the reconciler cannot carry out {type(instruction).__name__}")
         return True
 
 

@@ -1,0 +1,132 @@
+"""One vocabulary: each reconcile instruction renders the same fields in the reconcile
+Lambda's log line and in ``amistate reconcile --json``, and its text row starts with its
+action (issue 23, point 1).
+
+Parametrized over every class of :data:`amistate.usecases.reconcile.plan.Instruction`: a new
+instruction without a sample here, or without a rendering, fails.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import typing
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from amistate.cli.reconcile import report_json, report_text
+from amistate.core.builds import TrimBasis
+from amistate.core.events import RegionalAmi
+from amistate.core.in_use import InUseKeys
+from amistate.core.state import BuildRecord
+from amistate.ports.inventory import BuildSummary
+from amistate.shims import logs
+from amistate.shims.reconcile import log_instruction
+from amistate.usecases.reconcile.plan import (
+    Converge,
+    FallBack,
+    Feed,
+    Instruction,
+    Plan,
+    Problem,
+    Trim,
+)
+from amistate.usecases.reconcile.run import Report, owner
+from amistate.usecases.reconcile.tags import Tag, Untag
+from amistate.usecases.reconcile.vocabulary import COUNTS, render
+
+BUILD = "arn:aws:imagebuilder:us-west-2:123456789012:image/spot-runner-linux-x64/1.0.0/4"
+OLDER = "arn:aws:imagebuilder:us-west-2:123456789012:image/spot-runner-linux-x64/1.0.0/2"
+WHEN = datetime(2024, 6, 4, 6, tzinfo=UTC)
+KEYS = InUseKeys.of("us-west-2/spot-runner")
+NEW_AMI = "ami-0f0f0f0f0f0f0f0f0"
+OLD_AMI = "ami-0a04d20bd181fd438"
+
+SAMPLES: dict[type, Instruction] = {
+    Feed: Feed(
+        "linux-x64",
+        "arn:aws:imagebuilder:us-west-2:123456789012:image-pipeline/spot-runner-linux-x64",
+        BuildSummary(
+            BUILD, "AVAILABLE", WHEN, (RegionalAmi("us-west-2", "ami-0f0f0f0f0f0f0f0f0"),)
+        ),
+    ),
+    FallBack: FallBack(
+        "linux-x64",
+        "ami-0b5036c60f15654e5",
+        "deregistered",
+        BuildRecord(
+            OLDER,
+            "ready",
+            "k",
+            WHEN,
+            "ami-0a04d20bd181fd438",
+            {"us-west-2": "ami-0a04d20bd181fd438"},
+        ),
+    ),
+    Converge: Converge("windows", ("us-west-2",), ("timeout",)),
+    Trim: Trim("linux-x64", ("k1", "k2"), TrimBasis("k9")),
+    Tag: Tag("us-west-2", (NEW_AMI,), "linux-x64", KEYS),
+    Untag: Untag("us-west-2", ("ami-094caedd0f25af01c",), KEYS.owned),
+    Problem: Problem("macos", "pinned AMI ami-0d0d0d0d0d0d0d0d0 is missing in us-west-2"),
+}
+
+
+def _report(instruction: Instruction, done: bool, failed: str | None = None) -> Report:
+    return Report(
+        Plan((instruction,)),
+        dry_run=False,
+        presets=1,
+        done=(instruction,) if done else (),
+        failed={owner(instruction): failed} if failed else {},
+    )
+
+
+def _logged(
+    instruction: Instruction, report: Report, caplog: pytest.LogCaptureFixture
+) -> dict[str, Any]:
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger=logs.LOGGER_NAME):
+        log_instruction(instruction, report, {"service": "amistate"})
+    (record,) = caplog.records
+    line: dict[str, Any] = json.loads(record.getMessage())
+    assert line.pop("service") == "amistate"
+    return line
+
+
+@pytest.mark.parametrize("kind", typing.get_args(Instruction), ids=lambda k: k.__name__)
+@pytest.mark.parametrize("done", [True, False], ids=["done", "failed"])
+def test_the_log_line_and_the_json_render_the_same_fields(
+    kind: type, done: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    instruction = SAMPLES[kind]
+    report = _report(instruction, done, failed=None if done else "ThrottlingException: slow")
+    logged = _logged(instruction, report, caplog)
+    (printed,) = report_json(report)["instructions"]
+    assert logged == printed
+    rendering = render(instruction)
+    assert {k: logged[k] for k in rendering.fields} == json.loads(json.dumps(rendering.fields))
+    assert logged["action"] == rendering.action
+    assert logged.get("preset", logged.get("region")) == rendering.subject
+    if kind is not Problem:
+        assert (logged["done"], logged["failed"]) == (
+            (True, None) if done else (False, "ThrottlingException: slow")
+        )
+
+
+@pytest.mark.parametrize("kind", typing.get_args(Instruction), ids=lambda k: k.__name__)
+def test_the_text_row_and_the_counts_use_the_same_action(kind: type) -> None:
+    instruction = SAMPLES[kind]
+    report = _report(instruction, done=True)
+    rendering = render(instruction)
+    row = report_text(report).splitlines()[1]
+    assert row.split()[:2] == [rendering.action, rendering.subject]
+    assert row.rstrip().endswith(rendering.detail)
+    counted = {name: n for name, n in report.counts().items() if n}
+    assert counted == ({} if kind is Problem else {COUNTS[rendering.action]: 1})
+
+
+def test_an_instruction_without_a_rendering_is_refused() -> None:
+    with pytest.raises(TypeError, match="no rendering for the instruction str"):
+        render("feed")  # type: ignore[arg-type]
