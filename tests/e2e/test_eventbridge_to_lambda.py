@@ -14,10 +14,14 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from amistate.testing.events import received_sqs_event
 from tests.cdk.synth import rule_event_pattern
 from tests.servers import Endpoint, Table
 from tests.shims.conftest import CONFIG, PIPELINE, Aws
 from tests.shims.fakes import ACCOUNT, REGION
+
+#: The state function's queue, as the event source mapping names it in each record.
+QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:amistate-state"
 
 IMAGE = f"arn:aws:imagebuilder:{REGION}:{ACCOUNT}:image/spot-runner-linux-x64/1.0.0"
 AMI_3 = "ami-0a1b2c3d4e5f60718"
@@ -67,26 +71,6 @@ def _route_through_the_rule(
     return messages
 
 
-def _as_sqs_event(messages: list[dict[str, Any]]) -> dict[str, Any]:
-    """The event Lambda's SQS event source mapping would build from these messages."""
-    return {
-        "Records": [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": {"SentTimestamp": m["Attributes"]["SentTimestamp"]},
-                "messageAttributes": {},
-                "md5OfBody": m["MD5OfBody"],
-                "eventSource": "aws:sqs",
-                "eventSourceARN": f"arn:aws:sqs:{REGION}:{ACCOUNT}:amistate-state",
-                "awsRegion": REGION,
-            }
-            for m in messages
-        ]
-    }
-
-
 def test_only_terminal_events_arrive_and_the_end_state_is_the_spec(
     aws: Aws, moto_table: Table
 ) -> None:
@@ -113,7 +97,7 @@ def test_only_terminal_events_arrive_and_the_end_state_is_the_spec(
     assert statuses == ["AVAILABLE", "AVAILABLE", "AVAILABLE", "CANCELLED", "FAILED"]
     assert all(body["source"] == "aws.imagebuilder" for body in arrived)
 
-    assert aws.invoke(_as_sqs_event(messages)) == {"batchItemFailures": []}
+    assert aws.invoke(received_sqs_event(messages, QUEUE_ARN)) == {"batchItemFailures": []}
 
     item = aws.item()
     assert item is not None

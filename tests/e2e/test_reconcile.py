@@ -24,9 +24,10 @@ from amistate_adapters import clients
 
 from amistate.core import settings
 from amistate.core.in_use import PROTECTED
-from amistate.demo.standin import state_change_event
 from amistate.errors import MalformedEvent
 from amistate.shims import reconcile, runtime
+from amistate.testing.events import scheduled_event
+from amistate.testing.shapes import state_change_event
 from tests.servers import Table
 from tests.shims.conftest import CONFIG, PIPELINE, Aws
 from tests.shims.fakes import ACCOUNT, REGION, Context, FlakyProxy
@@ -34,17 +35,7 @@ from tests.shims.fakes import ACCOUNT, REGION, Context, FlakyProxy
 T0 = datetime(2024, 6, 3, 6, 0, tzinfo=UTC)
 #: The reconcile Lambda's clock: a week after the first build.
 NOW = T0 + timedelta(days=7)
-SCHEDULED = {
-    "version": "0",
-    "id": "5f1d3c1e-1c2b-4b8e-9d0a-7f3e2a1b0c9d",
-    "detail-type": "Scheduled Event",
-    "source": "aws.events",
-    "account": ACCOUNT,
-    "time": "2024-06-10T06:00:00Z",
-    "region": REGION,
-    "resources": [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/amistate-reconcile"],
-    "detail": {},
-}
+SCHEDULED = scheduled_event(f"arn:aws:events:{REGION}:{ACCOUNT}:rule/amistate-reconcile", NOW)
 WRITES = frozenset(
     {
         "PutParameter",

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from amistate.shims import runtime
+from amistate.testing.events import sqs_event, sqs_record
 from tests.shims.conftest import PIPELINE, Aws
 from tests.shims.fakes import ACCOUNT, REGION, sample
 
@@ -89,21 +90,8 @@ def by_sns(image: dict[str, Any]) -> dict[str, Any]:
 
 
 def _sqs(body: Any) -> dict[str, Any]:
-    return {
-        "Records": [
-            {
-                "messageId": "m-1",
-                "receiptHandle": "handle-m-1",
-                "body": json.dumps(body),
-                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1705600257204"},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": f"arn:aws:sqs:{REGION}:{ACCOUNT}:amistate-notifications",
-                "awsRegion": REGION,
-            }
-        ]
-    }
+    queue = f"arn:aws:sqs:{REGION}:{ACCOUNT}:amistate-notifications"
+    return sqs_event(sqs_record(body, message_id="m-1", sent=1705600257204, queue_arn=queue))
 
 
 def by_sqs_envelope(image: dict[str, Any]) -> dict[str, Any]:

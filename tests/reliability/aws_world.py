@@ -19,9 +19,9 @@ from amistate_adapters.imagebuilder import ImageBuilderCatalog, ImageBuilderPipe
 from amistate_adapters.ssm import SsmParameterStore
 
 from amistate.core.settings import Settings
-from amistate.demo.standin import ImageBuilderStandIn
 from amistate.ports import Ports, Preset
 from amistate.shims import runtime
+from amistate.testing.standin import ImageBuilderStandIn
 from tests.reliability.common import (
     ACCOUNT,
     AMI,

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from amistate.demo.standin import ImageBuilderStandIn
 from amistate.shims import custom_resource, runtime
 from amistate.shims.response import PutPolicy
+from amistate.testing.standin import ImageBuilderStandIn
 from tests.reliability.aws_world import AwsWorld
 from tests.reliability.common import FIGURES, all_figures
 from tests.reliability.faults import Injector, instant_retries

@@ -31,10 +31,11 @@ from amistate_adapters.ssm import SsmParameterStore
 from amistate.core.deadline import Deadline
 from amistate.core.in_use import PREFIX, PROTECTED, InUseKeys, table_deployment
 from amistate.core.settings import Settings
-from amistate.demo.standin import ImageBuilderStandIn
 from amistate.ports import Ports, Preset
 from amistate.ports.inventory import Inventory
 from amistate.shims import lambda_handler, reconcile, runtime
+from amistate.testing.events import scheduled_event
+from amistate.testing.standin import ImageBuilderStandIn
 from amistate.wiring.compose import CallCounter, Runtime
 from tests.reliability.common import ACCOUNT, CONFIG, PARAMETER, PIPELINE, PRESET, REGION
 from tests.reliability.faults import Injector
@@ -43,17 +44,9 @@ from tests.shims.fakes import Context
 
 TABLE = "amistate-reconcile-faults"
 T0 = datetime(2024, 6, 3, 6, 0, tzinfo=UTC)
-SCHEDULED: dict[str, Any] = {
-    "version": "0",
-    "id": "5f1d3c1e-1c2b-4b8e-9d0a-7f3e2a1b0c9d",
-    "detail-type": "Scheduled Event",
-    "source": "aws.events",
-    "account": ACCOUNT,
-    "time": "2024-06-10T06:00:00Z",
-    "region": REGION,
-    "resources": [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/amistate-reconcile"],
-    "detail": {},
-}
+SCHEDULED = scheduled_event(
+    f"arn:aws:events:{REGION}:{ACCOUNT}:rule/amistate-reconcile", "2024-06-10T06:00:00Z"
+)
 #: The write operations of a reconcile run (a run that plans nothing makes none).
 WRITES = frozenset(
     {"PutParameter", "UpdateItem", "PutItem", "DeleteItem", "CreateTags", "DeleteTags"}

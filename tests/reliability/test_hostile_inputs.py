@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from amistate.errors import AmistateError, MalformedEvent
 from amistate.shims import custom_resource, lambda_handler, runtime
 from amistate.shims.response import PutPolicy
+from amistate.testing.events import sqs_record
 from tests.reliability import hostile
 from tests.reliability.common import (
     ACCOUNT,
@@ -240,13 +241,7 @@ def test_a_10000_record_sqs_batch_names_exactly_the_bad_records() -> None:
     foreign["resources"] = [foreign["resources"][0].replace(ACCOUNT, "999988887777")]
     bodies = ["{not json", json.dumps(building), json.dumps(foreign)]
     records = [
-        {
-            "messageId": f"m-{i}",
-            "eventSource": "aws:sqs",
-            "body": bodies[i % 3],
-            "attributes": {"SentTimestamp": "1705600257204"},
-        }
-        for i in range(10_000)
+        sqs_record(bodies[i % 3], message_id=f"m-{i}", sent=1705600257204) for i in range(10_000)
     ]
     started = time.perf_counter()
     with capture_logs() as logs:

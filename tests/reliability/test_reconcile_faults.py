@@ -45,8 +45,8 @@ from typing import Any
 import pytest
 from attrs import frozen
 
-from amistate.demo.standin import ImageBuilderStandIn
 from amistate.shims import reconcile, runtime
+from amistate.testing.standin import ImageBuilderStandIn
 from tests.reliability.common import PRESET, REGION, SECRET, capture_logs, record_figures
 from tests.reliability.faults import (
     RECONCILE_FAULTS,

@@ -18,6 +18,7 @@ import pytest
 
 from amistate.cli.main import main
 from amistate.errors import MalformedEvent
+from amistate.testing.events import sqs_event, sqs_record
 from tests.shims.conftest import PIPELINE, Aws
 from tests.shims.fakes import ACCOUNT, REGION, sample
 
@@ -81,16 +82,7 @@ def test_notification_arn_with_trailing_characters_is_refused_by_sns_and_sqs(
     with pytest.raises(MalformedEvent, match=r"^\$\.Records\[0\]\.Sns\.Message\.arn: not an"):
         world.invoke(event)
 
-    raw = {
-        "Records": [
-            {
-                "messageId": "m-raw",
-                "body": json.dumps(image),
-                "eventSource": "aws:sqs",
-                "attributes": {},
-            }
-        ]
-    }
+    raw = sqs_event(sqs_record(image, message_id="m-raw"))
     assert world.invoke(raw) == {"batchItemFailures": [{"itemIdentifier": "m-raw"}]}
     paths = [(line["decision"], line["path"]) for line in decisions(caplog)]
     assert paths == [

@@ -74,6 +74,43 @@ def test_sqs_records_carry_each_body_and_their_message_ids() -> None:
     assert json.loads(built["Records"][1]["body"])["Type"] == "Notification"
 
 
+def test_received_messages_become_the_records_an_event_source_mapping_builds() -> None:
+    body = json.dumps(events.eventbridge_event(BUILD, "AVAILABLE", WHEN))
+    message = {  # ReceiveMessage's shape (AttributeNames=["All"])
+        "MessageId": "m-7",
+        "ReceiptHandle": "AQEBm7",
+        "MD5OfBody": "0" * 32,
+        "Body": body,
+        "Attributes": {"SentTimestamp": "1705600257204", "ApproximateReceiveCount": "1"},
+    }
+    queue = "arn:aws:sqs:eu-west-1:111122223333:amistate-state"
+    built = events.received_sqs_event([message], queue)
+    [record] = built["Records"]
+    assert keys(record) == keys(events.sqs_record(body))
+    assert (record["awsRegion"], record["eventSourceARN"], record["body"]) == (
+        "eu-west-1",
+        queue,
+        body,
+    )
+    assert [item.message_id for item in parse_invocation(built).items] == ["m-7"]
+    assert [event.build.arn for event in parsed(built)] == [BUILD]
+
+
+def test_a_scheduled_event_names_its_rule_and_takes_region_and_account_from_it() -> None:
+    rule = "arn:aws:events:eu-west-1:444455556666:rule/amistate-reconcile"
+    built = events.scheduled_event(rule, WHEN)
+    assert (built["detail-type"], built["source"], built["resources"]) == (
+        "Scheduled Event",
+        "aws.events",
+        [rule],
+    )
+    assert (built["region"], built["account"], built["time"]) == (
+        "eu-west-1",
+        "444455556666",
+        "2024-01-18T17:50:57Z",
+    )
+
+
 def test_without_moto_the_world_says_which_extra_to_install() -> None:
     script = (
         "import sys; sys.modules['moto'] = None\n"

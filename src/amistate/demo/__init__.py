@@ -41,7 +41,6 @@ from amistate.core import settings as config
 from amistate.core.names import DEFAULT_PARAMETER_PREFIX, parameter_name
 from amistate.demo.after import play_after
 from amistate.demo.play import HEADER, Demo
-from amistate.demo.standin import ImageBuilderStandIn
 from amistate.demo.timeline import timeline
 from amistate.demo.world import (
     DAY,
@@ -53,6 +52,7 @@ from amistate.demo.world import (
     day_clock,
 )
 from amistate.shims import runtime
+from amistate.testing.standin import ImageBuilderStandIn
 
 
 @contextmanager
@@ -75,7 +75,7 @@ def isolated_environment(values: Mapping[str, str]) -> Iterator[None]:
 def run_demo(json_output: bool = False, debug: bool = False) -> int:
     started = time.monotonic()
     try:
-        from amistate.demo.moto_server import MotoServer
+        from amistate.testing.moto_server import MotoServer
     except ImportError:
         raise SystemExit(
             "amistate: error: the demo needs moto, the 'demo' extra: run `make demo` in the "

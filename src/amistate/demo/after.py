@@ -21,8 +21,9 @@ from typing import Any
 from amistate.cli.invoke import LambdaContext
 from amistate.demo.play import Demo
 from amistate.demo.timeline import Step
-from amistate.demo.world import FUNCTION_ARN, STACK_ID, at, pipeline
+from amistate.demo.world import ACCOUNT, FUNCTION_ARN, REGION, STACK_ID, at, pipeline
 from amistate.shims import custom_resource, logs, reconcile, runtime
+from amistate.testing.events import scheduled_event
 
 #: linux-x64's Config after the change (a new instance type and a longer timeout).
 UPDATED = {
@@ -48,7 +49,9 @@ def _reconcile() -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, A
     collect = _Lines()
     logs.logger.addHandler(collect)
     printed = io.StringIO()
-    event = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
+    event = scheduled_event(
+        f"arn:aws:events:{REGION}:{ACCOUNT}:rule/amistate-reconcile", at("19:15:00")
+    )
     try:
         with redirect_stdout(printed):
             summary = reconcile.handler(event, LambdaContext(FUNCTION_ARN))

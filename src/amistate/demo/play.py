@@ -21,7 +21,6 @@ from amistate.core.names import (
     parameter_name,
     state_pk,
 )
-from amistate.demo.standin import ImageBuilderStandIn
 from amistate.demo.timeline import Line, Step
 from amistate.demo.world import (
     FUNCTION_ARN,
@@ -32,6 +31,7 @@ from amistate.demo.world import (
     pipeline,
 )
 from amistate.shims import custom_resource, runtime
+from amistate.testing.standin import ImageBuilderStandIn
 
 
 @define

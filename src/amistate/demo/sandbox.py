@@ -1,7 +1,7 @@
 """``amistate sandbox``: the local world in one command, until interrupted.
 
 Starts moto's server (DynamoDB, SSM, EC2) and the Image Builder stand-in
-(:mod:`amistate.demo.standin`) on loopback ports, creates the table
+(:mod:`amistate.testing.standin`) on loopback ports, creates the table
 (``TABLE_SCHEMA``), prints the ``export`` lines the other commands need, and
 runs until Ctrl-C or SIGTERM, then shuts both servers down.
 
@@ -26,7 +26,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from amistate.demo.standin import ImageBuilderStandIn
+from amistate.testing.standin import ImageBuilderStandIn
 
 REGION = "us-west-2"
 TABLE = "amistate-sandbox"
@@ -54,7 +54,7 @@ class Sandbox:
     """The running servers; :meth:`close` stops them."""
 
     def __init__(self, region: str, table: str, events: Path, out: Callable[[str], None]) -> None:
-        from amistate.demo.moto_server import MotoServer
+        from amistate.testing.moto_server import MotoServer
 
         self.region, self.table, self.events, self.out = region, table, events, out
         self.moto = MotoServer()

@@ -10,7 +10,6 @@ from typing import Any
 from attrs import define, frozen
 
 from amistate.cli import render
-from amistate.demo.standin import ImageBuilderStandIn
 from amistate.demo.world import (
     OTHER_REGION,
     REGION,
@@ -22,6 +21,7 @@ from amistate.demo.world import (
     sns_envelope,
     sqs,
 )
+from amistate.testing.standin import ImageBuilderStandIn
 
 
 @frozen

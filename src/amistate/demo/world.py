@@ -1,16 +1,14 @@
-"""The demo's world: its account, presets and day, and events in the shapes AWS delivers them."""
+"""The demo's world: its account, presets and day; its events come from the test kit's builders."""
 
 from __future__ import annotations
 
 import hashlib
 import itertools
-import json
-import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from amistate.core.parsing import DETAIL_TYPE, EVENT_SOURCE
+from amistate.testing import events
 
 REGION = "us-west-2"
 OTHER_REGION = "eu-west-1"  # builds are distributed here too; the presets use us-west-2
@@ -66,59 +64,23 @@ def day_clock(start: str = "05:00:00") -> Callable[[], datetime]:
 
 
 def eventbridge(build_arn: str, status: str, when: datetime, reason: str | None = None) -> Any:
-    state: dict[str, str] = {"status": status}
-    if reason:
-        state["reason"] = reason
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": DETAIL_TYPE,
-        "source": EVENT_SOURCE,
-        "account": ACCOUNT,
-        "time": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": REGION,
-        "resources": [build_arn],
-        "detail": {"previous-state": {"status": "TESTING"}, "state": state},
-    }
+    """The build's EventBridge event, as the kit builds it (:mod:`amistate.testing.events`)."""
+    return events.eventbridge_event(build_arn, status, when, reason=reason)
 
 
 def sns_envelope(image: Mapping[str, Any], when: datetime, message_id: str) -> dict[str, Any]:
-    return {
-        "Type": "Notification",
-        "MessageId": message_id,
-        "TopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:imagebuilder-notifications",
-        "Subject": None,
-        "Message": json.dumps(image),
-        "Timestamp": when.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-        "MessageAttributes": {},
-    }
+    """Image Builder's notification in SNS's envelope, from the demo's topic."""
+    topic = f"arn:aws:sns:{REGION}:{ACCOUNT}:{events.TOPIC}"
+    return events.sns_envelope(image, when, message_id=message_id, topic_arn=topic)
 
 
 def sns(envelope: Mapping[str, Any]) -> Any:
-    return {
-        "Records": [
-            {
-                "EventSource": "aws:sns",
-                "EventVersion": "1.0",
-                "EventSubscriptionArn": f"{envelope['TopicArn']}:{uuid.uuid4()}",
-                "Sns": dict(envelope),
-            }
-        ]
-    }
+    """The Lambda SNS event of one envelope."""
+    return events.sns_event(envelope)
 
 
 def sqs(envelope: Mapping[str, Any]) -> Any:
-    return {
-        "Records": [
-            {
-                "messageId": str(uuid.uuid4()),
-                "receiptHandle": "AQEB" + uuid.uuid4().hex,
-                "body": json.dumps(envelope),
-                "attributes": {"ApproximateReceiveCount": "2", "SentTimestamp": "1717400000000"},
-                "messageAttributes": {},
-                "eventSource": "aws:sqs",
-                "eventSourceARN": f"arn:aws:sqs:{REGION}:{ACCOUNT}:amistate-events",
-                "awsRegion": REGION,
-            }
-        ]
-    }
+    """The Lambda SQS event of one envelope, received a second time (a redelivery)."""
+    queue = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{events.QUEUE}"
+    record = events.sqs_record(envelope, sent=1717400000000, receive_count=2, queue_arn=queue)
+    return events.sqs_event(record)

@@ -16,6 +16,8 @@ imported by amistate's Lambdas. See docs/testing.md.
 from amistate.testing.events import (
     eventbridge_event,
     image_notification,
+    received_sqs_event,
+    scheduled_event,
     sns_envelope,
     sns_event,
     sqs_event,
@@ -41,6 +43,8 @@ __all__ = [
     "eventbridge_event",
     "image_notification",
     "local_world",
+    "received_sqs_event",
+    "scheduled_event",
     "sns_envelope",
     "sns_event",
     "sqs_event",

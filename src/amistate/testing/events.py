@@ -7,7 +7,9 @@
 * :func:`sns_envelope` and :func:`sns_event`: that body in SNS's envelope, and the
   Lambda SNS event of one or more envelopes;
 * :func:`sqs_record` and :func:`sqs_event`: any of those as an SQS message body, and
-  the Lambda SQS event of one or more records.
+  the Lambda SQS event of one or more records; :func:`received_sqs_event`: the Lambda
+  SQS event of messages a real queue returned;
+* :func:`scheduled_event`: EventBridge's "Scheduled Event" (what starts a reconcile run).
 
 Region and account come from the ARNs. Standard library only; ``tests/samples``
 holds the real events these follow.
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -186,11 +188,50 @@ def sqs_event(*records: Mapping[str, Any]) -> dict[str, Any]:
     return {"Records": [dict(record) for record in records]}
 
 
+def received_sqs_event(messages: Sequence[Mapping[str, Any]], queue_arn: str) -> dict[str, Any]:
+    """The Lambda SQS event an event source mapping builds from ``messages`` as SQS's
+    ``ReceiveMessage`` returned them (with ``AttributeNames=["All"]``)."""
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": dict(m.get("Attributes", {})),
+                "messageAttributes": {},
+                "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": queue_arn.split(":")[3],
+            }
+            for m in messages
+        ]
+    }
+
+
+def scheduled_event(rule_arn: str, when: datetime | str) -> dict[str, Any]:
+    """EventBridge's "Scheduled Event" of the rule ``rule_arn`` (the reconcile Lambda's)."""
+    region, account = _where(rule_arn)
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": account,
+        "time": _text(when, millis=False),
+        "region": region,
+        "resources": [rule_arn],
+        "detail": {},
+    }
+
+
 __all__ = [
     "DETAIL_TYPE",
     "SOURCE",
     "eventbridge_event",
     "image_notification",
+    "received_sqs_event",
+    "scheduled_event",
     "sns_envelope",
     "sns_event",
     "sqs_event",
