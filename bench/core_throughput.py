@@ -21,6 +21,7 @@ import attrs
 from attrs import frozen
 
 from amistate.core import rules
+from amistate.core.amis import Amis
 from amistate.core.desired import parameter_value
 from amistate.core.parsing import parse_event
 from amistate.core.state import AmiState
@@ -83,11 +84,8 @@ def run_once(stream: Stream) -> tuple[int, float, float]:
             # needs it); the pure-core stream stands in with the event's own time.
             event = attrs.evolve(event, created=event.time)
         preset = event.build.name
-        if event.amis is not None:
-            by_region = {a.region: a.ami_id for a in event.amis}
-        else:
-            by_region = {REGION: amis[event.build.arn]}
-        transition = rules.transition_for(event, by_region.get(REGION), by_region)
+        found = event.amis or Amis.of({REGION: amis[event.build.arn]})
+        transition = rules.transition_for(event, found.with_home(REGION))
         current = records.get(preset)
         decision: rules.Decision
         if transition.applies_to(current):

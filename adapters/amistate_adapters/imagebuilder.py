@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from amistate.core.amis import amis_of
 from amistate.core.arns import owner_of
-from amistate.core.events import own_amis
 from amistate.ports import ImageFacts
 from amistate_adapters.errors import UnknownBuild, error_code, permanent_errors
 from amistate_adapters.pipeline_images import parse_date
@@ -32,9 +32,8 @@ def _created(value: object) -> datetime | None:
 class ImageBuilderCatalog:
     """:class:`amistate.ports.ImageCatalog`: ``GetImage`` -> AMIs per region, pipeline, start.
 
-    The AMIs are the build's own account's only (:func:`amistate.ports.inventory.own_amis`,
-    the account taken from the build ARN): a distribution to other accounts
-    lists their AMIs too, and those can never be launched here.
+    The AMIs are every account's, by place (:func:`amistate.core.amis.amis_of`, our
+    account taken from the build ARN): a preset trusts only its target accounts'.
     """
 
     def __init__(self, client: ImagebuilderClient) -> None:
@@ -51,7 +50,7 @@ class ImageBuilderCatalog:
         owner = owner_of(build_arn)
         entries: list[Any] = list(image.get("outputResources", {}).get("amis", []))
         return ImageFacts(
-            amis=own_amis(entries, owner[2] if owner else ""),
+            amis=amis_of(entries, owner[2] if owner else ""),
             pipeline_arn=image.get("sourcePipelineArn"),
             status=image.get("state", {}).get("status"),
             created=_created(image.get("dateCreated")),

@@ -12,8 +12,8 @@ from datetime import datetime
 
 from attrs import evolve
 
+from amistate.core.amis import Amis
 from amistate.core.builds import TrimBasis
-from amistate.core.events import RegionalAmi
 from amistate.core.merge import load_object
 from amistate.core.rules import Transition
 from amistate.core.state import AmiState, BuildRecord, Pin
@@ -93,8 +93,7 @@ class MemoryStateStore:
                 return None
             new = evolve(
                 current,
-                ami_id=to.ami_id,
-                amis=dict(to.amis),
+                amis=to.amis,
                 ami_key=to.key,
                 ami_build_id=to.build_id,
                 ami_updated_at=to.updated_at,
@@ -263,11 +262,11 @@ class MemoryImageCatalog:
         self,
         build_arn: str,
         pipeline_arn: str,
-        amis: Mapping[str, str],
+        amis: Mapping[str, str] | Amis,
         created: datetime | None = None,
         status: str = "AVAILABLE",
     ) -> None:
-        facts = tuple(RegionalAmi(region=r, ami_id=a) for r, a in amis.items())
+        facts = amis if isinstance(amis, Amis) else Amis.of(amis)
         self.images[build_arn] = ImageFacts(
             amis=facts, pipeline_arn=pipeline_arn, status=status, created=created
         )

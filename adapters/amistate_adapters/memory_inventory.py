@@ -22,7 +22,7 @@ from datetime import datetime
 
 from attrs import define, field
 
-from amistate.core.events import RegionalAmi
+from amistate.core.amis import Amis
 from amistate.ports.inventory import BuildSummary, ImageState
 from amistate_adapters.ec2 import DESCRIBE_BATCH, TAG_BATCH, chunks, image_state
 from amistate_adapters.errors import AwsRequestRejected
@@ -55,16 +55,16 @@ class MemoryPipelineImages:
         build_arn: str,
         status: str,
         created: datetime,
-        amis: Mapping[str, str] | None = None,
+        amis: Mapping[str, str] | Amis | None = None,
         reason: str | None = None,
         finished: datetime | None = None,
     ) -> BuildSummary:
-        """Add (or replace) a build; ``amis`` are the build account's, region -> AMI."""
+        """Add (or replace) a build; ``amis`` by place, or our account's by region."""
         summary = BuildSummary(
             arn=build_arn,
             status=status,
             created=created,
-            amis=tuple(RegionalAmi(region=r, ami_id=a) for r, a in (amis or {}).items()),
+            amis=amis if isinstance(amis, Amis) else Amis.of(amis or {}),
             reason=reason,
         )
         with self.lock:

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from amistate.core.amis import amis_of
 from amistate.core.arns import parse_build_arn
-from amistate.core.events import own_amis
 from amistate.errors import AmistateError
 from amistate.ports.inventory import BuildSummary
 from amistate_adapters.errors import error_code, permanent_errors
@@ -55,7 +55,7 @@ def build_summary(entry: object) -> BuildSummary | None:
     """One ``imageSummaryList`` entry, or None when a field it needs is missing or invalid.
 
     Needs ``arn`` (an image build version ARN), ``state.status`` and ``dateCreated``.
-    The AMIs are those of the build's own account (:func:`own_amis`).
+    The AMIs are every account's, by place (:func:`amis_of`).
     """
     if not isinstance(entry, Mapping):
         return None
@@ -76,7 +76,7 @@ def build_summary(entry: object) -> BuildSummary | None:
         arn=arn,
         status=status,
         created=created,
-        amis=own_amis(amis if isinstance(amis, list) else (), account),
+        amis=amis_of(amis if isinstance(amis, list) else (), account),
         reason=reason if isinstance(reason, str) else None,
     )
 

@@ -55,17 +55,22 @@ class ConfigurationError(AmistateError):
 
 class TableNotFound(ConfigurationError, LookupError):
     """DynamoDB has no such table here (ResourceNotFoundException): a wrong table
-    name, region or account. The message names the table and the region."""
+    name, region or account. The message names the table and the region, and
+    where each came from (a front end that takes them otherwise, such as the
+    CLI's flags, says so with :meth:`explain`)."""
 
     def __init__(self, table: str, region: str | None) -> None:
         self.table = table
         self.region = region
-        where = f"in region {region}" if region else "in the configured region"
-        super().__init__(
-            f"DynamoDB table {table!r} not found {where}: check the table name "
-            "(AMISTATE_TABLE / --table), the region (AWS_REGION / --region) and the AWS "
-            "account of the credentials (the table must be the stack's, in its account "
-            "and region)"
+        super().__init__(self.explain("AMISTATE_TABLE", "AWS_REGION"))
+
+    def explain(self, table_from: str, region_from: str) -> str:
+        """The message, naming ``table_from`` and ``region_from`` as the sources."""
+        where = f"in region {self.region}" if self.region else "in the configured region"
+        return (
+            f"DynamoDB table {self.table!r} not found {where}: check the table name "
+            f"({table_from}), the region ({region_from}) and the AWS account of the "
+            "credentials (the table must be the stack's, in its account and region)"
         )
 
 

@@ -122,7 +122,7 @@ class Reader:
         the pinned build's AMI while pinned, else the newest good one. One GetItem."""
         record = self.latest(preset)
         home = self.settings().home_region
-        found = record.runner_ami(region or home, home)
+        found = record.runner_ami(region or home)
         if found is None:
             raise PresetNotBuilt(_not_built(record, region or home))
         return found
@@ -152,7 +152,7 @@ class Reader:
                 f"{self.table} has no record {state_pk(preset)}"
             )
         home = self.settings().home_region
-        launched = record.runner_ami(home, home)
+        launched = record.runner_ami(home)
         if launched is None:
             return PresetNotBuilt(_not_built(record, home))
         return UnknownPreset(

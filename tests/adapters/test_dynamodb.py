@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from amistate_adapters.dynamodb import DynamoPresetCatalog, DynamoStateStore
 
+from amistate.core.amis import Amis
 from amistate.core.builds import TrimBasis
 from amistate.core.rules import Transition
 from amistate.core.state import Pin
@@ -25,9 +26,9 @@ SUCCESS = Transition(
     status="ready",
     updated_at=T0,
     build_id=BUILD,
-    ami_id="ami-0a1b2c3d4e5f60718",
-    amis={"us-west-2": "ami-0a1b2c3d4e5f60718"},
+    amis=Amis.of({"us-west-2": "ami-0a1b2c3d4e5f60718"}, "us-west-2"),
 )
+AMIS = SUCCESS.amis
 
 
 class Calls:
@@ -123,7 +124,7 @@ def test_pin_and_failure_layout(table: Table) -> None:
         reason="component failed",
     )
     states.apply("linux", failure)
-    pin = Pin(BUILD, "ami-0a1b2c3d4e5f60718", {"us-west-2": "ami-0a1b2c3d4e5f60718"}, T0, "bad")
+    pin = Pin(BUILD, AMIS, T0, "bad")
     assert states.set_pin("linux", pin, expected=None) is not None
     item = raw(table, "AMI#linux", "LATEST")
     assert item["history"]["M"][failure.key] == {
@@ -152,7 +153,7 @@ def test_calls_of_the_history_and_pin_writes(table: Table) -> None:
     states = DynamoStateStore(table.name, table.client)
     states.apply("linux", SUCCESS)
     calls = Calls(table.client)
-    pin = Pin(BUILD, "ami-0a1b2c3d4e5f60718")
+    pin = Pin(BUILD, AMIS)
     assert states.set_pin("linux", pin, expected=None) is not None
     assert calls.names == ["GetItem", "UpdateItem"]  # read the history key, then write
     calls.names.clear()
@@ -215,7 +216,7 @@ def test_preset_names_are_validated_before_any_call(table: Table) -> None:
         with pytest.raises(InvalidPresetName):
             states.set_pin(name, None, None)
         with pytest.raises(InvalidPresetName):
-            states.set_pin(name, Pin(BUILD, "ami-1"), None)
+            states.set_pin(name, Pin(BUILD, AMIS), None)
     assert calls.names == []
 
 

@@ -15,7 +15,7 @@ from amistate_adapters.imagebuilder import ImageBuilderCatalog, ImageBuilderPipe
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from amistate.core.events import RegionalAmi
+from amistate.core.amis import NO_AMIS, Amis
 from amistate.ports import ImageFacts
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
@@ -44,25 +44,22 @@ def test_describe_returns_amis_per_region_and_pipeline(stubbed: tuple[Any, Stubb
     stubber.add_response("get_image", sample_response(), {"imageBuildVersionArn": BUILD})
     facts = ImageBuilderCatalog(client).describe(BUILD)
     assert facts == ImageFacts(
-        amis=(
-            RegionalAmi("us-west-2", "ami-0a1b2c3d4e5f60718"),
-            RegionalAmi("eu-west-1", "ami-0f9e8d7c6b5a40312"),
-        ),
+        amis=Amis.of({"us-west-2": "ami-0a1b2c3d4e5f60718", "eu-west-1": "ami-0f9e8d7c6b5a40312"}),
         pipeline_arn=PIPELINE,
         status="AVAILABLE",
         created=CREATED,
     )
 
 
-def test_describe_keeps_only_the_build_accounts_amis(stubbed: tuple[Any, Stubber]) -> None:
+def test_describe_keeps_each_accounts_amis_apart(stubbed: tuple[Any, Stubber]) -> None:
     client, stubber = stubbed
     response = json.loads((SAMPLES / "getimage-response-multi-account.json").read_text())
     stubber.add_response("get_image", response, {"imageBuildVersionArn": BUILD})
     facts = ImageBuilderCatalog(client).describe(BUILD)
-    # the us-west-2 AMI of account 444455556666 comes last and must not win the region
-    assert facts.amis == (
-        RegionalAmi("us-west-2", "ami-0a1b2c3d4e5f60718"),
-        RegionalAmi("eu-west-1", "ami-0f9e8d7c6b5a40312"),
+    # the us-west-2 AMI of account 444455556666 is its copy, never ours
+    assert facts.amis == Amis.of(
+        {"us-west-2": "ami-0a1b2c3d4e5f60718", "eu-west-1": "ami-0f9e8d7c6b5a40312"},
+        copies={"444455556666": {"us-west-2": "ami-0c4d5e6f708192a3b"}},
     )
 
 
@@ -99,7 +96,9 @@ def test_describe_of_a_failed_build_has_no_amis(stubbed: tuple[Any, Stubber]) ->
     del response["image"]["outputResources"]
     stubber.add_response("get_image", response, {"imageBuildVersionArn": BUILD})
     facts = ImageBuilderCatalog(client).describe(BUILD)
-    assert facts == ImageFacts(amis=(), pipeline_arn=PIPELINE, status="FAILED", created=CREATED)
+    assert facts == ImageFacts(
+        amis=NO_AMIS, pipeline_arn=PIPELINE, status="FAILED", created=CREATED
+    )
 
 
 def test_unknown_build_is_a_permanent_error(stubbed: tuple[Any, Stubber]) -> None:

@@ -34,7 +34,7 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from botocore.validate import ParamValidator
 
-from amistate.core.events import RegionalAmi
+from amistate.core.amis import NO_AMIS, Amis, Place
 from amistate.errors import AmistateError
 from amistate.ports.inventory import BuildSummary, PipelineImages
 
@@ -74,7 +74,7 @@ def entry(n: int, created: datetime, status: str = "AVAILABLE") -> dict[str, Any
 
 
 def expected(n: int, created: datetime, status: str = "AVAILABLE") -> BuildSummary:
-    amis = (RegionalAmi("us-west-2", f"ami-{n:017x}"),) if status == "AVAILABLE" else ()
+    amis = Amis.of({"us-west-2": f"ami-{n:017x}"}) if status == "AVAILABLE" else NO_AMIS
     return BuildSummary(arn=build_arn(n), status=status, created=created, amis=amis)
 
 
@@ -123,7 +123,7 @@ def test_the_sample_page_parses(stubbed: Stubbed) -> None:
             arn=build_arn(4),
             status="FAILED",
             created=datetime(2024, 1, 25, 17, 20, 58, 402000, tzinfo=UTC),
-            amis=(),
+            amis=NO_AMIS,
             reason=(
                 "Workflow Execution ID: 'wf-0123' failed with reason: step 'InstallDocker' failed"
             ),
@@ -132,9 +132,8 @@ def test_the_sample_page_parses(stubbed: Stubbed) -> None:
             arn=BUILD3,
             status="AVAILABLE",
             created=datetime(2024, 1, 18, 17, 21, 3, 113000, tzinfo=UTC),
-            amis=(
-                RegionalAmi("us-west-2", "ami-0a1b2c3d4e5f60718"),
-                RegionalAmi("eu-west-1", "ami-0f9e8d7c6b5a40312"),
+            amis=Amis.of(
+                {"us-west-2": "ami-0a1b2c3d4e5f60718", "eu-west-1": "ami-0f9e8d7c6b5a40312"}
             ),
         ),
     ]
@@ -197,7 +196,7 @@ def test_empty_pages_with_a_token_are_followed(stubbed: Stubbed) -> None:
     assert builds == [expected(1, T0)]
 
 
-def test_only_the_build_accounts_amis(stubbed: Stubbed) -> None:
+def test_every_accounts_amis_by_place(stubbed: Stubbed) -> None:
     image = sample("getimage-response-multi-account.json")["image"]
     summary = {
         key: image[key]
@@ -205,10 +204,12 @@ def test_only_the_build_accounts_amis(stubbed: Stubbed) -> None:
     }
     stubbed.page([summary])
     (build,) = ImageBuilderPipelineImages(stubbed.client).builds(PIPELINE, None)
-    assert build.amis == (
-        RegionalAmi("us-west-2", "ami-0a1b2c3d4e5f60718"),
-        RegionalAmi("eu-west-1", "ami-0f9e8d7c6b5a40312"),
-    )
+    assert build.amis.regional() == {
+        "us-west-2": "ami-0a1b2c3d4e5f60718",
+        "eu-west-1": "ami-0f9e8d7c6b5a40312",
+    }
+    assert build.amis.at("us-west-2", "444455556666") == "ami-0c4d5e6f708192a3b"
+    assert Place("us-west-2", "111122223333") not in build.amis.places  # ours: no account
 
 
 def test_a_failed_build_has_no_amis_and_its_reason(stubbed: Stubbed) -> None:
@@ -217,7 +218,7 @@ def test_a_failed_build_has_no_amis_and_its_reason(stubbed: Stubbed) -> None:
     del failed["outputResources"]
     stubbed.page([failed])
     (build,) = ImageBuilderPipelineImages(stubbed.client).builds(PIPELINE, None)
-    assert (build.status, build.amis, build.reason) == ("FAILED", (), "component failed")
+    assert (build.status, build.amis, build.reason) == ("FAILED", NO_AMIS, "component failed")
 
 
 def test_malformed_entries_are_skipped(stubbed: Stubbed) -> None:

@@ -15,7 +15,7 @@ import botocore.session
 import pytest
 from amistate_adapters.pipeline_images import ImageBuilderPipelineImages
 
-from amistate.core.events import RegionalAmi
+from amistate.core.amis import Amis
 from amistate.testing import ImageBuilderStandIn
 
 PIPELINE = "arn:aws:imagebuilder:us-west-2:111122223333:image-pipeline/spot-runner-linux-x64"
@@ -189,7 +189,7 @@ def test_the_adapter_reads_the_standin(standin: ImageBuilderStandIn, aws_env: No
     builds = list(listing.builds(PIPELINE, None))
     assert [b.arn for b in builds] == arns[::-1]
     assert [b.created for b in builds][-1] == START
-    assert builds[0].amis == (RegionalAmi("us-west-2", "ami-00000000000000004"),)
+    assert builds[0].amis == Amis.of({"us-west-2": "ami-00000000000000004"})
     recent = list(listing.builds(PIPELINE, START + timedelta(hours=3)))
     assert [b.arn for b in recent] == arns[:2:-1]
     assert listing.finished_at(arns[0]) == START + timedelta(minutes=40)

@@ -16,6 +16,7 @@ import pytest
 from attrs import evolve
 
 from amistate.core import settings as settings_module
+from amistate.core.amis import Amis
 from amistate.core.in_use import KEY_MAX, InUseKeys
 from amistate.core.state import Pin
 from amistate.usecases.reconcile.plan import Tag, plan
@@ -59,7 +60,9 @@ def test_the_reconciler_of_the_stack_writes_the_tag_its_policies_spare(
 
     other = "linux-x64-large"
     mine = record_after(*(summary(n) for n in range(1, 6)))
-    theirs = evolve(mine, preset=other, pin=Pin(build_arn(1), ami_for(1)))
+    theirs = evolve(
+        mine, preset=other, pin=Pin(build_arn(1), Amis.of({REGION: ami_for(1)}, REGION))
+    )
     shared = evolve(world(mine, (), value(ami_for(5))), records={PRESET: mine, other: theirs})
     tags = [i for i in plan(evolve(shared, keys=keys)).instructions if isinstance(i, Tag)]
     assert {ami for tag in tags for ami in tag.ami_ids} == {ami_for(n) for n in (1, 3, 4, 5)}

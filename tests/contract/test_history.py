@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from attrs import evolve
 
+from amistate.core.amis import Amis
 from amistate.core.builds import TrimBasis
 from amistate.core.state import AmiState, BuildRecord, Pin
 from amistate.ports import Preset
@@ -17,8 +18,7 @@ PINNED_AT = datetime(2024, 2, 1, 9, 30, tzinfo=UTC)
 
 
 def pin_of(build: BuildRecord, reason: str | None = "bad agent") -> Pin:
-    assert build.ami_id is not None
-    return Pin(build.build_id, build.ami_id, dict(build.amis), PINNED_AT, reason)
+    return Pin(build.build_id, build.amis, PINNED_AT, reason)
 
 
 def history(ports: TablePorts, preset: str = "p") -> dict[str, BuildRecord]:
@@ -71,7 +71,7 @@ def test_a_rejected_apply_keeps_nothing_and_keep_build_adds_it(table_ports: Tabl
     assert states.get("p") == expected
     states.keep_build("p", stale.entry)  # idempotent
     states.keep_build("p", evolve(stale.entry, reason="different"))  # never overwrites
-    states.keep_build("p", evolve(transition(5).entry, ami_id="ami-other"))
+    states.keep_build("p", evolve(transition(5).entry, amis=Amis.of({"us-west-2": "ami-other"})))
     assert states.get("p") == expected
 
 
@@ -155,7 +155,6 @@ def test_fall_back_only_under_its_condition(table_ports: TablePorts) -> None:
     after = states.fall_back("p", two.key, one.entry)
     assert after == evolve(
         current,
-        ami_id=one.ami_id,
         amis=one.amis,
         ami_key=one.key,  # the fallback build's: a success between the two still applies
         ami_build_id=one.build_id,
@@ -197,9 +196,9 @@ def test_set_pin_conditions(table_ports: TablePorts) -> None:
     assert states.set_pin("p", None, expected=None) is None
     assert states.get("p") == pinned
     # not a good build of the history: unknown, or failed
-    unknown = Pin(one.build_id.replace("/1", "/99"), "ami-0000000000000abcd")
+    unknown = Pin(one.build_id.replace("/1", "/99"), Amis(home="ami-0000000000000abcd"))
     assert states.set_pin("p", unknown, expected=one.build_id) is None
-    assert states.set_pin("p", Pin(bad.build_id, "ami-x"), expected=one.build_id) is None
+    assert states.set_pin("p", Pin(bad.build_id, Amis(home="ami-x")), expected=one.build_id) is None
     assert states.get("p") == pinned
     moved = states.set_pin("p", pin_of(three.entry, reason=None), expected=one.build_id)
     assert moved is not None
@@ -215,8 +214,7 @@ def test_pin_without_time_round_trips(table_ports: TablePorts) -> None:
     states = table_ports.states
     one = transition(1)
     applied(states.apply("p", one))
-    assert one.ami_id is not None
-    pin = Pin(one.build_id, one.ami_id)
+    pin = Pin(one.build_id, one.amis)
     record = states.set_pin("p", pin, expected=None)
     assert record is not None
     assert record.pin == pin

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from amistate_adapters.dynamodb import DynamoPresetCatalog, DynamoStateStore
 
+from amistate.core.amis import Amis
 from amistate.core.builds import TrimBasis
 from amistate.core.state import AmiState
 from amistate.ports import Preset
@@ -47,12 +48,11 @@ def seed_legacy_record(table: Table, preset: str = "p") -> None:
 LEGACY = AmiState(
     preset="p",
     status="ready",
-    ami_id=OLD_AMI,
     updated_at=transition(0).updated_at.replace(hour=16, second=0, microsecond=0),
     build_id=BUILD,
     order_key="2024-01-18T16:00:00.000000Z#000000000",
     ami_key="2024-01-18T16:00:00.000000Z#000000000",
-    amis={"us-west-2": OLD_AMI},
+    amis=Amis.of({"us-west-2": OLD_AMI}, "us-west-2"),
     config={"timeout": 60},
     pipeline_arn=PIPELINE,
 )
@@ -145,3 +145,16 @@ def test_unregister_of_a_legacy_mapping(table: Table) -> None:
     assert catalog.presets_for_pipeline(PIPELINE) == ()
     key = {"PK": {"S": f"PIPELINE#{PIPELINE}"}, "SK": {"S": "PRESET"}}
     assert "Item" not in table.client.get_item(TableName=table.name, Key=key)
+
+
+def test_an_item_from_before_per_region_amis_reads_its_ami_in_the_builds_region(
+    table: Table,
+) -> None:
+    """``amiId`` alone (no ``amis``, no ``copies``): the AMI of the build's own region."""
+    seed_legacy_record(table)
+    key = {"PK": {"S": "AMI#p"}, "SK": {"S": "LATEST"}}
+    table.client.update_item(TableName=table.name, Key=key, UpdateExpression="REMOVE amis")
+    record = DynamoStateStore(table.name, table.client).get("p")
+    assert record is not None
+    assert (record.ami_for("us-west-2"), record.ami_for("eu-west-1")) == (OLD_AMI, None)
+    assert record.amis.copies() == {}

@@ -7,12 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 from attrs import evolve
 
+from amistate.core.amis import NO_AMIS, Amis
 from amistate.core.rules import Transition
 from amistate.core.state import NO_KEY, AmiState
 from amistate.ports import Applied, Preset, Rejected
 from tests.contract.conftest import TablePorts
 
 PIPELINE = "arn:aws:imagebuilder:us-west-2:111122223333:image-pipeline/linux"
+TARGET = "444455556666"  # a target account: its copies round-trip too
 T0 = datetime(2024, 1, 18, 17, 0, tzinfo=UTC)
 
 
@@ -31,8 +33,13 @@ def transition(
         updated_at=T0 + timedelta(seconds=n, microseconds=n),
         build_id=f"arn:aws:imagebuilder:us-west-2:111122223333:image/linux/1.0.0/{n}",
         reason=reason,
-        ami_id=ami,
-        amis={"us-west-2": ami, "eu-west-1": f"{ami}-eu"} if ami else {},
+        amis=Amis.of(
+            {"us-west-2": ami, "eu-west-1": f"{ami}-eu"},
+            "us-west-2",
+            copies={TARGET: {"us-west-2": f"{ami}-copy"}},
+        )
+        if ami
+        else NO_AMIS,
     )
 
 
@@ -185,7 +192,7 @@ def test_initial_record_fields(table_ports: TablePorts) -> None:
         None,
         None,
     )
-    assert (record.order_key, record.ami_key, dict(record.amis)) == (NO_KEY, NO_KEY, {})
+    assert (record.order_key, record.ami_key, record.amis) == (NO_KEY, NO_KEY, NO_AMIS)
 
 
 def test_a_build_of_a_pipeline_the_record_left_is_rejected_in_the_same_write(

@@ -43,8 +43,9 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from amistate.core import rules
+from amistate.core.amis import NO_AMIS, Amis
 from amistate.core.desired import parameter_value
-from amistate.core.events import BuildEvent, RegionalAmi
+from amistate.core.events import BuildEvent
 from amistate.core.settings import Settings
 from amistate.errors import PinRefused
 from amistate.ports import Ports
@@ -84,7 +85,7 @@ def summary(n: int, good: bool) -> BuildSummary:
         arn=build_arn(n),
         status="AVAILABLE" if good else "FAILED",
         created=T0 + timedelta(minutes=10 * n),
-        amis=tuple(RegionalAmi(r, ami(n, r)) for r in REGIONS) if good else (),
+        amis=Amis.of({r: ami(n, r) for r in REGIONS}) if good else NO_AMIS,
     )
 
 
@@ -126,8 +127,7 @@ def make_world(builds: list[BuildSummary]) -> World:
     ports = memory_ports(REGIONS)
     pipelines = MemoryPipelineImages()
     for build in builds:
-        amis = {a.region: a.ami_id for a in build.amis}
-        pipelines.add(PIPELINE, build.arn, build.status, build.created, amis)
+        pipelines.add(PIPELINE, build.arn, build.status, build.created, build.amis)
     machines = {r: MemoryMachineImages(r, ACCOUNT) for r in REGIONS}
     for region, images in machines.items():
         for n in range(1, 7):
@@ -301,7 +301,7 @@ def _check_parameters(world: World, preset: str) -> None:
     for region in REGIONS:
         parameter = world.ports.parameters[region].get(f"/spot-runner/configs/{preset}")
         assert parameter is not None
-        want = record.ami_for(region, REGION)
+        want = record.ami_for(region)
         if want is None:  # no good build yet: the deploy push keeps the old AMI
             continue
         assert json.loads(parameter.value)["amiId"] == want
@@ -337,7 +337,7 @@ def _died_writing(scheduler: Scheduler) -> set[str]:
 
 def _check_fallback(world: World, builds: list[BuildSummary], problems: Any) -> None:
     def whole(build: BuildSummary) -> bool:
-        return all(a.ami_id in world.machines[a.region].images for a in build.amis)
+        return all(a in world.machines[p.region].images for p, a in build.amis.places.items())
 
     good = sorted((b for b in builds if b.status == "AVAILABLE"), key=lambda b: b.created)
     for preset in PRESETS:

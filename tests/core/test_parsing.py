@@ -47,7 +47,7 @@ def test_eventbridge_failed_keeps_reason() -> None:
 def test_sns_notification_carries_amis_and_pipeline_timed_by_envelope() -> None:
     ev = parse_event(sample("sns-image-notification-available.json"))
     assert ev.origin == "sns"
-    assert [(a.region, a.ami_id) for a in ev.amis or ()] == [("us-west-2", "ami-0a1b2c3d4e5f60718")]
+    assert ev.amis is not None and ev.amis.regional() == {"us-west-2": "ami-0a1b2c3d4e5f60718"}
     assert ev.pipeline_arn == PIPELINE
     assert ev.time == datetime(2024, 1, 18, 17, 50, 57, 204000, tzinfo=UTC)
     assert ev.created == STARTED_3
@@ -363,11 +363,11 @@ MULTI = sample("getimage-response-multi-account.json")["image"]["outputResources
 
 
 def _regions(event: BuildEvent) -> list[tuple[str, str]]:
-    return [(a.region, a.ami_id) for a in event.amis or ()]
+    return list(event.amis.regional().items()) if event.amis else []
 
 
 @pytest.mark.parametrize("order", ["as-listed", "foreign-first"])
-def test_amis_of_other_accounts_are_dropped_on_every_notification_path(order: str) -> None:
+def test_amis_of_other_accounts_stay_theirs_on_every_notification_path(order: str) -> None:
     outputs = copy.deepcopy(MULTI)
     if order == "foreign-first":
         outputs["amis"].reverse()
@@ -379,13 +379,16 @@ def test_amis_of_other_accounts_are_dropped_on_every_notification_path(order: st
         _one_sqs(json.dumps(image)),
     ):
         assert set(_regions(event)) == own
-        assert len(_regions(event)) == 2  # one per region, the foreign one gone
+        assert len(_regions(event)) == 2  # one per region, the other account's not ours
+        assert event.amis is not None
+        assert event.amis.copies() == {"444455556666": {"us-west-2": "ami-0c4d5e6f708192a3b"}}
 
 
-def test_only_foreign_amis_leave_none() -> None:
+def test_only_foreign_amis_leave_none_of_ours() -> None:
     outputs = copy.deepcopy(MULTI)
     outputs["amis"] = [a for a in outputs["amis"] if a["accountId"] == "444455556666"]
-    assert parse_event(_sns(_image(outputResources=outputs))).amis == ()
+    amis = parse_event(_sns(_image(outputResources=outputs))).amis
+    assert amis is not None and amis.regional() == {}
 
 
 def test_an_ami_without_account_id_is_the_builds_own() -> None:

@@ -9,8 +9,8 @@ from datetime import timedelta
 from attrs import evolve
 
 from amistate.core import rules
+from amistate.core.amis import NO_AMIS, Amis
 from amistate.core.desired import desired_value
-from amistate.core.events import RegionalAmi
 from amistate.core.in_use import InUseKeys, presets_value
 from amistate.core.state import AmiState, BuildRecord, Pin
 from amistate.ports.inventory import BuildSummary, ImageState
@@ -48,10 +48,9 @@ def eu_ami(build: int) -> str:
 def summary(
     build: int, status: str = "AVAILABLE", regions: tuple[str, ...] = (REGION,)
 ) -> BuildSummary:
-    amis: tuple[RegionalAmi, ...] = ()
+    amis = NO_AMIS
     if status == "AVAILABLE":
-        amis = (RegionalAmi(REGION, ami_for(build)),)
-        amis += (RegionalAmi(EU, eu_ami(build)),) if EU in regions else ()
+        amis = Amis.of({REGION: ami_for(build)} | ({EU: eu_ami(build)} if EU in regions else {}))
     return BuildSummary(
         arn=build_arn(build), status=status, created=T0 + timedelta(hours=build), amis=amis
     )
@@ -61,7 +60,7 @@ def record_after(*builds: BuildSummary) -> AmiState:
     """The record the events of ``builds`` leave (applied in order through the rules)."""
     record = AmiState(preset=PRESET, config=dict(CONFIG), pipeline_arn=PIPELINE)
     for build in builds:
-        regions = tuple(a.region for a in build.amis) or (REGION,)
+        regions = tuple(build.amis.regional()) or (REGION,)
         attempted = rules.attempt(event_of(build, PIPELINE), REGION, regions, PRESET)
         decision = rules.decide(record, attempted)
         if isinstance(decision, rules.Apply):
@@ -86,8 +85,8 @@ def world(
     """``images``/``eu_images``: AMI states that differ from "available" (home, eu-west-1)."""
     known = {(REGION, a): s for a, s in (images or {}).items()}
     known |= {(EU, a): s for a, s in (eu_images or {}).items()}
-    made = [(r, a) for e in record.history.values() for r, a in e.amis.items()]
-    made += [(a.region, a.ami_id) for b in listed for a in b.amis]
+    made = [(r, a) for e in record.history.values() for r, a in e.amis.regional().items()]
+    made += [(r, a) for b in listed for r, a in b.amis.regional().items()]
     for region, ami in made:
         known.setdefault((region, ami), "available")
     return World(
@@ -155,7 +154,7 @@ def test_an_older_build_missing_from_the_history_is_fed_once() -> None:
 
 
 def _entry(build: BuildSummary) -> dict[str, BuildRecord]:
-    attempted = rules.transition_for(event_of(build, PIPELINE), None, {})
+    attempted = rules.transition_for(event_of(build, PIPELINE))
     return {attempted.key: attempted.entry}
 
 
@@ -178,7 +177,7 @@ def test_a_vanished_ami_falls_back_to_the_newest_good_build_that_exists() -> Non
 def test_a_vanished_pinned_ami_is_a_problem_never_an_unpin() -> None:
     b1, b2 = summary(1), summary(2)
     record = record_after(b1, b2)
-    record = evolve(record, pin=Pin(build_arn(1), ami_for(1)))
+    record = evolve(record, pin=Pin(build_arn(1), Amis.of({REGION: ami_for(1)}, REGION)))
     found = plan(world(record, (b2, b1), value(ami_for(1)), images={ami_for(1): "disabled"}))
     assert [type(i) for i in found.instructions if not isinstance(i, Tag | Untag)] == [Problem]
     assert "pinned" in found.problems[0].text
@@ -255,8 +254,7 @@ def carried_out(before: World, found: Plan) -> World:
             to = i.to
             records[i.preset] = evolve(
                 records[i.preset],
-                ami_id=to.ami_id,
-                amis=dict(to.amis),
+                amis=to.amis,
                 ami_key=to.key,
                 ami_build_id=to.build_id,
                 ami_updated_at=to.updated_at,
@@ -270,7 +268,7 @@ def carried_out(before: World, found: Plan) -> World:
             for region in i.regions:
                 current = parameters.get((region, i.preset))
                 record = records[i.preset]
-                parameters[(region, i.preset)] = desired_value(record, region, REGION, current)
+                parameters[(region, i.preset)] = desired_value(record, region, current)
         elif isinstance(i, Tag):
             for ami in i.ami_ids:
                 tags[i.region][ami] = {**tags[i.region].get(ami, {}), **i.tags}
@@ -317,7 +315,9 @@ def test_beyond_the_limit_failures_go_first_and_needed_builds_stay() -> None:
 
 def test_needed_builds_stay_even_above_the_limit_and_nothing_is_planned_again() -> None:
     builds = [summary(n) for n in range(1, 5)]
-    record = evolve(record_after(*builds), pin=Pin(build_arn(1), ami_for(1)))
+    record = evolve(
+        record_after(*builds), pin=Pin(build_arn(1), Amis.of({REGION: ami_for(1)}, REGION))
+    )
     # the AMI in use (4), two previous good builds (3, 2) and the pin (1): all needed
     found, after = settle(world(record, (), value(ami_for(1)), limit=1))
     assert not any(isinstance(i, Trim) for i in found.instructions)

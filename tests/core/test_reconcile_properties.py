@@ -54,9 +54,10 @@ from attrs import evolve, frozen
 from hypothesis import given
 from hypothesis import strategies as st
 
+from amistate.core.amis import Amis
 from amistate.core.arns import parse_build_arn
 from amistate.core.builds import find_build, good_builds, protected_keys
-from amistate.core.events import BuildEvent, RegionalAmi
+from amistate.core.events import BuildEvent
 from amistate.core.in_use import PROTECTED, InUseKeys, holding
 from amistate.core.settings import Settings
 from amistate.core.state import AmiState
@@ -203,8 +204,8 @@ def needed(record: AmiState, ec2: Mapping[str, MemoryMachineImages]) -> set[tupl
     )[:2]
     found = set()
     for region in REGIONS:
-        amis = [record.ami_for(region, REGION), record.latest_ami_for(region, REGION)]
-        amis += [b.ami_for(region, REGION) for b in previous]
+        amis = [record.ami_for(region), record.latest_ami_for(region)]
+        amis += [b.amis.at(region) for b in previous]
         found |= {(region, ami) for ami in amis if ami in ec2[region].images}
     return found
 
@@ -257,7 +258,7 @@ class Lab:
             status="AVAILABLE" if build.good else "FAILED",
             time=build.finished,
             reason=None if build.good else "boom",
-            amis=tuple(RegionalAmi(r, a) for r, a in amis.items()),
+            amis=Amis.of(amis),
             pipeline_arn=PIPELINE,
             origin="sns",
             created=build.created,

@@ -12,7 +12,7 @@ from datetime import timedelta
 from attrs import evolve
 
 from amistate.core import rules
-from amistate.core.events import RegionalAmi
+from amistate.core.amis import Amis
 from amistate.core.in_use import LEGACY_KEY, InUseKeys
 from amistate.core.state import AmiState, Pin
 from amistate.ports.inventory import BuildSummary, ImageState
@@ -62,14 +62,19 @@ def five_builds() -> AmiState:
 
 
 def test_while_pinned_the_newest_good_ami_stays_protected_for_the_unpin() -> None:
-    record = evolve(five_builds(), pin=Pin(build_arn(1), ami_for(1)))
+    record = evolve(five_builds(), pin=Pin(build_arn(1), Amis.of({REGION: ami_for(1)}, REGION)))
     tags = settled(world(record, (), value(ami_for(1))))
     assert tags == {ami_for(n): protected(PRESET) for n in (1, 5, 4, 3)}
 
 
 def test_a_deleted_preset_needs_nothing_and_a_full_run_releases_what_it_alone_needed() -> None:
     live = five_builds()
-    gone = evolve(live, preset=OTHER, pipeline_arn=None, pin=Pin(build_arn(1), ami_for(1)))
+    gone = evolve(
+        live,
+        preset=OTHER,
+        pipeline_arn=None,
+        pin=Pin(build_arn(1), Amis.of({REGION: ami_for(1)}, REGION)),
+    )
     tagged = {
         ami_for(1): protected(OTHER),
         **{ami_for(n): protected(PRESET, OTHER) for n in (3, 4, 5)},
@@ -157,7 +162,7 @@ def test_the_legacy_key_goes_only_from_the_amis_this_deployment_now_protects() -
 
 
 def _two_region_summary(build: int) -> BuildSummary:
-    amis = (RegionalAmi(REGION, ami_for(build)), RegionalAmi(EU, ami_for(build, patch=1)))
+    amis = Amis.of({REGION: ami_for(build), EU: ami_for(build, patch=1)})
     return BuildSummary(build_arn(build), "AVAILABLE", T0 + timedelta(hours=build), amis)
 
 
@@ -165,12 +170,14 @@ def test_each_region_protects_that_regions_amis() -> None:
     record = AmiState(preset=PRESET, config=dict(CONFIG), pipeline_arn=PIPELINE)
     for n in range(1, 5):
         build = _two_region_summary(n)
-        amis = {a.region: a.ami_id for a in build.amis}
-        attempted = rules.transition_for(event_of(build, PIPELINE), ami_for(n), amis)
+        attempted = rules.transition_for(event_of(build, PIPELINE), build.amis.with_home(REGION))
         decision = rules.decide(record, attempted)
         assert isinstance(decision, rules.Apply)
         record = decision.transition.apply(record, PRESET)
-    record = evolve(record, pin=Pin(build_arn(1), ami_for(1), {EU: ami_for(1, patch=1)}))
+    record = evolve(
+        record,
+        pin=Pin(build_arn(1), Amis.of({REGION: ami_for(1), EU: ami_for(1, patch=1)}, REGION)),
+    )
     base = world(record, (), value(ami_for(1)))
     images: dict[tuple[str, str], ImageState] = {
         (EU, ami_for(n, patch=1)): "available" for n in range(1, 5)

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from amistate.core import rules
+from amistate.core.amis import Amis
 from amistate.core.arns import parse_build_arn
 from amistate.core.events import BuildEvent
 from amistate.core.rules import (
@@ -22,7 +23,7 @@ from amistate.core.rules import (
     transition_for,
 )
 from amistate.core.state import AmiState
-from tests.core.world import PRESET, T0, ami_for, event
+from tests.core.world import PRESET, REGION, T0, ami_for, event
 
 
 @pytest.mark.parametrize(
@@ -110,7 +111,8 @@ def test_a_key_needs_the_build_start_and_reads_it_back() -> None:
 
 def _transition(ev: BuildEvent) -> Transition:
     """The transition for ``ev``, with its AMI as GetImage would give it."""
-    return transition_for(ev, ami_for(ev.build.version[3], ev.build.version[2]))
+    ami = ami_for(ev.build.version[3], ev.build.version[2])
+    return transition_for(ev, Amis.of({REGION: ami}, REGION))
 
 
 def _record_after(*events: BuildEvent) -> AmiState:
@@ -155,7 +157,7 @@ def test_after_a_fallback_a_success_between_applies_and_the_vanished_one_stays_s
     record = _record_after(event(1, minute=1, origin="sns"), event(3, minute=3, origin="sns"))
     failed = _transition(event(4, "FAILED", minute=4))
     record = failed.apply(record, PRESET)
-    fell = evolve(record, ami_id=old.ami_id, amis=dict(old.amis), ami_key=old.key)
+    fell = evolve(record, amis=old.amis, ami_key=old.key)
     decision = decide(fell, between)
     assert isinstance(decision, Apply) and decision.transition.register == "ami"
     assert decision.transition.applies_to(fell)

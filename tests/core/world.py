@@ -17,8 +17,9 @@ from amistate_adapters.memory import (
 from attrs import define, field
 
 from amistate.core import rules
+from amistate.core.amis import Amis
 from amistate.core.arns import parse_build_arn
-from amistate.core.events import BuildEvent, RegionalAmi
+from amistate.core.events import BuildEvent
 from amistate.core.rules import Transition
 from amistate.core.settings import Settings
 from amistate.core.state import AmiState
@@ -61,7 +62,7 @@ def event(
     amis = None
     pipeline = None
     if origin == "sns":
-        amis = (RegionalAmi(REGION, ami_for(build, patch)),)
+        amis = Amis.of({REGION: ami_for(build, patch)})
         pipeline = PIPELINE
     return BuildEvent(
         build=parse_build_arn(build_arn(build, patch)),

@@ -113,7 +113,9 @@ def check(data: bytes) -> None:
                 if event.origin == "sns":
                     assert event.created is not None and event.created.utcoffset() == timedelta(0)
                     assert event.amis is not None
-                    assert all(a.region and a.ami_id.startswith("ami-") for a in event.amis)
+                    assert all(
+                        p.region and a.startswith("ami-") for p, a in event.amis.places.items()
+                    )
         elif kind == 4:
             text = rest.decode("utf-8", "replace")
             name, _, pipeline = text[:40].partition("|")

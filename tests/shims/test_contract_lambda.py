@@ -443,6 +443,9 @@ def test_another_accounts_ami_never_reaches_the_parameter(world: Aws) -> None:
     region is the other account's (issue 12 point 3)."""
     amis = sample("getimage-response-multi-account.json")["image"]["outputResources"]["amis"]
     assert amis[-1]["region"] == REGION and amis[-1]["accountId"] != ACCOUNT
+    copy = {amis[-1]["accountId"]: {REGION: amis[-1]["image"]}}  # Image Builder knows it too
+    own = {REGION: AMI_3, "eu-west-1": "ami-0f9e8d7c6b5a40312"}
+    world.images.add_image(BUILD_3, PIPELINE, own, created=STARTED_3, copies=copy)
     event = sample("sns-image-notification-available.json")
     event["Records"][0]["Sns"]["Message"] = json.dumps(image_message(amis=amis))
     assert world.invoke(event) is None

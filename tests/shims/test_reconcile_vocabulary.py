@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from amistate.cli.reconcile import report_json, report_text
+from amistate.core.amis import Amis
 from amistate.core.builds import TrimBasis
-from amistate.core.events import RegionalAmi
 from amistate.core.in_use import InUseKeys
 from amistate.core.state import BuildRecord
 from amistate.ports.inventory import BuildSummary
@@ -48,9 +48,7 @@ SAMPLES: dict[type, Instruction] = {
     Feed: Feed(
         "linux-x64",
         "arn:aws:imagebuilder:us-west-2:123456789012:image-pipeline/spot-runner-linux-x64",
-        BuildSummary(
-            BUILD, "AVAILABLE", WHEN, (RegionalAmi("us-west-2", "ami-0f0f0f0f0f0f0f0f0"),)
-        ),
+        BuildSummary(BUILD, "AVAILABLE", WHEN, Amis.of({"us-west-2": "ami-0f0f0f0f0f0f0f0f0"})),
     ),
     FallBack: FallBack(
         "linux-x64",
@@ -61,8 +59,7 @@ SAMPLES: dict[type, Instruction] = {
             "ready",
             "k",
             WHEN,
-            "ami-0a04d20bd181fd438",
-            {"us-west-2": "ami-0a04d20bd181fd438"},
+            Amis.of({"us-west-2": "ami-0a04d20bd181fd438"}, "us-west-2"),
         ),
     ),
     Converge: Converge("windows", ("us-west-2",), ("timeout",)),

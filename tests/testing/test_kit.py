@@ -54,7 +54,7 @@ def test_the_sns_event_has_the_samples_shape_and_carries_the_amis() -> None:
     assert keys(built) == keys(real)
     assert built["Records"][0]["Sns"]["TopicArn"] == real["Records"][0]["Sns"]["TopicArn"]
     [event] = parsed(built)
-    assert [(a.region, a.ami_id) for a in event.amis or ()] == [("us-west-2", AMI)]
+    assert event.amis is not None and event.amis.regional() == {"us-west-2": AMI}
     assert (event.time, event.created) == (WHEN, WHEN)
 
 

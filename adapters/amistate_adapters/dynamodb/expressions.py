@@ -12,16 +12,17 @@ from typing import TYPE_CHECKING, Any
 
 from attrs import field, frozen
 
+from amistate.core.amis import Amis
 from amistate.core.builds import TrimBasis
 from amistate.core.rules import Transition
 from amistate.core.state import NO_KEY, BuildRecord, Pin
 from amistate_adapters.dynamodb.items import (
     EMPTY_MAP,
     NULL,
+    amis_attributes,
     entry_value,
     pin_value,
     s,
-    string_map,
     time_text,
 )
 
@@ -38,6 +39,7 @@ _NAMES = {
     "#orderKey": "orderKey",
     "#amiKey": "amiKey",
     "#amis": "amis",
+    "#copies": "copies",
     "#amiBuildId": "amiBuildId",
     "#amiUpdatedAt": "amiUpdatedAt",
     "#createdAt": "createdAt",
@@ -112,10 +114,9 @@ def _status_register(transition: Transition) -> tuple[list[str], list[str], dict
 
 def _ami_register(transition: Transition) -> tuple[list[str], dict[str, Any]]:
     if transition.sets_ami:
-        assert transition.ami_id is not None
-        sets = ["#amiId = :amiId", "#amis = :amis", "#amiKey = :key"]
+        sets = ["#amiId = :amiId", "#amis = :amis", "#copies = :copies", "#amiKey = :key"]
         sets += ["#amiBuildId = :buildId", "#amiUpdatedAt = :updatedAt"]
-        return sets, {":amiId": s(transition.ami_id), ":amis": string_map(transition.amis)}
+        return sets, _amis_values(transition.amis)
     sets = [
         "#amiId = if_not_exists(#amiId, :null)",
         "#amis = if_not_exists(#amis, :noAmis)",
@@ -124,6 +125,11 @@ def _ami_register(transition: Transition) -> tuple[list[str], dict[str, Any]]:
         "#amiUpdatedAt = if_not_exists(#amiUpdatedAt, :null)",
     ]
     return sets, {":null": NULL, ":noAmis": EMPTY_MAP, ":noKey": s(NO_KEY)}
+
+
+def _amis_values(amis: Amis) -> dict[str, AttributeValueTypeDef]:
+    """``:amiId``, ``:amis``, ``:copies`` of the AMI register (copies always set)."""
+    return {f":{name}": value for name, value in amis_attributes(amis, always=True).items()}
 
 
 def _apply_conditions(transition: Transition) -> tuple[str, str]:
@@ -223,12 +229,11 @@ def fall_back_update(ami_key: str, to: BuildRecord) -> Update:
     is an unchanged register (in every region).
     """
     return Update(
-        "SET #amiId = :amiId, #amis = :amis, #amiBuildId = :buildId, "
+        "SET #amiId = :amiId, #amis = :amis, #copies = :copies, #amiBuildId = :buildId, "
         "#amiUpdatedAt = :updatedAt, #amiKey = :toKey",
         "#amiKey = :key",
         {
-            ":amiId": NULL if to.ami_id is None else s(to.ami_id),
-            ":amis": string_map(to.amis),
+            **_amis_values(to.amis),
             ":buildId": s(to.build_id),
             ":updatedAt": s(time_text(to.updated_at)),
             ":key": s(ami_key),

@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
+from amistate.core.amis import Amis
+from amistate.core.arns import owner_of
 from amistate.core.names import STATE_PREFIX, STATE_SK, state_pk
 from amistate.core.state import NO_KEY, AmiState, BuildRecord, Pin, Status
 
@@ -68,14 +70,41 @@ def pipeline_key(pipeline_arn: str) -> dict[str, AttributeValueTypeDef]:
     return {"PK": s(PIPELINE_PREFIX + pipeline_arn), "SK": s(PIPELINE_SK)}
 
 
+def amis_attributes(amis: Amis, *, always: bool = False) -> dict[str, AttributeValueTypeDef]:
+    """Where a build's AMIs live: ``amiId`` (the home AMI, S|NULL), ``amis`` (M:
+    our region -> AMI, as every version wrote it) and ``copies`` (M: target
+    account -> M region -> AMI; absent when none, unless ``always``: the
+    record's register must clear an older build's copies)."""
+    values = {"amiId": s_or_null(amis.home), "amis": string_map(amis.regional())}
+    copies = amis.copies()
+    if copies or always:
+        values["copies"] = {"M": {a: string_map(by_region) for a, by_region in copies.items()}}
+    return values
+
+
+def to_amis(item: Item, build_id: str | None) -> Amis:
+    """The :class:`Amis` of a record, history entry or pin (``build_id``: its build).
+
+    Items written before per-region AMIs hold ``amiId`` only: the build's own
+    region's AMI. Items written before target accounts have no ``copies``.
+    """
+    home, own = text(item, "amiId"), _strings(item, "amis")
+    owner = owner_of(build_id) if build_id else None
+    if home is not None and not own and owner is not None:
+        own = {owner[1]: home}
+    found = item.get("copies", {}).get("M", {})
+    copies = {account: _strings(value.get("M", {}), None) for account, value in found.items()}
+    return Amis(home, Amis.of(own, copies=copies).places)
+
+
 def entry_value(build: BuildRecord) -> AttributeValueTypeDef:
-    """A history entry: ``M{buildId, status, updatedAt, amiId S|NULL, amis M, reason?}``."""
+    """A history entry: ``M{buildId, status, updatedAt, amiId S|NULL, amis M, copies M?,
+    reason?}``."""
     entry: dict[str, AttributeValueTypeDef] = {
         "buildId": s(build.build_id),
         "status": s(build.status),
         "updatedAt": s(time_text(build.updated_at)),
-        "amiId": s_or_null(build.ami_id),
-        "amis": string_map(build.amis),
+        **amis_attributes(build.amis),
     }
     if build.reason is not None:
         entry["reason"] = s(build.reason)
@@ -83,11 +112,10 @@ def entry_value(build: BuildRecord) -> AttributeValueTypeDef:
 
 
 def pin_value(pin: Pin) -> AttributeValueTypeDef:
-    """The pin: ``M{buildId, amiId, amis M, pinnedAt S|NULL, reason?}``."""
+    """The pin: ``M{buildId, amiId, amis M, copies M?, pinnedAt S|NULL, reason?}``."""
     value: dict[str, AttributeValueTypeDef] = {
         "buildId": s(pin.build_id),
-        "amiId": s(pin.ami_id),
-        "amis": string_map(pin.amis),
+        **amis_attributes(pin.amis),
         "pinnedAt": NULL if pin.pinned_at is None else s(time_text(pin.pinned_at)),
     }
     if pin.reason is not None:
@@ -105,8 +133,9 @@ def _when(item: Item, name: str) -> datetime | None:
     return datetime.fromisoformat(found) if found else None
 
 
-def _strings(item: Item, name: str) -> dict[str, str]:
-    found = item.get(name, {}).get("M", {})
+def _strings(item: Item, name: str | None) -> dict[str, str]:
+    """The string map ``item[name]`` (``name`` None: ``item`` itself)."""
+    found = item if name is None else item.get(name, {}).get("M", {})
     return {k: v["S"] for k, v in found.items() if "S" in v}
 
 
@@ -123,13 +152,13 @@ def to_build(key: str, value: AttributeValueTypeDef, where: str = "") -> BuildRe
     updated = _when(entry, "updatedAt")
     if updated is None:
         raise ValueError(f"{where} history {key}: no updatedAt")
+    build_id = text(entry, "buildId") or ""
     return BuildRecord(
-        build_id=text(entry, "buildId") or "",
+        build_id=build_id,
         status=_status(text(entry, "status"), f"{where} history {key}"),
         key=key,
         updated_at=updated,
-        ami_id=text(entry, "amiId"),
-        amis=_strings(entry, "amis"),
+        amis=to_amis(entry, build_id),
         reason=text(entry, "reason"),
     )
 
@@ -139,10 +168,10 @@ def to_pin(item: Item) -> Pin | None:
     if value is None or "M" not in value:
         return None
     pin = value["M"]
+    build_id = text(pin, "buildId") or ""
     return Pin(
-        build_id=text(pin, "buildId") or "",
-        ami_id=text(pin, "amiId") or "",
-        amis=_strings(pin, "amis"),
+        build_id=build_id,
+        amis=to_amis(pin, build_id),
         pinned_at=_when(pin, "pinnedAt"),
         reason=text(pin, "reason"),
     )
@@ -161,13 +190,12 @@ def to_state(item: Item) -> AmiState:
     return AmiState(
         preset=pk.removeprefix(STATE_PREFIX),
         status=_status(text(item, "status"), pk),
-        ami_id=text(item, "amiId"),
         updated_at=_when(item, "updatedAt"),
         build_id=text(item, "buildId"),
         reason=text(item, "reason"),
         order_key=text(item, "orderKey") or NO_KEY,
         ami_key=text(item, "amiKey") or NO_KEY,
-        amis=_strings(item, "amis"),
+        amis=to_amis(item, text(item, "amiBuildId") or text(item, "buildId")),
         config=json.loads(config) if config is not None else None,
         pipeline_arn=text(item, "pipelineArn"),
         ami_build_id=text(item, "amiBuildId"),
@@ -198,11 +226,13 @@ __all__ = [
     "PIPELINE_SK",
     "TABLE_SCHEMA",
     "Item",
+    "amis_attributes",
     "entry_value",
     "mapped_presets",
     "pin_value",
     "pipeline_key",
     "state_key",
+    "to_amis",
     "to_build",
     "to_pin",
     "to_state",

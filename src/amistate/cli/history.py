@@ -29,7 +29,7 @@ def build_json(record: AmiState, build: BuildRecord) -> dict[str, Any]:
         "status": build.status,
         "amiId": build.ami_id,
         "updatedAt": render.iso(build.updated_at),
-        "amis": dict(build.amis),
+        **build.amis.document(),
         "reason": build.reason,
         "inUse": in_use,
         "pinned": record.pin is not None and record.pin.build_id == build.build_id,

@@ -84,7 +84,7 @@ def run_init(args: argparse.Namespace, target: Target, props: PresetProperties) 
     parameter = parameter_name(target.settings.parameter_prefix, props.preset)
     home = target.settings.home_region
     # Create pushed the Config to SSM at once if the preset has an AMI (and confirmed it).
-    ami = rt.service.require(props.preset).ami_for(home, home)
+    ami = rt.service.require(props.preset).ami_for(home)
     if args.json:
         render.emit_json(
             {

@@ -15,7 +15,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from amistate import __version__
-from amistate.errors import ConfigurationError, InputError, UsageError, is_permanent
+from amistate.errors import (
+    ConfigurationError,
+    InputError,
+    TableNotFound,
+    UsageError,
+    is_permanent,
+)
 
 from . import args as checks
 from .target import Options, open_runtime, resolve
@@ -304,6 +310,8 @@ def _fail(exc: BaseException, code: int, debug: bool) -> int:
 
 def describe(exc: BaseException) -> str:
     """One line for an error, whatever raised it."""
+    if isinstance(exc, TableNotFound):
+        return exc.explain("AMISTATE_TABLE / --table", "AWS_REGION / --region")
     if is_permanent(exc):
         return str(exc)
     name = type(exc).__name__

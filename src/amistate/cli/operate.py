@@ -119,7 +119,7 @@ def pin_json(pin: Pin | None, holds: bool | None = None) -> dict[str, Any] | Non
     value: dict[str, Any] = {
         "buildId": pin.build_id,
         "amiId": pin.ami_id,
-        "amis": dict(pin.amis),
+        **pin.amis.document(),
         "pinnedAt": render.iso(pin.pinned_at),
         "reason": pin.reason,
     }

@@ -28,15 +28,15 @@ def good_builds(builds: Iterable[BuildRecord]) -> list[BuildRecord]:
 
 def pin_to(build: BuildRecord, at: datetime, reason: str | None = None) -> Pin:
     """The pin that holds ``build``'s AMIs (a good build only)."""
-    if not build.good or build.ami_id is None:
+    if not build.good:
         raise ValueError(f"build {build.build_id} has no good AMI to pin")
-    return Pin(build.build_id, build.ami_id, dict(build.amis), at, reason)
+    return Pin(build.build_id, build.amis, at, reason)
 
 
 def find_build(builds: Iterable[BuildRecord], ami_or_build: str) -> BuildRecord | None:
     """The good build that produced an AMI (in any region) or has this build ARN."""
     for build in good_builds(builds):
-        if ami_or_build in (build.build_id, build.ami_id, *build.amis.values()):
+        if ami_or_build == build.build_id or ami_or_build in build.amis.ids:
             return build
     return None
 

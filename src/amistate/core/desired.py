@@ -68,13 +68,13 @@ def parameter_value(
 
 
 def desired_value(
-    record: AmiState, region: str, home_region: str, current: str | None
+    record: AmiState, region: str, current: str | None, *, account: str | None = None
 ) -> str | None:
-    """What ``region``'s parameter should hold for ``record`` (pin, Config,
-    retired keys), given its ``current`` value; None while the record has no
-    AMI for that region. The service's writes and the reconcile planner both
-    ask this."""
-    ami = record.ami_for(region, home_region)
+    """What the parameter of ``region`` in ``account`` (None: ours) should hold
+    for ``record`` (pin, Config, retired keys), given its ``current`` value; None
+    while the record has no AMI there. The service's writes and the reconcile
+    planner both ask this."""
+    ami = record.ami_for(region, account=account)
     if ami is None:
         return None
     return parameter_value(current, record.config, ami, record.retired_keys)

@@ -44,8 +44,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from attrs import evolve, field, frozen
+from attrs import evolve, frozen
 
+from amistate.core.amis import NO_AMIS, Amis
 from amistate.core.events import BuildEvent
 from amistate.core.state import AmiState, BuildRecord, Status
 from amistate.errors import NoAmiForRegion
@@ -109,13 +110,16 @@ class Transition:
     updated_at: datetime
     build_id: str
     reason: str | None = None
-    ami_id: str | None = None  # set for successes only
-    amis: Mapping[str, str] = field(factory=dict)
+    amis: Amis = NO_AMIS  # a success's (with its home AMI); empty for failures
     pipeline_arn: str | None = None
 
     @property
+    def ami_id(self) -> str | None:
+        return self.amis.home
+
+    @property
     def sets_ami(self) -> bool:
-        return self.ami_id is not None
+        return self.amis.home is not None
 
     def applies_to(self, record: AmiState | None) -> bool:
         if record is None:
@@ -140,8 +144,7 @@ class Transition:
             )
         if self.sets_ami:
             changes.update(
-                ami_id=self.ami_id,
-                amis=dict(self.amis),
+                amis=self.amis,
                 ami_key=self.key,
                 ami_build_id=self.build_id,
                 ami_updated_at=self.updated_at,
@@ -157,15 +160,12 @@ class Transition:
             status=self.status,
             key=self.key,
             updated_at=self.updated_at,
-            ami_id=self.ami_id,
-            amis=dict(self.amis),
+            amis=self.amis,
             reason=self.reason,
         )
 
 
-def transition_for(
-    event: BuildEvent, ami_id: str | None = None, amis: Mapping[str, str] | None = None
-) -> Transition:
+def transition_for(event: BuildEvent, amis: Amis = NO_AMIS) -> Transition:
     """The optimistic first attempt: assume the event is the newest."""
     status = classify(event.status)
     if status is None:
@@ -178,8 +178,7 @@ def transition_for(
         updated_at=event.time.astimezone(UTC),
         build_id=event.build.arn,
         reason=reason,
-        ami_id=ami_id if status == "ready" else None,
-        amis=dict(amis or {}) if status == "ready" else {},
+        amis=amis if status == "ready" else NO_AMIS,
         pipeline_arn=event.pipeline_arn,
     )
 
@@ -191,16 +190,16 @@ def attempt(event: BuildEvent, home: str, regions: tuple[str, ...], whose: str) 
     :class:`~amistate.errors.NoAmiForRegion`, naming the build and ``whose``.
     Events and reconcile runs both go through it.
     """
-    by_region = {ami.region: ami.ami_id for ami in event.amis or ()}
+    amis = event.amis or NO_AMIS
     if classify(event.status) == "ready":
+        ours = amis.regional()
         for region in regions:
-            if region not in by_region:
+            if region not in ours:
                 raise NoAmiForRegion(
                     f"build {event.build.arn} of {whose} has no AMI in region {region} "
-                    f"(distributed to: {', '.join(sorted(by_region)) or 'none'})"
+                    f"(distributed to: {', '.join(sorted(ours)) or 'none'})"
                 )
-    kept = {region: ami for region, ami in by_region.items() if region in regions}
-    return transition_for(event, by_region.get(home), kept)
+    return transition_for(event, amis.kept(regions).with_home(home))
 
 
 def transition_of(build: BuildRecord) -> Transition:
@@ -213,8 +212,7 @@ def transition_of(build: BuildRecord) -> Transition:
         updated_at=build.updated_at,
         build_id=build.build_id,
         reason=build.reason,
-        ami_id=build.ami_id,
-        amis=dict(build.amis),
+        amis=build.amis,
     )
 
 

@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from attrs import field, frozen
 
+from amistate.core.amis import NO_AMIS, Amis
+
 Status = Literal["building", "ready", "failed"]
 
 #: The ordering key of a record no event has touched yet; every event is newer.
@@ -26,16 +28,17 @@ class BuildRecord:
     status: Status  # "ready" or "failed"
     key: str  # the build's ordering key (amistate.core.rules.ordering_key)
     updated_at: datetime
-    ami_id: str | None = None  # the home region's AMI; None for failures
-    amis: Mapping[str, str] = field(factory=dict)  # region -> AMI, our account only
+    amis: Amis = NO_AMIS  # empty for failures
     reason: str | None = None
 
     @property
-    def good(self) -> bool:
-        return self.status == "ready" and self.ami_id is not None
+    def ami_id(self) -> str | None:
+        """The home AMI (None for failures)."""
+        return self.amis.home
 
-    def ami_for(self, region: str, home_region: str) -> str | None:
-        return self.ami_id if region == home_region else self.amis.get(region)
+    @property
+    def good(self) -> bool:
+        return self.status == "ready" and self.amis.home is not None
 
 
 @frozen
@@ -43,13 +46,14 @@ class Pin:
     """An operator's decision: every region's parameter holds this build's AMIs."""
 
     build_id: str
-    ami_id: str
-    amis: Mapping[str, str] = field(factory=dict)
+    amis: Amis
     pinned_at: datetime | None = None
     reason: str | None = None
 
-    def ami_for(self, region: str, home_region: str) -> str | None:
-        return self.ami_id if region == home_region else self.amis.get(region)
+    @property
+    def ami_id(self) -> str | None:
+        """The pinned build's home AMI."""
+        return self.amis.home
 
 
 @frozen
@@ -61,7 +65,7 @@ class AmiState:
 
     * the *status* register (``status``, ``updated_at``, ``build_id``,
       ``reason``) follows the newest terminal event, keyed by ``order_key``;
-    * the *AMI* register (``ami_id``, ``amis``) follows the newest successful
+    * the *AMI* register (``amis``) follows the newest successful
       event, keyed by ``ami_key``. A failure never clears it: the record keeps
       the last good AMI, exactly as SSM does.
 
@@ -77,13 +81,12 @@ class AmiState:
 
     preset: str
     status: Status = "building"
-    ami_id: str | None = None
     updated_at: datetime | None = None
     build_id: str | None = None
     reason: str | None = None
     order_key: str = NO_KEY
     ami_key: str = NO_KEY
-    amis: Mapping[str, str] = field(factory=dict)
+    amis: Amis = NO_AMIS
     config: Mapping[str, Any] | None = None
     pipeline_arn: str | None = None
     ami_build_id: str | None = None
@@ -92,22 +95,31 @@ class AmiState:
     history: Mapping[str, BuildRecord] = field(factory=dict)
     pin: Pin | None = None
 
-    def ami_for(self, region: str, home_region: str) -> str | None:
-        """The AMI this region's parameter holds: the pin's if pinned, else the newest good one."""
-        if self.pin is not None:
-            return self.pin.ami_for(region, home_region)
-        return self.latest_ami_for(region, home_region)
+    @property
+    def ami_id(self) -> str | None:
+        """The AMI register's home AMI (None before the first good build)."""
+        return self.amis.home
 
-    def latest_ami_for(self, region: str, home_region: str) -> str | None:
-        """The AMI register's AMI for ``region`` (what the parameter holds once unpinned)."""
-        return self.ami_id if region == home_region else self.amis.get(region)
+    @property
+    def live_amis(self) -> Amis:
+        """The AMIs the parameters hold: the pin's if pinned, else the AMI register's."""
+        return self.pin.amis if self.pin is not None else self.amis
+
+    def ami_for(self, region: str, *, account: str | None = None) -> str | None:
+        """The AMI the parameter of ``region`` in ``account`` (None: ours) holds:
+        the pin's if pinned, else the newest good one."""
+        return self.live_amis.at(region, account)
+
+    def latest_ami_for(self, region: str, *, account: str | None = None) -> str | None:
+        """The AMI register's AMI there (what the parameter holds once unpinned)."""
+        return self.amis.at(region, account)
 
     def builds(self, limit: int | None = None) -> tuple[BuildRecord, ...]:
         """The history, newest first (at most ``limit`` builds)."""
         ordered = newest_first(self.history.values())
         return tuple(ordered if limit is None else ordered[:limit])
 
-    def runner_ami(self, region: str, home_region: str) -> RunnerAmi | None:
+    def runner_ami(self, region: str) -> RunnerAmi | None:
         """What the runners of ``region`` launch (the AMI its parameter holds, pin
         included), or None while the preset has no good build for ``region``.
 
@@ -116,7 +128,7 @@ class AmiState:
         the same ``ami_for`` into the parameter. A rollout's candidate AMI is
         added here, from the record, as ``candidate_ami_id``.
         """
-        ami = self.ami_for(region, home_region)
+        ami = self.ami_for(region)
         if ami is None:
             return None
         build = self.pin.build_id if self.pin is not None else self.ami_build_id

@@ -14,8 +14,8 @@ from typing import Any, Literal, Protocol
 
 from attrs import field, frozen
 
+from amistate.core.amis import Amis
 from amistate.core.builds import TrimBasis
-from amistate.core.events import RegionalAmi
 from amistate.core.rules import Transition
 from amistate.core.state import AmiState, BuildRecord, Pin
 
@@ -192,7 +192,7 @@ class PresetCatalog(Protocol):
 class ImageFacts:
     """What ``GetImage`` tells about one build."""
 
-    amis: tuple[RegionalAmi, ...]  # the build's own account's only (core.events.own_amis)
+    amis: Amis  # every account's copies (amis.amis_of)
     pipeline_arn: str | None
     status: str | None = None
     created: datetime | None = None  # dateCreated: when the build started

@@ -1,8 +1,8 @@
 """What Image Builder and EC2 hold: the world the reconciler reads.
 
 Events are the fast path; these ports are how a reconcile run sees the truth
-directly. Every path filters a build's ``outputResources.amis[]`` alike, through
-:func:`amistate.core.events.own_amis`.
+directly. A build's AMIs are an :class:`~amistate.core.amis.Amis` (GetImage, SNS,
+SQS and the pipeline listing all read them with :func:`~amistate.core.amis.amis_of`).
 The in-use tags' keys and values are :mod:`amistate.core.in_use`'s.
 """
 
@@ -14,7 +14,7 @@ from typing import Any, Literal, Protocol
 
 from attrs import frozen
 
-from amistate.core.events import RegionalAmi
+from amistate.core.amis import NO_AMIS, Amis
 
 ImageState = Literal["available", "pending", "disabled", "deregistered", "failed", "missing"]
 #: States in which a runner can still launch the AMI.
@@ -26,13 +26,13 @@ class BuildSummary:
     """One image of a pipeline as ``ListImagePipelineImages`` shows it.
 
     ``created`` is ``dateCreated``: when the build *started* (the ordering
-    input every path shares). ``amis`` are already filtered by ``events.own_amis``.
+    input every path shares).
     """
 
     arn: str
     status: str
     created: datetime
-    amis: tuple[RegionalAmi, ...] = ()
+    amis: Amis = NO_AMIS
     reason: str | None = None
 
 

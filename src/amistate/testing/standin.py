@@ -325,10 +325,7 @@ class ImageBuilderStandIn:
                 build_arn, old["sourcePipelineArn"], status, amis or {}, old["dateCreated"]
             )
             image["buildType"] = old["buildType"]
-            for account, regional in (copies or {}).items():
-                shared = image_object(build_arn, "", status, regional, "")["outputResources"]
-                for entry in shared["amis"]:
-                    image["outputResources"]["amis"].append({**entry, "accountId": account})
+            _add_copies(image, copies)
             if reason is not None:
                 image["state"]["reason"] = reason
             self.images[build_arn] = image
@@ -351,11 +348,14 @@ class ImageBuilderStandIn:
         amis: Mapping[str, str],
         status: str = "AVAILABLE",
         created: datetime | None = None,
+        copies: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
-        """Serve a GetImage answer for this build, its pipeline and AMIs."""
+        """Serve a GetImage answer for this build, its pipeline and AMIs (``copies``:
+        as :meth:`finish` takes them)."""
         with self.lock:
             when = iso(created or self.clock())
-            self.images[build_arn] = image_object(build_arn, pipeline_arn, status, amis, when)
+            image = image_object(build_arn, pipeline_arn, status, amis, when)
+            self.images[build_arn] = _add_copies(image, copies)
 
     def _next(self, pipeline_arn: str, created: datetime, build_type: str) -> str:
         prefix, _, name = pipeline_arn.partition(":image-pipeline/")
@@ -368,6 +368,17 @@ class ImageBuilderStandIn:
         self.images[arn] = image_object(arn, pipeline_arn, "BUILDING", {}, iso(created))
         self.images[arn]["buildType"] = build_type
         return arn
+
+
+def _add_copies(
+    image: dict[str, Any], copies: Mapping[str, Mapping[str, str]] | None
+) -> dict[str, Any]:
+    """``image`` with the copies other accounts hold listed after its own AMIs."""
+    for account, regional in (copies or {}).items():
+        shared = image_object(image["arn"], "", "AVAILABLE", regional, "")["outputResources"]
+        for entry in shared["amis"]:
+            image["outputResources"]["amis"].append({**entry, "accountId": account})
+    return image
 
 
 __all__ = ["ImageBuilderStandIn", "iso", "state_change_event"]

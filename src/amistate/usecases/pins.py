@@ -118,7 +118,7 @@ class Pins:
             )
         home = self.service.settings.home_region
         parameter = self.service.parameter(home, record.preset)
-        holding = ami_of(parameter.value if parameter else None) or record.ami_for(home, home)
+        holding = ami_of(parameter.value if parameter else None) or record.ami_for(home)
         build = find_build(record.history.values(), holding) if holding else None
         if build is None:
             raise PinRefused(

@@ -285,7 +285,7 @@ class AmiService:
         """What ``region``'s parameter should hold given its ``current`` value
         (None while the record has no AMI for it). Raises InvalidConfig for a
         current value that is not a JSON object: it is never overwritten."""
-        return desired_value(record, region, self.settings.home_region, current)
+        return desired_value(record, region, current)
 
     def adopt(self, preset: str, build: BuildRecord) -> DecisionName:
         """Apply a build another preset of the same pipeline already recorded."""
@@ -303,7 +303,7 @@ class AmiService:
         that landed meanwhile is never replaced by an older one.
         """
         record = self.require(preset)
-        if vanished not in (record.ami_id, *record.amis.values()) or to.key == record.ami_key:
+        if vanished not in record.amis.ids or to.key == record.ami_key:
             return False
         after = self.states.fall_back(preset, record.ami_key, to)
         if after is None:
@@ -338,7 +338,7 @@ class AmiService:
 
     def expected_ami(self, record: AmiState, region: str) -> str | None:
         """The AMI this region's parameter holds when it follows ``record``."""
-        return record.ami_for(region, self.settings.home_region)
+        return record.ami_for(region)
 
     def parameter_name(self, preset: str) -> str:
         """The SSM parameter of ``preset`` (the same name in every region)."""
@@ -374,7 +374,7 @@ def _rejected(event: BuildEvent, why: str) -> Outcome:
 def _wants(record: AmiState) -> tuple[object, ...]:
     """Everything a record's desired parameter values depend on."""
     config = dump_object(record.config or {})
-    return (record.pin, record.ami_id, dict(record.amis), config, record.retired_keys)
+    return (record.pin, record.amis, config, record.retired_keys)
 
 
 __all__ = ["AmiService", "ContentionError", "Converged", "Outcome", "Settings"]

@@ -44,13 +44,13 @@ def disagreement(event: BuildEvent, facts: ImageFacts) -> str | None:
             f"sourcePipelineArn: the event says {event.pipeline_arn}, "
             f"Image Builder {facts.pipeline_arn}"
         )
-    actual_amis = {ami.region: ami.ami_id for ami in facts.amis}
-    for claimed in event.amis or ():
-        actual = actual_amis.get(claimed.region)
-        if claimed.ami_id != actual:
+    for place, claimed in (event.amis.places if event.amis else {}).items():
+        actual = facts.amis.places.get(place)
+        if claimed != actual:
             return (
-                f"outputResources.amis: the event says {claimed.ami_id} in {claimed.region} "
-                f"for account {event.account}, Image Builder {actual or 'no AMI there'}"
+                f"outputResources.amis: the event says {claimed} in {place.region} "
+                f"for account {place.account or event.account}, "
+                f"Image Builder {actual or 'no AMI there'}"
             )
     return None
 

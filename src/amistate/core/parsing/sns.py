@@ -1,7 +1,7 @@
 """Image Builder's SNS notification: the whole Image object, in an SNS envelope or raw.
 
-AMIs come in ``outputResources.amis`` (only the build's own account's are
-kept, :func:`~amistate.ports.inventory.own_amis`) and the pipeline in
+AMIs come in ``outputResources.amis`` (every account's, by place:
+:func:`~amistate.core.amis.amis_of`) and the pipeline in
 ``sourcePipelineArn``, so the service needs no ``GetImage``. ``dateCreated``
 (when the build started) is required: it is what orders builds, on every path.
 The envelope's ``Timestamp`` is only the event's displayed time.
@@ -14,8 +14,9 @@ from datetime import datetime
 
 from attrs import field, frozen
 
+from amistate.core.amis import amis_of
 from amistate.core.arns import BuildArn
-from amistate.core.events import BuildEvent, own_amis
+from amistate.core.events import BuildEvent
 from amistate.core.names import REGION_NAME
 from amistate.core.parsing.strict import (
     State,
@@ -104,7 +105,7 @@ def parse_image_notification(image: object, time: datetime | None, path: str = "
         status=wire.state.status,
         time=created if time is None else time,
         reason=reason(wire.state.reason),
-        amis=own_amis(entries, wire.arn.account),
+        amis=amis_of(entries, wire.arn.account),
         pipeline_arn=wire.sourcePipelineArn,
         origin="sns",
         created=created,

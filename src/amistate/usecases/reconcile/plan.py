@@ -220,11 +220,10 @@ def _launchable(world: World, region: str, ami: str | None) -> bool:
 
 
 def _vanished(world: World, preset: str, record: AmiState, out: list[Instruction]) -> AmiState:
-    home = world.home_region
     gone = [
         (region, ami)
         for region in world.regions
-        if (ami := record.ami_for(region, home)) is not None and not _launchable(world, region, ami)
+        if (ami := record.ami_for(region)) is not None and not _launchable(world, region, ami)
     ]
     if not gone:
         return record
@@ -234,12 +233,11 @@ def _vanished(world: World, preset: str, record: AmiState, out: list[Instruction
         out.append(Problem(preset, f"pinned AMI {ami} is {state} in {region}: pin another"))
         return record
     for build in good_builds(record.history.values()):
-        if all(_launchable(world, r, build.ami_for(r, home)) for r in world.regions):
+        if all(_launchable(world, r, build.amis.at(r)) for r in world.regions):
             out.append(FallBack(preset, ami, state, build))
             return evolve(
                 record,
-                ami_id=build.ami_id,
-                amis=dict(build.amis),
+                amis=build.amis,
                 ami_key=build.key,
                 ami_build_id=build.build_id,
                 ami_updated_at=build.updated_at,
@@ -254,7 +252,7 @@ def _parameters(world: World, preset: str, record: AmiState, out: list[Instructi
     for region in world.regions:
         current = world.parameters.get((region, preset))
         try:
-            desired = desired_value(record, region, world.home_region, current)
+            desired = desired_value(record, region, current)
         except InvalidConfig as exc:
             out.append(Problem(preset, f"parameter in {region}: {exc}"))
             continue
@@ -266,11 +264,10 @@ def _parameters(world: World, preset: str, record: AmiState, out: list[Instructi
 
 
 def _protected(world: World, record: AmiState) -> Iterable[tuple[str, str]]:
-    home = world.home_region
     previous = previous_good(record)
     for region in world.regions:
-        amis = [record.ami_for(region, home), record.latest_ami_for(region, home)]
-        amis += [b.ami_for(region, home) for b in previous]
+        amis = [record.ami_for(region), record.latest_ami_for(region)]
+        amis += [b.amis.at(region) for b in previous]
         for ami in amis:
             if ami is not None and world.images.get((region, ami), "missing") != "missing":
                 yield region, ami

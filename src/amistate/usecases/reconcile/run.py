@@ -21,7 +21,7 @@ from attrs import field, frozen
 
 from amistate.core import rules
 from amistate.core.in_use import InUseKeys
-from amistate.core.state import AmiState, BuildRecord
+from amistate.core.state import AmiState
 from amistate.ports import StateStore
 from amistate.ports.inventory import BuildSummary, ImageState, MachineImages, PipelineImages
 from amistate.usecases.reconcile.plan import (
@@ -108,7 +108,7 @@ class Reconciler:
         records = {r.preset: r for r in self.service.records(sorted(presets) if presets else ())}
         builds = self._builds(records.values())
         parameters = self.service.parameter_values(sorted(records))
-        amis = _amis_of_interest(records.values(), builds, settings.regions, settings.home_region)
+        amis = _amis_of_interest(records.values(), builds, settings.regions)
         images: dict[tuple[str, str], ImageState] = {}
         tags: dict[str, Mapping[str, Mapping[str, str]]] = {}
         for region in settings.regions:
@@ -242,7 +242,6 @@ def _amis_of_interest(
     records: Iterable[AmiState],
     builds: Mapping[str, tuple[BuildSummary, ...]],
     regions: tuple[str, ...],
-    home: str,
 ) -> dict[str, set[str]]:
     """Every AMI whose state a plan may look at, by region."""
     amis: dict[str, set[str]] = {region: set() for region in regions}
@@ -253,19 +252,15 @@ def _amis_of_interest(
 
     for record in records:
         for region in regions:
-            add(region, record.ami_for(region, home))
-            add(region, record.latest_ami_for(region, home))
+            add(region, record.ami_for(region))
+            add(region, record.latest_ami_for(region))
             for entry in record.history.values():
-                add(region, _ami(entry, region, home))
+                add(region, entry.amis.at(region) if entry.good else None)
     for summaries in builds.values():
         for summary in summaries:
-            for ami in summary.amis:
-                add(ami.region, ami.ami_id)
+            for region, ami in summary.amis.regional().items():
+                add(region, ami)
     return amis
-
-
-def _ami(entry: BuildRecord, region: str, home: str) -> str | None:
-    return entry.ami_for(region, home) if entry.good else None
 
 
 __all__ = ["Reconciler", "Report", "owner"]

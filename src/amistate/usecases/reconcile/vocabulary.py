@@ -77,7 +77,7 @@ def _feed(i: Feed) -> Rendering:
         buildId=build.arn,
         status=build.status,
         created=iso(build.created),
-        amis={ami.region: ami.ami_id for ami in build.amis},
+        **build.amis.document(),
     )
 
 
@@ -91,7 +91,7 @@ def _fall_back(i: FallBack) -> Rendering:
         imageState=i.state,
         buildId=to.build_id,
         amiId=to.ami_id,
-        amis=dict(to.amis),
+        **to.amis.document(),
     )
 
 
