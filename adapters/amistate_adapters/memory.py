@@ -118,6 +118,11 @@ class MemoryStateStore:
         with self.table.lock:
             return self.table.records.get(preset)
 
+    def get_many(self, presets: Collection[str]) -> Mapping[str, AmiState]:
+        with self.table.lock:
+            records = self.table.records
+            return {p: records[p] for p in dict.fromkeys(presets) if p in records}
+
     def create_initial(self, preset: str, created_at: datetime) -> bool:
         with self.table.lock:
             # As in DynamoDB: a record holding only the config gets its state; its config stays.

@@ -136,7 +136,8 @@ class SsmParameterStore:
         each, only when there are any) for their KeyId and tier. A
         ``StringList`` is returned as a String with its value (``get`` refuses
         it): one such parameter must not hide the others, and its value is
-        refused by the JSON check of whoever uses it.
+        refused by the JSON check of whoever uses it; its version is None, so
+        no caller rewrites it on the strength of this read.
         """
         wanted = list(dict.fromkeys(names))
         found: dict[str, Parameter | None] = dict.fromkeys(wanted)
@@ -151,7 +152,9 @@ class SsmParameterStore:
                     continue
                 if raw.get("Type") == "SecureString":
                     secure.append(name)
-                found[name] = Parameter(name=name, value=value, version=raw.get("Version"))
+                # A StringList's version is withheld: that read is no basis for a rewrite.
+                version = raw.get("Version") if raw.get("Type") != "StringList" else None
+                found[name] = Parameter(name=name, value=value, version=version)
         for name, meta in self._describe(secure).items():
             plain = found[name]
             assert plain is not None

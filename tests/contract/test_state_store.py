@@ -212,3 +212,18 @@ def test_a_build_of_a_pipeline_the_record_left_is_rejected_in_the_same_write(
     assert second.build_id == transition(2).build_id
     unmapped = applied(states.apply("q", evolve(transition(1), pipeline_arn=other)))
     assert unmapped.pipeline_arn is None
+
+
+def test_get_many_is_get_for_each_and_leaves_out_the_missing(table_ports: TablePorts) -> None:
+    """The reconcile run's confirm: more presets than one BatchGetItem takes (100)."""
+    states = table_ports.states
+    names = [f"p{n:03d}" for n in range(105)]
+    for name in names:
+        states.create_initial(name, T0)
+    applied(states.apply("p104", transition(1)))
+    table_ports.catalog.register(Preset("p000", PIPELINE, {"x": 1}))  # a mapping item too
+    found = states.get_many([*names, "nobody", "p104"])
+    assert sorted(found) == names
+    assert all(found[name] == states.get(name) for name in names)
+    assert found["p104"].ami_id == transition(1).ami_id
+    assert states.get_many([]) == {}

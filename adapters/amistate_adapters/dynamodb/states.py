@@ -12,7 +12,8 @@ map. If another writer created the map in between, the nested form is retried.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+import time
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
@@ -23,6 +24,7 @@ from amistate.core.builds import TrimBasis
 from amistate.core.names import STATE_PREFIX, STATE_SK, validate_preset
 from amistate.core.rules import Transition
 from amistate.core.state import NO_KEY, AmiState, BuildRecord, Pin
+from amistate.errors import TransientError
 from amistate.ports import Applied, ApplyResult, Rejected
 from amistate_adapters.dynamodb.expressions import (
     Update,
@@ -50,6 +52,9 @@ if TYPE_CHECKING:
 CONDITION_FAILED = "ConditionalCheckFailedException"
 #: History keys removed per UpdateItem (expressions stay far below their 4 KB limit).
 FORGET_CHUNK = 50
+#: Keys per BatchGetItem (DynamoDB's limit) and rounds for the keys it leaves unprocessed.
+BATCH_GET = 100
+UNPROCESSED_ROUNDS = 5
 
 
 class ConditionFailed(Exception):
@@ -209,6 +214,31 @@ class DynamoStateStore:
     def get(self, preset: str) -> AmiState | None:
         item = self._item(preset)
         return to_state(item) if item else None
+
+    def get_many(self, presets: Collection[str]) -> Mapping[str, AmiState]:
+        """Consistent ``BatchGetItem``, :data:`BATCH_GET` keys a call; the keys DynamoDB
+        leaves unprocessed (throttled) are asked again, after a pause, at most
+        :data:`UNPROCESSED_ROUNDS` times, then the read fails (transient)."""
+        wanted = [state_key(validate_preset(p)) for p in dict.fromkeys(presets)]
+        found: dict[str, AmiState] = {}
+        for start in range(0, len(wanted), BATCH_GET):
+            keys = wanted[start : start + BATCH_GET]
+            for round_ in range(UNPROCESSED_ROUNDS):
+                if round_:
+                    time.sleep(min(0.05 * 2**round_, 1.0))
+                request = {self.table_name: {"Keys": keys, "ConsistentRead": True}}
+                with self._errors(f"BatchGetItem {keys[0]['PK']}..."):
+                    page = self.client.batch_get_item(RequestItems=request)  # type: ignore[arg-type]
+                for item in page.get("Responses", {}).get(self.table_name, []):
+                    record = to_state(item)
+                    found[record.preset] = record
+                left = page.get("UnprocessedKeys", {}).get(self.table_name)
+                keys = cast("list[dict[str, AttributeValueTypeDef]]", left["Keys"] if left else [])
+                if not keys:
+                    break
+            else:
+                raise TransientError(f"BatchGetItem on {self.table_name}: keys left unprocessed")
+        return found
 
     def create_initial(self, preset: str, created_at: datetime) -> bool:
         """Set the initial state fields unless the record already has a state.

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 #: Table actions per function, as ``amistate_adapters.dynamodb`` calls them
 #: (docs/adapters.md). All three are limited to ``AMI#*`` / ``PIPELINE#*`` keys
-#: (``AmiStateSettings.leading_keys``); none makes a Query, PutItem or batch call.
+#: (``AmiStateSettings.leading_keys``); none makes a Query, PutItem or batch write.
 #:
 #: The state function reads the pipeline -> presets mapping (and, on a
 #: condition failure a server did not answer with ALL_OLD, the record) and
@@ -42,14 +42,20 @@ DEPLOY_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Del
 DEPLOY_PARAMETER_ACTIONS = ("ssm:GetParameter", "ssm:GetParameterHistory", "ssm:PutParameter")
 STATE_PARAMETER_ACTIONS = ("ssm:GetParameter", "ssm:GetParameterHistory", "ssm:PutParameter")
 #: The reconciler reads every record, build history included (a map on the
-#: record), in one paginated Scan; it confirms with GetItem and writes with
-#: UpdateItem (transitions, history entries added and trimmed by REMOVE, the
-#: fall back to an older AMI). DynamoDB's LeadingKeys condition cannot narrow
-#: a Scan (it names no key): the Scan reads the whole table, the records only
-#: by its filter. SSM parameters are read ten per GetParameters call and
-#: converged as the state function does (GetParameter, GetParameterHistory,
-#: PutParameter).
-RECONCILE_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:Scan", "dynamodb:UpdateItem")
+#: record), in one paginated Scan; it writes with UpdateItem (transitions,
+#: history entries added and trimmed by REMOVE, the fall back to an older AMI)
+#: and confirms its writes together with consistent BatchGetItem (GetItem for a
+#: second round, the records of named presets, a server without ALL_OLD).
+#: DynamoDB's LeadingKeys condition cannot narrow a Scan (it names no key): the
+#: Scan reads the whole table, the records only by its filter. SSM parameters
+#: are read ten per GetParameters call and converged as the state function does
+#: (GetParameter, GetParameterHistory, PutParameter).
+RECONCILE_TABLE_ACTIONS = (
+    "dynamodb:BatchGetItem",
+    "dynamodb:GetItem",
+    "dynamodb:Scan",
+    "dynamodb:UpdateItem",
+)
 RECONCILE_PARAMETER_ACTIONS = (
     "ssm:GetParameter",
     "ssm:GetParameterHistory",

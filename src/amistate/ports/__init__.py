@@ -83,6 +83,12 @@ class StateStore(Protocol):
         """The current record, strongly consistent; None if there is none."""
         ...
 
+    def get_many(self, presets: Collection[str]) -> Mapping[str, AmiState]:
+        """The current records of ``presets``, strongly consistent, by preset; a
+        preset without a record is left out. Batched (a reconcile run confirms
+        its writes with it)."""
+        ...
+
     def create_initial(self, preset: str, created_at: datetime) -> bool:
         """Create ``status=building, amiId=null`` unless a record exists; True if created."""
         ...

@@ -83,7 +83,7 @@ def _invoke(event: Any, context: Any, keys: dict[str, Any], metrics: Metrics) ->
     for instruction in report.plan.instructions:
         log_instruction(instruction, report, keys)
     _count(metrics, report)
-    _ages(metrics, rt, report)
+    _ages(metrics, report)
     summary = summarize(report)
     summary["awsCalls"] = rt.calls.value - before
     summary["durationMs"] = round((time.monotonic() - started) * 1000)
@@ -126,19 +126,11 @@ def _count(metrics: Metrics, report: Report) -> None:
     metrics.add("Errors", len(report.failed))
 
 
-def _ages(metrics: Metrics, rt: runtime.Runtime, report: Report) -> None:
-    """``AmiAgeDays`` per preset, from the record as the run left it."""
-    moved = report.moved()
+def _ages(metrics: Metrics, report: Report) -> None:
+    """``AmiAgeDays`` per preset, from the record as the run left it (its writes, its confirm)."""
     at = now()
     for preset, record in sorted(report.records.items()):
-        if preset in moved:
-            try:
-                record = rt.service.record(preset) or record
-            except Exception as exc:  # a metric must not fail a run that worked
-                logs.decision(
-                    logging.WARNING, action="age-from-read", preset=preset, error=str(exc)
-                )
-        age = ami_age_days(record, at)
+        age = ami_age_days(report.after.get(preset, record), at)
         if age is not None:
             metrics.set("AmiAgeDays", round(age, 3), by=preset)
 

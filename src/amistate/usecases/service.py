@@ -36,6 +36,7 @@ from amistate.ports import (
     StateStore,
 )
 from amistate.usecases import verify
+from amistate.usecases.batch import Batch
 
 DecisionName = Literal["applied", "applied-ami", "duplicate", "stale", "ignored", "rejected"]
 
@@ -91,7 +92,11 @@ class AmiService:
             raise ValueError(f"no parameter store for region(s) {sorted(missing)}")
 
     def handle(
-        self, event: BuildEvent, *, keep_stale: bool | Collection[str] = False
+        self,
+        event: BuildEvent,
+        *,
+        keep_stale: bool | Collection[str] = False,
+        batch: Batch | None = None,
     ) -> tuple[Outcome, ...]:
         """One outcome per preset the build's pipeline feeds (one ``ignored`` if none).
 
@@ -116,14 +121,16 @@ class AmiService:
             return (checked,)
         event = checked
         pipeline_arn = event.pipeline_arn
-        presets = self.catalog.presets_for_pipeline(pipeline_arn) if pipeline_arn else ()
+        presets = batch.feeds.get(event.build.arn) if batch is not None else None
+        if presets is None:
+            presets = self.catalog.presets_for_pipeline(pipeline_arn) if pipeline_arn else ()
         if not presets:
             return (_ignored(event, f"pipeline {pipeline_arn} is not mapped to a preset"),)
         settings = self.settings
         whose = f"preset {', '.join(presets)}"
         attempted = rules.attempt(event, settings.home_region, settings.regions, whose)
         keep = set(presets) if keep_stale is True else set(keep_stale or ())
-        return tuple(self._apply(preset, attempted, preset in keep) for preset in presets)
+        return tuple(self._apply(p, attempted, p in keep, batch) for p in presets)
 
     def _verified(self, event: BuildEvent) -> BuildEvent | Outcome:
         """The event with Image Builder's facts (``GetImage``: pipeline, AMIs, start),
@@ -147,7 +154,9 @@ class AmiService:
             )
         return verify.confirmed(event, facts)
 
-    def _apply(self, preset: str, attempted: rules.Transition, keep_stale: bool) -> Outcome:
+    def _apply(
+        self, preset: str, attempted: rules.Transition, keep: bool, batch: Batch | None
+    ) -> Outcome:
         decision, record = self._write(preset, attempted)
         if decision == "ignored":  # moved: the mapping this process cached is out of date
             return Outcome(
@@ -159,7 +168,7 @@ class AmiService:
                 note=f"preset {preset} follows pipeline {record.pipeline_arn} now",
             )
         kept = decision in ("stale", "duplicate") and attempted.key not in record.history
-        if keep_stale and kept:
+        if keep and kept:
             self.states.keep_build(preset, attempted.entry)
         outcome = Outcome(
             decision=decision,
@@ -169,7 +178,7 @@ class AmiService:
             ami_id=record.ami_id,
         )
         if rules.syncs_parameter(attempted, record):
-            done = self.converge(preset, record)
+            done = self.converge(preset, record, batch)
             outcome = evolve(
                 outcome,
                 parameter_ami_id=done.ami_id,
@@ -199,7 +208,7 @@ class AmiService:
         assert isinstance(decision, rules.Stale)
         return "stale", decision.record
 
-    def converge(self, preset: str, record: AmiState) -> Converged:
+    def converge(self, preset: str, record: AmiState, batch: Batch | None = None) -> Converged:
         """Make every region's parameter say what ``record`` wants, then confirm
         ``record`` still wants it.
 
@@ -208,32 +217,41 @@ class AmiService:
         read of the record: if what it wants changed meanwhile (a newer AMI, a
         pin, a Config), go round again. The last writer always confirms after
         writing, so at quiescence SSM equals the record's desired value.
+        With a ``batch``, its reads serve the first round and its caller confirms.
         """
+        if batch is not None:
+            batch.records[preset] = record
         for rounds in range(MAX_CONVERGE_ROUNDS):
             home = self.expected_ami(record, self.settings.home_region)
             if home is None:
                 return Converged(None, rounds > 0, rounds)
             wrote = False
             for region in self.settings.regions:
-                wrote |= self._write_parameter(region, preset, record)
+                wrote |= self._write_parameter(region, preset, record, batch)
+            if wrote and batch is not None:
+                batch.unconfirmed[preset] = record
+                return Converged(home, True, rounds + 1)
             if not wrote:
                 # SSM already holds what this record wants: no write of ours can
                 # land late, so there is nothing to confirm (a newer writer
                 # confirms its own write).
                 return Converged(home, rounds > 0, rounds)
             latest = self.states.get(preset)
-            if latest is None or _wants(latest) == _wants(record):
+            if latest is None or wants(latest) == wants(record):
                 return Converged(home, True, rounds + 1)
             record = latest
         raise ContentionError(f"preset {preset}: SSM did not settle in {MAX_CONVERGE_ROUNDS}")
 
-    def _write_parameter(self, region: str, preset: str, record: AmiState) -> bool:
+    def _write_parameter(
+        self, region: str, preset: str, record: AmiState, batch: Batch | None
+    ) -> bool:
         ami = self.expected_ami(record, region)
         if ami is None:
             return False
         store = self.parameters[region]
         name = parameter_name(self.settings.parameter_prefix, preset)
-        current = store.get(name)
+        known, current = batch.take(region, preset) if batch is not None else (False, None)
+        current = current if known else store.get(name)
         value = self.desired_value(record, region, current.value if current else None)
         if value is None or (current is not None and value == current.value):
             return False
@@ -293,7 +311,9 @@ class AmiService:
         self.converge(preset, record)
         return decision
 
-    def fall_back(self, preset: str, vanished: str, to: BuildRecord) -> bool:
+    def fall_back(
+        self, preset: str, vanished: str, to: BuildRecord, batch: Batch | None = None
+    ) -> bool:
         """Replace a vanished AMI (of any region) by ``to``'s if the record still
         holds it; then converge.
 
@@ -302,13 +322,13 @@ class AmiService:
         arrives. Conditional on the register being unchanged, so a newer build
         that landed meanwhile is never replaced by an older one.
         """
-        record = self.require(preset)
+        record = (batch.records.get(preset) if batch else None) or self.require(preset)
         if vanished not in record.amis.ids or to.key == record.ami_key:
             return False
         after = self.states.fall_back(preset, record.ami_key, to)
         if after is None:
             return False
-        self.converge(preset, after)
+        self.converge(preset, after, batch)
         return True
 
     def sync(self, preset: str) -> Converged:
@@ -325,13 +345,13 @@ class AmiService:
             )
         return record
 
-    def parameter_values(self, presets: Sequence[str]) -> dict[tuple[str, str], str | None]:
-        """Every region's current value of each preset's parameter, batched."""
+    def read_parameters(self, presets: Sequence[str]) -> dict[tuple[str, str], Parameter | None]:
+        """Every region's parameter of each preset as it is now, batched."""
         names = {self.parameter_name(p): p for p in presets}
-        found: dict[tuple[str, str], str | None] = {}
+        found: dict[tuple[str, str], Parameter | None] = {}
         for region in self.settings.regions:
             for name, parameter in self.parameters[region].get_many(list(names)).items():
-                found[(region, names[name])] = parameter.value if parameter else None
+                found[(region, names[name])] = parameter
         return found
 
     # --- what the operator commands read -----------------------------------------------
@@ -371,7 +391,7 @@ def _rejected(event: BuildEvent, why: str) -> Outcome:
     return Outcome(decision="rejected", build_id=event.build.arn, status=event.status, note=why)
 
 
-def _wants(record: AmiState) -> tuple[object, ...]:
+def wants(record: AmiState) -> tuple[object, ...]:
     """Everything a record's desired parameter values depend on."""
     config = dump_object(record.config or {})
     return (record.pin, record.amis, config, record.retired_keys)

@@ -5,9 +5,11 @@ Reads are batched so a run that changes nothing stays cheap: one table scan
 (stopping at builds older than the records), ``GetParameters`` ten names a
 call, ``DescribeImages`` by the hundred, and one listing per region of the AMIs
 carrying this deployment's in-use tags (or the legacy one). The
-writes go through the same service methods as events and operators, so every
-write keeps the confirm-after-write guarantee. A preset whose repair fails is
-reported and the others carry on.
+writes go through the same service methods as events and operators, starting
+from what the run read (:class:`amistate.usecases.batch.Batch`: no second read of a
+record or a parameter) and confirmed together at the end (``BatchGetItem``),
+so every write keeps the confirm-after-write guarantee. A preset whose repair
+fails is reported and the others carry on.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from attrs import field, frozen
 from amistate.core import rules
 from amistate.core.in_use import InUseKeys
 from amistate.core.state import AmiState
-from amistate.ports import StateStore
+from amistate.ports import Parameter, StateStore
 from amistate.ports.inventory import BuildSummary, ImageState, MachineImages, PipelineImages
+from amistate.usecases.batch import Batch
 from amistate.usecases.reconcile.plan import (
     Converge,
     FallBack,
@@ -39,7 +42,10 @@ from amistate.usecases.reconcile.plan import (
     plan,
 )
 from amistate.usecases.reconcile.vocabulary import COUNTS, render
-from amistate.usecases.service import AmiService
+from amistate.usecases.service import AmiService, wants
+
+#: (region, preset) -> the parameter as the run read it.
+Reads = Mapping[tuple[str, str], Parameter | None]
 
 
 @frozen
@@ -53,6 +59,8 @@ class Report:
     failed: Mapping[str, str] = field(factory=dict)
     #: The records as the run read them (before its own writes), by preset.
     records: Mapping[str, AmiState] = field(factory=dict)
+    #: The newest record the run knows of each preset: its writes', its confirm's.
+    after: Mapping[str, AmiState] = field(factory=dict)
 
     @property
     def converged(self) -> bool:
@@ -104,10 +112,15 @@ class Reconciler:
     history_limit: int = 20
 
     def read(self, presets: Collection[str] | None = None) -> World:
+        return self._read(presets)[0]
+
+    def _read(self, presets: Collection[str] | None) -> tuple[World, Reads]:
+        """The world, and the parameters as read (their versions serve the writes)."""
         settings = self.service.settings
         records = {r.preset: r for r in self.service.records(sorted(presets) if presets else ())}
         builds = self._builds(records.values())
-        parameters = self.service.parameter_values(sorted(records))
+        reads = self.service.read_parameters(sorted(records))
+        parameters = {key: read.value if read else None for key, read in reads.items()}
         amis = _amis_of_interest(records.values(), builds, settings.regions)
         images: dict[tuple[str, str], ImageState] = {}
         tags: dict[str, Mapping[str, Mapping[str, str]]] = {}
@@ -115,7 +128,7 @@ class Reconciler:
             machine = self.machines[region]
             images.update({(region, a): s for a, s in machine.states(amis[region]).items()})
             tags[region] = machine.tagged(self.keys.read)
-        return World(
+        world = World(
             home_region=settings.home_region,
             regions=settings.regions,
             records=records,
@@ -127,6 +140,7 @@ class Reconciler:
             history_limit=self.history_limit,
             scope=frozenset(presets) if presets else None,
         )
+        return world, reads
 
     def _builds(self, records: Iterable[AmiState]) -> dict[str, tuple[BuildSummary, ...]]:
         """Each pipeline's builds as far back as its presets' records reach.
@@ -154,53 +168,76 @@ class Reconciler:
         return {p: tuple(self.pipelines.builds(p, s)) for p, s in sorted(since.items(), key=str)}
 
     def run(self, presets: Collection[str] | None = None, dry_run: bool = False) -> Report:
-        world = self.read(presets)
+        world, reads = self._read(presets)
         found = plan(world)
         if dry_run:
             return Report(found, True, len(world.records), records=world.records)
         done: list[Instruction] = []
         failed: dict[str, str] = {}
         fed = _feeders(found.changes)
+        feeds = {arn: tuple(sorted(p)) for arn, p in fed.items()}
+        batch = Batch(feeds=feeds, records=dict(world.records), reads=dict(reads))
         synced: set[str] = set()
         for owner, instructions in _by_owner(found.changes):
             try:
                 for instruction in instructions:
-                    if self._execute(instruction, fed, synced):
+                    if self._execute(instruction, fed, synced, batch):
                         done.append(instruction)
             except Exception as exc:
-                failed[owner] = f"{type(exc).__name__}: {exc}"
-        return Report(found, False, len(world.records), tuple(done), failed, world.records)
+                failed[owner] = _why(exc)
+        after = self._confirm(batch, failed)
+        return Report(found, False, len(world.records), tuple(done), failed, world.records, after)
+
+    def _confirm(self, batch: Batch, failed: dict[str, str]) -> dict[str, AmiState]:
+        """Confirm the run's writes together: one consistent ``BatchGetItem`` a
+        hundred presets. A preset whose record now wants something else than the
+        record its write followed converges again (confirming itself). Returns
+        the newest record known of every preset: the run's view after."""
+        wanted = sorted(batch.unconfirmed)
+        try:
+            latest = dict(self.states.get_many(wanted)) if wanted else {}
+        except Exception as exc:
+            failed.update({p: _why(exc) for p in wanted if p not in failed})
+            return batch.records
+        for preset, record in sorted(batch.unconfirmed.items()):
+            now = latest.get(preset)
+            if now is not None and wants(now) != wants(record):
+                try:
+                    self.service.converge(preset, now)
+                except Exception as exc:
+                    failed.setdefault(preset, _why(exc))
+        return {**batch.records, **latest}
 
     def _execute(
-        self, instruction: Instruction, fed: dict[str, set[str]], synced: set[str]
+        self, instruction: Instruction, fed: dict[str, set[str]], synced: set[str], batch: Batch
     ) -> bool:
         """Carry out one instruction; False when an earlier one already did it, or
         (a fallback, a trim) the record changed since the run read it.
 
         ``fed``: the builds still to feed, each with the presets whose plan
-        feeds it (one event updates every preset of a pipeline; a build that
-        changes no register joins only those presets' histories). ``synced``:
-        presets whose parameters an earlier instruction of this run converged (a
-        feed's or a fall-back's write-and-confirm); their Converge is done
-        already, and re-reading the record and the parameter would only find it
-        so (two calls a repaired preset)."""
+        feeds it (one feed updates all of them; the others of the pipeline need
+        nothing from it). ``synced``: presets whose parameters an earlier
+        instruction of this run converged (a feed's or a fall-back's write);
+        their Converge is done already."""
         if isinstance(instruction, Feed):
             presets = fed.pop(instruction.build.arn, None)
             if presets is None:
                 return False
             finished = self.pipelines.finished_at(instruction.build.arn)
             event = event_of(instruction.build, instruction.pipeline_arn, finished)
-            for outcome in self.service.handle(event, keep_stale=presets):
+            for outcome in self.service.handle(event, keep_stale=presets, batch=batch):
                 if outcome.preset and outcome.parameter_ami_id is not None:
                     synced.add(outcome.preset)
         elif isinstance(instruction, FallBack):
             # False: the record moved meanwhile (the next run plans again from it).
-            if not self.service.fall_back(instruction.preset, instruction.vanished, instruction.to):
+            preset, vanished, to = instruction.preset, instruction.vanished, instruction.to
+            if not self.service.fall_back(preset, vanished, to, batch):
                 return False
             synced.add(instruction.preset)
         elif isinstance(instruction, Converge):
             if instruction.preset not in synced:
-                self.service.sync(instruction.preset)
+                record = batch.records[instruction.preset]
+                self.service.converge(instruction.preset, record, batch)
         elif isinstance(instruction, Trim):
             keys, basis = instruction.keys, instruction.basis
             return self.states.forget_builds(instruction.preset, keys, basis)
@@ -211,6 +248,10 @@ class Reconciler:
         else:
             raise TypeError(f"the reconciler cannot carry out {type(instruction).__name__}")
         return True
+
+
+def _why(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"
 
 
 def owner(instruction: Instruction) -> str:
