@@ -18,6 +18,7 @@ import pytest
 
 from amistate.core.in_use import LEGACY_KEY, InUseKeys
 from examples.cdk.amistate_cdk.functions import DEPLOY_HANDLER, RECONCILE_HANDLER, STATE_HANDLER
+from examples.cdk.amistate_cdk.nag import render_intrinsic as render
 from examples.cdk.amistate_cdk.permissions import (
     DEPLOY_TABLE_ACTIONS,
     KMS_ACTIONS,
@@ -105,20 +106,6 @@ def allowed_resources(action: str) -> list[str]:
         # The Provider framework calls the deploy function (any version: ":*").
         return [r"<AmiStateDeployFunction\w+\.Arn>", r"<AmiStateDeployFunction\w+\.Arn>:\*"]
     return []
-
-
-def render(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict) and len(value) == 1:
-        ((fn, arg),) = value.items()
-        if fn == "Ref":
-            return f"<{arg}>"
-        if fn == "Fn::GetAtt":
-            return f"<{arg[0]}.{arg[1]}>"
-        if fn == "Fn::Join":
-            return str(arg[0]).join(render(part) for part in arg[1])
-    raise AssertionError(f"unexpected intrinsic in a policy: {value!r}")
 
 
 def _listed(value: Any) -> list[Any]:

@@ -25,10 +25,12 @@ def acknowledge_wildcard(role: IConstruct, resource: str, reason: str) -> None:
 
 def nag_text(scope: IConstruct, value: str) -> str:
     """``value`` (an ARN, possibly with tokens) as cdk-nag prints it in a finding ID."""
-    return _render(Stack.of(scope).resolve(value))
+    return render_intrinsic(Stack.of(scope).resolve(value))
 
 
-def _render(value: Any) -> str:
+def render_intrinsic(value: Any) -> str:
+    """A resolved template value as plain text: ``<Logical>`` for a Ref,
+    ``<Logical.Attr>`` for a GetAtt, a Join joined (how cdk-nag names resources)."""
     if isinstance(value, str):
         return value
     if isinstance(value, dict) and len(value) == 1:
@@ -38,8 +40,8 @@ def _render(value: Any) -> str:
         if fn == "Fn::GetAtt":
             return f"<{arg[0]}.{arg[1]}>"
         if fn == "Fn::Join":
-            return str(arg[0]).join(_render(part) for part in arg[1])
+            return str(arg[0]).join(render_intrinsic(part) for part in arg[1])
     raise ValueError(f"cannot render {value!r} as cdk-nag does")
 
 
-__all__ = ["acknowledge", "acknowledge_wildcard", "nag_text"]
+__all__ = ["acknowledge", "acknowledge_wildcard", "nag_text", "render_intrinsic"]
