@@ -25,6 +25,7 @@ from amistate.testing import (
     ImageBuilderStandIn,
     LambdaContext,
     image_notification,
+    run_build,
     sns_envelope,
     sns_event,
 )
@@ -239,14 +240,18 @@ class Operator:
         20 minutes later with a real AMI (if AVAILABLE); its EventBridge event goes through
         the Lambda handler unless ``deliver`` is False (a lost event). (build ARN, AMI)."""
         start = datetime(2024, 3, 1, tzinfo=UTC) + timedelta(hours=hour)
-        arn = self.cli.images.new_build(pipeline(preset), created=start)
-        ami = self.ami() if status == "AVAILABLE" else None
-        amis = {REGION: ami} if ami else {}
-        end = start + timedelta(minutes=20)
-        self.cli.images.finish(arn, status, amis, reason=reason, finished=end, deliver=deliver)
+        built = run_build(
+            self.cli.images,
+            pipeline(preset),
+            start,
+            status,
+            new_ami=lambda _: self.ami(),
+            reason=reason,
+            deliver=deliver,
+        )
         for event in self.cli.images.take_events():
             self.handle(event)
-        return arn, ami
+        return built.arn, built.ami_id
 
     def tags(self, ami: str) -> dict[str, str]:
         [found] = self.ec2.describe_images(ImageIds=[ami])["Images"]

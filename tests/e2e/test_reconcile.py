@@ -28,6 +28,7 @@ from amistate.errors import MalformedEvent
 from amistate.shims import reconcile, runtime
 from amistate.testing.events import scheduled_event
 from amistate.testing.shapes import state_change_event
+from amistate.testing.world import run_build
 from tests.servers import Table
 from tests.shims.conftest import CONFIG, PIPELINE, Aws
 from tests.shims.fakes import ACCOUNT, REGION, Context, FlakyProxy
@@ -77,21 +78,29 @@ class World:
     ) -> str:
         """A build started ``hour`` hours after T0, ended 40 minutes later."""
         created = T0 + timedelta(hours=hour)
-        arn = self.aws.images.new_build(pipeline, created)
-        amis: dict[str, str] = {}
-        if status == "AVAILABLE":
-            image = self.ec2.register_image(
-                Name=f"spot-runner {arn.rpartition(':image/')[2].replace('/', ' ')}",
-                RootDeviceName="/dev/xvda",
-                BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}],
-            )
-            amis[REGION] = self.amis[arn] = image["ImageId"]
-        self.finished[arn] = created + timedelta(minutes=40)
         reason = "Component step 'InstallDocker' failed" if status == "FAILED" else None
-        self.aws.images.finish(
-            arn, status, amis, reason=reason, finished=self.finished[arn], deliver=deliver
+        built = run_build(
+            self.aws.images,
+            pipeline,
+            created,
+            status,
+            new_ami=self._new_ami,
+            region=REGION,
+            minutes=40,
+            reason=reason,
+            deliver=deliver,
         )
-        return arn
+        self.finished[built.arn] = created + timedelta(minutes=40)
+        return built.arn
+
+    def _new_ami(self, arn: str) -> str:
+        image = self.ec2.register_image(
+            Name=f"spot-runner {arn.rpartition(':image/')[2].replace('/', ' ')}",
+            RootDeviceName="/dev/xvda",
+            BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}],
+        )
+        self.amis[arn] = image["ImageId"]
+        return self.amis[arn]
 
     def late_event(self, build: str) -> dict[str, Any]:
         """The event Image Builder had sent for ``build`` (delivered late)."""

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from amistate_adapters.clients import client_config
 from amistate_adapters.dynamodb import DynamoPresetCatalog, DynamoStateStore
 from amistate_adapters.imagebuilder import ImageBuilderCatalog, ImageBuilderPipelines
 from amistate_adapters.ssm import SsmParameterStore
@@ -33,6 +32,7 @@ from tests.reliability.common import (
     REGION,
 )
 from tests.reliability.faults import Injector
+from tests.reliability.hooked import HookedAws
 from tests.servers import Endpoint, create_table
 
 TABLE = "amistate-reliability"
@@ -45,26 +45,11 @@ BUILD_5 = BUILD.replace("/1.0.0/3", "/1.0.0/5")
 STARTED_5 = datetime(2024, 1, 19, 3, 50, 0, tzinfo=UTC)
 
 
-class AwsWorld:
+class AwsWorld(HookedAws):
     """Clients, servers and the per-case reset."""
 
     def __init__(self, moto: Endpoint, images: ImageBuilderStandIn, injector: Injector) -> None:
-        self.moto = moto
-        self.images = images
-        self.injector = injector
-        config = client_config()  # production retries and timeouts
-        self.ddb = moto.client("dynamodb", config=config)
-        self.ssm = moto.client("ssm", config=config)
-        self.imagebuilder = Endpoint(images.url).client("imagebuilder", config=config)
-        for client in (self.ddb, self.ssm, self.imagebuilder):
-            injector.attach(client)
-        calls = runtime.CallCounter()
-        for client in (self.ddb, self.ssm, self.imagebuilder):
-            calls.watch(client)
-        self.calls = calls
-        # Unhooked clients to look at the end state.
-        self.raw_ddb = moto.client("dynamodb")
-        self.raw_ssm = moto.client("ssm")
+        super().__init__(moto, images, injector, ec2=False)
         self.states: DynamoStateStore
         self.catalog: DynamoPresetCatalog
 
@@ -117,16 +102,10 @@ class AwsWorld:
     # --- looking ---------------------------------------------------------------------------
 
     def items(self) -> list[dict[str, Any]]:
-        found = self.raw_ddb.scan(TableName=TABLE, ConsistentRead=True).get("Items", [])
-        items = [{k: v for k, v in item.items() if k != "createdAt"} for item in found]
-        return sorted(items, key=lambda item: (item["PK"]["S"], item["SK"]["S"]))
+        return self.table_items(TABLE)
 
     def parameter(self) -> dict[str, Any] | None:
-        try:
-            found = self.raw_ssm.get_parameter(Name=PARAMETER, WithDecryption=True)["Parameter"]
-        except self.raw_ssm.exceptions.ParameterNotFound:
-            return None
-        return {"Type": found["Type"], "Value": found["Value"]}
+        return self.parameter_of(PARAMETER)
 
     def parameter_key(self) -> str | None:
         described = self.raw_ssm.describe_parameters(

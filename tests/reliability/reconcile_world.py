@@ -21,7 +21,6 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from amistate_adapters.clients import client_config
 from amistate_adapters.dynamodb import DynamoPresetCatalog, DynamoStateStore
 from amistate_adapters.ec2 import Ec2MachineImages
 from amistate_adapters.imagebuilder import ImageBuilderCatalog, ImageBuilderPipelines
@@ -36,9 +35,11 @@ from amistate.ports.inventory import Inventory
 from amistate.shims import lambda_handler, reconcile, runtime
 from amistate.testing.events import scheduled_event
 from amistate.testing.standin import ImageBuilderStandIn
-from amistate.wiring.compose import CallCounter, Runtime
+from amistate.testing.world import run_build
+from amistate.wiring.compose import Runtime
 from tests.reliability.common import ACCOUNT, CONFIG, PARAMETER, PIPELINE, PRESET, REGION
 from tests.reliability.faults import Injector
+from tests.reliability.hooked import HookedAws
 from tests.servers import Endpoint, create_table
 from tests.shims.fakes import Context
 
@@ -53,27 +54,11 @@ WRITES = frozenset(
 )
 
 
-class ReconcileWorld:
+class ReconcileWorld(HookedAws):
     """Clients, servers, the per-case reset, and what a scenario makes happen."""
 
     def __init__(self, moto: Endpoint, images: ImageBuilderStandIn, injector: Injector) -> None:
-        self.moto = moto
-        self.images = images
-        self.injector = injector
-        config = client_config()  # production retries and timeouts
-        self.ddb = moto.client("dynamodb", config=config)
-        self.ssm = moto.client("ssm", config=config)
-        self.ec2 = moto.client("ec2", config=config)
-        self.imagebuilder = Endpoint(images.url).client("imagebuilder", config=config)
-        self.hooked = (self.ddb, self.ssm, self.ec2, self.imagebuilder)
-        self.calls = CallCounter()  # one per module: its hooks stay registered
-        for client in self.hooked:
-            injector.attach(client)
-            self.calls.watch(client)
-        # Unhooked clients to set the scene and look at the end state.
-        self.raw_ddb = moto.client("dynamodb")
-        self.raw_ssm = moto.client("ssm")
-        self.raw_ec2 = moto.client("ec2")
+        super().__init__(moto, images, injector, ec2=True)
         self.amis: dict[str, str] = {}  # label -> AMI
         self.builds: dict[str, str] = {}  # label -> build ARN
         self.runtime: Runtime
@@ -148,22 +133,22 @@ class ReconcileWorld:
     ) -> str:
         """A build started ``hour`` hours after T0, ended 40 minutes later; its event sent
         (and handled by the event Lambda) unless ``deliver`` is False: a lost event."""
-        created = T0 + timedelta(hours=hour)
-        arn = self.images.new_build(PIPELINE, created)
-        self.builds[label] = arn
-        amis = {REGION: self.register(label)} if status == "AVAILABLE" else {}
         reason = "Component step 'InstallDocker' failed" if status == "FAILED" else None
-        self.images.finish(
-            arn,
+        built = run_build(
+            self.images,
+            PIPELINE,
+            T0 + timedelta(hours=hour),
             status,
-            amis,
+            new_ami=lambda _: self.register(label),
+            region=REGION,
+            minutes=40,
             reason=reason,
-            finished=created + timedelta(minutes=40),
             deliver=deliver,
         )
+        self.builds[label] = built.arn
         for event in self.images.take_events():
             assert lambda_handler.handler(event, Context()) is None
-        return arn
+        return built.arn
 
     def reconcile(self) -> dict[str, Any]:
         """One invocation of the reconcile Lambda."""
@@ -201,16 +186,11 @@ class ReconcileWorld:
     # --- looking ---------------------------------------------------------------------------
 
     def items(self) -> list[dict[str, Any]]:
-        found = self.raw_ddb.scan(TableName=self.table, ConsistentRead=True).get("Items", [])
-        items = [{k: v for k, v in item.items() if k != "createdAt"} for item in found]
-        return sorted(items, key=lambda item: (item["PK"]["S"], item["SK"]["S"]))
+        return self.table_items(self.table)
 
     def parameter(self) -> dict[str, Any] | None:
-        try:
-            found = self.raw_ssm.get_parameter(Name=PARAMETER, WithDecryption=True)["Parameter"]
-        except self.raw_ssm.exceptions.ParameterNotFound:
-            return None
-        return {"Type": found["Type"], "Value": json.loads(found["Value"])}
+        found = self.parameter_of(PARAMETER)
+        return None if found is None else {**found, "Value": json.loads(found["Value"])}
 
     def tags(self) -> dict[str, dict[str, str]]:
         """AMI -> its in-use tags, for every AMI carrying one; this case's own keys by role

@@ -31,6 +31,7 @@ from amistate.testing.world import (
     LocalWorld,
     Servers,
     local_world,
+    run_build,
 )
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "image_notification",
     "local_world",
     "received_sqs_event",
+    "run_build",
     "scheduled_event",
     "sns_envelope",
     "sns_event",

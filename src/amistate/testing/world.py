@@ -18,7 +18,7 @@ import json
 import os
 import urllib.request
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -167,15 +167,19 @@ class LocalWorld:
         record = self._runtime().service.require(preset)
         started = FIRST_BUILD + timedelta(hours=self._builds)
         self._builds += 1
-        arn = self.images.new_build(record.pipeline_arn or self.pipeline(preset), started)
-        ami = self._new_ami(arn) if status == "AVAILABLE" else None
-        amis = {self.region: ami} if ami else {}
-        image = self.images.finish(
-            arn, status, amis, finished=started + timedelta(minutes=20), deliver=deliver
+        pipeline = record.pipeline_arn or self.pipeline(preset)
+        built = run_build(
+            self.images,
+            pipeline,
+            started,
+            status,
+            new_ami=self._new_ami,
+            region=self.region,
+            deliver=deliver,
         )
         for event in self.images.take_events():
             self.deliver(event)
-        return Build(arn=arn, ami_id=ami, image=image)
+        return built
 
     def deliver(self, event: Mapping[str, Any]) -> Any:
         """``event`` (EventBridge, SNS or SQS) through the event Lambda's handler."""
@@ -217,6 +221,35 @@ class LocalWorld:
             _forget()
             os.environ.clear()
             os.environ.update(saved)
+
+
+def run_build(
+    images: ImageBuilderStandIn,
+    pipeline_arn: str,
+    started: datetime,
+    status: str = "AVAILABLE",
+    *,
+    new_ami: Callable[[str], str],
+    region: str = REGION,
+    minutes: float = 20,
+    reason: str | None = None,
+    deliver: bool = True,
+) -> Build:
+    """A build of ``pipeline_arn`` on the stand-in, started at ``started`` and ended
+    ``minutes`` later; an AVAILABLE one gets ``new_ami(build_arn)`` (a real AMI, e.g.
+    RegisterImage on moto's EC2) in ``region``. Its EventBridge event waits in the
+    stand-in's outbox (``take_events()``) unless ``deliver`` is False (a lost event)."""
+    arn = images.new_build(pipeline_arn, started)
+    ami = new_ami(arn) if status == "AVAILABLE" else None
+    image = images.finish(
+        arn,
+        status,
+        {region: ami} if ami else {},
+        reason=reason,
+        finished=started + timedelta(minutes=minutes),
+        deliver=deliver,
+    )
+    return Build(arn=arn, ami_id=ami, image=image)
 
 
 def create_table(dynamodb: Any, name: str) -> None:
@@ -268,4 +301,5 @@ __all__ = [
     "Servers",
     "create_table",
     "local_world",
+    "run_build",
 ]
