@@ -12,12 +12,13 @@ from datetime import datetime
 
 from attrs import evolve
 
+from amistate.core.ami_parameter import AMI_DATA_TYPE, unwritable
 from amistate.core.amis import Amis
 from amistate.core.builds import TrimBasis
 from amistate.core.merge import load_object
 from amistate.core.rules import Transition
 from amistate.core.state import AmiState, BuildRecord, Pin
-from amistate.errors import UnknownBuild
+from amistate.errors import AwsRequestRejected, UnknownBuild
 from amistate.ports import (
     STANDARD_TIER_LIMIT,
     Applied,
@@ -156,6 +157,7 @@ class MemoryPresetCatalog:
                 config=dict(preset.config),
                 pipeline_arn=preset.pipeline_arn,
                 retired_keys=tuple(preset.retired_keys),
+                ami_parameter=preset.ami_parameter,
             )
 
     def unregister(self, preset: str, pipeline_arn: str | None) -> None:
@@ -244,6 +246,18 @@ class MemoryParameterStore:
                 key_id=like.key_id if like else None,
                 tier=tier or (stored.tier if stored else None),
             )
+            self.writes += 1
+            made = self.parameters[name]
+            assert made.version is not None
+            return Written(made.version, made.tier)
+
+    def put_ami(self, name: str, ami_id: str) -> Written:
+        with self.lock:
+            stored = self.parameters.get(name)
+            if stored is not None and unwritable(name, stored.type, stored.data_type):
+                # As Parameter Store refuses to change a parameter's data type.
+                raise AwsRequestRejected(f"PutParameter {name}: cannot change its data type")
+            self.parameters[name] = Parameter(name, ami_id, "String", data_type=AMI_DATA_TYPE)
             self.writes += 1
             made = self.parameters[name]
             assert made.version is not None

@@ -41,8 +41,10 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
+from attrs import evolve
 from botocore.exceptions import ClientError
 
+from amistate.core.ami_parameter import AMI_DATA_TYPE
 from amistate.core.deadline import Deadline
 from amistate.core.merge import load_object
 from amistate.errors import AwsRequestRejected, InvalidConfig
@@ -106,11 +108,14 @@ class SsmParameterStore:
             raise
         value, version = found.get("Value", ""), found.get("Version")
         kind = found.get("Type", "String")
+        data_type = found.get("DataType", "text")
         if kind == "SecureString":
-            return self._secure(name, value, version)
+            return evolve(self._secure(name, value, version), data_type=data_type)
         if kind != "String":
-            raise InvalidConfig(f"SSM parameter {name} is a {kind}, not a JSON String")
-        return Parameter(name=name, value=value, type="String", version=version)
+            raise InvalidConfig(f"SSM parameter {name} is a {kind}, not a String")
+        return Parameter(
+            name=name, value=value, type="String", version=version, data_type=data_type
+        )
 
     def _secure(self, name: str, value: str, version: int | None) -> Parameter:
         """The one extra call: DescribeParameters for a SecureString's KeyId and tier."""
@@ -154,7 +159,12 @@ class SsmParameterStore:
                     secure.append(name)
                 # A StringList's version is withheld: that read is no basis for a rewrite.
                 version = raw.get("Version") if raw.get("Type") != "StringList" else None
-                found[name] = Parameter(name=name, value=value, version=version)
+                found[name] = Parameter(
+                    name=name,
+                    value=value,
+                    version=version,
+                    data_type=raw.get("DataType", "text"),
+                )
         for name, meta in self._describe(secure).items():
             plain = found[name]
             assert plain is not None
@@ -165,6 +175,7 @@ class SsmParameterStore:
                 key_id=meta.get("KeyId"),
                 tier=meta.get("Tier"),
                 version=plain.version,
+                data_type=plain.data_type,
             )
         return found
 
@@ -215,6 +226,23 @@ class SsmParameterStore:
                 raise
         request["Tier"] = "Advanced"
         return self._paced_put(request)
+
+    def put_ami(self, name: str, ami_id: str) -> Written:
+        """A String of DataType ``aws:ec2:image`` holding ``ami_id`` (paced).
+
+        Parameter Store answers before it has checked the AMI; a value it then
+        refuses leaves the parameter unchanged, which the next converge or
+        reconcile run reads and writes again.
+        """
+        return self._paced_put(
+            {
+                "Name": name,
+                "Value": ami_id,
+                "Type": "String",
+                "DataType": AMI_DATA_TYPE,
+                "Overwrite": True,
+            }
+        )
 
     def history(self, name: str) -> tuple[Parameter, ...]:
         """``GetParameterHistory`` (decrypted, every page, 50 versions a call)."""
@@ -280,6 +308,7 @@ def _version(name: str, raw: ParameterHistoryTypeDef) -> Parameter:
         key_id=raw.get("KeyId") if kind == "SecureString" else None,
         tier=raw.get("Tier"),
         version=raw.get("Version"),
+        data_type=raw.get("DataType", "text"),
     )
 
 

@@ -171,3 +171,33 @@ def test_output_into_a_closed_pipe_ends_quietly() -> None:
         os.close(write_end)
     assert done.stderr == ""
     assert done.returncode == 141  # 128 + SIGPIPE, as a shell reports a process it ended
+
+
+def test_init_with_an_ami_parameter_keeps_it_and_names_the_flag_when_refused(
+    op: Operator,
+) -> None:
+    path = op.cli.write("linux-x64.json", CONFIG)
+    args = ("init", "linux-x64", "--pipeline-arn", pipeline("linux-x64"), "--config", path)
+    among = "/spot-runner/configs/linux-x64-ami"
+    code, out, err = op.run(*args, "--no-build", "--ami-parameter", among)
+    assert (code, out) == (2, "")
+    assert err.startswith(f"amistate: error: --ami-parameter: {among!r} is under /spot-runner/")
+    taken = "/amis/taken"
+    op.cli.ssm.put_parameter(Name=taken, Value="ami-0123456789abcdef0", Type="String")
+    code, out, err = op.run(*args, "--no-build", "--ami-parameter", taken)
+    assert (code, out) == (2, "")
+    assert err.startswith(
+        f"amistate: error: --ami-parameter: SSM parameter {taken} exists as a String of DataType "
+        "text; amistate keeps only a String of DataType aws:ec2:image"
+    )
+    assert not _record_exists(op, "linux-x64")  # nothing written by either refusal
+
+    name = "/spot-runner/amis/linux-x64"
+    code, out, err = op.run(*args, "--no-build", "--ami-parameter", name)
+    assert code == 0, err
+    assert f"AMI parameter {name} (aws:ec2:image) gets the AMI after the first good build" in out
+    _, ami = op.build("linux-x64", 1)
+    found = op.cli.ssm.get_parameter(Name=name)["Parameter"]
+    assert (found["Value"], found["DataType"]) == (ami, "aws:ec2:image")
+    document = op.json(*args, "--no-build", "--ami-parameter", name)
+    assert (document["amiParameter"], document["amiId"]) == (name, ami)

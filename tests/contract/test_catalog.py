@@ -152,3 +152,17 @@ def test_register_stores_retired_keys_and_replaces_them(table_ports: TablePorts)
     record = table_ports.states.get("linux")
     assert record is not None
     assert record.retired_keys == ()
+
+
+def test_register_stores_the_ami_parameter_and_forgets_it_when_gone(
+    table_ports: TablePorts,
+) -> None:
+    catalog, states = table_ports.catalog, table_ports.states
+    states.create_initial("linux", T0)
+    catalog.register(Preset("linux", OLD, {}, ami_parameter="/spot-runner/amis/linux"))
+    record = states.get("linux")
+    assert record is not None and record.ami_parameter == "/spot-runner/amis/linux"
+    catalog.register(Preset("linux", OLD, {}))
+    record = states.get("linux")
+    assert record is not None and record.ami_parameter is None
+    assert record.status == "building"  # the state stays

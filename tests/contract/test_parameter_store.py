@@ -8,6 +8,7 @@ import json
 import pytest
 from amistate_adapters.ssm import SsmParameterStore
 
+from amistate.core.ami_parameter import AMI_DATA_TYPE
 from amistate.errors import InvalidConfig
 from amistate.ports import Parameter, Written
 from tests.contract.conftest import ParameterBackend, RawParameter
@@ -172,3 +173,27 @@ def test_get_many_reads_a_string_list_as_its_value(moto: Endpoint) -> None:
     }
     # A read whose version is withheld is no basis for a rewrite (amistate.batch).
     assert [(p.version if p else "missing") for p in found.values()] == [None, 1]
+
+
+AMI_NAME = "/spot-runner/amis/linux"
+
+
+def test_an_ami_parameter_is_a_string_of_data_type_aws_ec2_image(
+    parameters: ParameterBackend,
+) -> None:
+    first = parameters.store.put_ami(AMI_NAME, "ami-0123456789abcdef0")
+    second = parameters.store.put_ami(AMI_NAME, "ami-0fedcba9876543210")
+    assert (first.version, second.version) == (1, 2)
+    got = parameters.store.get(AMI_NAME)
+    assert got is not None
+    assert (got.value, got.type, got.data_type) == (
+        "ami-0fedcba9876543210",
+        "String",
+        AMI_DATA_TYPE,
+    )
+    (many,) = parameters.store.get_many([AMI_NAME]).values()
+    assert many is not None and many.data_type == AMI_DATA_TYPE
+    assert [v.data_type for v in parameters.store.history(AMI_NAME)] == [AMI_DATA_TYPE] * 2
+    parameters.store.put(NAME, "{}", like=None)
+    plain = parameters.store.get(NAME)
+    assert plain is not None and plain.data_type == "text"

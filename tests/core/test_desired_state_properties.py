@@ -11,7 +11,8 @@ CloudFormation retry. At quiescence, whatever the interleaving:
 * each record's registers are what the set of builds alone decides (unless an
   AMI was deregistered: then after the runs below);
 * each parameter, in both regions, equals its desired value: the pin's AMI when pinned, else the
-  newest good build's, the record's Config, no retired key, foreign keys kept
+  newest good build's, the record's Config, no retired key, foreign keys kept; the one preset
+  with a plain AMI parameter has it hold that AMI (DataType aws:ec2:image) in both regions
   (when the other tool wrote last, after the next amistate write: its
   read-modify-write may put back what it read, and SSM has no compare-and-set);
 * no key written by someone else is lost: the other tool's keys have the value
@@ -43,6 +44,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from amistate.core import rules
+from amistate.core.ami_parameter import AMI_DATA_TYPE
 from amistate.core.amis import NO_AMIS, Amis
 from amistate.core.desired import parameter_value
 from amistate.core.events import BuildEvent
@@ -68,6 +70,7 @@ CONFIGS: tuple[dict[str, Any], ...] = (
     {"instanceTypes": ["m7i.xlarge"], "timeout": 7200},
     {"timeout": 7200, "labels": ["gpu"]},
 )
+AMI_PARAMETER = "/spot-runner/amis/small"
 FOREIGN = {"maxRunners": 5}  # a key nobody configured: it must survive every write
 
 
@@ -118,8 +121,13 @@ SETTINGS = Settings(
 
 
 def props(preset: str, config: int) -> PresetProperties:
+    # "small" also keeps a plain AMI parameter; "large" has none.
     return PresetProperties(
-        preset=preset, pipeline_arn=PIPELINE, config=CONFIGS[config], start_build=False
+        preset=preset,
+        pipeline_arn=PIPELINE,
+        config=CONFIGS[config],
+        start_build=False,
+        ami_parameter=AMI_PARAMETER if preset == "small" else None,
     )
 
 
@@ -309,6 +317,12 @@ def _check_parameters(world: World, preset: str) -> None:
             parameter.value
         )
         assert record.config == CONFIGS[world.configs[preset]]
+        plain = world.ports.parameters[region].get(AMI_PARAMETER)
+        if record.ami_parameter is None:
+            assert preset == "large"
+            continue
+        assert plain is not None
+        assert (plain.value, plain.data_type) == (want, AMI_DATA_TYPE)
 
 
 def _last_writer(scheduler: Scheduler, name: str) -> str | None:

@@ -114,6 +114,9 @@ class CrashingParameters:
             raise Crashed("died after PutParameter, before confirming")
         return written
 
+    def put_ami(self, name: str, ami_id: str) -> Written:
+        return self.inner.put_ami(name, ami_id)
+
 
 @frozen
 class Build:

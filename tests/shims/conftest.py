@@ -76,6 +76,7 @@ class Aws:
         old: dict[str, Any] | None = None,
         physical_id: str | None = None,
         request_id: str | None = None,
+        ami_parameter: str | None = None,
     ) -> dict[str, Any]:
         self.requests += 1
         props: dict[str, Any] = {
@@ -86,6 +87,8 @@ class Aws:
         }
         if start_build is not None:
             props["StartBuild"] = start_build
+        if ami_parameter is not None:
+            props["AmiParameter"] = ami_parameter
         event: dict[str, Any] = {
             "RequestType": kind,
             "ServiceToken": props["ServiceToken"],

@@ -105,22 +105,28 @@ class DynamoPresetCatalog:
         return response.get("Attributes") or {}
 
     def register(self, preset: Preset, previous_pipeline_arn: str | None = None) -> None:
-        """Config, retired keys and pipeline onto the record; add to the pipeline; leave the old.
+        """Config, retired keys, AMI parameter and pipeline onto the record; add to
+        the pipeline; leave the old.
 
         The record's ``history`` map is created if absent; the AMI registers
-        and the pin are never touched.
+        and the pin are never touched. No AMI parameter removes ``amiParameter``.
         """
         name = validate_preset(preset.name)
+        values = {
+            ":config": s(dump_object(preset.config)),
+            ":pipelineArn": s(preset.pipeline_arn),
+            ":retired": string_list(preset.retired_keys),
+            ":empty": EMPTY_MAP,
+        }
+        ami_parameter = " REMOVE #amiParameter"
+        if preset.ami_parameter is not None:
+            ami_parameter = ", #amiParameter = :amiParameter"
+            values[":amiParameter"] = s(preset.ami_parameter)
         update = Update(
             "SET #config = :config, #pipelineArn = :pipelineArn, #retiredKeys = :retired, "
-            "#history = if_not_exists(#history, :empty)",
+            f"#history = if_not_exists(#history, :empty){ami_parameter}",
             None,
-            {
-                ":config": s(dump_object(preset.config)),
-                ":pipelineArn": s(preset.pipeline_arn),
-                ":retired": string_list(preset.retired_keys),
-                ":empty": EMPTY_MAP,
-            },
+            values,
         )
         with self._errors(f"register {name}"):
             self.client.update_item(

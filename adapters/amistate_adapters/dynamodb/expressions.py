@@ -48,6 +48,7 @@ _NAMES = {
     "#retiredKeys": "retiredKeys",
     "#history": "history",
     "#pin": "pin",
+    "#amiParameter": "amiParameter",
     "#preset": "preset",
     "#presets": "presets",
 }

@@ -203,6 +203,7 @@ def to_state(item: Item) -> AmiState:
         retired_keys=tuple(v["S"] for v in retired if "S" in v),
         history={k: to_build(k, v, pk) for k, v in history.items()},
         pin=to_pin(item),
+        ami_parameter=text(item, "amiParameter"),
     )
 
 

@@ -12,6 +12,7 @@ from amistate.core.names import parameter_name
 from amistate.core.settings import Settings
 from amistate.errors import UsageError
 from amistate.usecases.deploy import (
+    AMI_PARAMETER,
     InvalidProperties,
     PresetProperties,
     client_token,
@@ -33,25 +34,32 @@ def properties(args: argparse.Namespace) -> PresetProperties:
             raise UsageError(f"--config {args.config}: no such file") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise UsageError(f"--config {args.config}: cannot read ({exc})") from None
+    raw = {
+        "PresetName": args.preset,
+        "PipelineArn": args.pipeline_arn,
+        "Config": text,
+        "StartBuild": "false" if args.no_build else "true",
+    }
+    if args.ami_parameter is not None:
+        raw[AMI_PARAMETER] = args.ami_parameter
     try:
-        return parse_properties(
-            {
-                "PresetName": args.preset,
-                "PipelineArn": args.pipeline_arn,
-                "Config": text,
-                "StartBuild": "false" if args.no_build else "true",
-            }
-        )
+        return parse_properties(raw)
     except InvalidProperties as exc:
-        message = str(exc)
-        for prop, flag in (
-            ("PresetName", "PRESET"),
-            ("PipelineArn", "--pipeline-arn"),
-            ("Config", "--config"),
-        ):
-            if message.startswith(prop + ":"):
-                message = flag + message[len(prop) :]
-        raise UsageError(message) from None
+        raise _usage(exc) from None
+
+
+def _usage(exc: InvalidProperties) -> UsageError:
+    """The refusal in the command's words: the flag instead of the property."""
+    message = str(exc)
+    for prop, flag in (
+        ("PresetName", "PRESET"),
+        ("PipelineArn", "--pipeline-arn"),
+        ("Config", "--config"),
+        (AMI_PARAMETER, "--ami-parameter"),
+    ):
+        if message.startswith(prop + ":"):
+            message = flag + message[len(prop) :]
+    return UsageError(message)
 
 
 def admit(props: PresetProperties, settings: Settings) -> None:
@@ -80,7 +88,10 @@ def run_init(args: argparse.Namespace, target: Target, props: PresetProperties) 
         raise UsageError("--client-token: 1 to 64 characters")
     admit(props, target.settings)
     rt = open_runtime(target)
-    result = rt.deployer.create(props, token)
+    try:
+        result = rt.deployer.create(props, token)
+    except InvalidProperties as exc:  # the AMI parameter, checked against SSM
+        raise _usage(exc) from None
     parameter = parameter_name(target.settings.parameter_prefix, props.preset)
     home = target.settings.home_region
     # Create pushed the Config to SSM at once if the preset has an AMI (and confirmed it).
@@ -94,6 +105,7 @@ def run_init(args: argparse.Namespace, target: Target, props: PresetProperties) 
                 "stateCreated": result.state_created,
                 "buildArn": result.build_arn,
                 "parameter": parameter,
+                "amiParameter": props.ami_parameter,
                 "amiId": ami,
             }
         )
@@ -109,6 +121,9 @@ def run_init(args: argparse.Namespace, target: Target, props: PresetProperties) 
         print(f"  configuration stored; {parameter} gets it with amiId after the first good build")
     else:
         print(f"  configuration stored and pushed: {parameter} ({home}) holds it, amiId {ami}")
+    if props.ami_parameter is not None:
+        held = f"holds {ami}" if ami is not None else "gets the AMI after the first good build"
+        print(f"  AMI parameter {props.ami_parameter} (aws:ec2:image) {held}")
     print(f"  build started: {result.build_arn}" if result.build_arn else "  no build started")
     return 0
 

@@ -259,6 +259,12 @@ def _add_init(commands: Commands, options: list[_Parser]) -> None:
     )
     init.add_argument("--no-build", action="store_true", help="do not start a pipeline execution")
     init.add_argument(
+        "--ami-parameter",
+        metavar="NAME",
+        help="also keep this SSM parameter (DataType aws:ec2:image) holding the live AMI, "
+        "for launch templates (resolve:ssm:NAME)",
+    )
+    init.add_argument(
         "--client-token",
         metavar="TOKEN",
         help="Image Builder idempotency token: rerunning with the same one starts no second build",

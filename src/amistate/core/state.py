@@ -76,7 +76,9 @@ class AmiState:
     the AMI register holds (the status register may name a newer failure).
     ``history`` keeps every terminal build by ordering key, written in the same
     conditional write as the transition it came with. ``pin``, when set,
-    overrides the AMI register for what the parameters hold.
+    overrides the AMI register for what the parameters hold. ``ami_parameter``
+    names the preset's plain AMI parameter (:mod:`amistate.core.ami_parameter`), a
+    deploy's choice co-located like ``config``; None when it has none.
     """
 
     preset: str
@@ -94,6 +96,7 @@ class AmiState:
     retired_keys: tuple[str, ...] = ()
     history: Mapping[str, BuildRecord] = field(factory=dict)
     pin: Pin | None = None
+    ami_parameter: str | None = None
 
     @property
     def ami_id(self) -> str | None:

@@ -110,6 +110,8 @@ class Parameter:
     does): it is never inferred from the value's size. ``version`` is the
     version read (SSM numbers every write), None when unknown; it does not
     take part in equality, which compares what the parameter holds.
+    ``data_type`` is SSM's ``DataType`` (``text``, or ``aws:ec2:image`` for an
+    AMI parameter, :mod:`amistate.core.ami_parameter`).
     """
 
     name: str
@@ -118,6 +120,7 @@ class Parameter:
     key_id: str | None = None
     tier: str | None = None
     version: int | None = field(default=None, eq=False)
+    data_type: str = field(default="text", eq=False)
 
 
 @frozen
@@ -152,6 +155,17 @@ class ParameterStore(Protocol):
         """
         ...
 
+    def put_ami(self, name: str, ami_id: str) -> Written:
+        """Overwrite (or create) ``name`` as a ``String`` of ``DataType``
+        ``aws:ec2:image`` holding ``ami_id``, paced like :meth:`put`.
+
+        Parameter Store checks such a value after answering: a write it then
+        refuses leaves the parameter as it was (the next converge finds it).
+        Writing over a parameter of another type or data type is refused
+        (:class:`~amistate.errors.AwsRequestRejected`), as Parameter Store does.
+        """
+        ...
+
     def history(self, name: str) -> tuple[Parameter, ...]:
         """The parameter's versions Parameter Store keeps (the last 100), oldest
         first, decrypted, each with its version and tier; ``()`` if it does not exist."""
@@ -171,14 +185,16 @@ class Preset:
     pipeline_arn: str
     config: Mapping[str, Any] = field(factory=dict)
     retired_keys: tuple[str, ...] = ()  # keys earlier configs had (amistate.core.desired.retire)
+    ami_parameter: str | None = None  # the plain AMI parameter (amistate.core.ami_parameter)
 
 
 class PresetCatalog(Protocol):
     """Preset configurations and the pipeline -> preset mapping, written at deploy."""
 
     def register(self, preset: Preset, previous_pipeline_arn: str | None = None) -> None:
-        """Record ``preset``'s config and retired keys on its record, and add it
-        to its pipeline's presets (removing it from ``previous_pipeline_arn``'s).
+        """Record ``preset``'s config, retired keys and AMI parameter name (None:
+        none) on its record, and add it to its pipeline's presets (removing it
+        from ``previous_pipeline_arn``'s).
         A pipeline feeds any number of presets; adding one never removes
         another. Never touches the AMI registers. Idempotent."""
         ...

@@ -1,14 +1,13 @@
 """The use case: run one build event through the ports, and converge SSM.
 
-The service holds no rules of its own; it asks :mod:`amistate.core.rules` (which
-build wins) and :mod:`amistate.core.desired` (what a parameter should say) and
-carries out the answer. Call order for a success (the expensive case):
-``GetImage`` (every event but a reconcile run's: Image Builder confirms what
-the event claims, :mod:`amistate.usecases.verify`), pipeline -> presets lookup, then
-per preset one conditional state write and the SSM convergence loop (read,
-write if different, confirm against the state store). Every other writer
-(deploy, sync, pins, reconcile runs) ends in the same loop, which is what
-makes them all safe to race.
+The service holds no rules of its own; it asks :mod:`amistate.core.rules` (which build wins)
+and :mod:`amistate.core.desired` (what a parameter should say) and carries out the answer.
+Call order for a success (the expensive case): ``GetImage`` (every event but a reconcile
+run's: Image Builder confirms what the event claims, :mod:`amistate.usecases.verify`),
+pipeline -> presets lookup, then per preset one conditional state write and the SSM
+convergence loop (read, write if different, confirm against the state store). Every other
+writer (deploy, sync, pins, reconcile runs) ends in the same loop, which is what makes them
+all safe to race.
 """
 
 from __future__ import annotations
@@ -35,7 +34,7 @@ from amistate.ports import (
     PresetCatalog,
     StateStore,
 )
-from amistate.usecases import verify
+from amistate.usecases import ami_parameter, verify
 from amistate.usecases.batch import Batch
 
 DecisionName = Literal["applied", "applied-ami", "duplicate", "stale", "ignored", "rejected"]
@@ -228,6 +227,7 @@ class AmiService:
             wrote = False
             for region in self.settings.regions:
                 wrote |= self._write_parameter(region, preset, record, batch)
+            wrote |= ami_parameter.keep_all(self.parameters, record)  # after the JSON ones
             if wrote and batch is not None:
                 batch.unconfirmed[preset] = record
                 return Converged(home, True, rounds + 1)
@@ -394,7 +394,7 @@ def _rejected(event: BuildEvent, why: str) -> Outcome:
 def wants(record: AmiState) -> tuple[object, ...]:
     """Everything a record's desired parameter values depend on."""
     config = dump_object(record.config or {})
-    return (record.pin, record.amis, config, record.retired_keys)
+    return (record.pin, record.amis, config, record.retired_keys, record.ami_parameter)
 
 
 __all__ = ["AmiService", "ContentionError", "Converged", "Outcome", "Settings"]

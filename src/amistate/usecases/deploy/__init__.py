@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from amistate.usecases.deploy.deployer import DeployResult, PresetDeployer
 from amistate.usecases.deploy.properties import (
+    AMI_PARAMETER,
     CONFIG,
     PIPELINE_ARN,
     PRESET_NAME,
@@ -23,6 +24,7 @@ from amistate.usecases.deploy.request import (
 )
 
 __all__ = [
+    "AMI_PARAMETER",
     "CONFIG",
     "PIPELINE_ARN",
     "PRESET_NAME",

@@ -13,7 +13,12 @@
   no AMI yet gets no parameter), through the same write-and-confirm loop as
   events, so a missed push heals at the next write anyway.
 * **Delete** forgets the pipeline mapping and keeps the AMI state record and
-  the SSM parameter; it succeeds whatever it is given.
+  the SSM parameters (the plain AMI parameter too); it succeeds whatever it is given.
+* ``AmiParameter`` (:mod:`amistate.core.ami_parameter`) is checked before anything
+  is written: outside the JSON parameters' prefix, and no existing parameter
+  amistate must not write over. An Update that renames it, or drops it, leaves
+  the old parameter as it is (a launch template may still resolve it): amistate
+  deletes no parameter.
 
 It takes only typed values (:mod:`amistate.usecases.deploy.request`) and owns the
 trust rule for pipelines (:meth:`amistate.core.settings.Settings.foreign`, the rule
@@ -27,13 +32,20 @@ from datetime import UTC, datetime
 
 from attrs import field, frozen
 
+from amistate.core.ami_parameter import check_outside
 from amistate.core.arns import is_pipeline_arn, owner_of
 from amistate.core.builds import find_build
 from amistate.core.desired import retire
 from amistate.core.settings import Settings
-from amistate.errors import InvalidProperties
+from amistate.errors import InvalidConfig, InvalidProperties
 from amistate.ports import PipelineStarter, Preset, PresetCatalog, StateStore
-from amistate.usecases.deploy.properties import PIPELINE_ARN, PRESET_NAME, PresetProperties
+from amistate.usecases.ami_parameter import problem
+from amistate.usecases.deploy.properties import (
+    AMI_PARAMETER,
+    PIPELINE_ARN,
+    PRESET_NAME,
+    PresetProperties,
+)
 from amistate.usecases.deploy.request import PreviousPreset
 from amistate.usecases.service import AmiService
 
@@ -63,7 +75,14 @@ class PresetDeployer:
 
     def admit(self, props: PresetProperties) -> None:
         """Refuse a pipeline outside our partition, region and account: its
-        events would be ignored as foreign and the preset would never be ready."""
+        events would be ignored as foreign and the preset would never be ready.
+        Refuse an ``AmiParameter`` among the JSON parameters."""
+        if props.ami_parameter is not None:
+            try:
+                prefix = self.settings.parameter_prefix
+                check_outside(props.ami_parameter, prefix, AMI_PARAMETER)
+            except InvalidConfig as exc:
+                raise InvalidProperties(str(exc)) from None
         owner = owner_of(props.pipeline_arn)
         if owner is not None and self.settings.foreign(*owner) is None:
             return
@@ -74,9 +93,18 @@ class PresetDeployer:
             f"region and account ({ours})"
         )
 
+    def _admit_ami_parameter(self, props: PresetProperties) -> None:
+        """Refuse an ``AmiParameter`` some region holds a parameter amistate must
+        not write over (one SSM read a region), before any write."""
+        name = props.ami_parameter
+        why = problem(self.service.parameters, name) if name else None
+        if why is not None:
+            raise InvalidProperties(f"{AMI_PARAMETER}: {why}")
+
     def create(self, props: PresetProperties, token: str) -> DeployResult:
         """Register, create the initial state if none exists, start a build."""
         self.admit(props)
+        self._admit_ami_parameter(props)
         # The state record first: registering co-locates the config on it, and a
         # record must never exist without its status.
         created = self.states.create_initial(props.preset, self.clock())
@@ -94,7 +122,9 @@ class PresetDeployer:
             record.retired_keys if record else (),
         )
         self.catalog.register(
-            Preset(props.preset, props.pipeline_arn, dict(props.config), retired),
+            Preset(
+                props.preset, props.pipeline_arn, dict(props.config), retired, props.ami_parameter
+            ),
             previous_pipeline_arn=previous_pipeline,
         )
         current = self.states.get(props.preset)
@@ -121,6 +151,7 @@ class PresetDeployer:
             result = self.create(props, token)
             return _result("replaced", props, result.build_arn, result.state_created)
         self.admit(props)
+        self._admit_ami_parameter(props)
         previous = old.pipeline_arn
         self._register(props, previous_pipeline=previous)
         changed = previous != props.pipeline_arn

@@ -1,7 +1,8 @@
 """The preset resource's properties, validated: every one, before anything is written.
 
-``PresetName``, ``PipelineArn``, ``Config`` (a JSON object in a string) and
-``StartBuild`` (``"true"``, the default, or ``"false"``) become one frozen
+``PresetName``, ``PipelineArn``, ``Config`` (a JSON object in a string),
+``StartBuild`` (``"true"``, the default, or ``"false"``) and the optional
+``AmiParameter`` (an SSM parameter name, :mod:`amistate.core.ami_parameter`) become one frozen
 :class:`PresetProperties`, or :class:`~amistate.errors.InvalidProperties`
 naming the first bad one. The physical ID of a preset's resource is
 ``amistate:<preset>``.
@@ -15,6 +16,7 @@ from typing import Any
 
 from attrs import frozen
 
+from amistate.core import ami_parameter
 from amistate.core.arns import is_pipeline_arn
 from amistate.core.merge import dump_object, load_object
 from amistate.core.names import validate_preset
@@ -26,6 +28,7 @@ PRESET_NAME = "PresetName"
 PIPELINE_ARN = "PipelineArn"
 CONFIG = "Config"
 START_BUILD = "StartBuild"
+AMI_PARAMETER = "AmiParameter"
 
 #: Physical resource IDs of presets are ``amistate:<preset>``.
 PHYSICAL_ID_PREFIX = "amistate:"
@@ -42,6 +45,7 @@ class PresetProperties:
     pipeline_arn: str
     config: Mapping[str, Any]
     start_build: bool = True
+    ami_parameter: str | None = None  # the plain AMI parameter's name; None: none
 
     @property
     def physical_id(self) -> str:
@@ -75,7 +79,17 @@ def parse_properties(props: object, where: str = "ResourceProperties") -> Preset
         pipeline_arn=pipeline,
         config=_config(props.get(CONFIG)),
         start_build=_start_build(props.get(START_BUILD, "true")),
+        ami_parameter=_ami_parameter(props.get(AMI_PARAMETER)),
     )
+
+
+def _ami_parameter(value: object) -> str | None:
+    if value is None:
+        return None
+    try:
+        return ami_parameter.validate_name(value, AMI_PARAMETER)
+    except InvalidConfig as exc:
+        raise InvalidProperties(str(exc)) from None
 
 
 def _config(value: object) -> dict[str, Any]:
@@ -136,6 +150,7 @@ def preset_of_physical_id(value: object) -> str | None:
 
 
 __all__ = [
+    "AMI_PARAMETER",
     "CONFIG",
     "PHYSICAL_ID_PREFIX",
     "PIPELINE_ARN",

@@ -16,7 +16,8 @@ it would leave it):
    region (the AMI register takes its ordering key); a pinned AMI is never
    replaced, only reported.
 3. **SSM.** Every region's parameter must equal its desired value
-   (:func:`amistate.core.desired.parameter_value`).
+   (:func:`amistate.core.desired.parameter_value`), and the plain AMI parameter, if
+   the preset names one, the AMI (:mod:`amistate.usecases.ami_parameter`).
 4. **History.** Beyond the limit, forget what :func:`amistate.core.builds.forgotten`
    says (failures first, never a build amistate still needs); a listed build
    the trim would forget is not fed in the first place.
@@ -43,7 +44,9 @@ from amistate.core.events import BuildEvent
 from amistate.core.in_use import InUseKeys
 from amistate.core.state import AmiState, BuildRecord
 from amistate.errors import InvalidConfig, NoAmiForRegion
+from amistate.ports import Parameter
 from amistate.ports.inventory import LAUNCHABLE, BuildSummary, ImageState
+from amistate.usecases import ami_parameter
 from amistate.usecases.reconcile.tags import Tag, Tags, Untag, tag_instructions
 
 
@@ -57,6 +60,8 @@ class World:
     keys: InUseKeys  # this deployment's in-use tag keys
     builds: Mapping[str, tuple[BuildSummary, ...]] = field(factory=dict)  # by pipeline
     parameters: Mapping[tuple[str, str], str | None] = field(factory=dict)  # (region, preset)
+    #: (region, preset) -> the preset's plain AMI parameter (presets that name one)
+    ami_parameters: Mapping[tuple[str, str], Parameter | None] = field(factory=dict)
     images: Mapping[tuple[str, str], ImageState] = field(factory=dict)  # (region, AMI)
     tags: Tags = field(factory=dict)  # region -> AMI -> {key: value} of keys.read
     history_limit: int = 20
@@ -89,7 +94,7 @@ class Converge:
 
     preset: str
     regions: tuple[str, ...]
-    keys: tuple[str, ...]  # what differs: "amiId", config keys, or "missing"
+    keys: tuple[str, ...]  # what differs: "amiId", config keys, "missing", an AMI parameter
 
 
 @frozen
@@ -137,6 +142,7 @@ def plan(world: World) -> Plan:
             continue  # unregistered: its custom resource was deleted
         for region, ami in _protected(world, record):
             needed[region][ami].add(preset)
+    out.extend(_shared(world.records))
     out.extend(tag_instructions(world.regions, world.tags, needed, world.keys, world.scope))
     return Plan(tuple(out))
 
@@ -259,8 +265,39 @@ def _parameters(world: World, preset: str, record: AmiState, out: list[Instructi
         if desired is not None and desired != current:
             regions.append(region)
             keys.update(drift(current, desired))
+        if _ami_parameter(world, preset, record, region, keys, out):
+            regions.append(region)
     if regions:
-        out.append(Converge(preset, tuple(regions), tuple(sorted(keys))))
+        out.append(Converge(preset, tuple(dict.fromkeys(regions)), tuple(sorted(keys))))
+
+
+def _ami_parameter(
+    world: World, preset: str, record: AmiState, region: str, keys: set[str], out: list[Instruction]
+) -> bool:
+    """True if the plain AMI parameter differs in ``region`` (its name joins ``keys``)."""
+    name, ami = record.ami_parameter, record.ami_for(region)
+    if name is None or ami is None:
+        return False
+    try:
+        differs = ami_parameter.drift(name, world.ami_parameters.get((region, preset)), ami)
+    except InvalidConfig as exc:
+        out.append(Problem(preset, f"AMI parameter in {region}: {exc}"))
+        return False
+    if differs is not None:
+        keys.add(differs)
+    return differs is not None
+
+
+def _shared(records: Mapping[str, AmiState]) -> Iterable[Problem]:
+    """Presets naming the same AMI parameter: each write would undo the other's."""
+    users: dict[str, list[str]] = defaultdict(list)
+    for preset in sorted(records):
+        if (name := records[preset].ami_parameter) is not None:
+            users[name].append(preset)
+    for name, presets in users.items():
+        for preset in presets if len(presets) > 1 else ():
+            others = ", ".join(p for p in presets if p != preset)
+            yield Problem(preset, f"AMI parameter {name} is also named by {others}: name another")
 
 
 def _protected(world: World, record: AmiState) -> Iterable[tuple[str, str]]:

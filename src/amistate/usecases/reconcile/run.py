@@ -3,7 +3,8 @@
 Reads are batched so a run that changes nothing stays cheap: one table scan
 (records and histories together), one ``ListImagePipelineImages`` per pipeline
 (stopping at builds older than the records), ``GetParameters`` ten names a
-call, ``DescribeImages`` by the hundred, and one listing per region of the AMIs
+call (the plain AMI parameters too, only when a preset names one),
+``DescribeImages`` by the hundred, and one listing per region of the AMIs
 carrying this deployment's in-use tags (or the legacy one). The
 writes go through the same service methods as events and operators, starting
 from what the run read (:class:`amistate.usecases.batch.Batch`: no second read of a
@@ -26,6 +27,7 @@ from amistate.core.in_use import InUseKeys
 from amistate.core.state import AmiState
 from amistate.ports import Parameter, StateStore
 from amistate.ports.inventory import BuildSummary, ImageState, MachineImages, PipelineImages
+from amistate.usecases import ami_parameter
 from amistate.usecases.batch import Batch
 from amistate.usecases.reconcile.plan import (
     Converge,
@@ -121,6 +123,7 @@ class Reconciler:
         builds = self._builds(records.values())
         reads = self.service.read_parameters(sorted(records))
         parameters = {key: read.value if read else None for key, read in reads.items()}
+        ami_parameters = ami_parameter.read(self.service.parameters, records.values())
         amis = _amis_of_interest(records.values(), builds, settings.regions)
         images: dict[tuple[str, str], ImageState] = {}
         tags: dict[str, Mapping[str, Mapping[str, str]]] = {}
@@ -135,6 +138,7 @@ class Reconciler:
             keys=self.keys,
             builds=builds,
             parameters=parameters,
+            ami_parameters=ami_parameters,
             images=images,
             tags=tags,
             history_limit=self.history_limit,
