@@ -7,7 +7,8 @@ Two stacks in one app, one ``app.synth()``:
 
 * ``Example``: the shipped ``examples/cdk/presets.json`` as is (a new table);
 * ``Full``: every option on (existing table, SecureString key, X-Ray, an extra
-  region, a subnet, a per-preset schedule, a preset that starts no build, an
+  region, a subnet, a per-preset schedule, a runner launch template on the AMI
+  parameter, a preset that starts no build, an
   alarm e-mail, another reconcile schedule, AMI age limit and lifecycle rule,
   Image Builder's SNS notifications through a queue),
   so the conditional statements are checked too.
@@ -90,6 +91,7 @@ def full_settings(example: AmiStateSettings) -> AmiStateSettings:
     first = replace(
         first,
         schedule="cron(30 4 ? * MON-FRI *)",
+        launch_template=True,  # on the example's AmiParameter
         recipe=replace(
             first.recipe,
             subnet_id="subnet-0123456789abcdef0",

@@ -44,13 +44,19 @@ NO_RESOURCE_LEVEL = {
     "xray:PutTelemetryRecords": "X-Ray telemetry has no resource ARN",
     # Only with a SecureString key: read the parameter's KeyId and Tier to keep them.
     "ssm:DescribeParameters": "DescribeParameters is a list call without resource-level support",
-    # The reconciler: does the AMI in SSM still exist, which AMIs carry the in-use tag.
+    # The reconciler: does the AMI in SSM still exist, which AMIs carry the in-use tag; every
+    # writer of an AMI parameter (Parameter Store requires it for DataType aws:ec2:image).
     "ec2:DescribeImages": "DescribeImages has no resource-level permissions",
 }
 
 PARTITION = "<AWS::Partition>"
 PARAMETERS = {
     f"arn:{PARTITION}:ssm:{region}:{ACCOUNT}:parameter/spot-runner/configs/*"
+    for region in (REGION, EXTRA_REGION)
+}
+#: The example's one AMI parameter (presets.json's amiParameter), by its exact name.
+AMI_PARAMETERS = {
+    f"arn:{PARTITION}:ssm:{region}:{ACCOUNT}:parameter/spot-runner/amis/linux-x64"
     for region in (REGION, EXTRA_REGION)
 }
 
@@ -81,7 +87,7 @@ def allowed_resources(action: str) -> list[str]:
         "ssm:GetParameters",
         "ssm:PutParameter",
     ):
-        return [re.escape(p) for p in PARAMETERS]
+        return [re.escape(p) for p in PARAMETERS | AMI_PARAMETERS]
     if action == "imagebuilder:GetImage":
         return [
             re.escape(f"arn:{PARTITION}:imagebuilder:{REGION}:{ACCOUNT}:image/*"),
@@ -239,6 +245,8 @@ def test_each_function_has_exactly_the_actions_its_code_calls(
         expected.add("ssm:DescribeParameters")
     if settings.tracing:
         expected |= TRACING_ACTIONS
+    if any(p.ami_parameter for p in settings.presets):
+        expected.add("ec2:DescribeImages")  # Parameter Store asks it of an AMI parameter's writer
     granted = role_actions(synthesized.templates[stack], handler)
     assert sorted(set(granted)) == sorted(expected)
     # Each action in one statement only: no grant hides behind a second one.

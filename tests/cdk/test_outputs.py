@@ -33,11 +33,14 @@ def test_a_presets_output_id_is_its_name_in_camel_case() -> None:
 @pytest.mark.parametrize("stack", STACKS)
 def test_outputs_have_explicit_names_and_exports(synthesized: Synthesized, stack: str) -> None:
     outputs = synthesized.templates[stack]["Outputs"]
+    presets = synthesized.settings[stack].presets
     per_preset = [
         output_id(kind, preset.name)
-        for preset in synthesized.settings[stack].presets
+        for preset in presets
         for kind in ("PipelineArn", "ParameterName")
     ]
+    per_preset += [output_id("AmiParameterName", p.name) for p in presets if p.ami_parameter]
+    per_preset += [output_id("LaunchTemplateId", p.name) for p in presets if p.launch_template]
     assert sorted(outputs) == sorted(FIXED + per_preset)
     for name, output in outputs.items():
         assert output["Export"] == {"Name": f"{stack}-{name}"}

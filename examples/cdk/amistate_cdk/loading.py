@@ -103,6 +103,8 @@ def _load_preset(item: object, where: str) -> PresetSpec:
         extra_config=extra,
         schedule=fields.get("schedule", str),
         start_build=fields.get("startBuild", bool) is not False,
+        ami_parameter=fields.get("amiParameter", str),
+        launch_template=bool(fields.get("launchTemplate", bool)),
     )
     fields.no_unknown()
     if not spec.instance_types:

@@ -102,22 +102,41 @@ def grant_parameters(
     owner: AmiStatePipeline,
     function: lambda_.Function,
     actions: tuple[str, ...] = STATE_PARAMETER_ACTIONS,
+    *,
+    describes_images: bool = False,
 ) -> None:
-    """``actions`` on the presets' parameters in every region, and their key when they have one."""
+    """``actions`` on the presets' parameters in every region, their AMI parameters (each
+    by its name) among them, and their key when they have one.
+
+    Parameter Store requires ``ec2:DescribeImages`` of whoever writes an
+    ``aws:ec2:image`` value: granted with the AMI parameters, unless the function
+    ``describes_images`` already (the reconciler).
+    """
     stack = Stack.of(owner)
     settings = owner.settings
     prefix = settings.parameter_prefix.strip("/")
     regions = (stack.region, *settings.extra_regions)
-    parameters = [
-        stack.format_arn(service="ssm", region=region, resource="parameter", resource_name=prefix)
-        + "/*"
-        for region in regions
-    ]
+    parameters = [_parameter(stack, region, prefix) + "/*" for region in regions]
+    names = [p.ami_parameter.lstrip("/") for p in settings.presets if p.ami_parameter]
+    amis = [_parameter(stack, region, name) for name in names for region in regions]
     function.add_to_role_policy(
-        iam.PolicyStatement(sid="PresetParameters", actions=list(actions), resources=parameters)
+        iam.PolicyStatement(
+            sid="PresetParameters", actions=list(actions), resources=parameters + amis
+        )
     )
     role = function.role
     assert role is not None
+    if amis and not describes_images:
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="AmiParameterImages", actions=[DESCRIBE_IMAGES], resources=["*"]
+            )
+        )
+        owner.star_reason(
+            role,
+            "ec2:DescribeImages has no resource-level permissions; Parameter Store requires "
+            "it of whoever writes an aws:ec2:image parameter (a preset's AmiParameter).",
+        )
     for arn in parameters:
         nag.acknowledge_wildcard(
             role,
@@ -125,6 +144,21 @@ def grant_parameters(
             "One SSM parameter per preset under the amistate prefix, in the stack's "
             "region and each extra region; the prefix is the narrowest fixed resource.",
         )
+    _grant_secure_strings(owner, function, regions)
+
+
+def _parameter(stack: Stack, region: str, name: str) -> str:
+    """The ARN of parameter ``name`` (without its leading slash) in ``region``."""
+    return stack.format_arn(service="ssm", region=region, resource="parameter", resource_name=name)
+
+
+def _grant_secure_strings(
+    owner: AmiStatePipeline, function: lambda_.Function, regions: tuple[str, ...]
+) -> None:
+    """The SecureStrings' key via SSM, and DescribeParameters to keep key and tier."""
+    settings = owner.settings
+    role = function.role
+    assert role is not None
     key = settings.secure_string_key_arn
     if key is not None:
         function.add_to_role_policy(

@@ -12,11 +12,13 @@ import json
 from typing import TYPE_CHECKING
 
 from aws_cdk import Aws, CustomResource, Stack
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_imagebuilder as imagebuilder
 from constructs import Construct
 
 from amistate.core.in_use import PROTECTED, InUseKeys
 
+from .launch_templates import runner_launch_template
 from .settings import PresetSpec, pipeline_schedule, resource_slug
 
 if TYPE_CHECKING:
@@ -60,6 +62,8 @@ class PresetPipeline(Construct):
         #: their fingerprint (``image/<base>-<hash8>/<version>/<build>``).
         self.images_arn = stack.format_arn(service="imagebuilder", resource=f"image/{base}-*")
         self.parameter_name = f"{settings.parameter_prefix.rstrip('/')}/{preset.name}"
+        #: The plain AMI parameter amistate keeps for launch templates, if any.
+        self.ami_parameter = preset.ami_parameter
         self.lifecycle_policy: imagebuilder.CfnLifecyclePolicy | None = None
         if settings.lifecycle.enabled:
             self.lifecycle_policy = self._lifecycle_policy(owner, base, preset)
@@ -75,11 +79,17 @@ class PresetPipeline(Construct):
                 # true into "3600" and "true" in a plain property.
                 "Config": json.dumps(preset.config(), sort_keys=True, separators=(",", ":")),
                 "StartBuild": "true" if preset.start_build else "false",
+                # The plain AMI parameter, for launch templates (resolve:ssm:<name>).
+                **({"AmiParameter": preset.ami_parameter} if preset.ami_parameter else {}),
             },
         )
         # The first build must not finish before anyone listens for its event.
         self.resource.node.add_dependency(owner.rule)
         self.resource.node.add_dependency(owner.state_function)
+        self.launch_template: ec2.CfnLaunchTemplate | None = None
+        if preset.launch_template:
+            self.launch_template = runner_launch_template(self, base, preset, tags)
+            self.launch_template.node.add_dependency(self.resource)
 
     def _recipe(
         self, base: str, preset: PresetSpec, tags: dict[str, str]

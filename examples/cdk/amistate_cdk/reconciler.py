@@ -41,7 +41,9 @@ def reconcile_function(
         timeout=RECONCILE_TIMEOUT,
     )
     permissions.grant_table(owner, function, permissions.RECONCILE_TABLE_ACTIONS)
-    permissions.grant_parameters(owner, function, permissions.RECONCILE_PARAMETER_ACTIONS)
+    permissions.grant_parameters(
+        owner, function, permissions.RECONCILE_PARAMETER_ACTIONS, describes_images=True
+    )
     _grant_builds(owner, function)
     _grant_in_use_tags(owner, function)
     return function

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from amistate.core import ami_parameter
 from amistate.core.names import DEFAULT_PARAMETER_PREFIX, validate_prefix
 from amistate.core.settings import MAX_HISTORY
 
@@ -92,6 +93,11 @@ class PresetSpec:
     extra_config: Mapping[str, Any] = field(default_factory=dict)
     schedule: str | None = None
     start_build: bool = True
+    #: The plain AMI parameter amistate keeps for launch templates (``resolve:ssm:``).
+    ami_parameter: str | None = None
+    #: A runner launch template on it (:mod:`.launch_templates`): deploy once the
+    #: preset's first good build exists (EC2 checks the parameter exists).
+    launch_template: bool = False
 
     def config(self) -> dict[str, Any]:
         """The preset's configuration as stored in SSM (amistate adds ``amiId``)."""
@@ -207,6 +213,27 @@ def validate(settings: AmiStateSettings) -> None:
             )
         if preset.schedule is not None:
             _check_schedule(f"presets[{preset.name}].schedule", preset.schedule)
+    _check_ami_parameters(settings)
+
+
+def _check_ami_parameters(settings: AmiStateSettings) -> None:
+    """Each ``amiParameter`` a name amistate can keep, outside the prefix, one per preset."""
+    owners: dict[str, str] = {}
+    for preset in settings.presets:
+        name = preset.ami_parameter
+        if name is None:
+            if preset.launch_template:
+                raise SettingsError(f"presets[{preset.name}].launchTemplate: needs amiParameter")
+            continue
+        where = f"presets[{preset.name}].amiParameter"
+        try:
+            ami_parameter.validate_name(name, where)
+            ami_parameter.check_outside(name, settings.parameter_prefix.rstrip("/"), where)
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
+        other = owners.setdefault(name, preset.name)
+        if other != preset.name:
+            raise SettingsError(f"{where}: {name!r} is already presets[{other}].amiParameter")
 
 
 def schedule_minute(preset: str) -> int:

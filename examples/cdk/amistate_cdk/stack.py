@@ -88,6 +88,18 @@ class AmiStateStack(Stack):
                 preset.parameter_name,
                 f"SSM parameter of preset {preset_name}",
             )
+            if preset.ami_parameter is not None:
+                self._output(
+                    output_id("AmiParameterName", preset_name),
+                    preset.ami_parameter,
+                    f"AMI parameter of preset {preset_name} (resolve:ssm: in launch templates)",
+                )
+            if preset.launch_template is not None:
+                self._output(
+                    output_id("LaunchTemplateId", preset_name),
+                    preset.launch_template.ref,
+                    f"runner launch template of preset {preset_name} (its live AMI)",
+                )
 
     def _output(self, logical_id: str, value: str, description: str) -> None:
         output = CfnOutput(
