@@ -12,6 +12,7 @@ import boto3
 import pytest
 from amistate_adapters import ssm
 from amistate_adapters.ssm import SsmParameterStore
+from amistate_adapters.write_pace import WritePace
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
@@ -220,3 +221,30 @@ def test_the_lambda_handler_sets_the_runtime_deadline_per_invocation(
         lambda_handler.handler({}, Context())
     assert seen == [pytest.approx(27.5)]
     assert rt.deadline.remaining() is None
+
+
+def test_an_ami_parameter_write_is_paced_and_retried_like_the_json_one(
+    client: Any, time_: FakeTime
+) -> None:
+    """``put_ami`` shares the process's write pace and the throttle backoff."""
+    pace = WritePace(2.0, clock=time_.clock, sleep=time_.sleep)
+    store = SsmParameterStore(
+        client, "us-west-2", None, sleep=time_.sleep, jitter=lambda low, high: high, pace=pace
+    )
+    name, ami = "/spot-runner/amis/linux-x64", "ami-0123456789abcdef0"
+    expected = {
+        "Name": name,
+        "Value": ami,
+        "Type": "String",
+        "DataType": "aws:ec2:image",
+        "Overwrite": True,
+    }
+    with Stubber(client) as stubber:
+        _ok(stubber)  # the JSON parameter's write: the first slot
+        _throttle(stubber)
+        stubber.add_response("put_parameter", {"Version": 3, "Tier": "Standard"}, expected)
+        store.put(NAME, VALUE, None)
+        assert store.put_ami(name, ami).version == 3
+        stubber.assert_no_pending_responses()
+    # Its slot 0.5 s after the JSON write; throttled: a 0.5 s backoff; its next slot is past.
+    assert time_.pauses == [0.5, 0.5]

@@ -320,14 +320,23 @@ def test_every_function_writes_the_same_parameters_and_only_deploy_starts_builds
     assert converge <= deploy
     assert "ssm:GetParameters" not in state | deploy
     assert "imagebuilder:StartImagePipelineExecution" not in state | reconcile
-    assert not {a for a in state | deploy if a.startswith("ec2:")}
+    # Only what Parameter Store asks of an AMI parameter's writer (the example has one).
+    assert {a for a in state | deploy if a.startswith("ec2:")} == {"ec2:DescribeImages"}
     assert "imagebuilder:StartImagePipelineExecution" in deploy
-    # The three parameter statements name the same parameters: every region, one prefix.
-    regions = (REGION, *synthesized.settings[stack].extra_regions)
+    # The three parameter statements name the same parameters: every region, one prefix,
+    # and each AMI parameter by its exact name.
+    settings = synthesized.settings[stack]
+    regions = (REGION, *settings.extra_regions)
+    names = [p.ami_parameter for p in settings.presets if p.ami_parameter]
+    assert names == ["/spot-runner/amis/linux-x64"]
     for handler in (STATE_HANDLER, DEPLOY_HANDLER, RECONCILE_HANDLER):
         parameters = _statement(template, handler, "PresetParameters")
         assert [render(r) for r in _listed(parameters["Resource"])] == [
             f"arn:{PARTITION}:ssm:{region}:{ACCOUNT}:parameter/spot-runner/configs/*"
+            for region in regions
+        ] + [
+            f"arn:{PARTITION}:ssm:{region}:{ACCOUNT}:parameter{n}"
+            for n in names
             for region in regions
         ]
     (start,) = [

@@ -306,9 +306,15 @@ def test_outputs_name_the_table_functions_dashboard_and_each_presets_pipeline_an
         assert described[f"SSM parameter of preset {preset.name}"] == (
             f"/spot-runner/configs/{preset.name}"
         )
+    for preset in settings.presets:
+        if preset.ami_parameter is not None:
+            what = f"AMI parameter of preset {preset.name} (resolve:ssm: in launch templates)"
+            assert described[what] == preset.ami_parameter
     assert outputs["Deployment"] == stack
     assert outputs["InUseTagKey"] == f"amistate:in-use:{stack}"
-    assert len(outputs) == 8 + 2 * len(settings.presets)
+    amis = sum(1 for p in settings.presets if p.ami_parameter)
+    templates = sum(1 for p in settings.presets if p.launch_template)
+    assert len(outputs) == 8 + 2 * len(settings.presets) + amis + templates
 
 
 @pytest.mark.parametrize("stack", STACKS)

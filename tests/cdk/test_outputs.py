@@ -49,7 +49,7 @@ def test_outputs_have_explicit_names_and_exports(synthesized: Synthesized, stack
 def test_presets_whose_output_names_would_collide_are_refused() -> None:
     example = read_settings(EXAMPLE_SETTINGS)
     first = example.presets[0]
-    twin = replace(first, name=first.name.replace("-", "_"))
+    twin = replace(first, name=first.name.replace("-", "_"), ami_parameter=None)
     both = rf"{first.name}.*{twin.name}"
     with pytest.raises(SettingsError, match=both):
         AmiStateStack(

@@ -30,6 +30,9 @@ def test_the_shipped_example_loads() -> None:
         "timeout": 3600,
         "labels": ["self-hosted", "linux", "x64"],
     }
+    first, second = settings.presets
+    assert (first.ami_parameter, first.launch_template) == ("/spot-runner/amis/linux-x64", False)
+    assert (second.ami_parameter, second.launch_template) == (None, False)
 
 
 def test_the_defaults_of_the_monitoring_and_lifecycle_settings() -> None:
@@ -84,6 +87,15 @@ def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
         (_set("imageLifecycle", {"maxAgeDays": 5000}), "imageLifecycle.maxAgeDays"),
         (_set("imageLifecycle", {"keep": 3}), "unknown field(s) keep"),
         (_set("presets.0.name", "p" * 100), "too long for Image Builder names"),
+        (_set("presets.0.amiParameter", "amis/x"), "presets[linux-x64].amiParameter: 'amis/x'"),
+        (_set("presets.0.amiParameter", "/aws/x"), "presets[linux-x64].amiParameter: '/aws/x'"),
+        (_set("presets.0.amiParameter", "/spot-runner/configs/x"), "is under /spot-runner/con"),
+        (
+            _set("presets.1.amiParameter", "/spot-runner/amis/linux-x64"),
+            "presets[linux-arm64].amiParameter: '/spot-runner/amis/linux-x64' is already",
+        ),
+        (_set("presets.1.launchTemplate", True), "presets[linux-arm64].launchTemplate: needs ami"),
+        (_set("presets.0.launchTemplate", "yes"), "presets[0].launchTemplate: expected bool"),
     ],
 )
 def test_invalid_settings_are_refused_naming_the_field(

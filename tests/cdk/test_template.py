@@ -306,7 +306,19 @@ def test_one_custom_resource_per_preset_with_the_contract_properties(
     for preset in settings.presets:
         logical_id, resource = by_name[preset.name]
         props = resource["Properties"]
-        assert set(props) == {"ServiceToken", "PresetName", "PipelineArn", "Config", "StartBuild"}
+        named = {"AmiParameter"} if preset.ami_parameter else set()
+        assert (
+            set(props)
+            == {
+                "ServiceToken",
+                "PresetName",
+                "PipelineArn",
+                "Config",
+                "StartBuild",
+            }
+            | named
+        )
+        assert props.get("AmiParameter") == preset.ami_parameter
         assert props["ServiceToken"] == {"Fn::GetAtt": [provider_fn[0], "Arn"]}
         (pipeline_id,) = [
             k
@@ -388,3 +400,22 @@ def _function_id(synthesized: Synthesized, stack: str, handler: str) -> str:
         if r["Properties"]["Handler"] == handler
     ]
     return found
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_runner_launch_template_resolves_the_ami_parameter_at_each_launch(
+    synthesized: Synthesized, stack: str
+) -> None:
+    """Opt-in (``launchTemplate``: the Full stack); after its preset's custom resource."""
+    template = synthesized.templates[stack]
+    settings = synthesized.settings[stack]
+    wanted = [p for p in settings.presets if p.launch_template]
+    found = resources_of_type(template, "AWS::EC2::LaunchTemplate")
+    assert len(found) == len(wanted) == (1 if stack == "Full" else 0)
+    states = resources_of_type(template, "Custom::AmiStatePreset")
+    for preset, (logical_id, resource) in zip(wanted, found.items(), strict=True):
+        data = resource["Properties"]["LaunchTemplateData"]
+        assert data["ImageId"] == f"resolve:ssm:{preset.ami_parameter}"
+        assert data["MetadataOptions"]["HttpTokens"] == "required"
+        (state,) = [k for k, r in states.items() if r["Properties"]["PresetName"] == preset.name]
+        assert state in resource["DependsOn"], logical_id
