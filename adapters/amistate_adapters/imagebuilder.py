@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -11,7 +11,6 @@ from amistate.core.amis import amis_of
 from amistate.core.arns import owner_of
 from amistate.ports import ImageFacts
 from amistate_adapters.errors import UnknownBuild, error_code, permanent_errors
-from amistate_adapters.pipeline_images import parse_date
 
 if TYPE_CHECKING:
     from mypy_boto3_imagebuilder.client import ImagebuilderClient
@@ -19,6 +18,18 @@ if TYPE_CHECKING:
 NOT_FOUND = "ResourceNotFoundException"
 #: StartImagePipelineExecution's clientToken: 1 to 64 characters (API model).
 CLIENT_TOKEN_MAX = 64
+
+
+def parse_date(value: object) -> datetime:
+    """An Image Builder ``DateTime`` (ISO 8601 text, e.g. ``2024-01-18T17:21:03.113Z``)
+    as an aware UTC datetime. Image Builder's times are UTC: a time without a
+    zone is read as UTC. Raises ValueError or TypeError."""
+    if not isinstance(value, str):
+        raise TypeError(f"expected an ISO 8601 string, got {type(value).__name__}")
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
 
 
 def _created(value: object) -> datetime | None:

@@ -16,7 +16,7 @@ throttling, 5xx and network errors propagate after botocore's retries.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -26,6 +26,7 @@ from amistate.core.arns import parse_build_arn
 from amistate.errors import AmistateError
 from amistate.ports.inventory import BuildSummary
 from amistate_adapters.errors import error_code, permanent_errors
+from amistate_adapters.imagebuilder import parse_date
 
 if TYPE_CHECKING:
     from mypy_boto3_imagebuilder.client import ImagebuilderClient
@@ -37,18 +38,6 @@ PAGE_SIZE = 25
 
 class UnknownPipeline(AmistateError, LookupError):
     """Image Builder has no such image pipeline (ResourceNotFoundException)."""
-
-
-def parse_date(value: object) -> datetime:
-    """An Image Builder ``DateTime`` (ISO 8601 text, e.g. ``2024-01-18T17:21:03.113Z``)
-    as an aware UTC datetime. Image Builder's times are UTC: a time without a
-    zone is read as UTC. Raises ValueError or TypeError."""
-    if not isinstance(value, str):
-        raise TypeError(f"expected an ISO 8601 string, got {type(value).__name__}")
-    parsed = datetime.fromisoformat(value)
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 def build_summary(entry: object) -> BuildSummary | None:

@@ -10,18 +10,20 @@ come from ``make`` (default: the process's shared, cached clients).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from amistate.core.deadline import Deadline
 from amistate.core.settings import TABLE, Settings
 from amistate.errors import ConfigurationError
 from amistate.ports import Ports
-from amistate.ports.inventory import Inventory
 from amistate_adapters import clients
 from amistate_adapters.dynamodb import DynamoPresetCatalog, DynamoStateStore
 from amistate_adapters.imagebuilder import ImageBuilderCatalog, ImageBuilderPipelines
 from amistate_adapters.ssm import SsmParameterStore
 from amistate_adapters.write_pace import WritePace
+
+if TYPE_CHECKING:
+    from amistate.ports.inventory import Inventory
 
 #: Makes (or reuses) the boto3 client of a service in a region.
 MakeClient = Callable[[str, str], Any]
@@ -83,6 +85,7 @@ def aws_ports(
 
 def aws_inventory(settings: Settings, make: MakeClient | None = None) -> Inventory:
     """The reconciler's ports: Image Builder's pipeline listing and EC2 in every region."""
+    from amistate.ports.inventory import Inventory
     from amistate_adapters.ec2 import Ec2MachineImages
     from amistate_adapters.pipeline_images import ImageBuilderPipelineImages
 

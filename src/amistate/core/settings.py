@@ -13,13 +13,16 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from attrs import evolve, field, frozen
 
 from amistate.core.arns import owner_of
-from amistate.core.in_use import InUseKeys, table_deployment
 from amistate.core.names import DEFAULT_PARAMETER_PREFIX, REGION_NAME, validate_prefix
 from amistate.errors import ConfigurationError, InvalidPresetName
+
+if TYPE_CHECKING:
+    from amistate.core.in_use import InUseKeys
 
 TABLE = "AMISTATE_TABLE"
 PARAMETER_PREFIX = "AMISTATE_PARAMETER_PREFIX"
@@ -60,7 +63,10 @@ class Settings:
 
     def in_use_keys(self) -> InUseKeys:
         """This deployment's in-use tag keys (:mod:`amistate.core.in_use`): from
-        ``deployment``, else from the table (``<region>/<table name>``)."""
+        ``deployment``, else from the table (``<region>/<table name>``). Imported
+        here: the event path never asks (a cold start does not pay for it)."""
+        from amistate.core.in_use import InUseKeys, table_deployment
+
         if self.deployment:
             return InUseKeys.of(self.deployment)
         if not self.table:

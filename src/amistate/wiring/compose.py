@@ -19,10 +19,10 @@ from amistate.core.deadline import Deadline
 from amistate.core.settings import Settings
 from amistate.errors import ConfigurationError
 from amistate.ports import Ports
-from amistate.ports.inventory import Inventory
 from amistate.usecases.service import AmiService
 
 if TYPE_CHECKING:
+    from amistate.ports.inventory import Inventory
     from amistate.usecases.deploy import PresetDeployer
     from amistate.usecases.pins import Pins
     from amistate.usecases.reconcile.run import Reconciler

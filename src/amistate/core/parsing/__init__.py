@@ -20,21 +20,34 @@ Anything else raises :class:`~amistate.errors.MalformedEvent` naming the field
 path; no bare KeyError/TypeError/IndexError escapes. One module per input
 shape (:mod:`.eventbridge`, :mod:`.sns`, :mod:`.sqs`), all on the strict
 converter of :mod:`.strict`; this module splits a Lambda invocation into records.
+The SNS and SQS modules are imported with the first record of their shape: a
+cold start on the EventBridge path does not pay for them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from attrs import frozen
 
 from amistate.core.events import BuildEvent
 from amistate.core.parsing.eventbridge import DETAIL_TYPE, EVENT_SOURCE, parse_eventbridge
-from amistate.core.parsing.sns import parse_image_notification, parse_sns_envelope
-from amistate.core.parsing.sqs import parse_sqs_body
 from amistate.core.parsing.strict import parse_date_created, parse_time
 from amistate.errors import MalformedEvent
+
+if TYPE_CHECKING:
+    from amistate.core.parsing.sns import parse_image_notification
+
+
+def __getattr__(name: str) -> Any:
+    """``parse_image_notification``, re-exported, imported on first use."""
+    if name == "parse_image_notification":
+        from amistate.core.parsing import sns
+
+        return sns.parse_image_notification
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # --- a whole Lambda invocation ------------------------------------------------------
 
@@ -101,7 +114,11 @@ def _record(kind: Kind, index: int, record: object) -> Item:
         if record.get("eventSource") != "aws:sqs":
             error = MalformedEvent(f"{path}.eventSource", "expected 'aws:sqs'")
             return Item(path, error, message_id)
+        from amistate.core.parsing.sqs import parse_sqs_body
+
         return _attempt(path, lambda: parse_sqs_body(record, path), message_id)
+    from amistate.core.parsing.sns import parse_sns_envelope
+
     if record.get("EventSource") != "aws:sns":
         return Item(path, MalformedEvent(f"{path}.EventSource", "expected 'aws:sns'"))
     return _attempt(path, lambda: parse_sns_envelope(record.get("Sns"), f"{path}.Sns"), None)

@@ -14,7 +14,6 @@ from typing import Any
 
 from amistate.core.events import BuildEvent
 from amistate.core.parsing.eventbridge import parse_eventbridge
-from amistate.core.parsing.sns import parse_image_notification, parse_sns_envelope
 from amistate.core.parsing.strict import json_text
 
 
@@ -24,6 +23,9 @@ def parse_sqs_body(record: Mapping[str, Any], path: str) -> BuildEvent:
     where = f"{path}.body"
     if isinstance(body, dict) and "detail-type" in body:
         return parse_eventbridge(body, where)
+    # Imported here: the EventBridge rule's path (the CDK example's) never needs it.
+    from amistate.core.parsing.sns import parse_image_notification, parse_sns_envelope
+
     if isinstance(body, dict) and body.get("Type") == "Notification":
         return parse_sns_envelope(body, where)
     # Raw message delivery: the Image object itself, timed by its own dateCreated.
