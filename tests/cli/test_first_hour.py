@@ -46,9 +46,10 @@ class _Calls:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.actions: set[str] = set()
+        factory = aws.client_factory  # the real one: the attribute is replaced below
 
         def recording(session: Any = None, endpoint_url: str | None = None) -> Any:
-            make = aws.client_factory(session, endpoint_url)
+            make = factory(session, endpoint_url)
 
             def client(service: str, region: str) -> Any:
                 made = make(service, region)
