@@ -27,6 +27,7 @@ from typing import Any
 
 from attrs import frozen
 
+from amistate.core.parsing.sqs import record_of_message
 from amistate.errors import InputError, UsageError
 
 
@@ -109,19 +110,7 @@ def _from_message(where: str, message: Any) -> Replayable:
             return Replayable(f"{where} requestPayload", inner["requestPayload"])
         if "detail-type" in inner or "Records" in inner:
             return Replayable(where, inner)
-    attributes = message.get("Attributes")
-    record = {
-        "messageId": message.get("MessageId"),
-        "receiptHandle": message.get("ReceiptHandle", ""),
-        "body": body,
-        "attributes": dict(attributes) if isinstance(attributes, Mapping) else {},
-        "messageAttributes": {},
-        "md5OfBody": message.get("MD5OfBody", ""),
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "",
-        "awsRegion": "",
-    }
-    return Replayable(where, {"Records": [record]})
+    return Replayable(where, {"Records": [record_of_message(message)]})
 
 
 __all__ = ["InputError", "Replayable", "read_sources"]

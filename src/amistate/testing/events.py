@@ -11,8 +11,8 @@
   SQS event of messages a real queue returned;
 * :func:`scheduled_event`: EventBridge's "Scheduled Event" (what starts a reconcile run).
 
-Region and account come from the ARNs. Standard library only; ``tests/samples``
-holds the real events these follow.
+Region and account come from the ARNs. No AWS SDK (the standard library and
+amistate's pure core); ``tests/samples`` holds the real events these follow.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
+
+from amistate.core.parsing.sqs import record_of_message
 
 DETAIL_TYPE = "EC2 Image Builder Image State Change"
 SOURCE = "aws.imagebuilder"
@@ -191,22 +193,7 @@ def sqs_event(*records: Mapping[str, Any]) -> dict[str, Any]:
 def received_sqs_event(messages: Sequence[Mapping[str, Any]], queue_arn: str) -> dict[str, Any]:
     """The Lambda SQS event an event source mapping builds from ``messages`` as SQS's
     ``ReceiveMessage`` returned them (with ``AttributeNames=["All"]``)."""
-    return {
-        "Records": [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": dict(m.get("Attributes", {})),
-                "messageAttributes": {},
-                "md5OfBody": m["MD5OfBody"],
-                "eventSource": "aws:sqs",
-                "eventSourceARN": queue_arn,
-                "awsRegion": queue_arn.split(":")[3],
-            }
-            for m in messages
-        ]
-    }
+    return {"Records": [record_of_message(message, queue_arn) for message in messages]}
 
 
 def scheduled_event(rule_arn: str, when: datetime | str) -> dict[str, Any]:

@@ -32,4 +32,23 @@ def parse_sqs_body(record: Mapping[str, Any], path: str) -> BuildEvent:
     return parse_image_notification(body, None, where)
 
 
-__all__ = ["parse_sqs_body"]
+def record_of_message(message: Mapping[str, Any], queue_arn: str = "") -> dict[str, Any]:
+    """The record a Lambda SQS event source mapping makes of ``message`` as SQS's
+    ``ReceiveMessage`` returns it (``aws sqs receive-message --attribute-names All``);
+    what the message lacks stays empty, for the parser to name."""
+    attributes = message.get("Attributes")
+    parts = queue_arn.split(":")
+    return {
+        "messageId": message.get("MessageId"),
+        "receiptHandle": message.get("ReceiptHandle", ""),
+        "body": message.get("Body"),
+        "attributes": dict(attributes) if isinstance(attributes, Mapping) else {},
+        "messageAttributes": {},
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": parts[3] if len(parts) > 3 else "",
+    }
+
+
+__all__ = ["parse_sqs_body", "record_of_message"]
