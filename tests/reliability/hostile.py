@@ -19,6 +19,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from amistate.testing import events
 from tests.reliability.common import ACCOUNT, EB_AVAILABLE, IMAGE, PIPELINE, REGION, SNS_AVAILABLE
 
 DETAIL_TYPE = "EC2 Image Builder Image State Change"
@@ -404,16 +405,8 @@ _message_ids = st.uuids().map(str)
 
 @st.composite
 def sqs_record(draw: st.DrawFn, message_id: str) -> tuple[str, dict[str, Any]]:
-    record: dict[str, Any] = {
-        "messageId": message_id,
-        "receiptHandle": "AQEB" + "x" * 20,
-        "eventSource": "aws:sqs",
-        "eventSourceARN": f"arn:aws:sqs:{REGION}:{ACCOUNT}:amistate-events",
-        "awsRegion": REGION,
-        "attributes": {"SentTimestamp": "1705600257204", "ApproximateReceiveCount": "1"},
-        "messageAttributes": {},
-        "md5OfBody": "0",
-    }
+    queue = f"arn:aws:sqs:{REGION}:{ACCOUNT}:amistate-events"
+    record = events.sqs_record("", message_id=message_id, sent=1705600257204, queue_arn=queue)
     kind = draw(
         st.sampled_from(
             ["eventbridge", "sns-envelope", "raw-image", "body-not-json", "timestamp", "source"]

@@ -17,6 +17,7 @@ from amistate_adapters import clients
 
 from amistate.errors import AmistateError
 from amistate.shims import custom_resource, lambda_handler, runtime
+from amistate.testing.events import sqs_record
 from tests.reliability.aws_world import AwsWorld
 from tests.reliability.common import (
     ACCOUNT,
@@ -44,12 +45,10 @@ def memory() -> Iterator[MemoryWorld]:
 
 
 def _sqs(message_id: str, body: Any, sent: str) -> dict[str, Any]:
-    return {
-        "messageId": message_id,
-        "eventSource": "aws:sqs",
-        "body": json.dumps(body),
-        "attributes": {"SentTimestamp": sent},
-    }
+    """A record whose ``SentTimestamp`` is ``sent`` as written (digits SQS never sends)."""
+    record = sqs_record(body, message_id=message_id)
+    record["attributes"]["SentTimestamp"] = sent
+    return record
 
 
 @pytest.mark.parametrize("sent", ["99999999999999999999", "9" * 400, "²"])
