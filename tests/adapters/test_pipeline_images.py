@@ -6,8 +6,9 @@ Two layers:
   (requests and responses validated against the service model): the samples,
   pagination, the ``since`` stop rule (counted calls), the account filter,
   malformed entries and errors.
-* The same behaviour on the adapter and on ``MemoryPipelineImages``: a paging
-  stand-in (:class:`PagedImagebuilder`, shapes checked against the model)
+* The same behaviour on the adapter and on ``MemoryPipelineImages``: the kit's
+  Image Builder stand-in (:class:`amistate.testing.ImageBuilderStandIn`, over HTTP,
+  its shapes checked against the model in ``tests/adapters/test_standin_model.py``)
   serves the adapter the builds the memory fake holds.
 """
 
@@ -32,11 +33,12 @@ from amistate_adapters.pipeline_images import (
 from attrs import frozen
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
-from botocore.validate import ParamValidator
 
 from amistate.core.amis import NO_AMIS, Amis, Place
 from amistate.errors import AmistateError
 from amistate.ports.inventory import BuildSummary, PipelineImages
+from amistate.testing.shapes import iso
+from amistate.testing.standin import ImageBuilderStandIn
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 ACCOUNT = "111122223333"
@@ -52,10 +54,6 @@ def sample(name: str) -> dict[str, Any]:
 
 def build_arn(n: int) -> str:
     return f"arn:aws:imagebuilder:us-west-2:{ACCOUNT}:image/spot-runner-linux-x64/1.0.0/{n}"
-
-
-def iso(when: datetime) -> str:
-    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
 
 
 def entry(n: int, created: datetime, status: str = "AVAILABLE") -> dict[str, Any]:
@@ -352,88 +350,57 @@ def test_finished_at_throttled_propagates(stubbed: Stubbed) -> None:
 # ---------------------------------------------------------------- the same behaviour, both ports
 
 
-class PagedImagebuilder:
-    """Image Builder's two list calls over a list of entries, in pages of ``page``.
-
-    Serves them in the order given; every request and response is checked
-    against botocore's model, as Stubber would.
-    """
-
-    def __init__(self, page: int = 2) -> None:
-        self.model = boto3.client("imagebuilder", region_name="us-west-2").meta.service_model
-        self.pipelines: dict[str, list[dict[str, Any]]] = {}
-        self.workflows: dict[str, list[dict[str, Any]]] = {}
-        self.size = page
-        self.calls: list[str] = []
-
-    def _checked(self, operation: str, params: dict[str, Any], response: dict[str, Any]) -> Any:
-        op = self.model.operation_model(operation)
-        for value, shape in ((params, op.input_shape), (response, op.output_shape)):
-            assert shape is not None
-            report = ParamValidator().validate(value, shape)
-            assert not report.has_errors(), report.generate_report()
-        self.calls.append(operation)
-        return response
-
-    def list_image_pipeline_images(self, **params: Any) -> Any:
-        if params["imagePipelineArn"] not in self.pipelines:
-            raise ClientError(
-                {"Error": {"Code": "ResourceNotFoundException", "Message": "no such pipeline"}},
-                "ListImagePipelineImages",
-            )
-        entries = self.pipelines[params["imagePipelineArn"]]
-        start = int(params.get("nextToken", "0"))
-        response: dict[str, Any] = {"imageSummaryList": entries[start : start + self.size]}
-        if start + self.size < len(entries):
-            response["nextToken"] = str(start + self.size)
-        return self._checked("ListImagePipelineImages", params, response)
-
-    def list_workflow_executions(self, **params: Any) -> Any:
-        found = self.workflows.get(params["imageBuildVersionArn"], [])
-        return self._checked("ListWorkflowExecutions", params, {"workflowExecutions": found})
-
-
-@frozen
 class PipelineWorld:
-    """A port and a way to add builds behind it."""
+    """A port and a way to add builds behind it: the memory fake, or the adapter on the
+    kit's Image Builder stand-in (strict: only ``PIPELINE`` exists; pages of 2)."""
 
-    port: PipelineImages
-    calls: list[str]
-    adapter: bool
+    def __init__(self, port: PipelineImages, standin: ImageBuilderStandIn | None) -> None:
+        self.port = port
+        self.standin = standin
+
+    @property
+    def calls(self) -> list[str]:
+        if self.standin is None:
+            assert isinstance(self.port, MemoryPipelineImages)
+            return self.port.calls
+        return [operation for operation, _ in self.standin.calls]
 
     def add(self, n: int, created: datetime, status: str = "AVAILABLE") -> None:
-        port = self.port
-        if isinstance(port, MemoryPipelineImages):
-            amis = {"us-west-2": f"ami-{n:017x}"} if status == "AVAILABLE" else None
-            port.add(PIPELINE, build_arn(n), status, created, amis=amis)
+        amis = {"us-west-2": f"ami-{n:017x}"} if status == "AVAILABLE" else {}
+        if self.standin is None:
+            assert isinstance(self.port, MemoryPipelineImages)
+            self.port.add(PIPELINE, build_arn(n), status, created, amis=amis or None)
             return
-        assert isinstance(port, ImageBuilderPipelineImages)
-        client: PagedImagebuilder = port.client  # type: ignore[assignment]
-        entries = client.pipelines.setdefault(PIPELINE, [])
-        entries.append(entry(n, created, status))
-        entries.sort(key=lambda e: str(e["dateCreated"]), reverse=True)  # as AWS lists them
+        self.standin.add_image(build_arn(n), PIPELINE, amis, status, created)
 
     def ended(self, n: int, when: datetime) -> None:
-        port = self.port
-        if isinstance(port, MemoryPipelineImages):
-            port.set_finished(build_arn(n), when)
+        if self.standin is None:
+            assert isinstance(self.port, MemoryPipelineImages)
+            self.port.set_finished(build_arn(n), when)
             return
-        assert isinstance(port, ImageBuilderPipelineImages)
-        client: PagedImagebuilder = port.client  # type: ignore[assignment]
-        workflow = sample("listworkflowexecutions-response.json")["workflowExecutions"][0]
-        client.workflows.setdefault(build_arn(n), []).append({**workflow, "endTime": iso(when)})
+        image = self.standin.images[build_arn(n)]
+        amis = {a["region"]: a["image"] for a in image["outputResources"]["amis"]}
+        status = image["state"]["status"]
+        self.standin.finish(build_arn(n), status, amis, finished=when, deliver=False)
 
 
 @pytest.fixture(params=["memory", "adapter"])
-def pipeline_world(request: pytest.FixtureRequest) -> PipelineWorld:
+def pipeline_world(request: pytest.FixtureRequest) -> Iterator[PipelineWorld]:
     if request.param == "memory":
         memory = MemoryPipelineImages(page_size=2)
         memory.add_pipeline(PIPELINE)
-        return PipelineWorld(memory, memory.calls, adapter=False)
-    client = PagedImagebuilder(page=2)
-    client.pipelines[PIPELINE] = []
-    adapter = ImageBuilderPipelineImages(client, page_size=2)  # type: ignore[arg-type]
-    return PipelineWorld(adapter, client.calls, adapter=True)
+        yield PipelineWorld(memory, None)
+        return
+    with ImageBuilderStandIn(strict=True) as standin:
+        standin.pipelines.add(PIPELINE)
+        client = boto3.client(
+            "imagebuilder",
+            region_name="us-west-2",
+            endpoint_url=standin.url,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        yield PipelineWorld(ImageBuilderPipelineImages(client, page_size=2), standin)
 
 
 def test_no_builds_yet(pipeline_world: PipelineWorld) -> None:
