@@ -1,8 +1,7 @@
-"""Shared pieces: sample-shaped events, Markdown tables, the machine."""
+"""Shared pieces: events (amistate.testing's builders), Markdown tables, the machine."""
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import platform
@@ -12,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from amistate.testing import events
+
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = ROOT / "tests" / "samples"
-SHARED_SAMPLES = ROOT.parent / "shared" / "samples"
 
 REGION = "us-west-2"
 ACCOUNT = "111122223333"
@@ -26,15 +25,6 @@ CONFIG: dict[str, Any] = {
     "labels": {"os": "linux", "arch": "x64"},
     "maxPrice": None,
 }
-
-
-def sample(name: str) -> Any:
-    """A sample from tests/samples (or ../shared/samples), as a fresh object."""
-    for folder in (SAMPLES, SHARED_SAMPLES):
-        path = folder / name
-        if path.exists():
-            return json.loads(path.read_text())
-    raise FileNotFoundError(name)
 
 
 def pipeline_arn(name: str) -> str:
@@ -50,46 +40,26 @@ def ami_for(preset_index: int, build: int) -> str:
     return f"ami-{preset_index:08x}{build:09x}"
 
 
-def iso(when: datetime) -> str:
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
 def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
-_EB = sample("eventbridge-image-state-change-available.json")
-_SNS = sample("sns-image-notification-available.json")
+#: The start Image Builder reports for every build (bench/server.py's GetImage answers it).
+CREATED = datetime(2024, 1, 18, 17, 21, 3, 113000, tzinfo=UTC)
 
 
 def eventbridge_event(build: str, status: str, when: datetime) -> dict[str, Any]:
-    """An EventBridge Image State Change event shaped like the sample."""
-    event: dict[str, Any] = copy.deepcopy(_EB)
-    event["resources"] = [build]
-    event["time"] = iso(when).replace(".000Z", "Z")
-    event["detail"]["state"] = {"status": status}
-    if status == "FAILED":
-        event["detail"]["state"]["reason"] = "Step failed: build"
-    return event
+    """An EventBridge Image State Change event (the test kit's, amistate.testing.events)."""
+    reason = "Step failed: build" if status == "FAILED" else None
+    return events.eventbridge_event(build, status, when, reason=reason)
 
 
 def sns_event(
     build: str, status: str, when: datetime, pipeline: str, amis: dict[str, str]
 ) -> dict[str, Any]:
-    """A Lambda SNS event whose message is Image Builder's notification."""
-    event: dict[str, Any] = copy.deepcopy(_SNS)
-    envelope = event["Records"][0]["Sns"]
-    image = json.loads(envelope["Message"])
-    image["arn"] = build
-    image["state"] = {"status": status}
-    image["sourcePipelineArn"] = pipeline
-    template = image["outputResources"]["amis"][0]
-    image["outputResources"]["amis"] = [
-        {**template, "region": region, "image": ami} for region, ami in amis.items()
-    ]
-    envelope["Message"] = json.dumps(image)
-    envelope["Timestamp"] = iso(when)
-    return event
+    """A Lambda SNS event whose message is Image Builder's notification (the test kit's)."""
+    image = events.image_notification(build, pipeline, status, amis, CREATED)
+    return events.sns_event(events.sns_envelope(image, when))
 
 
 def build_outcomes(events: Iterable[Mapping[str, Any]]) -> dict[str, str]:

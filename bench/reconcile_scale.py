@@ -9,7 +9,7 @@ mapping in DynamoDB, and its SSM parameter. Where things live:
 * SSM and EC2: a fresh bench server (moto, in its own process) per backend,
   so AMIs and tags of one backend never show up in the other; every AMI is
   a real ``RegisterImage`` there, so ``DescribeImages`` finds it;
-* Image Builder: :class:`amistate.demo.standin.ImageBuilderStandIn`
+* Image Builder: :class:`amistate.testing.standin.ImageBuilderStandIn`
   (``ListImagePipelineImages``, ``ListWorkflowExecutions``, ``GetImage``),
   in this process on loopback. Its builds finish with ``deliver=False``: the
   events are lost, only a reconcile run can find them.
@@ -200,9 +200,9 @@ def measure_backend(backend: str, presets: int, dynamodb_url: str | None) -> Bac
     """Set up ``presets`` on a fresh bench server (and dynalite), then the four runs."""
     from amistate_adapters import clients
 
-    from amistate.demo.standin import ImageBuilderStandIn
     from amistate.shims import runtime
-    from tests.servers import create_table
+    from amistate.testing.standin import ImageBuilderStandIn
+    from amistate.testing.world import create_table
 
     out = BackendResult(backend, presets)
     with BenchServer() as server, ImageBuilderStandIn() as images:

@@ -57,8 +57,8 @@ def preset_ami(index: int, build: int) -> str:
 
 
 def create_table(client: Any, name: str) -> None:
-    """The stack's table shape (string PK/SK, on demand), as tests/servers.py makes it."""
-    from tests.servers import create_table as create
+    """The stack's table shape (the test kit's, amistate.testing.world)."""
+    from amistate.testing.world import create_table as create
 
     create(client, name)
 
