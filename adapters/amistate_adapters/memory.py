@@ -16,8 +16,9 @@ from amistate.core.ami_parameter import AMI_DATA_TYPE, unwritable
 from amistate.core.amis import Amis
 from amistate.core.builds import TrimBasis
 from amistate.core.merge import load_object
+from amistate.core.rollout import RolloutBasis
 from amistate.core.rules import Transition
-from amistate.core.state import AmiState, BuildRecord, Pin
+from amistate.core.state import AmiState, BuildRecord, Candidate, Pin, Rejection
 from amistate.errors import AwsRequestRejected, UnknownBuild
 from amistate.ports import (
     STANDARD_TIER_LIMIT,
@@ -82,6 +83,8 @@ class MemoryStateStore:
                 return True
             if current is None or not basis.holds_for(current):
                 return False
+            if any(b.rejection is not None for k, b in current.history.items() if k in keys):
+                return False
             gone = set(keys)
             history = {k: b for k, b in current.history.items() if k not in gone}
             self.table.records[preset] = evolve(current, history=history)
@@ -92,13 +95,44 @@ class MemoryStateStore:
             current = self.table.records.get(preset)
             if current is None or current.ami_key != ami_key:
                 return None
-            new = evolve(
-                current,
-                amis=to.amis,
-                ami_key=to.key,
-                ami_build_id=to.build_id,
-                ami_updated_at=to.updated_at,
+            kept = current.history.get(to.key)
+            if kept is not None and kept.rejection is not None:
+                return None
+            new = _with_register(current, to)
+            self.table.records[preset] = new
+            return new
+
+    def promote(self, preset: str, candidate: Candidate) -> AmiState | None:
+        with self.table.lock:
+            current = self.table.records.get(preset)
+            if current is None or current.candidate != candidate:
+                return None
+            if candidate.key <= current.ami_key:
+                return None
+            new = evolve(current, candidate=None).with_live(
+                candidate.build_id, candidate.key, candidate.amis, candidate.completed_at
             )
+            self.table.records[preset] = new
+            return new
+
+    def reject(
+        self,
+        preset: str,
+        key: str,
+        rejection: Rejection,
+        basis: RolloutBasis,
+        to: BuildRecord | None,
+    ) -> AmiState | None:
+        with self.table.lock:
+            current = self.table.records.get(preset)
+            if current is None or key not in current.history or not basis.holds_for(current):
+                return None
+            history = {**current.history, key: evolve(current.history[key], rejection=rejection)}
+            new = evolve(current, history=history)
+            if current.candidate is not None and current.candidate.key == key:
+                new = evolve(new, candidate=None)
+            if to is not None and current.ami_key == key:
+                new = _with_register(new, to)
             self.table.records[preset] = new
             return new
 
@@ -139,6 +173,11 @@ class MemoryStateStore:
         return iter(records)
 
 
+def _with_register(record: AmiState, to: BuildRecord) -> AmiState:
+    """``record`` with ``to``'s build in the AMI register (its key included)."""
+    return record.with_live(to.build_id, to.key, to.amis, to.updated_at)
+
+
 class MemoryPresetCatalog:
     """:class:`amistate.ports.PresetCatalog` over a :class:`MemoryTable`."""
 
@@ -158,6 +197,7 @@ class MemoryPresetCatalog:
                 pipeline_arn=preset.pipeline_arn,
                 retired_keys=tuple(preset.retired_keys),
                 ami_parameter=preset.ami_parameter,
+                rollout=preset.rollout,
             )
 
     def unregister(self, preset: str, pipeline_arn: str | None) -> None:

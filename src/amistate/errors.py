@@ -82,6 +82,14 @@ class PinRefused(AmistateError, ValueError):
     """A pin, unpin or rollback that would not name one of the preset's good builds."""
 
 
+class NoCandidate(AmistateError, LookupError):
+    """A promote (or a reject without a target) of a preset no candidate waits for."""
+
+
+class RejectRefused(AmistateError, ValueError):
+    """A reject that names no good build of the preset, or that would leave nothing live."""
+
+
 class NoAmiForRegion(AmistateError):
     """An AVAILABLE build was not distributed to a region the preset needs."""
 
@@ -128,8 +136,10 @@ __all__ = [
     "InvalidProperties",
     "MalformedEvent",
     "NoAmiForRegion",
+    "NoCandidate",
     "PinRefused",
     "PresetNotBuilt",
+    "RejectRefused",
     "TableNotFound",
     "TransientError",
     "UnknownBuild",

@@ -78,6 +78,7 @@ def test_item_layout(table: Table) -> None:
         "config": {"S": '{"timeout":60,"spot":true}'},
         "retiredKeys": {"L": []},
         "pipelineArn": {"S": PIPELINE},
+        "rolloutPolicy": {"S": "immediate"},
     }
     assert raw(table, f"PIPELINE#{PIPELINE}", "PRESET") == {
         "PK": {"S": f"PIPELINE#{PIPELINE}"},

@@ -47,7 +47,18 @@ def test_history_lists_builds_newest_first_with_failures(op: Operator, reader: N
     builds = document["builds"]
     assert [b["buildId"] for b in builds] == [b3, b2, b1]
     assert [list(b) for b in builds] == [
-        ["buildId", "status", "amiId", "updatedAt", "amis", "reason", "inUse", "pinned"]
+        [
+            "buildId",
+            "status",
+            "amiId",
+            "updatedAt",
+            "amis",
+            "reason",
+            "inUse",
+            "pinned",
+            "candidate",
+            "rejected",
+        ]
     ] * 3
     assert [(b["status"], b["amiId"], b["inUse"], b["pinned"]) for b in builds] == [
         ("ready", ami3, True, False),

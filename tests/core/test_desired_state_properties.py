@@ -39,17 +39,18 @@ from amistate_adapters.memory_inventory import (
     MemoryMachineImages,
     MemoryPipelineImages,
 )
-from attrs import define
+from attrs import define, evolve
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from amistate.core import rules
 from amistate.core.ami_parameter import AMI_DATA_TYPE
 from amistate.core.amis import NO_AMIS, Amis
-from amistate.core.desired import parameter_value
+from amistate.core.desired import desired_value, parameter_value
 from amistate.core.events import BuildEvent
 from amistate.core.settings import Settings
-from amistate.errors import PinRefused
+from amistate.core.state import Rollout
+from amistate.errors import NoCandidate, PinRefused, RejectRefused
 from amistate.ports import Ports
 from amistate.ports.inventory import BuildSummary, Inventory
 from amistate.usecases.deploy.properties import PresetProperties
@@ -414,3 +415,110 @@ def test_a_build_one_preset_of_a_pipeline_keeps_does_not_join_the_others_history
     assert histories["large"] == {build_arn(n) for n in (1, 4, 5, 6)}
     again = rt.reconciler.run()
     assert again.plan.changes == (), again.plan.changes
+
+
+# --- rollouts: candidates, promotions and rejections among events, pins and runs -----------
+
+POLICIES: tuple[Rollout, ...] = (Rollout(), Rollout("manual"), Rollout("soak", timedelta(hours=1)))
+
+rollout_actions = st.one_of(
+    st.tuples(st.just("event"), st.integers(0, 5)),
+    st.tuples(st.sampled_from(["policy-small", "policy-large"]), st.integers(0, 2)),
+    st.tuples(st.sampled_from(["pin", "unpin"]), st.integers(1, 6)),
+    st.tuples(st.just("reconcile"), st.just(0)),
+    st.tuples(st.sampled_from(["promote-small", "promote-large"]), st.just(0)),
+    st.tuples(st.sampled_from(["reject-small", "reject-large"]), st.integers(0, 6)),
+)
+
+
+def perform_rollout(
+    rt: Any, world: World, action: Action, builds: list[BuildSummary]
+) -> Callable[[], Any]:
+    """A rollout action (a deploy of a policy, promote, reject: ``n`` names the build's
+    AMI, 0 the candidate), or one of :func:`perform`'s."""
+    kind, n = action
+    preset = kind.partition("-")[2]
+    if kind.startswith("policy-"):
+        previous = PreviousPreset(preset=preset, pipeline_arn=PIPELINE)
+        changed = evolve(props(preset, 0), rollout=POLICIES[n])
+        return lambda: rt.deployer.update(changed, previous, token=f"p{n}")
+
+    def operate() -> Any:
+        try:
+            if kind.startswith("promote-"):
+                return rt.promotions.promote(preset)
+            if kind.startswith("reject-"):
+                return rt.promotions.reject(preset, ami(n) if n else None, "canary failed")
+        except (NoCandidate, RejectRefused):
+            return None
+        return perform(rt, world, action, builds)()
+
+    return operate
+
+
+@example([True, True], [("policy-small", 1), ("event", 0), ("event", 1), ("reject-small", 0)], [])
+# A rejected candidate pinned afterwards: the pin is refused.
+@example([True, True], [("event", 0), ("event", 1), ("reject-small", 2), ("pin", 2)], [0] * 80)
+@given(
+    st.lists(st.booleans(), min_size=1, max_size=4),
+    st.lists(rollout_actions, min_size=1, max_size=5),
+    st.lists(st.integers(0, 7), max_size=120),
+)
+@settings(deadline=None, max_examples=150)
+def test_rollouts_never_make_a_rejected_build_live(
+    outcomes: list[bool], drawn: list[Action], schedule: list[int]
+) -> None:
+    """Presets start under ``manual`` (small) and ``soak`` (large); policies change, builds
+    arrive, operators pin, promote and reject, reconcile runs race. At quiescence and after
+    one more run: no rejected build is live, pinned or waiting; a candidate is newer than the
+    live build and waits only under ``manual``; every parameter is its desired value
+    (``candidateAmiId`` included); a second run plans nothing."""
+    builds = [summary(i + 1, good) for i, good in enumerate(outcomes)]
+    # CloudFormation never runs two updates of one resource at once: one deploy per preset.
+    policies = dict(a for a in drawn if a[0].startswith("policy-"))
+    drawn = [a for a in drawn if not a[0].startswith("policy-")] + list(policies.items())
+    world = make_world(builds)
+    rt0 = from_ports(SETTINGS, world.ports)
+    for preset, rollout in (("small", POLICIES[1]), ("large", POLICIES[2])):
+        previous = PreviousPreset(preset=preset, pipeline_arn=PIPELINE)
+        rt0.deployer.update(evolve(props(preset, 0), rollout=rollout), previous, token="r")
+    scheduler = Scheduler()
+    rt = world.runtime(scheduler)
+    for i, action in enumerate(drawn):
+        scheduler.start(f"a{i}", perform_rollout(rt, world, action, builds))
+    choices = iter(schedule)
+    step = 0
+    while waiting := scheduler.waiting():
+        scheduler.step(waiting[next(choices, step) % len(waiting)])
+        step += 1
+    for execution in scheduler.executions:
+        if execution.error is not None:
+            raise execution.error
+    _check_rollout(world)
+    assert rt.reconciler.run().failed == {}
+    again = rt.reconciler.run()
+    assert again.plan.changes == (), again.plan.changes
+    _check_rollout(world)
+
+
+def _check_rollout(world: World) -> None:
+    for preset in PRESETS:
+        record = world.ports.states.get(preset)
+        assert record is not None
+        rejected = {b.build_id for b in record.history.values() if b.rejection is not None}
+        live = {record.ami_build_id, record.pin.build_id if record.pin else None}
+        assert not live & rejected, "a rejected build is live"
+        waiting = record.waiting
+        if waiting is not None:
+            assert waiting.build_id not in rejected and waiting.key > record.ami_key
+            assert record.rollout.policy == "manual"  # soak (old builds) and immediate promote
+        for region in REGIONS:
+            parameter = world.ports.parameters[region].get(f"/spot-runner/configs/{preset}")
+            assert parameter is not None
+            value = json.loads(parameter.value)
+            want = record.ami_for(region)
+            if want is None:
+                continue
+            assert value["amiId"] == want
+            assert value.get("candidateAmiId") == record.candidate_ami_for(region)
+            assert desired_value(record, region, parameter.value) == parameter.value

@@ -12,7 +12,7 @@ from amistate.core import rules
 from amistate.core.amis import NO_AMIS, Amis
 from amistate.core.desired import desired_value
 from amistate.core.in_use import InUseKeys, presets_value
-from amistate.core.state import AmiState, BuildRecord, Pin
+from amistate.core.state import AmiState, BuildRecord, Pin, Rollout
 from amistate.ports.inventory import BuildSummary, ImageState
 from amistate.usecases.reconcile.plan import (
     Converge,
@@ -20,6 +20,7 @@ from amistate.usecases.reconcile.plan import (
     Feed,
     Plan,
     Problem,
+    Promote,
     Tag,
     Trim,
     Untag,
@@ -361,3 +362,24 @@ def test_after_a_fallback_a_lost_build_between_is_fed_and_becomes_the_ami() -> N
     assert after.records[PRESET].ami_id == ami_for(2)
     # the vanished build stays in the history (so its late event stays stale)
     assert (3, "ready") in _statuses(after.records[PRESET])
+
+
+def test_a_due_candidate_is_promoted_and_a_young_one_waits() -> None:
+    soak = evolve(record_after(), rollout=Rollout("soak", timedelta(hours=6)))
+    record = soak
+    for build in (summary(1), summary(2)):  # build 2 completes at T0 + 2 h and waits
+        attempted = rules.attempt(event_of(build, PIPELINE), REGION, (REGION,), PRESET)
+        decision = rules.decide(record, attempted)
+        assert isinstance(decision, rules.Apply)
+        record = decision.transition.apply(record, PRESET)
+    waiting = record.waiting
+    assert waiting is not None and record.ami_id == ami_for(1)
+    shown = value(ami_for(1), candidateAmiId=ami_for(2))
+    young = evolve(world(record, parameter=shown), now=T0 + timedelta(hours=7, minutes=59))
+    assert [i for i in plan(young).instructions if isinstance(i, Promote | Converge)] == []
+    tags = [i for i in plan(young).instructions if isinstance(i, Tag)]
+    assert ami_for(2) in {a for t in tags for a in t.ami_ids}  # the candidate is protected
+    old = evolve(young, now=T0 + timedelta(hours=8))
+    found = plan(old).instructions
+    assert Promote(PRESET, waiting) in found
+    assert Converge(PRESET, (REGION,), ("amiId", "candidateAmiId")) in found

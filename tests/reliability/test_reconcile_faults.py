@@ -116,7 +116,7 @@ class Scenario:
 
 
 def _counts(**nonzero: int) -> dict[str, int]:
-    zero = ("builds", "fallbacks", "parameters", "trimmed", "tagged", "untagged")
+    zero = ("builds", "fallbacks", "parameters", "trimmed", "tagged", "untagged", "promoted")
     return dict.fromkeys(zero, 0) | nonzero
 
 

@@ -20,7 +20,7 @@ from amistate.cli.reconcile import report_json, report_text
 from amistate.core.amis import Amis
 from amistate.core.builds import TrimBasis
 from amistate.core.in_use import InUseKeys
-from amistate.core.state import BuildRecord
+from amistate.core.state import BuildRecord, Candidate
 from amistate.ports.inventory import BuildSummary
 from amistate.shims import logs
 from amistate.shims.reconcile import log_instruction
@@ -31,6 +31,7 @@ from amistate.usecases.reconcile.plan import (
     Instruction,
     Plan,
     Problem,
+    Promote,
     Trim,
 )
 from amistate.usecases.reconcile.run import Report, owner
@@ -61,6 +62,9 @@ SAMPLES: dict[type, Instruction] = {
             WHEN,
             Amis.of({"us-west-2": "ami-0a04d20bd181fd438"}, "us-west-2"),
         ),
+    ),
+    Promote: Promote(
+        "linux-x64", Candidate(BUILD, "k5", WHEN, Amis.of({"us-west-2": NEW_AMI}, "us-west-2"))
     ),
     Converge: Converge("windows", ("us-west-2",), ("timeout",)),
     Trim: Trim("linux-x64", ("k1", "k2"), TrimBasis("k9")),

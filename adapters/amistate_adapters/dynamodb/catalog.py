@@ -31,6 +31,7 @@ from botocore.exceptions import ClientError
 
 from amistate.core.merge import dump_object
 from amistate.core.names import validate_preset
+from amistate.core.rollout import format_duration
 from amistate.ports import Preset
 from amistate_adapters.dynamodb.expressions import Update
 from amistate_adapters.dynamodb.items import (
@@ -49,6 +50,7 @@ from amistate_adapters.errors import error_code, table_errors
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
 _GENERATIONS: dict[tuple[str, str], int] = {}
 _GENERATIONS_LOCK = threading.Lock()
@@ -108,23 +110,34 @@ class DynamoPresetCatalog:
         """Config, retired keys, AMI parameter and pipeline onto the record; add to
         the pipeline; leave the old.
 
-        The record's ``history`` map is created if absent; the AMI registers
-        and the pin are never touched. No AMI parameter removes ``amiParameter``.
+        The record's ``history`` map is created if absent; the AMI registers,
+        the candidate and the pin are never touched. No AMI parameter removes
+        ``amiParameter``. The rollout policy is ``rolloutPolicy`` (and
+        ``soakTime``, ISO-8601, with ``soak``).
         """
         name = validate_preset(preset.name)
-        values = {
+        values: dict[str, AttributeValueTypeDef] = {
             ":config": s(dump_object(preset.config)),
             ":pipelineArn": s(preset.pipeline_arn),
             ":retired": string_list(preset.retired_keys),
             ":empty": EMPTY_MAP,
+            ":policy": s(preset.rollout.policy),
         }
-        ami_parameter = " REMOVE #amiParameter"
-        if preset.ami_parameter is not None:
-            ami_parameter = ", #amiParameter = :amiParameter"
+        sets, removes = ["#rolloutPolicy = :policy"], []
+        if preset.ami_parameter is None:
+            removes.append("#amiParameter")
+        else:
+            sets.append("#amiParameter = :amiParameter")
             values[":amiParameter"] = s(preset.ami_parameter)
+        if preset.rollout.soak is None:
+            removes.append("#soakTime")
+        else:
+            sets.append("#soakTime = :soak")
+            values[":soak"] = s(format_duration(preset.rollout.soak))
+        remove = f" REMOVE {', '.join(removes)}" if removes else ""
         update = Update(
             "SET #config = :config, #pipelineArn = :pipelineArn, #retiredKeys = :retired, "
-            f"#history = if_not_exists(#history, :empty){ami_parameter}",
+            f"#history = if_not_exists(#history, :empty), {', '.join(sets)}{remove}",
             None,
             values,
         )

@@ -14,14 +14,17 @@ from attrs import field, frozen
 
 from amistate.core.amis import Amis
 from amistate.core.builds import TrimBasis
+from amistate.core.rollout import RolloutBasis
 from amistate.core.rules import Transition
-from amistate.core.state import NO_KEY, BuildRecord, Pin
+from amistate.core.state import NO_KEY, BuildRecord, Candidate, Pin, Rejection
 from amistate_adapters.dynamodb.items import (
     EMPTY_MAP,
     NULL,
     amis_attributes,
+    candidate_value,
     entry_value,
     pin_value,
+    rejection_value,
     s,
     time_text,
 )
@@ -51,6 +54,11 @@ _NAMES = {
     "#amiParameter": "amiParameter",
     "#preset": "preset",
     "#presets": "presets",
+    "#rolloutPolicy": "rolloutPolicy",
+    "#soakTime": "soakTime",
+    "#candidate": "candidate",
+    "#cKey": "key",
+    "#rejection": "rejection",
 }
 
 
@@ -114,6 +122,9 @@ def _status_register(transition: Transition) -> tuple[list[str], list[str], dict
 
 
 def _ami_register(transition: Transition) -> tuple[list[str], dict[str, Any]]:
+    if transition.sets_ami and transition.slot == "candidate":
+        # The record has a live AMI (the condition says so): only the candidate changes.
+        return ["#candidate = :candidate"], {":candidate": candidate_value(_candidate(transition))}
     if transition.sets_ami:
         sets = ["#amiId = :amiId", "#amis = :amis", "#copies = :copies", "#amiKey = :key"]
         sets += ["#amiBuildId = :buildId", "#amiUpdatedAt = :updatedAt"]
@@ -152,7 +163,29 @@ def _apply_conditions(transition: Transition) -> tuple[str, str]:
         # The record follows the build's pipeline (rules.moved): checked in the same write.
         follows = " AND (attribute_not_exists(#pipelineArn) OR #pipelineArn = :pipelineArn)"
         nested, whole = nested + follows, whole + follows
+    if transition.sets_ami:
+        slot = " AND " + _SLOT_CONDITIONS[transition.slot]
+        nested, whole = nested + slot, whole + slot
     return nested, whole
+
+
+#: ``rollout.slot_for`` (and, for a candidate, ``rules._newer_candidate``) as conditions.
+_SLOT_CONDITIONS = {
+    "live": "(attribute_not_exists(#rolloutPolicy) OR #rolloutPolicy = :immediate"
+    " OR NOT attribute_type(#amiId, :stringType))",
+    "candidate": "(#rolloutPolicy IN (:manual, :soak) AND attribute_type(#amiId, :stringType)"
+    " AND #amiKey < :key AND (attribute_not_exists(#candidate) OR #candidate.#cKey < :key))",
+}
+_SLOT_VALUES: dict[str, AttributeValueTypeDef] = {
+    ":immediate": s("immediate"),
+    ":manual": s("manual"),
+    ":soak": s("soak"),
+    ":stringType": s("S"),
+}
+
+
+def _candidate(transition: Transition) -> Candidate:
+    return Candidate(transition.build_id, transition.key, transition.updated_at, transition.amis)
 
 
 def apply_updates(transition: Transition) -> tuple[Update, Update]:
@@ -168,6 +201,8 @@ def apply_updates(transition: Transition) -> tuple[Update, Update]:
     sets, removes, values = _status_register(transition)
     if transition.pipeline_arn is not None:
         values[":pipelineArn"] = s(transition.pipeline_arn)
+    if transition.sets_ami:
+        values |= {k: v for k, v in _SLOT_VALUES.items() if uses(nested_condition, k)}
     ami_sets, ami_values = _ami_register(transition)
     values |= ami_values | {
         ":key": s(transition.key),
@@ -219,7 +254,8 @@ def forget_update(keys: list[str], basis: TrimBasis) -> Update:
     else:
         pinned = "#pin.#buildId = :pinBuild"
         values[":pinBuild"] = s(basis.pin_build_id)
-    condition = f"attribute_exists(#pk) AND #amiKey = :amiKey AND {pinned}"
+    kept = "".join(f" AND attribute_not_exists(#history.{name}.#rejection)" for name in names)
+    condition = f"attribute_exists(#pk) AND #amiKey = :amiKey AND {pinned}{kept}"
     return Update(f"REMOVE {paths}", condition, values, names)
 
 
@@ -227,20 +263,74 @@ def fall_back_update(ami_key: str, to: BuildRecord) -> Update:
     """The AMI register to ``to``'s build, its ordering key included, iff still at ``ami_key``.
 
     Every write of the AMI register sets a new ``amiKey``, so an unchanged key
-    is an unchanged register (in every region).
+    is an unchanged register (in every region). A rejected ``to`` is refused.
     """
+    sets, values = _register_to(to)
     return Update(
-        "SET #amiId = :amiId, #amis = :amis, #copies = :copies, #amiBuildId = :buildId, "
+        "SET " + sets,
+        "#amiKey = :key AND attribute_not_exists(#history.#toKey.#rejection)",
+        values | {":key": s(ami_key)},
+        {"#toKey": to.key},
+    )
+
+
+def _register_to(to: BuildRecord) -> tuple[str, dict[str, AttributeValueTypeDef]]:
+    """The SETs (and values) that put ``to``'s build in the AMI register, key included."""
+    return (
+        "#amiId = :amiId, #amis = :amis, #copies = :copies, #amiBuildId = :buildId, "
         "#amiUpdatedAt = :updatedAt, #amiKey = :toKey",
-        "#amiKey = :key",
         {
             **_amis_values(to.amis),
             ":buildId": s(to.build_id),
             ":updatedAt": s(time_text(to.updated_at)),
-            ":key": s(ami_key),
             ":toKey": s(to.key),
         },
     )
+
+
+def promote_update(candidate: Candidate) -> Update:
+    """The candidate into the AMI register, iff it is still the candidate and newer."""
+    return Update(
+        "SET #amiId = :amiId, #amis = :amis, #copies = :copies, #amiBuildId = :buildId, "
+        "#amiUpdatedAt = :updatedAt, #amiKey = :key REMOVE #candidate",
+        "#candidate.#cKey = :key AND #candidate.#buildId = :buildId AND #amiKey < :key",
+        {
+            **_amis_values(candidate.amis),
+            ":buildId": s(candidate.build_id),
+            ":updatedAt": s(time_text(candidate.completed_at)),
+            ":key": s(candidate.key),
+        },
+    )
+
+
+def reject_update(
+    key: str, rejection: Rejection, basis: RolloutBasis, to: BuildRecord | None
+) -> Update:
+    """Mark history entry ``key`` rejected while the record still has ``basis``;
+    drop the candidate if it is that build; ``to`` into the AMI register if it holds it."""
+    values: dict[str, AttributeValueTypeDef] = {
+        ":rejection": rejection_value(rejection),
+        ":amiKey": s(basis.ami_key),
+    }
+    sets = "#history.#hk.#rejection = :rejection"
+    condition = "attribute_exists(#history.#hk) AND #amiKey = :amiKey"
+    if basis.candidate_key is None:
+        condition += " AND attribute_not_exists(#candidate)"
+    else:
+        condition += " AND #candidate.#cKey = :candidateKey"
+        values[":candidateKey"] = s(basis.candidate_key)
+    if basis.pin_build_id is None:
+        condition += " AND (attribute_not_exists(#pin) OR attribute_type(#pin, :nullType))"
+        values[":nullType"] = s("NULL")
+    else:
+        condition += " AND #pin.#buildId = :pinBuild"
+        values[":pinBuild"] = s(basis.pin_build_id)
+    if to is not None and basis.ami_key == key:
+        register, register_values = _register_to(to)
+        sets += ", " + register
+        values |= register_values
+    drop = " REMOVE #candidate" if basis.candidate_key == key else ""
+    return Update(f"SET {sets}{drop}", condition, values, {"#hk": key})
 
 
 def pin_update(pin: Pin | None, expected: str | None, history_key: str | None) -> Update:
@@ -261,6 +351,7 @@ def pin_update(pin: Pin | None, expected: str | None, history_key: str | None) -
     condition += (
         " AND #history.#hk.#status = :ready AND #history.#hk.#buildId = :pinBuild"
         " AND attribute_type(#history.#hk.#amiId, :string)"
+        " AND attribute_not_exists(#history.#hk.#rejection)"
     )
     values |= {
         ":pin": pin_value(pin),
@@ -278,5 +369,7 @@ __all__ = [
     "forget_update",
     "keep_updates",
     "pin_update",
+    "promote_update",
+    "reject_update",
     "uses",
 ]

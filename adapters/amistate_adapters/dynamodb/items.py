@@ -14,7 +14,18 @@ from typing import TYPE_CHECKING, Any, cast
 from amistate.core.amis import Amis
 from amistate.core.arns import owner_of
 from amistate.core.names import STATE_PREFIX, STATE_SK, state_pk
-from amistate.core.state import NO_KEY, AmiState, BuildRecord, Pin, Status
+from amistate.core.rollout import parse_duration
+from amistate.core.state import (
+    NO_KEY,
+    POLICIES,
+    AmiState,
+    BuildRecord,
+    Candidate,
+    Pin,
+    Rejection,
+    Rollout,
+    Status,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
@@ -99,7 +110,7 @@ def to_amis(item: Item, build_id: str | None) -> Amis:
 
 def entry_value(build: BuildRecord) -> AttributeValueTypeDef:
     """A history entry: ``M{buildId, status, updatedAt, amiId S|NULL, amis M, copies M?,
-    reason?}``."""
+    reason?, rejection?}``."""
     entry: dict[str, AttributeValueTypeDef] = {
         "buildId": s(build.build_id),
         "status": s(build.status),
@@ -108,7 +119,29 @@ def entry_value(build: BuildRecord) -> AttributeValueTypeDef:
     }
     if build.reason is not None:
         entry["reason"] = s(build.reason)
+    if build.rejection is not None:
+        entry["rejection"] = rejection_value(build.rejection)
     return {"M": entry}
+
+
+def rejection_value(rejection: Rejection) -> AttributeValueTypeDef:
+    """A rejection: ``M{at, reason?}``."""
+    value: dict[str, AttributeValueTypeDef] = {"at": s(time_text(rejection.at))}
+    if rejection.reason is not None:
+        value["reason"] = s(rejection.reason)
+    return {"M": value}
+
+
+def candidate_value(candidate: Candidate) -> AttributeValueTypeDef:
+    """The candidate: ``M{buildId, key, completedAt, amiId, amis M, copies M?}``."""
+    return {
+        "M": {
+            "buildId": s(candidate.build_id),
+            "key": s(candidate.key),
+            "completedAt": s(time_text(candidate.completed_at)),
+            **amis_attributes(candidate.amis),
+        }
+    }
 
 
 def pin_value(pin: Pin) -> AttributeValueTypeDef:
@@ -160,7 +193,41 @@ def to_build(key: str, value: AttributeValueTypeDef, where: str = "") -> BuildRe
         updated_at=updated,
         amis=to_amis(entry, build_id),
         reason=text(entry, "reason"),
+        rejection=_rejection(entry),
     )
+
+
+def _rejection(entry: Item) -> Rejection | None:
+    value = entry.get("rejection", {}).get("M")
+    at = _when(value, "at") if value is not None else None
+    if value is None or at is None:
+        return None
+    return Rejection(at, text(value, "reason"))
+
+
+def to_candidate(item: Item) -> Candidate | None:
+    value = item.get("candidate", {}).get("M")
+    if value is None:
+        return None
+    completed = _when(value, "completedAt")
+    if completed is None:
+        raise ValueError(f"{text(item, 'PK')}: candidate without completedAt")
+    build_id = text(value, "buildId") or ""
+    return Candidate(
+        build_id=build_id,
+        key=text(value, "key") or NO_KEY,
+        completed_at=completed,
+        amis=to_amis(value, build_id),
+    )
+
+
+def to_rollout(item: Item) -> Rollout:
+    """``rolloutPolicy`` and ``soakTime``; a record written before rollouts: immediate."""
+    policy = text(item, "rolloutPolicy") or "immediate"
+    if policy not in POLICIES:
+        raise ValueError(f"{text(item, 'PK')}: unknown rolloutPolicy {policy!r}")
+    soak = text(item, "soakTime")
+    return Rollout(policy, parse_duration(soak, "soakTime") if soak else None)
 
 
 def to_pin(item: Item) -> Pin | None:
@@ -204,6 +271,8 @@ def to_state(item: Item) -> AmiState:
         history={k: to_build(k, v, pk) for k, v in history.items()},
         pin=to_pin(item),
         ami_parameter=text(item, "amiParameter"),
+        rollout=to_rollout(item),
+        candidate=to_candidate(item),
     )
 
 
@@ -228,10 +297,12 @@ __all__ = [
     "TABLE_SCHEMA",
     "Item",
     "amis_attributes",
+    "candidate_value",
     "entry_value",
     "mapped_presets",
     "pin_value",
     "pipeline_key",
+    "rejection_value",
     "state_key",
     "to_amis",
     "to_build",

@@ -22,8 +22,9 @@ from botocore.exceptions import ClientError
 
 from amistate.core.builds import TrimBasis
 from amistate.core.names import STATE_PREFIX, STATE_SK, validate_preset
+from amistate.core.rollout import RolloutBasis
 from amistate.core.rules import Transition
-from amistate.core.state import NO_KEY, AmiState, BuildRecord, Pin
+from amistate.core.state import NO_KEY, AmiState, BuildRecord, Candidate, Pin, Rejection
 from amistate.errors import TransientError
 from amistate.ports import Applied, ApplyResult, Rejected
 from amistate_adapters.dynamodb.expressions import (
@@ -33,6 +34,8 @@ from amistate_adapters.dynamodb.expressions import (
     forget_update,
     keep_updates,
     pin_update,
+    promote_update,
+    reject_update,
 )
 from amistate_adapters.dynamodb.items import (
     EMPTY_MAP,
@@ -181,6 +184,28 @@ class DynamoStateStore:
         try:
             response = self._update(preset, fall_back_update(ami_key, to), "ALL_NEW")
         except ConditionFailed:
+            return None
+        return to_state(response["Attributes"])
+
+    def promote(self, preset: str, candidate: Candidate) -> AmiState | None:
+        """The candidate into the AMI register iff it is still the candidate (one UpdateItem)."""
+        return self._conditional(preset, promote_update(candidate))
+
+    def reject(
+        self,
+        preset: str,
+        key: str,
+        rejection: Rejection,
+        basis: RolloutBasis,
+        to: BuildRecord | None,
+    ) -> AmiState | None:
+        """Mark ``key`` rejected while the record has ``basis`` (one UpdateItem)."""
+        return self._conditional(preset, reject_update(key, rejection, basis, to))
+
+    def _conditional(self, preset: str, update: Update) -> AmiState | None:
+        try:
+            response = self._update(preset, update, "ALL_NEW")
+        except (ConditionFailed, NoHistory):
             return None
         return to_state(response["Attributes"])
 

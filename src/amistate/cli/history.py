@@ -33,7 +33,15 @@ def build_json(record: AmiState, build: BuildRecord) -> dict[str, Any]:
         "reason": build.reason,
         "inUse": in_use,
         "pinned": record.pin is not None and record.pin.build_id == build.build_id,
+        "candidate": record.waiting is not None and record.waiting.key == build.key,
+        "rejected": _rejected(build),
     }
+
+
+def _rejected(build: BuildRecord) -> dict[str, Any] | None:
+    if build.rejection is None:
+        return None
+    return {"at": render.iso(build.rejection.at), "reason": build.rejection.reason}
 
 
 def history_text(record: AmiState, builds: Sequence[BuildRecord]) -> str:
@@ -42,7 +50,11 @@ def history_text(record: AmiState, builds: Sequence[BuildRecord]) -> str:
     rows = []
     for build in builds:
         shown = build_json(record, build)
-        marks = [m for m, on in (("in use", shown["inUse"]), ("pinned", shown["pinned"])) if on]
+        flags = (("in use", shown["inUse"]), ("pinned", shown["pinned"]))
+        marks = [m for m, on in (*flags, ("candidate", shown["candidate"])) if on]
+        if build.rejection is not None:
+            why = f": {build.rejection.reason}" if build.rejection.reason else ""
+            marks.append(f"REJECTED{why}")
         note = "; ".join([*marks, *([build.reason] if build.reason else [])])
         rows.append(
             [

@@ -13,6 +13,8 @@ from amistate.core.settings import Settings
 from amistate.errors import UsageError
 from amistate.usecases.deploy import (
     AMI_PARAMETER,
+    ROLLOUT_POLICY,
+    SOAK_TIME,
     InvalidProperties,
     PresetProperties,
     client_token,
@@ -42,6 +44,10 @@ def properties(args: argparse.Namespace) -> PresetProperties:
     }
     if args.ami_parameter is not None:
         raw[AMI_PARAMETER] = args.ami_parameter
+    if args.rollout_policy is not None:
+        raw[ROLLOUT_POLICY] = args.rollout_policy
+    if args.soak_time is not None:
+        raw[SOAK_TIME] = args.soak_time
     try:
         return parse_properties(raw)
     except InvalidProperties as exc:
@@ -56,6 +62,8 @@ def _usage(exc: InvalidProperties) -> UsageError:
         ("PipelineArn", "--pipeline-arn"),
         ("Config", "--config"),
         (AMI_PARAMETER, "--ami-parameter"),
+        (ROLLOUT_POLICY, "--rollout-policy"),
+        (SOAK_TIME, "--soak-time"),
     ):
         if message.startswith(prop + ":"):
             message = flag + message[len(prop) :]

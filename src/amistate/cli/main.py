@@ -24,6 +24,7 @@ from amistate.errors import (
 )
 
 from . import args as checks
+from . import rollouts
 from .target import Options, open_runtime, resolve
 
 EXIT_OK = 0
@@ -103,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_pin(commands, options)
     _add_unpin(commands, options)
     _add_rollback(commands, options)
+    rollouts.add_parsers(commands, options)
     _add_replay(commands, options)
     _add_init(commands, options)
     return parser
@@ -258,6 +260,7 @@ def _add_init(commands: Commands, options: list[_Parser]) -> None:
         help="its configuration: a JSON object (- = stdin)",
     )
     init.add_argument("--no-build", action="store_true", help="do not start a pipeline execution")
+    rollouts.add_init_flags(init)
     init.add_argument(
         "--ami-parameter",
         metavar="NAME",
@@ -392,6 +395,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         from . import pins
 
         return pins.run(args, rt)
+    if args.command in ("promote", "reject"):
+        return rollouts.run(args, rt)
     raise UsageError(f"unknown command {args.command!r}")  # pragma: no cover (argparse refuses)
 
 

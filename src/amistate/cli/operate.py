@@ -20,7 +20,8 @@ from attrs import frozen
 
 from amistate.core.desired import drift
 from amistate.core.merge import AMI_ID_KEY, ami_of
-from amistate.core.state import AmiState, Pin
+from amistate.core.rollout import format_duration
+from amistate.core.state import AmiState, Candidate, Pin
 from amistate.errors import AmistateError, is_permanent
 from amistate.usecases.service import AmiService
 from amistate.wiring.compose import Runtime
@@ -105,6 +106,8 @@ class PresetView:
             "buildId": record.build_id,
             "reason": record.reason,
             "pin": pin_json(record.pin, self.pin_holds),
+            "rollout": rollout_json(record),
+            "candidate": candidate_json(record.waiting),
             "parameter": self.parameter,
             "ssmAmiId": self.home.actual,
             "drift": self.drift,
@@ -126,6 +129,22 @@ def pin_json(pin: Pin | None, holds: bool | None = None) -> dict[str, Any] | Non
     if holds is not None:
         value["holds"] = holds
     return value
+
+
+def rollout_json(record: AmiState) -> dict[str, Any]:
+    soak = record.rollout.soak
+    return {"policy": record.rollout.policy, "soakTime": format_duration(soak) if soak else None}
+
+
+def candidate_json(candidate: Candidate | None) -> dict[str, Any] | None:
+    if candidate is None:
+        return None
+    return {
+        "buildId": candidate.build_id,
+        "amiId": candidate.ami_id,
+        **candidate.amis.document(),
+        "completedAt": render.iso(candidate.completed_at),
+    }
 
 
 def view(service: AmiService, record: AmiState) -> PresetView:
@@ -206,6 +225,15 @@ def _notes(v: PresetView, multi_region: bool) -> Iterable[str]:
     if r.pin is not None:
         why = f" ({r.pin.reason})" if r.pin.reason else ""
         yield f"  {r.preset}: pinned to {render.build(r.pin.build_id)} {r.pin.ami_id}{why}"
+    waiting = r.waiting
+    if waiting is not None:
+        policy = rollout_json(r)
+        soak = f" {policy['soakTime']}" if policy["soakTime"] else ""
+        yield (
+            f"  {r.preset}: candidate {render.build(waiting.build_id)} {waiting.ami_id} "
+            f"completed {render.when(waiting.completed_at)} ({policy['policy']}{soak}; "
+            f"`amistate promote {r.preset}` or `amistate reject {r.preset}`)"
+        )
     for region in v.regions:
         if region.problem:
             yield f"  {r.preset} ({region.region}): PROBLEM: {region.problem}"
@@ -243,4 +271,13 @@ def run_status(args: argparse.Namespace, rt: Runtime, table: str) -> int:
     return 1 if drifted or problems else 0
 
 
-__all__ = ["PresetView", "RegionView", "pin_json", "run_status", "status_text", "view"]
+__all__ = [
+    "PresetView",
+    "RegionView",
+    "candidate_json",
+    "pin_json",
+    "rollout_json",
+    "run_status",
+    "status_text",
+    "view",
+]

@@ -62,10 +62,15 @@ def protected_keys(record: AmiState) -> frozenset[str]:
     * good builds newer than the AMI register: the ones a fallback left because
       an AMI of theirs vanished (kept so that their late events stay stale,
       :func:`amistate.core.rules.decide`); a newer success releases them;
-    * the status register's build (the newest build, what ``status`` shows).
+    * the status register's build (the newest build, what ``status`` shows);
+    * the candidate (it may go live) and every rejected build (its rejection
+      keeps it from coming back through a redelivery or a reconcile run).
     """
     held = {record.ami_build_id, record.pin.build_id if record.pin else None}
     keys = {record.ami_key, record.order_key, *(b.key for b in previous_good(record))}
+    if record.candidate is not None:
+        keys.add(record.candidate.key)
+    keys |= {key for key, build in record.history.items() if build.rejection is not None}
     keys |= {
         key
         for key, build in record.history.items()

@@ -9,7 +9,9 @@ two writers at once converges on the same bytes:
 * the preset's Config as the stack deployed it (its keys win);
 * the *retired* keys: keys an earlier Config had that the current one lacks
   (the stack owned them, so they are removed, even if a push was missed);
-* the AMI (``amiId``), which the record or the operator's pin decides.
+* the AMI (``amiId``), which the record or the operator's pin decides, and
+  the waiting candidate's (``candidateAmiId``, only while one waits and no
+  pin holds: :mod:`amistate.core.rollout`).
 
 :func:`parameter_value` is that function; :func:`retire` is how a deploy
 updates the retired keys. Every writer (event, deploy, sync, reconcile) uses
@@ -22,12 +24,12 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from amistate.core.merge import AMI_ID_KEY, dump_object, load_object
+from amistate.core.merge import AMI_ID_KEY, CANDIDATE_AMI_ID_KEY, dump_object, load_object
 from amistate.core.state import AmiState
 from amistate.errors import InvalidConfig
 
 #: Keys the stack can never own: amistate writes them itself.
-RESERVED_KEYS = frozenset({AMI_ID_KEY})
+RESERVED_KEYS = frozenset({AMI_ID_KEY, CANDIDATE_AMI_ID_KEY})
 
 
 def retire(
@@ -50,6 +52,7 @@ def parameter_value(
     config: Mapping[str, Any] | None,
     ami_id: str,
     retired: Iterable[str] = (),
+    candidate_ami_id: str | None = None,
 ) -> str:
     """The parameter's desired value.
 
@@ -62,6 +65,9 @@ def parameter_value(
     wanted = {key: value for key, value in base.items() if key not in set(retired)}
     wanted.update({k: v for k, v in (config or {}).items() if k not in RESERVED_KEYS})
     wanted[AMI_ID_KEY] = ami_id
+    wanted.pop(CANDIDATE_AMI_ID_KEY, None)
+    if candidate_ami_id is not None:
+        wanted[CANDIDATE_AMI_ID_KEY] = candidate_ami_id
     if current is not None and same_json(wanted, base):
         return current
     return dump_object(wanted)
@@ -71,13 +77,14 @@ def desired_value(
     record: AmiState, region: str, current: str | None, *, account: str | None = None
 ) -> str | None:
     """What the parameter of ``region`` in ``account`` (None: ours) should hold
-    for ``record`` (pin, Config, retired keys), given its ``current`` value; None
-    while the record has no AMI there. The service's writes and the reconcile
-    planner both ask this."""
+    for ``record`` (pin, Config, retired keys, candidate), given its ``current``
+    value; None while the record has no AMI there. The service's writes and the
+    reconcile planner both ask this."""
     ami = record.ami_for(region, account=account)
     if ami is None:
         return None
-    return parameter_value(current, record.config, ami, record.retired_keys)
+    candidate = record.candidate_ami_for(region, account=account)
+    return parameter_value(current, record.config, ami, record.retired_keys, candidate)
 
 
 def written_by_others(

@@ -12,6 +12,8 @@ from typing import Any
 from amistate.errors import InvalidConfig
 
 AMI_ID_KEY = "amiId"
+#: The waiting candidate's AMI, present only while one waits (amistate.core.rollout).
+CANDIDATE_AMI_ID_KEY = "candidateAmiId"
 
 
 def _no_constant(name: str) -> Any:

@@ -36,6 +36,12 @@ Read this module top to bottom and you know how amistate behaves:
    or stale), the service converges SSM to the record's AMI register: a write
    that happened but whose confirmation was lost is healed by the redelivery.
    Failures never call SSM.
+6. **Rollout.** Under a ``manual`` or ``soak`` policy, a success newer than
+   the live AMI of a preset that has one goes to the *candidate* register
+   instead (:func:`amistate.core.rollout.slot_for`), if newer than the candidate
+   waiting there. The condition of every write checks the policy it assumed,
+   so a deploy that changes the policy meanwhile makes the write lose and
+   :func:`decide` choose again.
 """
 
 from __future__ import annotations
@@ -48,7 +54,8 @@ from attrs import evolve, frozen
 
 from amistate.core.amis import NO_AMIS, Amis
 from amistate.core.events import BuildEvent
-from amistate.core.state import AmiState, BuildRecord, Status
+from amistate.core.rollout import Slot, slot_for
+from amistate.core.state import AmiState, BuildRecord, Candidate, Status
 from amistate.errors import NoAmiForRegion
 
 #: Image Builder's terminal statuses and the record status each one means.
@@ -101,7 +108,9 @@ class Transition:
     status but newer than the AMI register, and not in the history yet (see
     :func:`decide`). :meth:`applies_to` is the condition; adapters must
     enforce exactly it, atomically. ``pipeline_arn`` (the build's pipeline,
-    when known) must be the record's, if it names one.
+    when known) must be the record's, if it names one. A success's ``slot``
+    must be the one the record's policy gives (:func:`amistate.core.rollout.slot_for`);
+    a ``candidate`` must be newer than the live AMI and the waiting candidate.
     """
 
     register: Literal["all", "ami"]
@@ -112,6 +121,7 @@ class Transition:
     reason: str | None = None
     amis: Amis = NO_AMIS  # a success's (with its home AMI); empty for failures
     pipeline_arn: str | None = None
+    slot: Slot = "live"
 
     @property
     def ami_id(self) -> str | None:
@@ -123,8 +133,12 @@ class Transition:
 
     def applies_to(self, record: AmiState | None) -> bool:
         if record is None:
-            return True
+            return self.slot == "live"
         if moved(record, self):
+            return False
+        if self.sets_ami and slot_for(record) != self.slot:
+            return False
+        if self.sets_ami and self.slot == "candidate" and not _newer_candidate(record, self.key):
             return False
         if self.register == "all":
             return self.key > record.order_key
@@ -142,7 +156,9 @@ class Transition:
                 reason=self.reason,
                 order_key=self.key,
             )
-        if self.sets_ami:
+        if self.sets_ami and self.slot == "candidate":
+            changes["candidate"] = Candidate(self.build_id, self.key, self.updated_at, self.amis)
+        elif self.sets_ami:
             changes.update(
                 amis=self.amis,
                 ami_key=self.key,
@@ -259,16 +275,27 @@ def decide(current: AmiState, attempted: Transition) -> Decision:
     if moved(current, attempted):
         return Moved(current)
     key = attempted.key
+    slot = slot_for(current) if attempted.sets_ami else "live"
     if key > current.order_key:
-        return Apply(evolve(attempted, register="all"))
+        return Apply(evolve(attempted, register="all", slot=slot))
     if key == (current.ami_key if attempted.sets_ami else current.order_key):
+        return Duplicate(current)
+    if attempted.sets_ami and current.candidate is not None and key == current.candidate.key:
         return Duplicate(current)
     between = current.ami_key < key < current.order_key
     # In the history already and newer than the AMI register: a build a
-    # fallback left because an AMI of it vanished. It stays left.
+    # fallback left because an AMI of it vanished, a candidate replaced or a
+    # rejected build. It stays left.
     if attempted.sets_ami and between and key not in current.history:
-        return Apply(evolve(attempted, register="ami"))
+        if slot == "candidate" and not _newer_candidate(current, key):
+            return Stale(current)  # older than the waiting candidate
+        return Apply(evolve(attempted, register="ami", slot=slot))
     return Stale(current)
+
+
+def _newer_candidate(record: AmiState, key: str) -> bool:
+    """Whether a success with ``key`` may become ``record``'s candidate."""
+    return key > record.ami_key and (record.candidate is None or key > record.candidate.key)
 
 
 def syncs_parameter(transition: Transition, record: AmiState) -> bool:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from attrs import field, frozen
+from attrs import evolve, field, frozen
 
 from amistate.core.amis import NO_AMIS, Amis
 
 Status = Literal["building", "ready", "failed"]
+#: How a preset takes a newer good build (:mod:`amistate.core.rollout`).
+Policy = Literal["immediate", "manual", "soak"]
+POLICIES: tuple[Policy, ...] = ("immediate", "manual", "soak")
 
 #: The ordering key of a record no event has touched yet; every event is newer.
 NO_KEY = ""
@@ -30,6 +33,7 @@ class BuildRecord:
     updated_at: datetime
     amis: Amis = NO_AMIS  # empty for failures
     reason: str | None = None
+    rejection: Rejection | None = None  # an operator rejected it: never live or candidate again
 
     @property
     def ami_id(self) -> str | None:
@@ -38,7 +42,45 @@ class BuildRecord:
 
     @property
     def good(self) -> bool:
-        return self.status == "ready" and self.amis.home is not None
+        """A build whose AMI may be used: ready, with an AMI, and not rejected."""
+        return self.status == "ready" and self.amis.home is not None and self.rejection is None
+
+
+@frozen
+class Rejection:
+    """An operator's verdict on a good build: it never goes live or waits as candidate again."""
+
+    at: datetime
+    reason: str | None = None
+
+
+@frozen
+class Rollout:
+    """A preset's rollout policy, deployed with it: ``immediate`` (a newer good
+    build goes live at once), ``manual`` (it waits as candidate for ``amistate
+    promote``) or ``soak`` (it waits ``soak`` after its build completed)."""
+
+    policy: Policy = "immediate"
+    soak: timedelta | None = None
+
+
+@frozen
+class Candidate:
+    """A newer good build waiting to go live (``manual`` and ``soak`` presets).
+
+    ``completed_at`` is when its build completed (the build's time, never the
+    delivery's): a soak counts from it.
+    """
+
+    build_id: str
+    key: str  # the build's ordering key
+    completed_at: datetime
+    amis: Amis
+
+    @property
+    def ami_id(self) -> str | None:
+        """The candidate's home AMI."""
+        return self.amis.home
 
 
 @frozen
@@ -78,7 +120,9 @@ class AmiState:
     conditional write as the transition it came with. ``pin``, when set,
     overrides the AMI register for what the parameters hold. ``ami_parameter``
     names the preset's plain AMI parameter (:mod:`amistate.core.ami_parameter`), a
-    deploy's choice co-located like ``config``; None when it has none.
+    deploy's choice co-located like ``config``; None when it has none. ``rollout``
+    is the deployed policy; ``candidate`` a newer good build waiting to go live
+    under it (it counts only while newer than the AMI register: :attr:`waiting`).
     """
 
     preset: str
@@ -97,11 +141,33 @@ class AmiState:
     history: Mapping[str, BuildRecord] = field(factory=dict)
     pin: Pin | None = None
     ami_parameter: str | None = None
+    rollout: Rollout = field(factory=Rollout)
+    candidate: Candidate | None = None
+
+    @property
+    def waiting(self) -> Candidate | None:
+        """The candidate, while it is newer than the live AMI (a fallback or a
+        policy change may leave an older one behind: it no longer counts)."""
+        if self.candidate is None or self.candidate.key <= self.ami_key:
+            return None
+        return self.candidate
+
+    def candidate_ami_for(self, region: str, *, account: str | None = None) -> str | None:
+        """The waiting candidate's AMI there; None while pinned (a pin holds over all)."""
+        waiting = self.waiting
+        if waiting is None or self.pin is not None:
+            return None
+        return waiting.amis.at(region, account)
 
     @property
     def ami_id(self) -> str | None:
         """The AMI register's home AMI (None before the first good build)."""
         return self.amis.home
+
+    def with_live(self, build_id: str, key: str, amis: Amis, at: datetime) -> AmiState:
+        """This record with that build in the AMI register, its ordering key included
+        (a promotion, a fallback, a rejected live build's replacement)."""
+        return evolve(self, amis=amis, ami_key=key, ami_build_id=build_id, ami_updated_at=at)
 
     @property
     def live_amis(self) -> Amis:
@@ -128,14 +194,15 @@ class AmiState:
 
         The one place that says what "the AMI the runners launch" is: a launcher
         reading :func:`amistate.read.runner_ami` gets this, and every writer puts
-        the same ``ami_for`` into the parameter. A rollout's candidate AMI is
-        added here, from the record, as ``candidate_ami_id``.
+        the same ``ami_for`` into the parameter. A rollout's waiting candidate
+        (:meth:`candidate_ami_for`) is ``candidate_ami_id``.
         """
         ami = self.ami_for(region)
         if ami is None:
             return None
         build = self.pin.build_id if self.pin is not None else self.ami_build_id
-        return RunnerAmi(self.preset, region, ami, build, self.pin)
+        candidate = self.candidate_ami_for(region)
+        return RunnerAmi(self.preset, region, ami, build, self.pin, candidate)
 
 
 @frozen
@@ -145,7 +212,7 @@ class RunnerAmi:
     ``ami_id`` is the live AMI: the pinned build's while ``pin`` is set (a pin
     or a rollback), else the newest good build's; ``build_id`` is the build
     that produced it. ``candidate_ami_id`` is the AMI a rollout is trying on
-    some runners, None when there is no rollout.
+    some runners (the parameter's ``candidateAmiId``), None when no candidate waits.
     """
 
     preset: str

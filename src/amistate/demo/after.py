@@ -1,4 +1,4 @@
-"""After the day: a lost event healed by the reconcile Lambda, and a config change.
+"""After the day: a lost event healed by the reconcile Lambda, a config change, a canary.
 
 * linux-arm64's build 4 finishes but its event never arrives (Image Builder's
   events are best effort): nothing changes until the scheduled reconcile run
@@ -6,7 +6,9 @@
   list and applies it as its event would have been;
 * linux-x64's Config changes in the stack: the custom resource's Update
   (``on_event``) pushes it to the runners' parameter, AMI kept;
-* a second reconcile run finds nothing to do.
+* a second reconcile run finds nothing to do;
+* a canary (:mod:`amistate.demo.canary`), then a run that moves the in-use
+  tags to the new live AMI, and one that finds nothing to do.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from contextlib import redirect_stdout
 from typing import Any
 
 from amistate.cli.invoke import LambdaContext
+from amistate.demo.canary import play_canary
 from amistate.demo.play import Demo
 from amistate.demo.timeline import Step
 from amistate.demo.world import ACCOUNT, FUNCTION_ARN, REGION, STACK_ID, at, pipeline
@@ -142,14 +145,14 @@ def update_config(demo: Demo) -> None:
     )
 
 
-def settled(demo: Demo) -> None:
-    """A second reconcile run: nothing left to change."""
+def settled(demo: Demo, clock: str = "19:45", run: int = 2) -> None:
+    """Another reconcile run: nothing left to change."""
     rt = runtime.get(LambdaContext(FUNCTION_ARN))
     pending = rt.reconciler.run(dry_run=True)
     summary, _, _ = _reconcile()
-    demo.out(f"  19:45  reconcile    {'no change' if not pending.plan.changes else 'CHANGES'}")
+    demo.out(f"  {clock}  reconcile    {'no change' if not pending.plan.changes else 'CHANGES'}")
     demo.check(
-        "reconcile run 2: nothing to change, converged",
+        f"reconcile run {run}: nothing to change, converged",
         pending.plan.changes == () and summary["converged"] is True,
         json.dumps(summary),
     )
@@ -162,7 +165,14 @@ def play_after(demo: Demo) -> list[Step]:
     healed = lost_and_healed(demo)
     update_config(demo)
     settled(demo)
-    return [healed]
+    demo.out("")
+    demo.out("a canary: a manual rollout, a promotion, a rejection:")
+    canary = play_canary(demo)
+    _, lines, _ = _reconcile()
+    done = ", ".join(f"{line['action']} {line.get('region')}" for line in lines if line.get("done"))
+    demo.out(f"  22:00  reconcile    in-use tags follow the live AMI: {done}")
+    settled(demo, "22:15", 4)
+    return [healed, *canary]
 
 
 __all__ = ["UPDATED", "play_after"]

@@ -60,6 +60,7 @@ class Demo:
     )
     lines: list[Line] = field(factory=list)
     checks: list[Check] = field(factory=list)
+    rejected: set[str] = field(factory=set)  # builds an operator rejected (never live)
 
     def register(self, build_arn: str) -> str:
         """The build's AMI, registered in moto's EC2 (a real ``ami-`` ID)."""
@@ -210,7 +211,8 @@ class Demo:
             preset = v.record.preset
             mine = [s for s in steps if s.preset == preset and s.status in ("AVAILABLE", "FAILED")]
             newest = max(mine, key=lambda s: s.time)
-            success = max((s for s in mine if s.status == "AVAILABLE"), key=lambda s: s.time)
+            good = [s for s in mine if s.status == "AVAILABLE" and s.build_arn not in self.rejected]
+            success = max(good, key=lambda s: s.time)
             record = v.record
             self.check(
                 f"{preset}: SSM amiId == record amiId",

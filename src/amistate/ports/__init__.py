@@ -16,8 +16,9 @@ from attrs import field, frozen
 
 from amistate.core.amis import Amis
 from amistate.core.builds import TrimBasis
+from amistate.core.rollout import RolloutBasis
 from amistate.core.rules import Transition
-from amistate.core.state import AmiState, BuildRecord, Pin
+from amistate.core.state import AmiState, BuildRecord, Candidate, Pin, Rejection, Rollout
 
 ParameterType = Literal["String", "SecureString"]
 
@@ -63,14 +64,36 @@ class StateStore(Protocol):
 
     def forget_builds(self, preset: str, keys: Collection[str], basis: TrimBasis) -> bool:
         """Remove these history entries (trimming; idempotent) if and only if the
-        record's ``amiKey`` and pin are still ``basis``'s; entries added meanwhile
-        stay. False when the condition failed (or there is no record)."""
+        record's ``amiKey`` and pin are still ``basis``'s and none of them is
+        rejected; entries added meanwhile stay. False when the condition failed
+        (or there is no record)."""
         ...
 
     def fall_back(self, preset: str, ami_key: str, to: BuildRecord) -> AmiState | None:
         """Make ``to``'s build the AMI register's (``amiId``, ``amis``, ``amiKey``,
         ``amiBuildId``, ``amiUpdatedAt``) if and only if ``amiKey`` is still
-        ``ami_key`` (every write of the register changes it). The record after, or None."""
+        ``ami_key`` (every write of the register changes it) and ``to`` is not
+        rejected in the history. The record after, or None."""
+        ...
+
+    def promote(self, preset: str, candidate: Candidate) -> AmiState | None:
+        """Make ``candidate`` the AMI register's (its key, ``completed_at`` as
+        ``amiUpdatedAt``) and remove it, if and only if it is still the record's
+        candidate and newer than ``amiKey``. The record after, or None."""
+        ...
+
+    def reject(
+        self,
+        preset: str,
+        key: str,
+        rejection: Rejection,
+        basis: RolloutBasis,
+        to: BuildRecord | None,
+    ) -> AmiState | None:
+        """Mark the history entry ``key`` rejected if and only if it exists and the
+        record still has ``basis``; in the same write remove the candidate if it is
+        that build, and make ``to`` the AMI register if the register holds it
+        (:func:`amistate.core.rollout.replacement`). The record after, or None."""
         ...
 
     def set_pin(self, preset: str, pin: Pin | None, expected: str | None) -> AmiState | None:
@@ -186,15 +209,16 @@ class Preset:
     config: Mapping[str, Any] = field(factory=dict)
     retired_keys: tuple[str, ...] = ()  # keys earlier configs had (amistate.core.desired.retire)
     ami_parameter: str | None = None  # the plain AMI parameter (amistate.core.ami_parameter)
+    rollout: Rollout = field(factory=Rollout)
 
 
 class PresetCatalog(Protocol):
     """Preset configurations and the pipeline -> preset mapping, written at deploy."""
 
     def register(self, preset: Preset, previous_pipeline_arn: str | None = None) -> None:
-        """Record ``preset``'s config, retired keys and AMI parameter name (None:
-        none) on its record, and add it to its pipeline's presets (removing it
-        from ``previous_pipeline_arn``'s).
+        """Record ``preset``'s config, retired keys, AMI parameter name (None:
+        none) and rollout on its record, and add it to its pipeline's presets
+        (removing it from ``previous_pipeline_arn``'s).
         A pipeline feeds any number of presets; adding one never removes
         another. Never touches the AMI registers. Idempotent."""
         ...

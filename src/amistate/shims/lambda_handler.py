@@ -183,6 +183,8 @@ def count_outcome(metrics: Metrics, outcome: Outcome) -> None:
     if outcome.status == "failed" and outcome.decision == "applied" and outcome.preset:
         metrics.add("BuildsFailed")
         metrics.add("BuildFailed", by=outcome.preset)
+    if outcome.promoted:
+        metrics.add("Promotions")
     if outcome.parameter_written:
         metrics.add("ParameterWrites")
         metrics.add("ConvergeRounds", outcome.rounds)

@@ -10,8 +10,12 @@ dashboard use (docs/operations.md lists them):
   duplicate, ignored, rejected): six values, a bounded set;
 * ``RejectedNotifications`` counts events Image Builder contradicted or did not
   know (:mod:`amistate.usecases.verify`): nothing of them was written;
-* ``AmiAgeDays`` and ``BuildFailed`` are also split by ``Preset``. Presets are
-  the ones the stack deployed (an event of an unmapped pipeline is ignored
+* rollouts: ``Promotions`` (candidates that went live by an event or a
+  reconcile run), ``CandidatesWaiting`` and ``RejectedBuilds`` (gauges a
+  reconcile run sets across its presets), ``CandidateAgeHours`` (per waiting
+  candidate: how long ago its build completed);
+* ``AmiAgeDays``, ``CandidateAgeHours`` and ``BuildFailed`` are also split by
+  ``Preset``. Presets are the ones the stack deployed (an event of an unmapped pipeline is ignored
   before any metric names it), so the dimension is bounded by the deployment.
 """
 
@@ -44,6 +48,10 @@ METRICS: Mapping[str, tuple[Unit, str | None]] = {
     "Errors": ("Count", None),
     "RejectedNotifications": ("Count", None),
     "AmiAgeDays": ("None", "Preset"),
+    "Promotions": ("Count", None),
+    "CandidatesWaiting": ("Count", None),
+    "RejectedBuilds": ("Count", None),
+    "CandidateAgeHours": ("None", "Preset"),
 }
 
 

@@ -35,7 +35,7 @@ from amistate.core.builds import ami_age_days
 from amistate.errors import MalformedEvent, TransientError
 from amistate.shims import logs, runtime
 from amistate.shims.metrics import Metrics
-from amistate.usecases.reconcile.plan import Converge, Instruction, Problem
+from amistate.usecases.reconcile.plan import Converge, Instruction, Problem, Promote
 from amistate.usecases.reconcile.run import Report
 from amistate.usecases.reconcile.vocabulary import render
 
@@ -120,6 +120,7 @@ def _count(metrics: Metrics, report: Report) -> None:
     counts = report.counts()
     metrics.add("ReconcileRepairs", counts["builds"])
     metrics.add("ReconcileFallbacks", counts["fallbacks"])
+    metrics.add("Promotions", counts["promoted"])
     metrics.add("ReconcileProblems", len(report.plan.problems))
     writes = sum(len(i.regions) for i in report.done if isinstance(i, Converge))
     metrics.add("ParameterWrites", writes)
@@ -133,6 +134,26 @@ def _ages(metrics: Metrics, report: Report) -> None:
         age = ami_age_days(report.after.get(preset, record), at)
         if age is not None:
             metrics.set("AmiAgeDays", round(age, 3), by=preset)
+    _rollouts(metrics, report, at)
+
+
+def _rollouts(metrics: Metrics, report: Report, at: datetime) -> None:
+    """``CandidatesWaiting``, ``CandidateAgeHours`` per waiting candidate and
+    ``RejectedBuilds``, from the records as the run read them (a candidate the
+    run promoted no longer waits)."""
+    promoted = {i.preset for i in report.done if isinstance(i, Promote)}
+    waiting = 0
+    rejected = 0
+    for preset, record in sorted(report.records.items()):
+        rejected += sum(1 for b in record.history.values() if b.rejection is not None)
+        candidate = record.waiting
+        if candidate is None or preset in promoted:
+            continue
+        waiting += 1
+        hours = max(0.0, (at - candidate.completed_at).total_seconds() / 3600)
+        metrics.set("CandidateAgeHours", round(hours, 3), by=preset)
+    metrics.set("CandidatesWaiting", waiting)
+    metrics.set("RejectedBuilds", rejected)
 
 
 __all__ = ["ReconcileFailed", "handler", "log_instruction", "summarize"]

@@ -1,18 +1,16 @@
 """The use case: run one build event through the ports, and converge SSM.
 
-The service holds no rules of its own; it asks :mod:`amistate.core.rules` (which build wins)
-and :mod:`amistate.core.desired` (what a parameter should say) and carries out the answer.
-Call order for a success (the expensive case): ``GetImage`` (every event but a reconcile
-run's: Image Builder confirms what the event claims, :mod:`amistate.usecases.verify`),
-pipeline -> presets lookup, then per preset one conditional state write and the SSM
-convergence loop (read, write if different, confirm against the state store). Every other
-writer (deploy, sync, pins, reconcile runs) ends in the same loop, which is what makes them
-all safe to race.
+No rules of its own: :mod:`amistate.core.rules` says which build wins, :mod:`amistate.core.desired`
+what a parameter should say. A success costs ``GetImage`` (:mod:`amistate.usecases.verify`;
+not for a reconcile run's), the pipeline's presets, then per preset one conditional write and
+the convergence loop (read, write if different, confirm). Every writer (deploy, sync, pins,
+rollouts, reconcile runs) ends in that loop, which makes them all safe to race.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Literal
 
 from attrs import evolve, field, frozen
@@ -35,6 +33,7 @@ from amistate.ports import (
     StateStore,
 )
 from amistate.usecases import ami_parameter, verify
+from amistate.usecases.advance import advance
 from amistate.usecases.batch import Batch
 
 DecisionName = Literal["applied", "applied-ami", "duplicate", "stale", "ignored", "rejected"]
@@ -44,8 +43,7 @@ DecisionName = Literal["applied", "applied-ami", "duplicate", "stale", "ignored"
 MAX_WRITE_ATTEMPTS = 16
 #: Each extra round of the SSM loop means a newer success landed meanwhile.
 MAX_CONVERGE_ROUNDS = 16
-#: Each rewrite keeping another writer's keys means yet another write landed
-#: between our read and our write; this bounds a storm of them.
+#: Each rewrite keeping another writer's keys: yet another write landed in between.
 MAX_FOREIGN_MERGES = 8
 
 
@@ -62,6 +60,7 @@ class Outcome:
     parameter_written: bool = False
     note: str | None = None
     rounds: int = 0  # SSM convergence rounds that wrote
+    promoted: str | None = None  # the candidate build its converge made live
 
 
 @frozen
@@ -72,6 +71,7 @@ class Converged:
     ami_id: str | None
     written: bool = False
     rounds: int = 0
+    promoted: str | None = None  # the candidate build it promoted first (a due soak)
 
 
 @frozen
@@ -83,6 +83,7 @@ class AmiService:
     catalog: PresetCatalog
     images: ImageCatalog
     parameters: Mapping[str, ParameterStore] = field()
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))  # soaks end by it
 
     @parameters.validator
     def _has_every_region(self, _: object, value: Mapping[str, ParameterStore]) -> None:
@@ -143,10 +144,10 @@ class AmiService:
         try:
             facts = self.images.describe(event.build.arn)
         except UnknownBuild:
-            return _rejected(event, "arn: Image Builder has no such image (GetImage)")
+            return _ignored(event, "arn: Image Builder has no such image (GetImage)", "rejected")
         why = verify.disagreement(event, facts)
         if why is not None:
-            return _rejected(event, why)
+            return _ignored(event, why, "rejected")
         if facts.created is None:
             raise UnknownBuildStart(
                 f"build {event.build.arn}: GetImage gives no dateCreated, so it cannot be ordered"
@@ -183,6 +184,7 @@ class AmiService:
                 parameter_ami_id=done.ami_id,
                 parameter_written=done.written,
                 rounds=done.rounds,
+                promoted=done.promoted,
             )
         return outcome
 
@@ -215,31 +217,34 @@ class AmiService:
         newer one's. Every write is therefore followed by a strongly consistent
         read of the record: if what it wants changed meanwhile (a newer AMI, a
         pin, a Config), go round again. The last writer always confirms after
-        writing, so at quiescence SSM equals the record's desired value.
+        writing, so at quiescence SSM equals the record's desired value. A due
+        candidate goes live first (:func:`amistate.usecases.advance.advance`).
         With a ``batch``, its reads serve the first round and its caller confirms.
         """
+        record, promoted = advance(self.states, preset, record, self.clock())
         if batch is not None:
             batch.records[preset] = record
         for rounds in range(MAX_CONVERGE_ROUNDS):
             home = self.expected_ami(record, self.settings.home_region)
             if home is None:
-                return Converged(None, rounds > 0, rounds)
+                return Converged(None, rounds > 0, rounds, promoted)
             wrote = False
             for region in self.settings.regions:
                 wrote |= self._write_parameter(region, preset, record, batch)
             wrote |= ami_parameter.keep_all(self.parameters, record)  # after the JSON ones
             if wrote and batch is not None:
                 batch.unconfirmed[preset] = record
-                return Converged(home, True, rounds + 1)
+                return Converged(home, True, rounds + 1, promoted)
             if not wrote:
                 # SSM already holds what this record wants: no write of ours can
                 # land late, so there is nothing to confirm (a newer writer
                 # confirms its own write).
-                return Converged(home, rounds > 0, rounds)
+                return Converged(home, rounds > 0, rounds, promoted)
             latest = self.states.get(preset)
             if latest is None or wants(latest) == wants(record):
-                return Converged(home, True, rounds + 1)
-            record = latest
+                return Converged(home, True, rounds + 1, promoted)
+            record, more = advance(self.states, preset, latest, self.clock())
+            promoted = more or promoted
         raise ContentionError(f"preset {preset}: SSM did not settle in {MAX_CONVERGE_ROUNDS}")
 
     def _write_parameter(
@@ -263,13 +268,11 @@ class AmiService:
     ) -> None:
         """Write ``value`` over ``read``, keeping what others wrote in between.
 
-        ``PutParameter`` answers with the version it made. One more than the
-        version read means no one wrote in between. Anything else means other
-        writes landed between our read and our write, and ours replaced them:
-        if one of them holds a newer state of the keys amistate does not own
-        than ours (:func:`amistate.core.desired.written_by_others`, judged by the
-        record as it is now, since ownership only grows), write the value we
-        would have written had we read it, and check again.
+        ``PutParameter`` answers with the version it made; one more than the version
+        read means no one wrote in between. Else others' writes landed in between and
+        ours replaced them: if one holds a newer state of the keys amistate does not own
+        (:func:`amistate.core.desired.written_by_others`, judged by the record as it is
+        now: ownership only grows), write what we would have written had we read it.
         """
         store = self.parameters[region]
         for _ in range(MAX_FOREIGN_MERGES):
@@ -383,18 +386,15 @@ class AmiService:
         return self.states.scan()
 
 
-def _ignored(event: BuildEvent, why: str) -> Outcome:
-    return Outcome(decision="ignored", build_id=event.build.arn, status=event.status, note=why)
-
-
-def _rejected(event: BuildEvent, why: str) -> Outcome:
-    return Outcome(decision="rejected", build_id=event.build.arn, status=event.status, note=why)
+def _ignored(event: BuildEvent, why: str, decision: DecisionName = "ignored") -> Outcome:
+    return Outcome(decision=decision, build_id=event.build.arn, status=event.status, note=why)
 
 
 def wants(record: AmiState) -> tuple[object, ...]:
     """Everything a record's desired parameter values depend on."""
     config = dump_object(record.config or {})
-    return (record.pin, record.amis, config, record.retired_keys, record.ami_parameter)
+    wanted = (record.pin, record.amis, config, record.retired_keys, record.ami_parameter)
+    return (*wanted, record.waiting, record.rollout)
 
 
 __all__ = ["AmiService", "ContentionError", "Converged", "Outcome", "Settings"]

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from amistate.ports.inventory import Inventory
     from amistate.usecases.deploy import PresetDeployer
     from amistate.usecases.pins import Pins
+    from amistate.usecases.promotions import Promotions
     from amistate.usecases.reconcile.run import Reconciler
 
 
@@ -100,6 +101,13 @@ class Runtime:
         from amistate.usecases.pins import Pins
 
         return Pins(service=self.service, states=self.ports.states)
+
+    @property
+    def promotions(self) -> Promotions:
+        """Promote and reject (operators' commands)."""
+        from amistate.usecases.promotions import Promotions
+
+        return Promotions(service=self.service, states=self.ports.states)
 
     @property
     def reconciler(self) -> Reconciler:

@@ -8,7 +8,8 @@
 * **Update** re-registers the preset (moving it off the previous pipeline),
   and starts a build only when the pipeline changed. A new ``PresetName`` is
   a new preset: a replacement.
-* After Create and Update the Config is desired state: every region's
+* After Create and Update the Config (and the rollout policy) is desired
+  state: a candidate the policy now says is due goes live, and every region's
   parameter is converged on it at once (keeping the current AMI; a preset with
   no AMI yet gets no parameter), through the same write-and-confirm loop as
   events, so a missed push heals at the next write anyway.
@@ -123,7 +124,12 @@ class PresetDeployer:
         )
         self.catalog.register(
             Preset(
-                props.preset, props.pipeline_arn, dict(props.config), retired, props.ami_parameter
+                props.preset,
+                props.pipeline_arn,
+                dict(props.config),
+                retired,
+                props.ami_parameter,
+                props.rollout,
             ),
             previous_pipeline_arn=previous_pipeline,
         )

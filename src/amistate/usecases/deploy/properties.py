@@ -1,8 +1,10 @@
 """The preset resource's properties, validated: every one, before anything is written.
 
 ``PresetName``, ``PipelineArn``, ``Config`` (a JSON object in a string),
-``StartBuild`` (``"true"``, the default, or ``"false"``) and the optional
-``AmiParameter`` (an SSM parameter name, :mod:`amistate.core.ami_parameter`) become one frozen
+``StartBuild`` (``"true"``, the default, or ``"false"``), the optional
+``AmiParameter`` (an SSM parameter name, :mod:`amistate.core.ami_parameter`),
+``RolloutPolicy`` (``immediate``, the default, ``manual`` or ``soak``) and
+``SoakTime`` (an ISO-8601 duration, required with ``soak``) become one frozen
 :class:`PresetProperties`, or :class:`~amistate.errors.InvalidProperties`
 naming the first bad one. The physical ID of a preset's resource is
 ``amistate:<preset>``.
@@ -14,12 +16,14 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from attrs import frozen
+from attrs import field, frozen
 
 from amistate.core import ami_parameter
 from amistate.core.arns import is_pipeline_arn
 from amistate.core.merge import dump_object, load_object
 from amistate.core.names import validate_preset
+from amistate.core.rollout import parse_rollout
+from amistate.core.state import Rollout
 from amistate.errors import InvalidConfig, InvalidPresetName, InvalidProperties
 
 #: The resource properties the custom resource reads (others, such as
@@ -29,6 +33,8 @@ PIPELINE_ARN = "PipelineArn"
 CONFIG = "Config"
 START_BUILD = "StartBuild"
 AMI_PARAMETER = "AmiParameter"
+ROLLOUT_POLICY = "RolloutPolicy"
+SOAK_TIME = "SoakTime"
 
 #: Physical resource IDs of presets are ``amistate:<preset>``.
 PHYSICAL_ID_PREFIX = "amistate:"
@@ -46,6 +52,7 @@ class PresetProperties:
     config: Mapping[str, Any]
     start_build: bool = True
     ami_parameter: str | None = None  # the plain AMI parameter's name; None: none
+    rollout: Rollout = field(factory=Rollout)
 
     @property
     def physical_id(self) -> str:
@@ -80,6 +87,9 @@ def parse_properties(props: object, where: str = "ResourceProperties") -> Preset
         config=_config(props.get(CONFIG)),
         start_build=_start_build(props.get(START_BUILD, "true")),
         ami_parameter=_ami_parameter(props.get(AMI_PARAMETER)),
+        rollout=parse_rollout(
+            props.get(ROLLOUT_POLICY), props.get(SOAK_TIME), ROLLOUT_POLICY, SOAK_TIME
+        ),
     )
 
 
@@ -155,6 +165,8 @@ __all__ = [
     "PHYSICAL_ID_PREFIX",
     "PIPELINE_ARN",
     "PRESET_NAME",
+    "ROLLOUT_POLICY",
+    "SOAK_TIME",
     "START_BUILD",
     "InvalidProperties",
     "PresetProperties",

@@ -11,18 +11,21 @@ it would leave it):
 1. **Builds lost in delivery.** Every terminal build of the preset's pipeline
    that the ordering rules would apply (or that its history lacks) is fed
    through the service exactly as its event would have been.
-2. **AMIs that vanished.** If the AMI a region's parameter should hold is not
+2. **Promotion.** A waiting candidate whose rollout is due (``soak`` passed
+   since its build completed, at the run's ``now``; a policy changed to
+   ``immediate``) goes live (:func:`amistate.core.rollout.due`).
+3. **AMIs that vanished.** If the AMI a region's parameter should hold is not
    launchable, fall back to the newest good build whose AMIs all are, in every
    region (the AMI register takes its ordering key); a pinned AMI is never
    replaced, only reported.
-3. **SSM.** Every region's parameter must equal its desired value
+4. **SSM.** Every region's parameter must equal its desired value
    (:func:`amistate.core.desired.parameter_value`), and the plain AMI parameter, if
    the preset names one, the AMI (:mod:`amistate.usecases.ami_parameter`).
-4. **History.** Beyond the limit, forget what :func:`amistate.core.builds.forgotten`
+5. **History.** Beyond the limit, forget what :func:`amistate.core.builds.forgotten`
    says (failures first, never a build amistate still needs); a listed build
    the trim would forget is not fed in the first place.
-5. **In-use tags** (per region, across presets): the AMI in use, the pin, the
-   newest good one and the previous good ones carry this deployment's in-use
+6. **In-use tags** (per region, across presets): the AMI in use, the pin, the
+   newest good one, the waiting candidate and the previous good ones carry this deployment's in-use
    tags, naming the presets that need them (:mod:`amistate.usecases.reconcile.tags`).
    A preset no longer registered to a pipeline (its custom resource was
    deleted) needs nothing any more.
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from attrs import evolve, field, frozen
@@ -42,7 +46,8 @@ from amistate.core.builds import TrimBasis, forgotten, good_builds, previous_goo
 from amistate.core.desired import desired_value, drift
 from amistate.core.events import BuildEvent
 from amistate.core.in_use import InUseKeys
-from amistate.core.state import AmiState, BuildRecord
+from amistate.core.rollout import due
+from amistate.core.state import AmiState, BuildRecord, Candidate
 from amistate.errors import InvalidConfig, NoAmiForRegion
 from amistate.ports import Parameter
 from amistate.ports.inventory import LAUNCHABLE, BuildSummary, ImageState
@@ -67,6 +72,8 @@ class World:
     history_limit: int = 20
     #: The presets this run reconciles; None: all of them (``records`` holds every one).
     scope: frozenset[str] | None = None
+    #: When the run read the world: what a soak is measured against (None: no soak is due).
+    now: datetime | None = None
 
 
 @frozen
@@ -76,6 +83,14 @@ class Feed:
     preset: str
     pipeline_arn: str
     build: BuildSummary
+
+
+@frozen
+class Promote:
+    """The preset's rollout says its waiting ``candidate`` goes live now."""
+
+    preset: str
+    candidate: Candidate
 
 
 @frozen
@@ -115,7 +130,7 @@ class Problem:
     text: str
 
 
-Instruction = Feed | FallBack | Converge | Trim | Tag | Untag | Problem
+Instruction = Feed | Promote | FallBack | Converge | Trim | Tag | Untag | Problem
 
 
 @frozen
@@ -165,6 +180,7 @@ def _preset(world: World, preset: str, out: list[Instruction]) -> AmiState:
     """
     record, seen = _builds(world, preset, world.records[preset], out)
     fallback: list[Instruction] = []
+    record = _promotion(world, preset, record, fallback)
     record = _vanished(world, preset, record, fallback)
     gone = forgotten(record, world.history_limit)
     unfed = {s.key for s in seen if not s.applied and s.key in gone}
@@ -221,6 +237,17 @@ def _builds(
     return record, seen
 
 
+def _promotion(world: World, preset: str, record: AmiState, out: list[Instruction]) -> AmiState:
+    waiting = record.waiting
+    # No clock: only an ``immediate`` policy's candidate is due (a soak is never zero).
+    if waiting is None or not due(record, world.now or waiting.completed_at):
+        return record
+    out.append(Promote(preset, waiting))
+    return evolve(record, candidate=None).with_live(
+        waiting.build_id, waiting.key, waiting.amis, waiting.completed_at
+    )
+
+
 def _launchable(world: World, region: str, ami: str | None) -> bool:
     return ami is not None and world.images.get((region, ami), "missing") in LAUNCHABLE
 
@@ -241,13 +268,7 @@ def _vanished(world: World, preset: str, record: AmiState, out: list[Instruction
     for build in good_builds(record.history.values()):
         if all(_launchable(world, r, build.amis.at(r)) for r in world.regions):
             out.append(FallBack(preset, ami, state, build))
-            return evolve(
-                record,
-                amis=build.amis,
-                ami_key=build.key,
-                ami_build_id=build.build_id,
-                ami_updated_at=build.updated_at,
-            )
+            return record.with_live(build.build_id, build.key, build.amis, build.updated_at)
     out.append(Problem(preset, f"AMI {ami} is {state} in {region} and no good build remains"))
     return record
 
@@ -305,6 +326,8 @@ def _protected(world: World, record: AmiState) -> Iterable[tuple[str, str]]:
     for region in world.regions:
         amis = [record.ami_for(region), record.latest_ami_for(region)]
         amis += [b.amis.at(region) for b in previous]
+        if record.waiting is not None:
+            amis.append(record.waiting.amis.at(region))
         for ami in amis:
             if ami is not None and world.images.get((region, ami), "missing") != "missing":
                 yield region, ami
@@ -317,6 +340,7 @@ __all__ = [
     "Instruction",
     "Plan",
     "Problem",
+    "Promote",
     "Tag",
     "Trim",
     "Untag",

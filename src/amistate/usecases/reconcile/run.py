@@ -36,6 +36,7 @@ from amistate.usecases.reconcile.plan import (
     Instruction,
     Plan,
     Problem,
+    Promote,
     Tag,
     Trim,
     Untag,
@@ -80,11 +81,11 @@ class Report:
         return counts
 
     def moved(self) -> set[str]:
-        """The presets whose AMI this run may have moved (a build fed, a fall-back)."""
+        """The presets whose AMI this run may have moved (a build fed, a promotion, a fall-back)."""
         return {
             i.preset
             for i in self.plan.changes
-            if isinstance(i, Feed | FallBack) and self.done_by_run(i)
+            if isinstance(i, Feed | Promote | FallBack) and self.done_by_run(i)
         }
 
     def done_by_run(self, instruction: Instruction) -> bool:
@@ -143,6 +144,7 @@ class Reconciler:
             tags=tags,
             history_limit=self.history_limit,
             scope=frozenset(presets) if presets else None,
+            now=self.service.clock(),
         )
         return world, reads
 
@@ -232,6 +234,12 @@ class Reconciler:
             for outcome in self.service.handle(event, keep_stale=presets, batch=batch):
                 if outcome.preset and outcome.parameter_ami_id is not None:
                     synced.add(outcome.preset)
+        elif isinstance(instruction, Promote):
+            # The converge promotes a due candidate first (AmiService.advance); a feed's
+            # converge may have done it already: False then.
+            promoted = self.service.sync(instruction.preset).promoted
+            synced.add(instruction.preset)
+            return promoted == instruction.candidate.build_id
         elif isinstance(instruction, FallBack):
             # False: the record moved meanwhile (the next run plans again from it).
             preset, vanished, to = instruction.preset, instruction.vanished, instruction.to

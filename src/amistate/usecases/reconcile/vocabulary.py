@@ -16,7 +16,15 @@ from typing import Any
 from attrs import frozen
 
 from amistate.core.arns import short_build
-from amistate.usecases.reconcile.plan import Converge, FallBack, Feed, Instruction, Problem, Trim
+from amistate.usecases.reconcile.plan import (
+    Converge,
+    FallBack,
+    Feed,
+    Instruction,
+    Problem,
+    Promote,
+    Trim,
+)
 from amistate.usecases.reconcile.tags import Tag, Untag
 
 
@@ -43,6 +51,7 @@ COUNTS: Mapping[str, str] = {
     "trim": "trimmed",
     "tag": "tagged",
     "untag": "untagged",
+    "promote": "promoted",
 }
 
 
@@ -78,6 +87,19 @@ def _feed(i: Feed) -> Rendering:
         status=build.status,
         created=iso(build.created),
         **build.amis.document(),
+    )
+
+
+def _promote(i: Promote) -> Rendering:
+    candidate = i.candidate
+    return _preset(
+        "promote",
+        i.preset,
+        f"candidate {short_build(candidate.build_id)} {candidate.ami_id} goes live",
+        buildId=candidate.build_id,
+        amiId=candidate.ami_id,
+        **candidate.amis.document(),
+        completedAt=iso(candidate.completed_at),
     )
 
 
@@ -122,6 +144,7 @@ def _problem(i: Problem) -> Rendering:
 
 _RENDERERS: Mapping[type[Any], Callable[[Any], Rendering]] = {
     Feed: _feed,
+    Promote: _promote,
     FallBack: _fall_back,
     Converge: _converge,
     Trim: _trim,

@@ -1,0 +1,147 @@
+"""The rollout rules: where a newer good build goes, when a candidate goes live,
+and what a rejection falls back to. Pure.
+
+* **Policy.** ``immediate`` (the default): a newer good build goes live at once.
+  ``manual`` and ``soak``: it becomes the preset's *candidate* while the preset
+  has a live AMI (:func:`slot_for`); the first good build goes live at once,
+  since there is nothing to protect. A newer good build replaces a waiting
+  candidate; a failure changes neither.
+* **Promotion.** ``soak``: the candidate goes live once ``SoakTime`` has passed
+  since its build completed (:func:`due`, with the caller's clock); ``manual``:
+  when an operator promotes it. ``immediate`` promotes a candidate left from
+  an earlier policy at the next write. A pin holds over both: the record's
+  live AMI moves, the parameters keep the pinned one.
+* **Rejection.** A rejected build is never live or candidate again (it is no
+  longer :attr:`~amistate.core.state.BuildRecord.good`); rejecting the live build
+  falls back to the newest good build older than it (:func:`replacement`).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Literal
+
+from attrs import frozen
+
+from amistate.core.builds import good_builds
+from amistate.core.state import POLICIES, AmiState, BuildRecord, Policy, Rollout
+from amistate.errors import InvalidProperties
+
+Slot = Literal["live", "candidate"]
+
+#: CloudFormation's ISO-8601 durations, in fixed units only (weeks, days, hours,
+#: minutes, seconds): years and months have no fixed length.
+_DURATION = re.compile(
+    r"P(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
+    r"(?:T(?=\d)(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?",
+    re.ASCII,
+)
+
+
+def parse_duration(value: object, field: str) -> timedelta:
+    """An ISO-8601 duration (``PT6H``, ``P1DT12H``, ``P2W``), strictly:
+    :class:`~amistate.errors.InvalidProperties` naming ``field`` otherwise."""
+    if not isinstance(value, str):
+        raise InvalidProperties(f"{field}: expected an ISO-8601 duration such as PT6H")
+    match = _DURATION.fullmatch(value)
+    if value in ("P", "PT") or match is None:
+        raise InvalidProperties(
+            f"{field}: {value[:40]!r} is not an ISO-8601 duration in weeks, days, hours, "
+            "minutes or seconds (e.g. PT6H, P1DT12H)"
+        )
+    parts = {name: int(number) for name, number in match.groupdict().items() if number}
+    duration = timedelta(**parts)
+    if duration <= timedelta(0):
+        raise InvalidProperties(f"{field}: {value!r} is no time at all; use a longer duration")
+    return duration
+
+
+def format_duration(duration: timedelta) -> str:
+    """The ISO-8601 text of a duration (``PT6H``, ``P1DT30M``): what the record keeps."""
+    days, rest = divmod(int(duration.total_seconds()), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    clock = "".join(f"{n}{u}" for n, u in ((hours, "H"), (minutes, "M"), (seconds, "S")) if n)
+    return "P" + (f"{days}D" if days else "") + (f"T{clock}" if clock else "")
+
+
+def parse_rollout(policy: object, soak: object, policy_field: str, soak_field: str) -> Rollout:
+    """The rollout from its two inputs (None: not given); errors name the field."""
+    chosen = "immediate" if policy is None else policy
+    if chosen not in POLICIES:
+        raise InvalidProperties(
+            f"{policy_field}: expected one of {', '.join(POLICIES)}, got {str(policy)[:40]!r}"
+        )
+    name: Policy = chosen
+    if name != "soak":
+        if soak is not None:
+            raise InvalidProperties(f"{soak_field}: only with {policy_field} soak")
+        return Rollout(name)
+    if soak is None:
+        raise InvalidProperties(f"{soak_field}: required with {policy_field} soak (e.g. PT6H)")
+    return Rollout("soak", parse_duration(soak, soak_field))
+
+
+def slot_for(record: AmiState | None) -> Slot:
+    """Where a good build newer than the live AMI goes under ``record``'s policy."""
+    if record is None or record.rollout.policy == "immediate" or record.ami_id is None:
+        return "live"
+    return "candidate"
+
+
+def due(record: AmiState, now: datetime) -> bool:
+    """Whether the waiting candidate goes live now (``immediate``: at once, a
+    candidate an earlier policy left; ``soak``: its soak has passed since its
+    build completed; ``manual``: never by itself)."""
+    waiting = record.waiting
+    if waiting is None:
+        return False
+    rollout = record.rollout
+    if rollout.policy == "immediate":
+        return True
+    if rollout.policy == "soak" and rollout.soak is not None:
+        return now - waiting.completed_at >= rollout.soak
+    return False
+
+
+def replacement(record: AmiState, rejected: BuildRecord) -> BuildRecord | None:
+    """What the live AMI falls back to when ``rejected`` is the live build: the
+    newest good build older than it; None when it is not live (nothing moves)."""
+    if rejected.key != record.ami_key:
+        return None
+    older = [b for b in good_builds(record.history.values()) if b.key < rejected.key]
+    return older[0] if older else None
+
+
+@frozen
+class RolloutBasis:
+    """What a rejection's choice rested on: the AMI register's key, the
+    candidate's and the pin's build. The store rejects only while the record
+    still has all three, so a racing promotion, build, pin or fallback wins and
+    the rejection is decided again from the new record."""
+
+    ami_key: str
+    candidate_key: str | None = None
+    pin_build_id: str | None = None
+
+    @classmethod
+    def of(cls, record: AmiState) -> RolloutBasis:
+        candidate = record.candidate.key if record.candidate is not None else None
+        pin = record.pin.build_id if record.pin is not None else None
+        return cls(record.ami_key, candidate, pin)
+
+    def holds_for(self, record: AmiState) -> bool:
+        return self == RolloutBasis.of(record)
+
+
+__all__ = [
+    "RolloutBasis",
+    "Slot",
+    "due",
+    "format_duration",
+    "parse_duration",
+    "parse_rollout",
+    "replacement",
+    "slot_for",
+]
