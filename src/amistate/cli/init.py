@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from amistate.core.arns import owner_of
 from amistate.core.names import parameter_name
@@ -21,8 +23,42 @@ from amistate.usecases.deploy import (
     parse_properties,
 )
 
-from . import render
+from . import render, rollouts
 from .target import Target, open_runtime
+
+
+def add_parser(commands: Any, options: Sequence[argparse.ArgumentParser]) -> None:
+    """The ``init`` subcommand."""
+    init = commands.add_parser(
+        "init",
+        parents=options,
+        help="register a preset (what the custom resource's Create does)",
+        description="Create the preset's state record (status building) unless one exists, "
+        "store its configuration and pipeline mapping, and start a build (unless --no-build).",
+    )
+    init.add_argument("preset", metavar="PRESET")
+    init.add_argument(
+        "--pipeline-arn", required=True, metavar="ARN", help="its Image Builder pipeline"
+    )
+    init.add_argument(
+        "--config",
+        required=True,
+        metavar="FILE",
+        help="its configuration: a JSON object (- = stdin)",
+    )
+    init.add_argument("--no-build", action="store_true", help="do not start a pipeline execution")
+    rollouts.add_init_flags(init)
+    init.add_argument(
+        "--ami-parameter",
+        metavar="NAME",
+        help="also keep this SSM parameter (DataType aws:ec2:image) holding the live AMI, "
+        "for launch templates (resolve:ssm:NAME)",
+    )
+    init.add_argument(
+        "--client-token",
+        metavar="TOKEN",
+        help="Image Builder idempotency token: rerunning with the same one starts no second build",
+    )
 
 
 def properties(args: argparse.Namespace) -> PresetProperties:
@@ -136,4 +172,4 @@ def run_init(args: argparse.Namespace, target: Target, props: PresetProperties) 
     return 0
 
 
-__all__ = ["admit", "properties", "run_init"]
+__all__ = ["add_parser", "admit", "properties", "run_init"]

@@ -24,7 +24,7 @@ from amistate.errors import (
 )
 
 from . import args as checks
-from . import rollouts
+from . import init, rollouts
 from .target import Options, open_runtime, resolve
 
 EXIT_OK = 0
@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_rollback(commands, options)
     rollouts.add_parsers(commands, options)
     _add_replay(commands, options)
-    _add_init(commands, options)
+    init.add_parser(commands, options)
     return parser
 
 
@@ -239,39 +239,6 @@ def _add_replay(commands: Commands, options: list[_Parser]) -> None:
         "one decision line per event. Exit 1 if any event failed.",
     )
     replay.add_argument("files", nargs="+", metavar="FILE", help="a file, or - for stdin")
-
-
-def _add_init(commands: Commands, options: list[_Parser]) -> None:
-    init = commands.add_parser(
-        "init",
-        parents=options,
-        help="register a preset (what the custom resource's Create does)",
-        description="Create the preset's state record (status building) unless one exists, "
-        "store its configuration and pipeline mapping, and start a build (unless --no-build).",
-    )
-    init.add_argument("preset", metavar="PRESET")
-    init.add_argument(
-        "--pipeline-arn", required=True, metavar="ARN", help="its Image Builder pipeline"
-    )
-    init.add_argument(
-        "--config",
-        required=True,
-        metavar="FILE",
-        help="its configuration: a JSON object (- = stdin)",
-    )
-    init.add_argument("--no-build", action="store_true", help="do not start a pipeline execution")
-    rollouts.add_init_flags(init)
-    init.add_argument(
-        "--ami-parameter",
-        metavar="NAME",
-        help="also keep this SSM parameter (DataType aws:ec2:image) holding the live AMI, "
-        "for launch templates (resolve:ssm:NAME)",
-    )
-    init.add_argument(
-        "--client-token",
-        metavar="TOKEN",
-        help="Image Builder idempotency token: rerunning with the same one starts no second build",
-    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
