@@ -221,17 +221,19 @@ def _storm(report: Report, server: BenchServer, sizes: Sizes) -> None:
             "put_parameter_throttled": outcome.proxy["PutParameter throttled"],
             "writes_per_second": storm.rates(outcome, seconds),
         }
-        report.budget(
-            f"storm, {short}: all converged, no last attempt, none lost",
-            f"≤ {budget:.1f} s ({storm.FACTOR} x floor), 0, 0",
-            f"{outcome.converged_at:.1f} s, {last}, {len(outcome.lost)}",
-            outcome.converged_at <= budget and not last and not outcome.lost,
-            {
-                "seconds": round(outcome.converged_at, 1),
-                "last_attempt": last,
-                "lost": len(outcome.lost),
-            },
-        )
+        # The old delivery is a figure to compare with, not a claim with a verdict.
+        if short != "before":
+            report.budget(
+                f"storm, {short}: all converged, no last attempt, none lost",
+                f"≤ {budget:.1f} s ({storm.FACTOR} x floor), 0, 0",
+                f"{outcome.converged_at:.1f} s, {last}, {len(outcome.lost)}",
+                outcome.converged_at <= budget and not last and not outcome.lost,
+                {
+                    "seconds": round(outcome.converged_at, 1),
+                    "last_attempt": last,
+                    "lost": len(outcome.lost),
+                },
+            )
         if outcome.converged != outcome.presets and not outcome.lost:
             report.problems.append(
                 f"storm: {outcome.variant}: {outcome.converged}/{outcome.presets} "
