@@ -8,7 +8,7 @@ Two stacks in one app, one ``app.synth()``:
 * ``Example``: the shipped ``examples/cdk/presets.json`` as is (a new table);
 * ``Full``: every option on (existing table, SecureString key, X-Ray, an extra
   region, a subnet, a per-preset schedule, a runner launch template on the AMI
-  parameter, a preset that starts no build, an
+  parameter, a soak rollout, a preset that starts no build, an
   alarm e-mail, another reconcile schedule, AMI age limit and lifecycle rule,
   Image Builder's SNS notifications through a queue),
   so the conditional statements are checked too.
@@ -92,6 +92,8 @@ def full_settings(example: AmiStateSettings) -> AmiStateSettings:
         first,
         schedule="cron(30 4 ? * MON-FRI *)",
         launch_template=True,  # on the example's AmiParameter
+        rollout_policy="soak",
+        soak_time="PT6H",
         recipe=replace(
             first.recipe,
             subnet_id="subnet-0123456789abcdef0",
@@ -110,6 +112,7 @@ def full_settings(example: AmiStateSettings) -> AmiStateSettings:
         schedule_timezone="Europe/Paris",
         reconcile_schedule="rate(30 minutes)",
         ami_max_age_days=7,
+        candidate_max_wait_hours=12,
         alarm_email=ALARM_EMAIL,
         lifecycle=LifecycleSpec(keep_images=5, max_age_days=90),
         history_limit=40,

@@ -37,9 +37,12 @@ CONTRACT = {
         "ReconcileFallbacks",
         "Errors",
         "RejectedNotifications",
+        "Promotions",
+        "CandidatesWaiting",
+        "RejectedBuilds",
     ],
     "decisions": ["applied", "applied-ami", "stale", "duplicate", "ignored", "rejected"],
-    "preset": ["AmiAgeDays", "BuildFailed"],
+    "preset": ["AmiAgeDays", "BuildFailed", "CandidateAgeHours"],
 }
 
 
@@ -127,6 +130,8 @@ def test_every_alarm_watches_its_metric_and_notifies_the_topic(
     amistate("ReconcileFellBack", "ReconcileFallbacks")
     amistate("ReportedErrors", "Errors")
     amistate("NotificationRejected", "RejectedNotifications")
+    # The Full stack's first preset soaks its candidates: it has the wait alarm.
+    assert any(p.rollout_policy == "soak" for p in settings.presets) == (stack == "Full")
     for preset in settings.presets:
         slug = preset.name.lower().replace(".", "-")
         props = alarms[f"AmiAge-{slug}"]
@@ -135,6 +140,12 @@ def test_every_alarm_watches_its_metric_and_notifies_the_topic(
         assert props["ComparisonOperator"] == "GreaterThanThreshold"
         assert props["Period"] == 3600
         amistate(f"AmiAge-{slug}", "AmiAgeDays", "Maximum")
+        if preset.rollout_policy in ("manual", "soak"):  # a candidate may wait: its alarm
+            waiting = alarms[f"CandidateWaiting-{slug}"]
+            assert _dims(waiting) == {"Service": "amistate", "Preset": preset.name}
+            assert waiting["Threshold"] == settings.candidate_max_wait_hours
+            assert waiting["ComparisonOperator"] == "GreaterThanThreshold"
+            amistate(f"CandidateWaiting-{slug}", "CandidateAgeHours", "Maximum")
     for name in SERVICE_ALARMS:
         assert name not in alarms  # popped above, each with the service dimension only
     for queue_id, queue_name in queues.items():

@@ -307,6 +307,8 @@ def test_one_custom_resource_per_preset_with_the_contract_properties(
         logical_id, resource = by_name[preset.name]
         props = resource["Properties"]
         named = {"AmiParameter"} if preset.ami_parameter else set()
+        named |= {"RolloutPolicy"} if preset.rollout_policy else set()
+        named |= {"SoakTime"} if preset.soak_time else set()
         assert (
             set(props)
             == {
@@ -319,6 +321,8 @@ def test_one_custom_resource_per_preset_with_the_contract_properties(
             | named
         )
         assert props.get("AmiParameter") == preset.ami_parameter
+        assert props.get("RolloutPolicy") == preset.rollout_policy  # a string, as CloudFormation
+        assert props.get("SoakTime") == preset.soak_time
         assert props["ServiceToken"] == {"Fn::GetAtt": [provider_fn[0], "Arn"]}
         (pipeline_id,) = [
             k

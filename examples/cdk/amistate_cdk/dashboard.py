@@ -42,6 +42,7 @@ def dashboard(
     board.add_widgets(*_presets_now(presets, ages))
     board.add_widgets(*_over_time(owner, ages))
     board.add_widgets(*_writes_and_dead_letters(owner))
+    board.add_widgets(*_rollouts(owner))
     board.add_widgets(*_functions_and_alarms(functions, alarms))
     return board
 
@@ -120,6 +121,40 @@ def _writes_and_dead_letters(owner: AmiStatePipeline) -> list[cloudwatch.IWidget
                 ),
             ],
             width=8,
+        ),
+    ]
+
+
+def _rollouts(owner: AmiStatePipeline) -> list[cloudwatch.IWidget]:
+    """Candidates waiting (and for how long), promotions, rejected builds."""
+    service = metrics.service_dimensions()
+    rolled = [n for n, p in owner.presets.items() if p.spec.rollout_policy in ("manual", "soak")]
+    ages: list[cloudwatch.IMetric] = [
+        preset_metric(metrics.CANDIDATE_AGE_HOURS, p, statistic="Maximum", period=ONE_HOUR)
+        for p in rolled
+    ]
+    return [
+        cloudwatch.GraphWidget(
+            title="Rollouts: candidate age (hours), per preset with a manual or soak rollout",
+            left=ages,
+            left_annotations=[
+                cloudwatch.HorizontalAnnotation(
+                    value=owner.settings.candidate_max_wait_hours, label="wait alarm"
+                )
+            ],
+            width=12,
+        ),
+        cloudwatch.GraphWidget(
+            title="Rollouts: candidates waiting, promotions, rejected builds",
+            left=[
+                amistate_metric(name, service, period=ONE_HOUR, statistic=statistic)
+                for name, statistic in (
+                    (metrics.CANDIDATES_WAITING, "Maximum"),
+                    (metrics.PROMOTIONS, "Sum"),
+                    (metrics.REJECTED_BUILDS, "Maximum"),
+                )
+            ],
+            width=12,
         ),
     ]
 

@@ -15,6 +15,7 @@ from amistate.core.names import DEFAULT_PARAMETER_PREFIX, validate_preset
 
 from .settings import (
     DEFAULT_AMI_MAX_AGE_DAYS,
+    DEFAULT_CANDIDATE_MAX_WAIT_HOURS,
     DEFAULT_KEEP_IMAGES,
     DEFAULT_RECONCILE_SCHEDULE,
     DEFAULT_SCHEDULE,
@@ -50,6 +51,9 @@ def load_settings(data: Mapping[str, Any]) -> AmiStateSettings:
         spread_schedules=top.get("spreadSchedules", bool) is not False,
         reconcile_schedule=top.get("reconcileSchedule", str) or DEFAULT_RECONCILE_SCHEDULE,
         ami_max_age_days=_or_default(top.get("amiMaxAgeDays", int), DEFAULT_AMI_MAX_AGE_DAYS),
+        candidate_max_wait_hours=_or_default(
+            top.get("candidateMaxWaitHours", int), DEFAULT_CANDIDATE_MAX_WAIT_HOURS
+        ),
         alarm_email=top.get("alarmEmail", str),
         lifecycle=_load_lifecycle(top.get("imageLifecycle", Mapping)),
         history_limit=top.get("historyLimit", int),
@@ -104,6 +108,8 @@ def _load_preset(item: object, where: str) -> PresetSpec:
         schedule=fields.get("schedule", str),
         start_build=fields.get("startBuild", bool) is not False,
         ami_parameter=fields.get("amiParameter", str),
+        rollout_policy=fields.get("rolloutPolicy", str),
+        soak_time=fields.get("soakTime", str),
         launch_template=bool(fields.get("launchTemplate", bool)),
     )
     fields.no_unknown()

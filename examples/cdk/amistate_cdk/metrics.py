@@ -52,6 +52,13 @@ ERRORS: Final = "Errors"
 #: not know (``GetImage``): nothing of them was written (``amistate.usecases.verify``).
 REJECTED_NOTIFICATIONS: Final = "RejectedNotifications"
 
+#: Count of candidates that went live (a due soak, at an event or a reconcile run).
+PROMOTIONS: Final = "Promotions"
+#: Presets whose rollout candidate waits (a gauge the reconciler sets).
+CANDIDATES_WAITING: Final = "CandidatesWaiting"
+#: Builds operators rejected (``amistate reject``), kept in the histories (a gauge).
+REJECTED_BUILDS: Final = "RejectedBuilds"
+
 SERVICE_METRICS: Final = (
     BUILDS_FAILED,
     PARAMETER_WRITES,
@@ -60,6 +67,9 @@ SERVICE_METRICS: Final = (
     RECONCILE_FALLBACKS,
     ERRORS,
     REJECTED_NOTIFICATIONS,
+    PROMOTIONS,
+    CANDIDATES_WAITING,
+    REJECTED_BUILDS,
 )
 
 # -- dimension set [Service, Preset] -----------------------------------------
@@ -69,7 +79,10 @@ AMI_AGE_DAYS: Final = "AmiAgeDays"
 #: 1 per failed build of the preset.
 BUILD_FAILED: Final = "BuildFailed"
 
-PRESET_METRICS: Final = (AMI_AGE_DAYS, BUILD_FAILED)
+#: Hours since the waiting candidate's build completed (reconciler, while one waits).
+CANDIDATE_AGE_HOURS: Final = "CandidateAgeHours"
+
+PRESET_METRICS: Final = (AMI_AGE_DAYS, BUILD_FAILED, CANDIDATE_AGE_HOURS)
 
 
 def service_dimensions() -> dict[str, str]:
@@ -93,6 +106,8 @@ __all__ = [
     "AMI_AGE_DAYS",
     "BUILDS_FAILED",
     "BUILD_FAILED",
+    "CANDIDATES_WAITING",
+    "CANDIDATE_AGE_HOURS",
     "CONVERGE_ROUNDS",
     "DECISIONS",
     "DECISION_DIMENSION",
@@ -102,8 +117,10 @@ __all__ = [
     "PARAMETER_WRITES",
     "PRESET_DIMENSION",
     "PRESET_METRICS",
+    "PROMOTIONS",
     "RECONCILE_FALLBACKS",
     "RECONCILE_REPAIRS",
+    "REJECTED_BUILDS",
     "REJECTED_NOTIFICATIONS",
     "SERVICE",
     "SERVICE_DIMENSION",

@@ -48,6 +48,7 @@ class AmiStateMonitoring(Construct):
             "Deploy": owner.deploy_function,
         }
         self._build_alarms(owner)
+        self._candidate_alarms(owner)
         self._repair_alarms(owner)
         self._function_alarms(owner, functions)
         self._pipeline_disabled()
@@ -73,6 +74,26 @@ class AmiStateMonitoring(Construct):
                 f"Preset {name}: the AMI in its parameter is older than "
                 f"{settings.ami_max_age_days} days (no successful build since).",
                 threshold=settings.ami_max_age_days,
+                comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            )
+
+    def _candidate_alarms(self, owner: AmiStatePipeline) -> None:
+        """A rollout's candidate waiting too long (only presets with a manual or soak rollout)."""
+        hours = owner.settings.candidate_max_wait_hours
+        for name, preset in owner.presets.items():
+            if preset.spec.rollout_policy not in ("manual", "soak"):
+                continue
+            self._alarm(
+                f"CandidateWaiting-{preset.node.id.removeprefix('Preset-')}",
+                amistate_metric(
+                    metrics.CANDIDATE_AGE_HOURS,
+                    metrics.preset_dimensions(name),
+                    statistic="Maximum",
+                    period=ONE_HOUR,
+                ),
+                f"Preset {name}: a candidate AMI has waited more than {hours} hours: promote "
+                "or reject it (amistate promote / reject).",
+                threshold=hours,
                 comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             )
 

@@ -35,6 +35,7 @@ class PresetPipeline(Construct):
 
     def __init__(self, owner: AmiStatePipeline, construct_id: str, preset: PresetSpec) -> None:
         super().__init__(owner, construct_id)
+        self.spec = preset
         settings = owner.settings
         stack = Stack.of(self)
         base = f"{settings.name_prefix}-{resource_slug(preset.name)}"
@@ -81,6 +82,9 @@ class PresetPipeline(Construct):
                 "StartBuild": "true" if preset.start_build else "false",
                 # The plain AMI parameter, for launch templates (resolve:ssm:<name>).
                 **({"AmiParameter": preset.ami_parameter} if preset.ami_parameter else {}),
+                # The rollout (amistate's default, immediate, when not set).
+                **({"RolloutPolicy": preset.rollout_policy} if preset.rollout_policy else {}),
+                **({"SoakTime": preset.soak_time} if preset.soak_time else {}),
             },
         )
         # The first build must not finish before anyone listens for its event.

@@ -17,6 +17,7 @@ from typing import Any
 
 from amistate.core import ami_parameter
 from amistate.core.names import DEFAULT_PARAMETER_PREFIX, validate_prefix
+from amistate.core.rollout import parse_rollout
 from amistate.core.settings import MAX_HISTORY
 
 #: Sundays 03:00 UTC. Image Builder cron has six fields, like EventBridge's.
@@ -38,6 +39,8 @@ _NAME_PREFIX = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
 DEFAULT_RECONCILE_SCHEDULE = "rate(15 minutes)"
 #: A preset whose AMI (the one in SSM) is older than this raises the age alarm.
 DEFAULT_AMI_MAX_AGE_DAYS = 14
+#: A rollout's candidate waiting longer than this (hours) alarms (``CandidateWaiting``).
+DEFAULT_CANDIDATE_MAX_WAIT_HOURS = 48
 #: The lifecycle policy keeps this many newest images of each preset (the AMIs
 #: the reconciler tags in use are never deleted, whatever their rank).
 DEFAULT_KEEP_IMAGES = 10
@@ -95,6 +98,10 @@ class PresetSpec:
     start_build: bool = True
     #: The plain AMI parameter amistate keeps for launch templates (``resolve:ssm:``).
     ami_parameter: str | None = None
+    #: How a newer good build reaches the runners: ``immediate`` (None: amistate's
+    #: default), ``manual`` or ``soak`` with ``soak_time`` (ISO-8601, e.g. ``PT6H``).
+    rollout_policy: str | None = None
+    soak_time: str | None = None
     #: A runner launch template on it (:mod:`.launch_templates`): deploy once the
     #: preset's first good build exists (EC2 checks the parameter exists).
     launch_template: bool = False
@@ -152,12 +159,32 @@ class AmiStateSettings:
     spread_schedules: bool = True
     reconcile_schedule: str = DEFAULT_RECONCILE_SCHEDULE
     ami_max_age_days: int = DEFAULT_AMI_MAX_AGE_DAYS
+    #: A candidate (manual or soak rollout) waiting longer than this alarms.
+    candidate_max_wait_hours: int = DEFAULT_CANDIDATE_MAX_WAIT_HOURS
     alarm_email: str | None = None
     lifecycle: LifecycleSpec = field(default_factory=LifecycleSpec)
     history_limit: int | None = None  # AMISTATE_HISTORY_LIMIT; None: amistate's default (20)
     #: Image Builder's SNS notifications into the state function's queue too
     #: (:mod:`.notifications`); the EventBridge rule stays either way.
     notifications: bool = False
+
+
+def _check_rollouts(settings: AmiStateSettings) -> None:
+    """Each preset's rollout as the custom resource will check it, and the wait alarm's limit."""
+    wait = settings.candidate_max_wait_hours
+    if isinstance(wait, bool) or not 1 <= wait <= 24 * 90:
+        raise SettingsError("candidateMaxWaitHours: expected a number of hours from 1 to 2160")
+    for index, preset in enumerate(settings.presets):
+        where = f"presets[{index}]"
+        try:
+            parse_rollout(
+                preset.rollout_policy,
+                preset.soak_time,
+                f"{where}.rolloutPolicy",
+                f"{where}.soakTime",
+            )
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
 
 
 def validate(settings: AmiStateSettings) -> None:
@@ -185,6 +212,7 @@ def validate(settings: AmiStateSettings) -> None:
         raise SettingsError(f"historyLimit: expected a whole number from 1 to {MAX_HISTORY}")
     if isinstance(settings.ami_max_age_days, bool) or not 1 <= settings.ami_max_age_days <= 365:
         raise SettingsError("amiMaxAgeDays: expected a number of days from 1 to 365")
+    _check_rollouts(settings)
     if settings.alarm_email is not None and not _EMAIL.fullmatch(settings.alarm_email):
         raise SettingsError(f"alarmEmail: {settings.alarm_email!r} is not an e-mail address")
     lifecycle = settings.lifecycle

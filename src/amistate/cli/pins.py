@@ -43,25 +43,30 @@ def run_rollback(args: argparse.Namespace, rt: Runtime) -> int:
 
 
 def _report(args: argparse.Namespace, rt: Runtime, change: PinChange) -> int:
-    """Print what changed and what each region's parameter holds now."""
+    first = {"preset": change.preset, "action": change.action, "pin": pin_json(change.pin)}
+    return report(rt, change.preset, first, change.ami_id, _headline(change), args.json)
+
+
+def report(
+    rt: Runtime,
+    preset: str,
+    first: dict[str, Any],
+    ami_id: str | None,
+    headline: str,
+    as_json: bool,
+) -> int:
+    """Print what an operator's change did (``first``, ``headline``) and what each
+    region's parameter holds now (read back); the home parameter's AMI is ``ami_id``."""
     service = rt.service
     held = []
     for region in service.settings.regions:
-        parameter = service.parameter(region, change.preset)
+        parameter = service.parameter(region, preset)
         held.append({"region": region, "ssmAmiId": ami_of(parameter.value if parameter else None)})
-    name = service.parameter_name(change.preset)
-    if args.json:
-        document: dict[str, Any] = {
-            "preset": change.preset,
-            "action": change.action,
-            "pin": pin_json(change.pin),
-            "parameter": name,
-            "amiId": change.ami_id,
-            "regions": held,
-        }
-        render.emit_json(document)
+    name = service.parameter_name(preset)
+    if as_json:
+        render.emit_json({**first, "parameter": name, "amiId": ami_id, "regions": held})
         return 0
-    print(_headline(change))
+    print(headline)
     for entry in held:
         print(f"  {name} ({entry['region']}) holds {render.dash(entry['ssmAmiId'])}")
     return 0
@@ -78,4 +83,4 @@ def _headline(change: PinChange) -> str:
     return f"{change.preset}: {verb} {render.build(pin.build_id)} {pin.ami_id}{why}"
 
 
-__all__ = ["run", "run_pin", "run_rollback", "run_unpin"]
+__all__ = ["report", "run", "run_pin", "run_rollback", "run_unpin"]

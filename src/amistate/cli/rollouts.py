@@ -13,9 +13,8 @@ import argparse
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from amistate.core.merge import ami_of
-
 from . import render
+from .pins import report
 
 if TYPE_CHECKING:
     from amistate.usecases.promotions import RolloutChange
@@ -64,28 +63,13 @@ def run(args: argparse.Namespace, rt: Runtime) -> int:
         change = rt.promotions.promote(args.preset)
     else:
         change = rt.promotions.reject(args.preset, args.target, args.reason)
-    service = rt.service
-    held = []
-    for region in service.settings.regions:
-        parameter = service.parameter(region, change.preset)
-        held.append({"region": region, "ssmAmiId": ami_of(parameter.value if parameter else None)})
-    name = service.parameter_name(change.preset)
-    if args.json:
-        document: dict[str, Any] = {
-            "preset": change.preset,
-            "action": change.action,
-            "buildId": change.build_id,
-            "fellBackTo": change.fell_back_to,
-            "parameter": name,
-            "amiId": change.ami_id,
-            "regions": held,
-        }
-        render.emit_json(document)
-        return 0
-    print(_headline(change))
-    for entry in held:
-        print(f"  {name} ({entry['region']}) holds {render.dash(entry['ssmAmiId'])}")
-    return 0
+    first = {
+        "preset": change.preset,
+        "action": change.action,
+        "buildId": change.build_id,
+        "fellBackTo": change.fell_back_to,
+    }
+    return report(rt, change.preset, first, change.ami_id, _headline(change), args.json)
 
 
 def _headline(change: RolloutChange) -> str:
