@@ -30,6 +30,12 @@ def _expand(text: str) -> str:
     return text.replace("{region}", Aws.REGION).replace("{partition}", Aws.PARTITION)
 
 
+def _rollout(preset: PresetSpec) -> dict[str, str]:
+    """``RolloutPolicy`` and ``SoakTime`` when set (amistate's default: immediate)."""
+    given = {"RolloutPolicy": preset.rollout_policy, "SoakTime": preset.soak_time}
+    return {key: value for key, value in given.items() if value is not None}
+
+
 class PresetPipeline(Construct):
     """One preset: recipe, infrastructure, distribution, scheduled pipeline, custom resource."""
 
@@ -82,9 +88,7 @@ class PresetPipeline(Construct):
                 "StartBuild": "true" if preset.start_build else "false",
                 # The plain AMI parameter, for launch templates (resolve:ssm:<name>).
                 **({"AmiParameter": preset.ami_parameter} if preset.ami_parameter else {}),
-                # The rollout (amistate's default, immediate, when not set).
-                **({"RolloutPolicy": preset.rollout_policy} if preset.rollout_policy else {}),
-                **({"SoakTime": preset.soak_time} if preset.soak_time else {}),
+                **_rollout(preset),
             },
         )
         # The first build must not finish before anyone listens for its event.
