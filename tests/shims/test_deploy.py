@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,6 +17,7 @@ from amistate_adapters.memory import (
 )
 
 from amistate.core.settings import Settings
+from amistate.core.state import Rollout
 from amistate.usecases.deploy import (
     DeployResult,
     InvalidProperties,
@@ -91,6 +92,9 @@ def test_valid_properties_parse() -> None:
     assert parsed.start_build is False
     assert parse_properties(props()).start_build is True
     assert parsed.physical_id == "amistate:linux-x64"
+    assert parsed.rollout == Rollout()  # immediate: today's behaviour
+    soak = parse_properties(props(RolloutPolicy="soak", SoakTime="PT6H")).rollout
+    assert soak == Rollout("soak", timedelta(hours=6))
 
 
 @pytest.mark.parametrize(
@@ -110,6 +114,11 @@ def test_valid_properties_parse() -> None:
         ({"StartBuild": "yes"}, 'StartBuild: expected "true" or "false", got "yes"'),
         ({"StartBuild": "True"}, "StartBuild"),
         ({"StartBuild": 1}, "StartBuild"),
+        ({"RolloutPolicy": "canary"}, "RolloutPolicy: expected one of immediate, manual, soak"),
+        ({"RolloutPolicy": "soak"}, "SoakTime: required with RolloutPolicy soak"),
+        ({"RolloutPolicy": "soak", "SoakTime": "6 hours"}, "SoakTime: '6 hours' is not"),
+        ({"RolloutPolicy": "soak", "SoakTime": 21600}, "SoakTime: expected an ISO-8601"),
+        ({"SoakTime": "PT1H"}, "SoakTime: only with RolloutPolicy soak"),
     ],
 )
 def test_invalid_properties_name_the_property(changes: dict[str, Any], named: str) -> None:
