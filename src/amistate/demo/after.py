@@ -16,7 +16,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import uuid
 from contextlib import redirect_stdout
 from typing import Any
 
@@ -24,7 +23,7 @@ from amistate.cli.invoke import LambdaContext
 from amistate.demo.canary import play_canary
 from amistate.demo.play import Demo
 from amistate.demo.timeline import Step
-from amistate.demo.world import ACCOUNT, FUNCTION_ARN, REGION, STACK_ID, at, pipeline
+from amistate.demo.world import ACCOUNT, FUNCTION_ARN, REGION, at, linux_x64_update, pipeline
 from amistate.shims import custom_resource, logs, reconcile, runtime
 from amistate.testing.events import scheduled_event
 
@@ -117,18 +116,8 @@ def update_config(demo: Demo) -> None:
         "Config": json.dumps(UPDATED),
         "StartBuild": "false",
     }
-    event = {
-        "RequestType": "Update",
-        "ServiceToken": FUNCTION_ARN,
-        "ResponseURL": "https://cloudformation-custom-resource-response.invalid/",
-        "StackId": STACK_ID,
-        "RequestId": str(uuid.uuid4()),
-        "LogicalResourceId": "PresetLinuxX64",
-        "ResourceType": "Custom::AmistatePreset",
-        "PhysicalResourceId": "amistate:linux-x64",
-        "ResourceProperties": props,
-        "OldResourceProperties": {**props, "Config": json.dumps(old), "StartBuild": "true"},
-    }
+    old_props = {**props, "Config": json.dumps(old), "StartBuild": "true"}
+    event = linux_x64_update(props, old_props)
     ami_before = (demo.parameter("linux-x64")[0] or {}).get("amiId")
     custom_resource.on_event(event, LambdaContext(FUNCTION_ARN))
     demo.config["linux-x64"] = dict(UPDATED)

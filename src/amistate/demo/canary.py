@@ -11,14 +11,13 @@
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
 from amistate.cli import render
 from amistate.cli.invoke import LambdaContext
 from amistate.demo.play import Demo
 from amistate.demo.timeline import Step
-from amistate.demo.world import FUNCTION_ARN, REGION, STACK_ID, at, pipeline
+from amistate.demo.world import FUNCTION_ARN, REGION, at, linux_x64_update, pipeline
 from amistate.shims import custom_resource, runtime
 
 PRESET = "linux-x64"
@@ -33,21 +32,8 @@ def _manual(demo: Demo) -> None:
         "Config": json.dumps(demo.config[PRESET]),
         "StartBuild": "false",
     }
-    custom_resource.on_event(
-        {
-            "RequestType": "Update",
-            "ServiceToken": FUNCTION_ARN,
-            "ResponseURL": "https://cloudformation-custom-resource-response.invalid/",
-            "StackId": STACK_ID,
-            "RequestId": str(uuid.uuid4()),
-            "LogicalResourceId": "PresetLinuxX64",
-            "ResourceType": "Custom::AmistatePreset",
-            "PhysicalResourceId": f"amistate:{PRESET}",
-            "ResourceProperties": {**props, "RolloutPolicy": "manual"},
-            "OldResourceProperties": props,
-        },
-        LambdaContext(FUNCTION_ARN),
-    )
+    manual = {**props, "RolloutPolicy": "manual"}
+    custom_resource.on_event(linux_x64_update(manual, props), LambdaContext(FUNCTION_ARN))
     demo.out("  20:00  linux-x64    custom resource Update: RolloutPolicy manual")
 
 

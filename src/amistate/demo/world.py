@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -84,3 +85,20 @@ def sqs(envelope: Mapping[str, Any]) -> Any:
     queue = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{events.QUEUE}"
     record = events.sqs_record(envelope, sent=1717400000000, receive_count=2, queue_arn=queue)
     return events.sqs_event(record)
+
+
+def linux_x64_update(props: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+    """The custom resource's Update of linux-x64 from ``old`` to ``props`` (as
+    CloudFormation sends it; the demo has no stack to answer)."""
+    return {
+        "RequestType": "Update",
+        "ServiceToken": FUNCTION_ARN,
+        "ResponseURL": "https://cloudformation-custom-resource-response.invalid/",
+        "StackId": STACK_ID,
+        "RequestId": str(uuid.uuid4()),
+        "LogicalResourceId": "PresetLinuxX64",
+        "ResourceType": "Custom::AmistatePreset",
+        "PhysicalResourceId": "amistate:linux-x64",
+        "ResourceProperties": props,
+        "OldResourceProperties": old,
+    }
