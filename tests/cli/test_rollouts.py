@@ -10,9 +10,14 @@ younger than ``P5200W``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+from amistate_adapters import clients
+
+import amistate
 from tests.cli.conftest import CONFIG, Operator, pipeline
 from tests.servers import REGION
 
@@ -36,11 +41,24 @@ def _build(op: Operator, preset: str, hour: int) -> tuple[str, str, list[Any]]:
     return arn, ami, events
 
 
-def test_manual_candidate_until_promote_and_rejected_never_returns(op: Operator) -> None:
+@pytest.fixture
+def reader(op: Operator) -> Iterator[None]:
+    clients.clear()
+    amistate.read.reset()
+    yield
+    amistate.read.reset()
+    clients.clear()
+
+
+def test_manual_candidate_until_promote_and_rejected_never_returns(
+    op: Operator, reader: None
+) -> None:
     _init(op, "linux-x64", "--rollout-policy", "manual")
     _, ami1, _ = _build(op, "linux-x64", 1)
     b2, ami2, _ = _build(op, "linux-x64", 2)
     assert op.cli.parameter("linux-x64") == {**CONFIG, "amiId": ami1, "candidateAmiId": ami2}
+    runner = amistate.read.runner_ami("linux-x64")  # what a launcher reads
+    assert (runner.ami_id, runner.candidate_ami_id) == (ami1, ami2)
     [status] = op.json("status", "linux-x64")["presets"]
     assert (status["amiId"], status["candidate"]["buildId"]) == (ami1, b2)
     assert status["rollout"] == {"policy": "manual", "soakTime": None}
