@@ -198,6 +198,7 @@ class MemoryPresetCatalog:
                 retired_keys=tuple(preset.retired_keys),
                 ami_parameter=preset.ami_parameter,
                 rollout=preset.rollout,
+                target_accounts=tuple(preset.target_accounts),
             )
 
     def unregister(self, preset: str, pipeline_arn: str | None) -> None:

@@ -142,16 +142,19 @@ def test_moving_a_preset_keeps_the_old_pipelines_others(table_ports: TablePorts)
     assert (record.pipeline_arn, record.config) == (NEW, {"v": 2})
 
 
-def test_register_stores_retired_keys_and_replaces_them(table_ports: TablePorts) -> None:
+def test_register_stores_retired_keys_and_targets_and_replaces_them(
+    table_ports: TablePorts,
+) -> None:
     catalog = table_ports.catalog
-    catalog.register(Preset("linux", OLD, {"a": 1}, retired_keys=("b", "c")))
+    targets = ("444455556666", "777788889999")
+    catalog.register(Preset("linux", OLD, {"a": 1}, ("b", "c"), target_accounts=targets))
     record = table_ports.states.get("linux")
     assert record is not None
-    assert record.retired_keys == ("b", "c")
+    assert (record.retired_keys, record.target_accounts) == (("b", "c"), targets)
     catalog.register(Preset("linux", OLD, {"a": 1}))
     record = table_ports.states.get("linux")
     assert record is not None
-    assert record.retired_keys == ()
+    assert (record.retired_keys, record.target_accounts) == ((), ())
 
 
 def test_register_stores_the_ami_parameter_and_forgets_it_when_gone(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from attrs import evolve
+
 from amistate.core.amis import NO_AMIS, Amis, Place, amis_of
+from amistate.core.state import AmiState, Pin
 
 OURS, TARGET, OTHER = "111122223333", "444455556666", "777788889999"
 
@@ -29,15 +32,26 @@ def test_entries_are_keyed_by_account_and_region_ours_without_an_account() -> No
     assert amis.copies() == {TARGET: {"us-west-2": "ami-3"}}
 
 
-def test_kept_trusts_our_regions_and_listed_accounts_only() -> None:
+def test_kept_keeps_our_regions_in_every_account() -> None:
     amis = Amis.of(
         {"us-west-2": "ami-1", "ap-south-1": "ami-9"},
-        copies={TARGET: {"us-west-2": "ami-3", "ap-south-1": "ami-8"}, OTHER: {"us-west-2": "x"}},
+        copies={TARGET: {"us-west-2": "ami-3", "ap-south-1": "ami-8"}},
     )
-    kept = amis.kept(("us-west-2",), (TARGET,)).with_home("us-west-2")
+    kept = amis.kept(("us-west-2",)).with_home("us-west-2")
     assert kept == Amis("ami-1", {Place("us-west-2"): "ami-1", Place("us-west-2", TARGET): "ami-3"})
     assert kept.ids == {"ami-1", "ami-3"}
-    assert amis.kept(("us-west-2",)).accounts == ()
+
+
+def test_a_copy_in_an_account_the_preset_does_not_list_is_never_used() -> None:
+    amis = Amis.of({"us-west-2": "ami-1"}, "us-west-2", {TARGET: {"us-west-2": "ami-3"}})
+    amis = Amis(amis.home, {**amis.places, Place("us-west-2", OTHER): "ami-7"})
+    record = AmiState(preset="p", amis=amis, target_accounts=(TARGET,))
+    assert record.ami_for("us-west-2") == "ami-1"
+    assert record.ami_for("us-west-2", account=TARGET) == "ami-3"
+    assert record.ami_for("us-west-2", account=OTHER) is None
+    assert record.latest_ami_for("us-west-2", account=OTHER) is None
+    pinned = evolve(record, pin=Pin("b", amis), target_accounts=())
+    assert pinned.ami_for("us-west-2", account=TARGET) is None  # unlisted: pinned or not
 
 
 def test_the_outputs_render_copies_only_when_there_are_some() -> None:

@@ -119,12 +119,42 @@ def test_valid_properties_parse() -> None:
         ({"RolloutPolicy": "soak", "SoakTime": "6 hours"}, "SoakTime: '6 hours' is not"),
         ({"RolloutPolicy": "soak", "SoakTime": 21600}, "SoakTime: expected an ISO-8601"),
         ({"SoakTime": "PT1H"}, "SoakTime: only with RolloutPolicy soak"),
+        ({"TargetAccounts": "44445555666"}, "TargetAccounts: '44445555666' is not a 12-digit"),
+        ({"TargetAccounts": ["444455556666", "x"]}, "TargetAccounts: 'x' is not a 12-digit"),
+        ({"TargetAccounts": [444455556666]}, "TargetAccounts: a number is not a 12-digit"),
+        ({"TargetAccounts": {"a": "b"}}, "TargetAccounts: expected a list of account IDs"),
     ],
 )
 def test_invalid_properties_name_the_property(changes: dict[str, Any], named: str) -> None:
     with pytest.raises(InvalidProperties) as caught:
         parse_properties(props(**changes))
     assert named in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        ["777788889999", "444455556666", "444455556666"],
+        "777788889999, 444455556666",
+        "444455556666,777788889999,",
+    ],
+)
+def test_target_accounts_are_a_list_or_one_comma_separated_string(given: object) -> None:
+    parsed = parse_properties(props(TargetAccounts=given))
+    assert parsed.target_accounts == ("444455556666", "777788889999")
+    assert parse_properties(props()).target_accounts == ()
+    assert parse_properties(props(TargetAccounts="")).target_accounts == ()
+
+
+def test_target_accounts_reach_the_record_and_the_build_account_is_refused() -> None:
+    d, table, _ = deployer()
+    d.create(parse_properties(props(TargetAccounts="444455556666")), "t1")
+    assert table.records["linux-x64"].target_accounts == ("444455556666",)
+    with pytest.raises(
+        InvalidProperties, match="TargetAccounts: 111122223333 is the build account"
+    ):
+        d.create(parse_properties(props(TargetAccounts="111122223333")), "t2")
+    assert table.records["linux-x64"].target_accounts == ("444455556666",)  # nothing written
 
 
 def test_properties_must_be_an_object() -> None:

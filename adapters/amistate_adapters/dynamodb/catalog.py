@@ -120,6 +120,7 @@ class DynamoPresetCatalog:
             ":config": s(dump_object(preset.config)),
             ":pipelineArn": s(preset.pipeline_arn),
             ":retired": string_list(preset.retired_keys),
+            ":targets": string_list(preset.target_accounts),
             ":empty": EMPTY_MAP,
             ":policy": s(preset.rollout.policy),
         }
@@ -137,6 +138,7 @@ class DynamoPresetCatalog:
         remove = f" REMOVE {', '.join(removes)}" if removes else ""
         update = Update(
             "SET #config = :config, #pipelineArn = :pipelineArn, #retiredKeys = :retired, "
+            "#targetAccounts = :targets, "
             f"#history = if_not_exists(#history, :empty), {', '.join(sets)}{remove}",
             None,
             values,

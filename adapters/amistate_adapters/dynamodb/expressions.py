@@ -49,6 +49,7 @@ _NAMES = {
     "#config": "config",
     "#pipelineArn": "pipelineArn",
     "#retiredKeys": "retiredKeys",
+    "#targetAccounts": "targetAccounts",
     "#history": "history",
     "#pin": "pin",
     "#amiParameter": "amiParameter",

@@ -254,6 +254,7 @@ def to_state(item: Item) -> AmiState:
     config = text(item, "config")
     history = item.get("history", {}).get("M", {})
     retired = item.get("retiredKeys", {}).get("L", [])
+    targets = item.get("targetAccounts", {}).get("L", [])
     return AmiState(
         preset=pk.removeprefix(STATE_PREFIX),
         status=_status(text(item, "status"), pk),
@@ -273,6 +274,7 @@ def to_state(item: Item) -> AmiState:
         ami_parameter=text(item, "amiParameter"),
         rollout=to_rollout(item),
         candidate=to_candidate(item),
+        target_accounts=tuple(v["S"] for v in targets if "S" in v),
     )
 
 

@@ -55,6 +55,12 @@ def add_parser(commands: Any, options: Sequence[argparse.ArgumentParser]) -> Non
         "for launch templates (resolve:ssm:NAME)",
     )
     init.add_argument(
+        "--target-account",
+        action="append",
+        metavar="ID",
+        help="an account whose runners read the parameter too, with its own AMI copy (repeatable)",
+    )
+    init.add_argument(
         "--client-token",
         metavar="TOKEN",
         help="Image Builder idempotency token: rerunning with the same one starts no second build",
@@ -77,6 +83,7 @@ def properties(args: argparse.Namespace) -> PresetProperties:
         "PipelineArn": args.pipeline_arn,
         "Config": text,
         "StartBuild": "false" if args.no_build else "true",
+        "TargetAccounts": list(args.target_account or []),
     }
     if args.ami_parameter is not None:
         raw[AMI_PARAMETER] = args.ami_parameter
@@ -100,6 +107,7 @@ def _usage(exc: InvalidProperties) -> UsageError:
         (AMI_PARAMETER, "--ami-parameter"),
         (ROLLOUT_POLICY, "--rollout-policy"),
         (SOAK_TIME, "--soak-time"),
+        ("TargetAccounts", "--target-account"),
     ):
         if message.startswith(prop + ":"):
             message = flag + message[len(prop) :]
@@ -151,6 +159,7 @@ def run_init(args: argparse.Namespace, target: Target, props: PresetProperties) 
                 "parameter": parameter,
                 "amiParameter": props.ami_parameter,
                 "amiId": ami,
+                "targetAccounts": list(props.target_accounts),
             }
         )
         return 0

@@ -15,13 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from amistate import __version__
-from amistate.errors import (
-    ConfigurationError,
-    InputError,
-    TableNotFound,
-    UsageError,
-    is_permanent,
-)
+from amistate.errors import ConfigurationError, InputError, TableNotFound, UsageError, is_permanent
 
 from . import args as checks
 from . import init, rollouts

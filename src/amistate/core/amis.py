@@ -89,13 +89,11 @@ class Amis:
         """Every AMI ID, home included."""
         return frozenset(self.places.values()) | ({self.home} if self.home else set())
 
-    def kept(self, regions: Iterable[str], accounts: Iterable[str] = ()) -> Amis:
-        """Only the places in ``regions`` of our own account and of ``accounts``."""
-        wanted, trusted = set(regions), {None, *accounts}
-        return Amis(
-            self.home,
-            {p: a for p, a in self.places.items() if p.region in wanted and p.account in trusted},
-        )
+    def kept(self, regions: Iterable[str]) -> Amis:
+        """Only the places in ``regions`` (amistate's regions, in every account:
+        which accounts a preset trusts is :meth:`amistate.state.AmiState.ami_for`'s rule)."""
+        wanted = set(regions)
+        return Amis(self.home, {p: a for p, a in self.places.items() if p.region in wanted})
 
     def with_home(self, region: str) -> Amis:
         """These AMIs with ``region``'s own AMI as the home AMI."""
@@ -114,7 +112,7 @@ def amis_of(entries: Iterable[Any], account: str) -> Amis:
     An entry without ``accountId``, or with ``account``'s, is amistate's own
     (Image Builder omits it for single-account distributions); other accounts'
     copies are kept under their ID (a preset trusts only its target accounts:
-    :meth:`Amis.kept`). The first entry of a place wins; malformed entries are
+    :meth:`amistate.state.AmiState.ami_for`). The first entry of a place wins; malformed entries are
     skipped.
     """
     seen: dict[Place, str] = {}

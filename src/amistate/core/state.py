@@ -141,6 +141,8 @@ class AmiState:
     history: Mapping[str, BuildRecord] = field(factory=dict)
     pin: Pin | None = None
     ami_parameter: str | None = None
+    #: Accounts whose parameter holds their own copy of the AMI (``TargetAccounts``).
+    target_accounts: tuple[str, ...] = ()
     rollout: Rollout = field(factory=Rollout)
     candidate: Candidate | None = None
 
@@ -176,11 +178,17 @@ class AmiState:
 
     def ami_for(self, region: str, *, account: str | None = None) -> str | None:
         """The AMI the parameter of ``region`` in ``account`` (None: ours) holds:
-        the pin's if pinned, else the newest good one."""
+        the pin's if pinned, else the newest good one. **The trust rule for
+        copies**: an account the preset does not list gets None, whatever
+        copies the build made."""
+        if account is not None and account not in self.target_accounts:
+            return None
         return self.live_amis.at(region, account)
 
     def latest_ami_for(self, region: str, *, account: str | None = None) -> str | None:
         """The AMI register's AMI there (what the parameter holds once unpinned)."""
+        if account is not None and account not in self.target_accounts:
+            return None
         return self.amis.at(region, account)
 
     def builds(self, limit: int | None = None) -> tuple[BuildRecord, ...]:

@@ -210,6 +210,7 @@ class Preset:
     retired_keys: tuple[str, ...] = ()  # keys earlier configs had (amistate.core.desired.retire)
     ami_parameter: str | None = None  # the plain AMI parameter (amistate.core.ami_parameter)
     rollout: Rollout = field(factory=Rollout)
+    target_accounts: tuple[str, ...] = ()  # accounts that get the parameter with their copy
 
 
 class PresetCatalog(Protocol):

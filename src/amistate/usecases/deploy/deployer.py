@@ -45,6 +45,7 @@ from amistate.usecases.deploy.properties import (
     AMI_PARAMETER,
     PIPELINE_ARN,
     PRESET_NAME,
+    TARGET_ACCOUNTS,
     PresetProperties,
 )
 from amistate.usecases.deploy.request import PreviousPreset
@@ -86,7 +87,7 @@ class PresetDeployer:
                 raise InvalidProperties(str(exc)) from None
         owner = owner_of(props.pipeline_arn)
         if owner is not None and self.settings.foreign(*owner) is None:
-            return
+            return self._admit_targets(props)
         s = self.settings
         ours = ":".join(part for part in (s.partition, s.home_region, s.account) if part)
         raise InvalidProperties(
@@ -101,6 +102,15 @@ class PresetDeployer:
         why = problem(self.service.parameters, name) if name else None
         if why is not None:
             raise InvalidProperties(f"{AMI_PARAMETER}: {why}")
+
+    def _admit_targets(self, props: PresetProperties) -> None:
+        """Refuse the build account among the targets: its parameter is written already."""
+        home = owner_of(props.pipeline_arn)
+        if home is not None and home[2] in props.target_accounts:
+            raise InvalidProperties(
+                f"{TARGET_ACCOUNTS}: {home[2]} is the build account (its parameter is "
+                "written already); list only the runners' other accounts"
+            )
 
     def create(self, props: PresetProperties, token: str) -> DeployResult:
         """Register, create the initial state if none exists, start a build."""
@@ -130,6 +140,7 @@ class PresetDeployer:
                 retired,
                 props.ami_parameter,
                 props.rollout,
+                props.target_accounts,
             ),
             previous_pipeline_arn=previous_pipeline,
         )

@@ -3,8 +3,9 @@
 ``PresetName``, ``PipelineArn``, ``Config`` (a JSON object in a string),
 ``StartBuild`` (``"true"``, the default, or ``"false"``), the optional
 ``AmiParameter`` (an SSM parameter name, :mod:`amistate.core.ami_parameter`),
-``RolloutPolicy`` (``immediate``, the default, ``manual`` or ``soak``) and
-``SoakTime`` (an ISO-8601 duration, required with ``soak``) become one frozen
+``RolloutPolicy`` (``immediate``, the default, ``manual`` or ``soak``),
+``SoakTime`` (an ISO-8601 duration, required with ``soak``) and ``TargetAccounts``
+(12-digit account IDs: a list, or one comma-separated string) become one frozen
 :class:`PresetProperties`, or :class:`~amistate.errors.InvalidProperties`
 naming the first bad one. The physical ID of a preset's resource is
 ``amistate:<preset>``.
@@ -13,6 +14,7 @@ naming the first bad one. The physical ID of a preset's resource is
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,6 +37,8 @@ START_BUILD = "StartBuild"
 AMI_PARAMETER = "AmiParameter"
 ROLLOUT_POLICY = "RolloutPolicy"
 SOAK_TIME = "SoakTime"
+TARGET_ACCOUNTS = "TargetAccounts"
+ACCOUNT_ID = re.compile(r"\d{12}")
 
 #: Physical resource IDs of presets are ``amistate:<preset>``.
 PHYSICAL_ID_PREFIX = "amistate:"
@@ -53,6 +57,8 @@ class PresetProperties:
     start_build: bool = True
     ami_parameter: str | None = None  # the plain AMI parameter's name; None: none
     rollout: Rollout = field(factory=Rollout)
+    #: Accounts whose runners read the parameter too, each with its own AMI copy; sorted.
+    target_accounts: tuple[str, ...] = ()
 
     @property
     def physical_id(self) -> str:
@@ -90,6 +96,7 @@ def parse_properties(props: object, where: str = "ResourceProperties") -> Preset
         rollout=parse_rollout(
             props.get(ROLLOUT_POLICY), props.get(SOAK_TIME), ROLLOUT_POLICY, SOAK_TIME
         ),
+        target_accounts=target_accounts(props.get(TARGET_ACCOUNTS), TARGET_ACCOUNTS),
     )
 
 
@@ -100,6 +107,31 @@ def _ami_parameter(value: object) -> str | None:
         return ami_parameter.validate_name(value, AMI_PARAMETER)
     except InvalidConfig as exc:
         raise InvalidProperties(str(exc)) from None
+
+
+def target_accounts(value: object, name: str) -> tuple[str, ...]:
+    """Account IDs from a list of strings or one comma-separated string (what
+    CloudFormation passes), sorted and without repeats; InvalidProperties naming
+    ``name`` for anything else."""
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):
+        parts: list[object] = [p.strip() for p in value.split(",") if p.strip()]
+    elif isinstance(value, list):
+        parts = [p.strip() if isinstance(p, str) else p for p in value]
+    else:
+        raise InvalidProperties(
+            f"{name}: expected a list of account IDs or one comma-separated string, "
+            f"got {_json_type(value)}"
+        )
+    for part in parts:
+        if not isinstance(part, str) or not ACCOUNT_ID.fullmatch(part):
+            shown = repr(part)[:40] if isinstance(part, str) else _json_type(part)
+            raise InvalidProperties(
+                f"{name}: {shown} is not a 12-digit AWS account ID "
+                "(such as ['111122223333', '444455556666'] or '111122223333,444455556666')"
+            )
+    return tuple(sorted(set(map(str, parts))))
 
 
 def _config(value: object) -> dict[str, Any]:
@@ -168,9 +200,11 @@ __all__ = [
     "ROLLOUT_POLICY",
     "SOAK_TIME",
     "START_BUILD",
+    "TARGET_ACCOUNTS",
     "InvalidProperties",
     "PresetProperties",
     "parse_properties",
     "physical_id",
     "preset_of_physical_id",
+    "target_accounts",
 ]
