@@ -88,6 +88,11 @@ class ClientFactory:
         self._lock = threading.Lock()
         self._made: dict[tuple[str, str | None], Any] = {}
 
+    @property
+    def endpoint_url(self) -> str | None:
+        """The endpoint every client of this factory talks to (None: AWS's)."""
+        return self._endpoint_url
+
     def __call__(self, service: str, region: str | None = None) -> Any:
         endpoint = self._endpoint_url
         if endpoint is not None and os.environ.get(f"AWS_ENDPOINT_URL_{service.upper()}"):

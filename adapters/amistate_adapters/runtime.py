@@ -13,6 +13,7 @@ from amistate.core.deadline import Deadline
 from amistate.core.settings import Settings
 from amistate.wiring.compose import CallCounter, Runtime
 from amistate_adapters import clients
+from amistate_adapters.accounts import AssumedAccounts
 from amistate_adapters.wiring import MakeClient, aws_inventory, aws_ports, shared_client
 
 
@@ -30,6 +31,8 @@ def aws_runtime(settings: Settings, make: MakeClient | None = None) -> Runtime:
     calls = CallCounter()
     for client in ports.clients:
         calls.watch(client)
+    if isinstance(ports.accounts, AssumedAccounts):
+        ports.accounts.watch = calls.watch  # a target account's clients are made on first use
     return Runtime(settings, ports, calls, lambda: aws_inventory(settings, make), deadline)
 
 

@@ -17,6 +17,7 @@ from amistate.core.settings import TABLE, Settings
 from amistate.errors import ConfigurationError
 from amistate.ports import Ports
 from amistate_adapters import clients
+from amistate_adapters.accounts import AssumedAccounts
 from amistate_adapters.dynamodb import DynamoPresetCatalog, DynamoStateStore
 from amistate_adapters.imagebuilder import ImageBuilderCatalog, ImageBuilderPipelines
 from amistate_adapters.ssm import SsmParameterStore
@@ -80,6 +81,7 @@ def aws_ports(
         starter=ImageBuilderPipelines(imagebuilder),
         parameters=parameters,
         clients=tuple({id(c): c for c in found}.values()),
+        accounts=AssumedAccounts(settings, make, deadline, getattr(make, "endpoint_url", None)),
     )
 
 

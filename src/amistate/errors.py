@@ -109,6 +109,20 @@ class UnknownBuild(AmistateError, LookupError):
     """Image Builder has no image for this build ARN (GetImage: ResourceNotFoundException)."""
 
 
+class AccountUnreachable(AmistateError):
+    """A target account refused amistate (AccessDenied on its role, or on a call made
+    with it). Permanent for this event: the other accounts carry on, and the next event
+    or reconcile run reaches this one once its role lets amistate in."""
+
+    def __init__(self, account: str, role_arn: str, detail: str) -> None:
+        self.account = account
+        self.role_arn = role_arn
+        super().__init__(
+            f"account {account}: access denied through role {role_arn} ({detail}); deploy "
+            "the target role there, trusting this deployment's functions"
+        )
+
+
 class AwsRequestRejected(AmistateError):
     """AWS refused a request as invalid; the same request would fail again."""
 
@@ -126,6 +140,7 @@ class InputError(AmistateError):
 
 
 __all__ = [
+    "AccountUnreachable",
     "AmistateError",
     "AwsRequestRejected",
     "ConfigurationError",

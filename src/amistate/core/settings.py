@@ -30,6 +30,10 @@ EXTRA_REGIONS = "AMISTATE_EXTRA_REGIONS"
 HISTORY = "AMISTATE_HISTORY_LIMIT"
 SSM_WRITE_RATE = "AMISTATE_SSM_WRITE_RATE"
 DEPLOYMENT = "AMISTATE_DEPLOYMENT"
+TARGET_ROLE = "AMISTATE_TARGET_ROLE"
+#: The role amistate assumes in each target account, unless ``AMISTATE_TARGET_ROLE`` names another.
+DEFAULT_TARGET_ROLE = "amistate-target"
+ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}")
 #: Builds kept per preset by default, and the most a setting may ask for
 #: (the history lives on the record, which DynamoDB caps at 400 KB).
 HISTORY_LIMIT = 20
@@ -60,6 +64,12 @@ class Settings:
     #: ``PutParameter`` calls per second one process starts per region (None: unpaced).
     ssm_write_rate: float | None = None
     deployment: str | None = None  # names the in-use tag keys; None: the table's name
+    target_role: str = DEFAULT_TARGET_ROLE  # assumed in every target account
+
+    def target_role_arn(self, account: str) -> str:
+        """The role amistate assumes in ``account``, in our partition."""
+        partition = self.partition or partition_of(self.home_region)
+        return f"arn:{partition}:iam::{account}:role/{self.target_role}"
 
     def in_use_keys(self) -> InUseKeys:
         """This deployment's in-use tag keys (:mod:`amistate.core.in_use`): from
@@ -163,6 +173,7 @@ def load(
         history_limit=_history_limit(env),
         ssm_write_rate=_write_rate(env),
         deployment=_deployment(env),
+        target_role=_target_role(env),
     ).with_owner(function_arn)
 
 
@@ -236,6 +247,25 @@ def _deployment(env: Mapping[str, str]) -> str | None:
     return name or None
 
 
+def _target_role(env: Mapping[str, str]) -> str:
+    name = env.get(TARGET_ROLE, "").strip()
+    if name and not ROLE_NAME.fullmatch(name):
+        raise ConfigurationError(
+            f"{TARGET_ROLE}={name[:80]!r}: expected an IAM role name "
+            "(1-64 characters of A-Z a-z 0-9 + = , . @ _ -), the same in every target account"
+        )
+    return name or DEFAULT_TARGET_ROLE
+
+
+def partition_of(region: str) -> str:
+    """The partition a region belongs to (when no function ARN said it)."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
 def _prefix(env: Mapping[str, str], name: str) -> str:
     prefix = env.get(PARAMETER_PREFIX, "").strip() or DEFAULT_PARAMETER_PREFIX
     try:
@@ -269,6 +299,7 @@ __all__ = [
     "SSM_WRITE_RATE",
     "TABLE",
     "TABLE_NAME",
+    "TARGET_ROLE",
     "ConfigurationError",
     "Overrides",
     "Settings",

@@ -213,6 +213,25 @@ class Preset:
     target_accounts: tuple[str, ...] = ()  # accounts that get the parameter with their copy
 
 
+class Accounts(Protocol):
+    """Target accounts, each reached through its role (``AMISTATE_TARGET_ROLE``).
+
+    A store is made on first use; the role is assumed at its first call, and
+    its credentials kept until shortly before they expire. A denied role (or a
+    denied call with it) raises :class:`~amistate.errors.AccountUnreachable`
+    naming the account and the role.
+    """
+
+    def parameters(self, account: str, region: str) -> ParameterStore:
+        """``account``'s SSM parameters in ``region``."""
+        ...
+
+    def machines(self, account: str, region: str) -> Any:
+        """``account``'s AMIs in ``region`` (a
+        :class:`~amistate.ports.inventory.MachineImages`)."""
+        ...
+
+
 class PresetCatalog(Protocol):
     """Preset configurations and the pipeline -> preset mapping, written at deploy."""
 
@@ -278,3 +297,4 @@ class Ports:
     starter: PipelineStarter
     parameters: Mapping[str, ParameterStore]
     clients: tuple[Any, ...] = ()
+    accounts: Accounts | None = None  # target accounts (None: this wiring reaches none)

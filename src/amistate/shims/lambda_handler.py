@@ -155,9 +155,11 @@ def _handle(
 def _log_outcome(
     outcome: Outcome, event: BuildEvent, kind: str, calls: int, where: dict[str, Any]
 ) -> None:
-    """One preset's decision line; a rejected event is a WARNING, its reason in ``note``."""
+    """One preset's decision line; a rejected event is a WARNING, its reason in ``note``,
+    and so is one that left target accounts behind (``accountsBehind``, each with why)."""
+    behind = {"accountsBehind": list(outcome.behind)} if outcome.behind else {}
     logs.decision(
-        logging.WARNING if outcome.decision == "rejected" else logging.INFO,
+        logging.WARNING if outcome.decision == "rejected" or behind else logging.INFO,
         decision=outcome.decision,
         source=kind,
         origin=event.origin,
@@ -171,6 +173,7 @@ def _log_outcome(
         note=outcome.note,
         eventTime=event.time.isoformat(),
         awsCalls=calls,
+        **behind,
         **where,
     )
 

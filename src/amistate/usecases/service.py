@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Literal
 
 from attrs import evolve, field, frozen
 
 from amistate.core import rules
+from amistate.core.amis import Place
 from amistate.core.arns import same_owner
 from amistate.core.desired import desired_value, same_json, written_by_others
 from amistate.core.events import BuildEvent
@@ -23,8 +23,15 @@ from amistate.core.merge import dump_object, load_object
 from amistate.core.names import parameter_name, state_pk, validate_preset
 from amistate.core.settings import Settings
 from amistate.core.state import AmiState, BuildRecord
-from amistate.errors import ContentionError, UnknownBuild, UnknownBuildStart, UnknownPreset
+from amistate.errors import (
+    AccountUnreachable,
+    ContentionError,
+    UnknownBuild,
+    UnknownBuildStart,
+    UnknownPreset,
+)
 from amistate.ports import (
+    Accounts,
     Applied,
     ImageCatalog,
     Parameter,
@@ -33,10 +40,10 @@ from amistate.ports import (
     StateStore,
 )
 from amistate.usecases import ami_parameter, verify
+from amistate.usecases.accounts import write_targets
 from amistate.usecases.advance import advance
 from amistate.usecases.batch import Batch
-
-DecisionName = Literal["applied", "applied-ami", "duplicate", "stale", "ignored", "rejected"]
+from amistate.usecases.outcomes import Converged, DecisionName, Outcome, ignored
 
 #: Each rejected write means another writer made progress; this bounds a
 #: pathological storm. Exceeding it raises, so Lambda retries the event.
@@ -45,33 +52,6 @@ MAX_WRITE_ATTEMPTS = 16
 MAX_CONVERGE_ROUNDS = 16
 #: Each rewrite keeping another writer's keys: yet another write landed in between.
 MAX_FOREIGN_MERGES = 8
-
-
-@frozen
-class Outcome:
-    """What handling one event did: one log line, one CLI line."""
-
-    decision: DecisionName
-    preset: str | None = None
-    build_id: str | None = None
-    status: str | None = None
-    ami_id: str | None = None
-    parameter_ami_id: str | None = None
-    parameter_written: bool = False
-    note: str | None = None
-    rounds: int = 0  # SSM convergence rounds that wrote
-    promoted: str | None = None  # the candidate build its converge made live
-
-
-@frozen
-class Converged:
-    """What :meth:`AmiService.converge` did: the home AMI in SSM, whether it
-    wrote, and in how many rounds."""
-
-    ami_id: str | None
-    written: bool = False
-    rounds: int = 0
-    promoted: str | None = None  # the candidate build it promoted first (a due soak)
 
 
 @frozen
@@ -84,6 +64,7 @@ class AmiService:
     images: ImageCatalog
     parameters: Mapping[str, ParameterStore] = field()
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))  # soaks end by it
+    accounts: Accounts | None = None  # target accounts (None: none reachable)
 
     @parameters.validator
     def _has_every_region(self, _: object, value: Mapping[str, ParameterStore]) -> None:
@@ -109,12 +90,12 @@ class AmiService:
         """
         status = rules.classify(event.status)
         if status is None:
-            return (_ignored(event, f"non-terminal status {event.status}"),)
+            return (ignored(event, f"non-terminal status {event.status}"),)
         foreign = self.settings.foreign(event.build.partition, event.build.region, event.account)
         if foreign is not None:
-            return (_ignored(event, f"event of {foreign}"),)
+            return (ignored(event, f"event of {foreign}"),)
         if event.pipeline_arn is not None and not same_owner(event.pipeline_arn, event.build):
-            return (_ignored(event, f"pipeline {event.pipeline_arn} is not the build's account"),)
+            return (ignored(event, f"pipeline {event.pipeline_arn} is not the build's account"),)
 
         checked = self._verified(event)
         if isinstance(checked, Outcome):
@@ -125,12 +106,20 @@ class AmiService:
         if presets is None:
             presets = self.catalog.presets_for_pipeline(pipeline_arn) if pipeline_arn else ()
         if not presets:
-            return (_ignored(event, f"pipeline {pipeline_arn} is not mapped to a preset"),)
+            return (ignored(event, f"pipeline {pipeline_arn} is not mapped to a preset"),)
         settings = self.settings
         whose = f"preset {', '.join(presets)}"
         attempted = rules.attempt(event, settings.home_region, settings.regions, whose)
         keep = set(presets) if keep_stale is True else set(keep_stale or ())
-        return tuple(self._apply(p, attempted, p in keep, batch) for p in presets)
+        return tuple(self._apply(p, self._trusted(attempted, p), p in keep, batch) for p in presets)
+
+    def _trusted(self, attempted: rules.Transition, preset: str) -> rules.Transition:
+        """``attempted`` keeping only the copies of ``preset``'s target accounts."""
+        pipeline, amis = attempted.pipeline_arn, attempted.amis
+        listed = (
+            self.catalog.target_accounts(pipeline, preset) if amis.accounts and pipeline else ()
+        )
+        return evolve(attempted, amis=amis.trusted(listed))
 
     def _verified(self, event: BuildEvent) -> BuildEvent | Outcome:
         """The event with Image Builder's facts (``GetImage``: pipeline, AMIs, start),
@@ -144,10 +133,10 @@ class AmiService:
         try:
             facts = self.images.describe(event.build.arn)
         except UnknownBuild:
-            return _ignored(event, "arn: Image Builder has no such image (GetImage)", "rejected")
+            return ignored(event, "arn: Image Builder has no such image (GetImage)", "rejected")
         why = verify.disagreement(event, facts)
         if why is not None:
-            return _ignored(event, why, "rejected")
+            return ignored(event, why, "rejected")
         if facts.created is None:
             raise UnknownBuildStart(
                 f"build {event.build.arn}: GetImage gives no dateCreated, so it cannot be ordered"
@@ -185,6 +174,7 @@ class AmiService:
                 parameter_written=done.written,
                 rounds=done.rounds,
                 promoted=done.promoted,
+                behind=done.behind,
             )
         return outcome
 
@@ -230,41 +220,51 @@ class AmiService:
                 return Converged(None, rounds > 0, rounds, promoted)
             wrote = False
             for region in self.settings.regions:
-                wrote |= self._write_parameter(region, preset, record, batch)
+                wrote |= self.write_parameter(Place(region), preset, record, batch)
             wrote |= ami_parameter.keep_all(self.parameters, record)  # after the JSON ones
+            targets, behind = write_targets(self, preset, record)
+            wrote |= targets
             if wrote and batch is not None:
                 batch.unconfirmed[preset] = record
-                return Converged(home, True, rounds + 1, promoted)
+                return Converged(home, True, rounds + 1, promoted, behind)
             if not wrote:
                 # SSM already holds what this record wants: no write of ours can
                 # land late, so there is nothing to confirm (a newer writer
                 # confirms its own write).
-                return Converged(home, rounds > 0, rounds, promoted)
+                return Converged(home, rounds > 0, rounds, promoted, behind)
             latest = self.states.get(preset)
             if latest is None or wants(latest) == wants(record):
-                return Converged(home, True, rounds + 1, promoted)
+                return Converged(home, True, rounds + 1, promoted, behind)
             record, more = advance(self.states, preset, latest, self.clock())
             promoted = more or promoted
         raise ContentionError(f"preset {preset}: SSM did not settle in {MAX_CONVERGE_ROUNDS}")
 
-    def _write_parameter(
-        self, region: str, preset: str, record: AmiState, batch: Batch | None
+    def store(self, place: Place) -> ParameterStore:
+        """The parameters of ``place``: ours by region, a target account's through its role."""
+        if place.account is None:
+            return self.parameters[place.region]
+        if self.accounts is None:
+            raise AccountUnreachable(place.account, "(none)", "this runtime reaches no account")
+        return self.accounts.parameters(place.account, place.region)
+
+    def write_parameter(
+        self, place: Place, preset: str, record: AmiState, batch: Batch | None
     ) -> bool:
-        ami = self.expected_ami(record, region)
-        if ami is None:
+        """Write ``place``'s parameter if it differs from what ``record`` wants."""
+        if record.ami_for(place.region, account=place.account) is None:
             return False
-        store = self.parameters[region]
+        store = self.store(place)
         name = parameter_name(self.settings.parameter_prefix, preset)
-        known, current = batch.take(region, preset) if batch is not None else (False, None)
+        known, current = batch.take(place.region, preset) if batch is not None else (False, None)
         current = current if known else store.get(name)
-        value = self.desired_value(record, region, current.value if current else None)
+        value = self.desired_value(record, place, current.value if current else None)
         if value is None or (current is not None and value == current.value):
             return False
-        self._put(region, name, record, current, value)
+        self._put(place, name, record, current, value)
         return True
 
     def _put(
-        self, region: str, name: str, record: AmiState, read: Parameter | None, value: str
+        self, place: Place, name: str, record: AmiState, read: Parameter | None, value: str
     ) -> None:
         """Write ``value`` over ``read``, keeping what others wrote in between.
 
@@ -274,7 +274,7 @@ class AmiService:
         (:func:`amistate.core.desired.written_by_others`, judged by the record as it is
         now: ownership only grows), write what we would have written had we read it.
         """
-        store = self.parameters[region]
+        store = self.store(place)
         for _ in range(MAX_FOREIGN_MERGES):
             written = store.put(name, value, like=read)
             seen = read.version if read is not None and read.version is not None else 0
@@ -288,7 +288,7 @@ class AmiService:
             # write seen there (a deploy records its Config before writing SSM).
             record = self.states.get(record.preset) or record
             theirs = written_by_others(record, [v.value for v in before], start, value)
-            kept = self.desired_value(record, region, theirs) if theirs is not None else None
+            kept = self.desired_value(record, place, theirs) if theirs is not None else None
             if kept is None or same_json(load_object(kept, name), load_object(value, name)):
                 return
             read = Parameter(
@@ -302,11 +302,13 @@ class AmiService:
             value = kept
         raise ContentionError(f"{name}: {MAX_FOREIGN_MERGES} writes of others in between")
 
-    def desired_value(self, record: AmiState, region: str, current: str | None) -> str | None:
-        """What ``region``'s parameter should hold given its ``current`` value
-        (None while the record has no AMI for it). Raises InvalidConfig for a
-        current value that is not a JSON object: it is never overwritten."""
-        return desired_value(record, region, current)
+    def desired_value(
+        self, record: AmiState, where: str | Place, current: str | None
+    ) -> str | None:
+        """What ``where``'s parameter (a region of ours, or a place) should hold given its
+        ``current`` value (None: no AMI there); InvalidConfig for a non-object current."""
+        place = Place(where) if isinstance(where, str) else where
+        return desired_value(record, place.region, current, account=place.account)
 
     def adopt(self, preset: str, build: BuildRecord) -> DecisionName:
         """Apply a build another preset of the same pipeline already recorded."""
@@ -386,15 +388,11 @@ class AmiService:
         return self.states.scan()
 
 
-def _ignored(event: BuildEvent, why: str, decision: DecisionName = "ignored") -> Outcome:
-    return Outcome(decision=decision, build_id=event.build.arn, status=event.status, note=why)
-
-
 def wants(record: AmiState) -> tuple[object, ...]:
     """Everything a record's desired parameter values depend on."""
     config = dump_object(record.config or {})
     wanted = (record.pin, record.amis, config, record.retired_keys, record.ami_parameter)
-    return (*wanted, record.waiting, record.rollout)
+    return (*wanted, record.waiting, record.rollout, record.target_accounts)
 
 
 __all__ = ["AmiService", "ContentionError", "Converged", "Outcome", "Settings"]

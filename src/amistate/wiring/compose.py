@@ -74,6 +74,7 @@ class Runtime:
             catalog=ports.catalog,
             images=ports.images,
             parameters=ports.parameters,
+            accounts=ports.accounts,
         )
         self._deployer: PresetDeployer | None = None
         self._lock = threading.Lock()

@@ -1,0 +1,40 @@
+"""Target accounts in a converge: each listed account's parameters, one account at a time."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from amistate.core.amis import Place
+from amistate.core.state import AmiState
+from amistate.errors import AccountUnreachable
+
+if TYPE_CHECKING:
+    from amistate.usecases.service import AmiService
+
+
+def write_targets(
+    service: AmiService, preset: str, record: AmiState
+) -> tuple[bool, tuple[str, ...]]:
+    """Every target account's parameters, one account's failure never stopping the
+    others: (whether any was written, the accounts left ``behind`` and why). A denied
+    account (permanent) and one the build has no copy for (its previous AMI stays)
+    are behind; a transient error is raised once every account had its turn."""
+    wrote, behind, failed = False, [], None
+    for account in record.target_accounts:
+        regions = service.settings.regions
+        missing = [r for r in regions if record.ami_for(r, account=account) is None]
+        if missing:
+            behind.append(f"{account}: no copy in {', '.join(missing)}, previous AMI kept")
+        try:
+            for region in regions:
+                wrote |= service.write_parameter(Place(region, account), preset, record, None)
+        except AccountUnreachable as exc:
+            behind.append(str(exc))
+        except Exception as exc:
+            failed = failed or exc
+    if failed is not None:
+        raise failed
+    return wrote, tuple(behind)
+
+
+__all__ = ["write_targets"]

@@ -1,0 +1,108 @@
+"""Target accounts through the service over in-memory ports (issue 22): each listed
+account's parameter holds its own copy, converged like ours; an unlisted account gets
+nothing; a denied or copy-less account is behind, says so, and never stops the others."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from amistate_adapters.memory import (
+    MemoryAccounts,
+    MemoryImageCatalog,
+    MemoryParameterStore,
+    MemoryPresetCatalog,
+    MemoryStateStore,
+    MemoryTable,
+)
+
+from amistate.core.amis import Amis
+from amistate.core.arns import parse_build_arn
+from amistate.core.events import BuildEvent
+from amistate.core.settings import Settings
+from amistate.ports import Parameter, Preset
+from amistate.usecases.service import AmiService
+from tests.core.world import ACCOUNT, CONFIG, PARAMETER, PIPELINE, PRESET, REGION, T0, build_arn
+
+TARGET, DENIED, UNLISTED = "444455556666", "777788889999", "999900001111"
+
+
+def service(targets: tuple[str, ...]) -> tuple[AmiService, MemoryAccounts, MemoryParameterStore]:
+    table, accounts, ours = MemoryTable(), MemoryAccounts(), MemoryParameterStore(REGION)
+    catalog = MemoryPresetCatalog(table)
+    catalog.register(Preset(PRESET, PIPELINE, CONFIG, target_accounts=targets))
+    states = MemoryStateStore(table)
+    states.create_initial(PRESET, T0)
+    svc = AmiService(
+        settings=Settings(home_region=REGION, account=ACCOUNT),
+        states=states,
+        catalog=catalog,
+        images=MemoryImageCatalog(),
+        parameters={REGION: ours},
+        accounts=accounts,
+    )
+    return svc, accounts, ours
+
+
+def build(svc: AmiService, n: int, copies: dict[str, str], status: str = "AVAILABLE") -> BuildEvent:
+    """Build ``n`` (its AMI ami-n, each copy ami-n-<account>) as Image Builder knows it."""
+    ours = {REGION: f"ami-{n:017x}"}
+    amis = Amis.of(ours, copies={a: {REGION: f"ami-{n:09x}{a[:8]}"} for a in copies})
+    created = T0 + timedelta(minutes=n)
+    svc.images.add(build_arn(n), PIPELINE, amis, created=created, status=status)  # type: ignore[attr-defined]
+    return BuildEvent(parse_build_arn(build_arn(n)), status, created, created=created)
+
+
+def value(store: MemoryParameterStore) -> dict[str, object] | None:
+    found = store.get(PARAMETER)
+    return None if found is None else json.loads(found.value)
+
+
+def test_each_listed_account_gets_its_own_copy_and_no_other_account_anything() -> None:
+    svc, accounts, ours = service((TARGET,))
+    theirs = accounts.parameters(TARGET, REGION)
+    theirs.parameters[PARAMETER] = Parameter(PARAMETER, json.dumps({"team": "ci", "amiId": "x"}))
+    (outcome,) = svc.handle(build(svc, 1, {TARGET: "", UNLISTED: ""}))
+    assert value(ours) == {**CONFIG, "amiId": "ami-00000000000000001"}
+    assert value(theirs) == {**CONFIG, "team": "ci", "amiId": f"ami-000000001{TARGET[:8]}"}
+    assert (UNLISTED, REGION) not in accounts.stores  # never even reached
+    assert outcome.behind == ()
+    before = (value(ours), value(theirs))
+    svc.handle(build(svc, 2, {TARGET: ""}, status="FAILED"))
+    assert (value(ours), value(theirs)) == before  # a failure changes no account
+
+
+def test_a_denied_account_is_behind_and_the_others_are_written() -> None:
+    svc, accounts, ours = service((DENIED, TARGET))
+    accounts.denied.add(DENIED)
+    (outcome,) = svc.handle(build(svc, 1, {DENIED: "", TARGET: ""}))
+    assert value(ours) is not None and value(accounts.parameters(TARGET, REGION)) is not None
+    (why,) = outcome.behind
+    assert why.startswith(f"account {DENIED}: access denied through role ")
+    assert f"arn:aws:iam::{DENIED}:role/amistate-target" in why
+    accounts.denied.clear()  # the role is deployed: the next converge heals
+    assert svc.sync(PRESET).behind == ()
+    assert value(accounts.parameters(DENIED, REGION)) is not None
+
+
+def test_a_build_without_a_copy_leaves_that_account_on_its_previous_ami() -> None:
+    svc, accounts, _ = service((TARGET,))
+    svc.handle(build(svc, 1, {TARGET: ""}))
+    theirs = accounts.parameters(TARGET, REGION)
+    first = value(theirs)
+    (outcome,) = svc.handle(build(svc, 2, {}))
+    assert value(theirs) == first
+    assert outcome.behind == (f"{TARGET}: no copy in {REGION}, previous AMI kept",)
+
+
+def test_a_pin_gives_each_account_the_pinned_builds_copy() -> None:
+    svc, accounts, _ = service((TARGET,))
+    svc.handle(build(svc, 1, {TARGET: ""}))
+    svc.handle(build(svc, 2, {TARGET: ""}))
+    from amistate.usecases.pins import Pins
+
+    Pins(service=svc, states=svc.states).pin(PRESET, build_arn(1))
+    assert value(accounts.parameters(TARGET, REGION)) == {
+        **CONFIG,
+        "amiId": f"ami-000000001{TARGET[:8]}",
+    }
