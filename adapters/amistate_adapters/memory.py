@@ -223,6 +223,11 @@ class MemoryPresetCatalog:
         with self.table.lock:
             return tuple(sorted(self.table.pipelines.get(pipeline_arn, ())))
 
+    def target_accounts(self, pipeline_arn: str, preset: str) -> tuple[str, ...]:
+        with self.table.lock:
+            record = self.table.records.get(preset)
+            return record.target_accounts if record is not None else ()
+
 
 #: Parameter Store keeps a parameter's last 100 versions.
 KEPT_VERSIONS = 100

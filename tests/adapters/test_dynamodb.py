@@ -77,6 +77,7 @@ def test_item_layout(table: Table) -> None:
         "history": {"M": {}},
         "config": {"S": '{"timeout":60,"spot":true}'},
         "retiredKeys": {"L": []},
+        "targetAccounts": {"L": []},
         "pipelineArn": {"S": PIPELINE},
         "rolloutPolicy": {"S": "immediate"},
     }

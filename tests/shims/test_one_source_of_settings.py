@@ -64,6 +64,7 @@ SOURCES: dict[str, Source] = {
     "history_limit": Source("AMISTATE_HISTORY_LIMIT", "37", 37),
     "ssm_write_rate": Source("AMISTATE_SSM_WRITE_RATE", " 1.5 ", 1.5),
     "deployment": Source("AMISTATE_DEPLOYMENT", "Runners-prod", "Runners-prod"),
+    "target_role": Source("AMISTATE_TARGET_ROLE", "runners-amistate", "runners-amistate"),
 }
 
 

@@ -35,9 +35,11 @@ from amistate.core.rollout import format_duration
 from amistate.ports import Preset
 from amistate_adapters.dynamodb.expressions import Update
 from amistate_adapters.dynamodb.items import (
+    ACCOUNTS_PREFIX,
     EMPTY_MAP,
     PIPELINE_PREFIX,
     Item,
+    mapped_accounts,
     mapped_presets,
     pipeline_key,
     s,
@@ -66,6 +68,9 @@ def _invalidate(table: str, pipeline_arn: str) -> None:
         _GENERATIONS[(table, pipeline_arn)] = _GENERATIONS.get((table, pipeline_arn), 0) + 1
 
 
+_Mapped = tuple[tuple[str, ...], dict[str, tuple[str, ...]]]
+
+
 class DynamoPresetCatalog:
     """:class:`amistate.ports.PresetCatalog` on DynamoDB (see the module docstring)."""
 
@@ -84,7 +89,8 @@ class DynamoPresetCatalog:
         self.clock = clock
         self._lock = threading.Lock()
         #: pipeline -> (presets, expires at, generation it was read under)
-        self._cache: dict[str, tuple[tuple[str, ...], float, int]] = {}
+        #: pipeline -> ((presets, each preset's target accounts), expiry, generation)
+        self._cache: dict[str, tuple[_Mapped, float, int]] = {}
 
     def _errors(self, what: str) -> AbstractContextManager[None]:
         """Validation errors as permanent, a missing table as TableNotFound (table, region)."""
@@ -147,9 +153,19 @@ class DynamoPresetCatalog:
             self.client.update_item(
                 TableName=self.table_name, Key=state_key(name), **update.request()
             )
-        added = self._mapping(
-            preset.pipeline_arn, Update("ADD #presets :preset", None, {":preset": {"SS": [name]}})
-        )
+        accounts = {"#accounts": ACCOUNTS_PREFIX + name}
+        if preset.target_accounts:
+            mapping = Update(
+                "ADD #presets :preset SET #accounts = :accounts",
+                None,
+                {":preset": {"SS": [name]}, ":accounts": string_list(preset.target_accounts)},
+                accounts,
+            )
+        else:
+            mapping = Update(
+                "ADD #presets :preset REMOVE #accounts", None, {":preset": {"SS": [name]}}, accounts
+            )
+        added = self._mapping(preset.pipeline_arn, mapping)
         legacy = text(added, "preset") if added else None
         if legacy:
             self._fold(preset.pipeline_arn, legacy)
@@ -191,7 +207,12 @@ class DynamoPresetCatalog:
     def _unmap(self, name: str, pipeline_arn: str) -> None:
         after = self._mapping(
             pipeline_arn,
-            Update("DELETE #presets :preset", "attribute_exists(#pk)", {":preset": {"SS": [name]}}),
+            Update(
+                "DELETE #presets :preset REMOVE #accounts",
+                "attribute_exists(#pk)",
+                {":preset": {"SS": [name]}},
+                {"#accounts": ACCOUNTS_PREFIX + name},
+            ),
         )
         if after is not None and text(after, "preset") == name:
             after = self._mapping(
@@ -222,16 +243,24 @@ class DynamoPresetCatalog:
         with self._lock:
             cached = self._cache.get(pipeline_arn)
         if cached is not None and cached[1] > now and cached[2] == generation:
-            return cached[0]
+            return cached[0][0]
         with self._errors(f"GetItem {PIPELINE_PREFIX}{pipeline_arn}"):
             response = self.client.get_item(
                 TableName=self.table_name, Key=pipeline_key(pipeline_arn), ConsistentRead=True
             )
         presets = mapped_presets(response.get("Item"))
+        accounts = mapped_accounts(response.get("Item"))
         ttl = self.cache_ttl if presets else self.negative_ttl
         with self._lock:
-            self._cache[pipeline_arn] = (presets, now + ttl, generation)
+            self._cache[pipeline_arn] = ((presets, accounts), now + ttl, generation)
         return presets
+
+    def target_accounts(self, pipeline_arn: str, preset: str) -> tuple[str, ...]:
+        """``preset``'s target accounts from the mapping item (cached with its presets)."""
+        self.presets_for_pipeline(pipeline_arn)
+        with self._lock:
+            cached = self._cache.get(pipeline_arn)
+        return cached[0][1].get(preset, ()) if cached is not None else ()
 
 
 __all__ = ["DynamoPresetCatalog"]

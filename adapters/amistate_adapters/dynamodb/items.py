@@ -293,7 +293,22 @@ def mapped_presets(item: Item | None) -> tuple[str, ...]:
     return tuple(sorted(found))
 
 
+#: The mapping item's attribute holding one preset's target accounts (L of S).
+ACCOUNTS_PREFIX = "accounts:"
+
+
+def mapped_accounts(item: Item | None) -> dict[str, tuple[str, ...]]:
+    """Each preset's target accounts a pipeline mapping item holds (``accounts:<preset>``)."""
+    found: dict[str, tuple[str, ...]] = {}
+    for name, value in (item or {}).items():
+        if name.startswith(ACCOUNTS_PREFIX):
+            listed = value.get("L", [])
+            found[name.removeprefix(ACCOUNTS_PREFIX)] = tuple(v["S"] for v in listed if "S" in v)
+    return found
+
+
 __all__ = [
+    "ACCOUNTS_PREFIX",
     "PIPELINE_PREFIX",
     "PIPELINE_SK",
     "TABLE_SCHEMA",
@@ -301,6 +316,7 @@ __all__ = [
     "amis_attributes",
     "candidate_value",
     "entry_value",
+    "mapped_accounts",
     "mapped_presets",
     "pin_value",
     "pipeline_key",

@@ -95,6 +95,12 @@ class Amis:
         wanted = set(regions)
         return Amis(self.home, {p: a for p, a in self.places.items() if p.region in wanted})
 
+    def trusted(self, accounts: Iterable[str]) -> Amis:
+        """Only our own copies and those of ``accounts`` (a preset's target accounts):
+        what its record keeps."""
+        listed = {None, *accounts}
+        return Amis(self.home, {p: a for p, a in self.places.items() if p.account in listed})
+
     def with_home(self, region: str) -> Amis:
         """These AMIs with ``region``'s own AMI as the home AMI."""
         return Amis(self.at(region), self.places)

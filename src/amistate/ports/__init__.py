@@ -253,6 +253,11 @@ class PresetCatalog(Protocol):
         """The presets a pipeline builds for, sorted; () for a pipeline no preset uses."""
         ...
 
+    def target_accounts(self, pipeline_arn: str, preset: str) -> tuple[str, ...]:
+        """The target accounts ``preset`` of this pipeline listed at its last register
+        (the same read, and cache, as :meth:`presets_for_pipeline`)."""
+        ...
+
 
 @frozen
 class ImageFacts:

@@ -18,7 +18,7 @@ import json
 import os
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -125,14 +125,30 @@ class LocalWorld:
             "no_proxy": "127.0.0.1,localhost",
         }
 
-    def client(self, service: str) -> Any:
-        """A boto3 client of ``service`` in this world (moto's, or the stand-in's)."""
+    def client(self, service: str, account: str | None = None) -> Any:
+        """A boto3 client of ``service`` in this world (moto's, or the stand-in's);
+        with ``account``, acting in that target account through its role (moto keeps
+        each assumed role's account apart)."""
         import boto3.session
 
         url = self.images.url if service == "imagebuilder" else self.moto_url
-        session = boto3.session.Session(
-            aws_access_key_id=CREDENTIAL, aws_secret_access_key=CREDENTIAL, region_name=self.region
-        )
+        keys: dict[str, Any] = {
+            "aws_access_key_id": CREDENTIAL,
+            "aws_secret_access_key": CREDENTIAL,
+        }
+        if account is not None:
+            sts = boto3.session.Session(**keys, region_name=self.region).client(
+                "sts", endpoint_url=self.moto_url
+            )
+            role = f"arn:aws:iam::{account}:role/amistate-target"
+            found = sts.assume_role(RoleArn=role, RoleSessionName="amistate-testing")
+            creds = found["Credentials"]
+            keys = {
+                "aws_access_key_id": creds["AccessKeyId"],
+                "aws_secret_access_key": creds["SecretAccessKey"],
+                "aws_session_token": creds["SessionToken"],
+            }
+        session = boto3.session.Session(**keys, region_name=self.region)
         return session.client(service, endpoint_url=url)  # type: ignore[call-overload]
 
     def pipeline(self, preset: str) -> str:
@@ -140,11 +156,16 @@ class LocalWorld:
         return f"arn:aws:imagebuilder:{self.region}:{self.account}:image-pipeline/runner-{preset}"
 
     def register(
-        self, preset: str, config: Mapping[str, Any], pipeline_arn: str | None = None
+        self,
+        preset: str,
+        config: Mapping[str, Any],
+        pipeline_arn: str | None = None,
+        target_accounts: Sequence[str] = (),
     ) -> str:
         """Register ``preset`` as the stack's custom resource does (no build started);
-        its parameter gets ``config`` with ``amiId`` at the first good build. Returns
-        the pipeline ARN. InvalidProperties names a bad field."""
+        its parameter gets ``config`` with ``amiId`` at the first good build, in our
+        account and in each of ``target_accounts``. Returns the pipeline ARN.
+        InvalidProperties names a bad field."""
         from amistate.usecases.deploy import client_token, parse_properties
 
         props = parse_properties(
@@ -153,17 +174,27 @@ class LocalWorld:
                 "PipelineArn": pipeline_arn or self.pipeline(preset),
                 "Config": json.dumps(dict(config)),
                 "StartBuild": "false",
+                "TargetAccounts": list(target_accounts),
             }
         )
         self.images.pipelines.add(props.pipeline_arn)
         self._runtime().deployer.create(props, client_token("amistate-testing", preset))
         return props.pipeline_arn
 
-    def build(self, preset: str, status: str = "AVAILABLE", *, deliver: bool = True) -> Build:
+    def build(
+        self,
+        preset: str,
+        status: str = "AVAILABLE",
+        *,
+        deliver: bool = True,
+        copy_to: Sequence[str] | None = None,
+    ) -> Build:
         """A build of ``preset``'s pipeline: started an hour after the world's previous
-        one, ended 20 minutes later with a real AMI in moto's EC2 (when AVAILABLE); its
-        EventBridge event goes through the event Lambda unless ``deliver`` is False (a
-        lost event, which the reconciler heals)."""
+        one, ended 20 minutes later with a real AMI in moto's EC2 (when AVAILABLE), and
+        a copy in each account of ``copy_to`` (default: the preset's target accounts),
+        listed in ``outputResources.amis[]`` with its ``accountId``; its EventBridge
+        event goes through the event Lambda unless ``deliver`` is False (a lost event,
+        which the reconciler heals)."""
         record = self._runtime().service.require(preset)
         started = FIRST_BUILD + timedelta(hours=self._builds)
         self._builds += 1
@@ -176,6 +207,8 @@ class LocalWorld:
             new_ami=self._new_ami,
             region=self.region,
             deliver=deliver,
+            copies=copy_to if copy_to is not None else record.target_accounts,
+            new_copy=self._new_ami,
         )
         for event in self.images.take_events():
             self.deliver(event)
@@ -188,16 +221,18 @@ class LocalWorld:
         context = LambdaContext(invoked_function_arn=self.context.invoked_function_arn)
         return lambda_handler.handler(dict(event), context)
 
-    def parameter(self, preset: str) -> dict[str, Any]:
-        """The preset's SSM parameter (the runners' configuration), parsed."""
+    def parameter(self, preset: str, account: str | None = None) -> dict[str, Any]:
+        """The preset's SSM parameter (the runners' configuration), parsed; with
+        ``account``, that target account's."""
         name = f"{self.parameter_prefix}/{preset}"
         found: dict[str, Any] = json.loads(
-            self.client("ssm").get_parameter(Name=name)["Parameter"]["Value"]
+            self.client("ssm", account).get_parameter(Name=name)["Parameter"]["Value"]
         )
         return found
 
-    def _new_ami(self, build_arn: str) -> str:
-        made = self.client("ec2").register_image(Name=build_arn.rpartition(":image/")[2])
+    def _new_ami(self, build_arn: str, account: str | None = None) -> str:
+        name = build_arn.rpartition(":image/")[2]
+        made = self.client("ec2", account).register_image(Name=name)
         return str(made["ImageId"])
 
     def _runtime(self) -> Any:
@@ -234,13 +269,17 @@ def run_build(
     minutes: float = 20,
     reason: str | None = None,
     deliver: bool = True,
+    copies: Sequence[str] = (),
+    new_copy: Callable[[str, str], str] | None = None,
 ) -> Build:
     """A build of ``pipeline_arn`` on the stand-in, started at ``started`` and ended
     ``minutes`` later; an AVAILABLE one gets ``new_ami(build_arn)`` (a real AMI, e.g.
-    RegisterImage on moto's EC2) in ``region``. Its EventBridge event waits in the
-    stand-in's outbox (``take_events()``) unless ``deliver`` is False (a lost event)."""
+    RegisterImage on moto's EC2) in ``region``, and ``new_copy(build_arn, account)`` in
+    each account of ``copies`` (listed with its ``accountId``). Its EventBridge event
+    waits in the stand-in's outbox (``take_events()``) unless ``deliver`` is False."""
     arn = images.new_build(pipeline_arn, started)
     ami = new_ami(arn) if status == "AVAILABLE" else None
+    made = new_copy if new_copy is not None else (lambda build, _: new_ami(build))
     image = images.finish(
         arn,
         status,
@@ -248,6 +287,7 @@ def run_build(
         reason=reason,
         finished=started + timedelta(minutes=minutes),
         deliver=deliver,
+        copies={a: {region: made(arn, a)} for a in copies} if ami else {},
     )
     return Build(arn=arn, ami_id=ami, image=image)
 

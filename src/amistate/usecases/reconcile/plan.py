@@ -227,6 +227,7 @@ def _builds(
         except NoAmiForRegion as exc:
             out.append(Problem(preset, str(exc)))
             continue
+        attempted = evolve(attempted, amis=attempted.amis.trusted(record.target_accounts))
         decision = rules.decide(record, attempted)
         if isinstance(decision, rules.Apply):
             record = decision.transition.apply(record, preset)
