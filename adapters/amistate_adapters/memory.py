@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Collection, Iterator, Mapping
 from datetime import datetime
-from typing import Any
 
 from attrs import evolve
 
@@ -20,7 +19,7 @@ from amistate.core.merge import load_object
 from amistate.core.rollout import RolloutBasis
 from amistate.core.rules import Transition
 from amistate.core.state import AmiState, BuildRecord, Candidate, Pin, Rejection
-from amistate.errors import AccountUnreachable, AwsRequestRejected, UnknownBuild
+from amistate.errors import AwsRequestRejected, UnknownBuild
 from amistate.ports import (
     STANDARD_TIER_LIMIT,
     Applied,
@@ -362,35 +361,10 @@ class MemoryPipelineStarter:
         return build_arn
 
 
-class MemoryAccounts:
-    """:class:`amistate.ports.Accounts` in memory: a parameter store and an image
-    store per (account, region), made on first use; ``denied`` accounts raise
-    :class:`~amistate.errors.AccountUnreachable` as a refused role does."""
-
-    def __init__(self, role: str = "amistate-target") -> None:
-        self.role = role
-        self.denied: set[str] = set()
-        self.stores: dict[tuple[str, str], MemoryParameterStore] = {}
-        self.images: dict[tuple[str, str], Any] = {}
-
-    def _check(self, account: str) -> None:
-        if account in self.denied:
-            role = f"arn:aws:iam::{account}:role/{self.role}"
-            raise AccountUnreachable(account, role, "AssumeRole: AccessDenied")
-
-    def parameters(self, account: str, region: str) -> MemoryParameterStore:
-        self._check(account)
-        return self.stores.setdefault((account, region), MemoryParameterStore(region))
-
-    def machines(self, account: str, region: str) -> Any:
-        from amistate_adapters.memory_inventory import MemoryMachineImages
-
-        self._check(account)
-        return self.images.setdefault((account, region), MemoryMachineImages(region, account))
-
-
 def memory_ports(regions: tuple[str, ...] = ("us-west-2",)) -> Ports:
     """A consistent set of in-memory ports sharing one table (the same type as the AWS wiring)."""
+    from amistate_adapters.memory_accounts import MemoryAccounts
+
     table = MemoryTable()
     return Ports(
         states=MemoryStateStore(table),

@@ -8,13 +8,13 @@ import json
 from datetime import timedelta
 
 from amistate_adapters.memory import (
-    MemoryAccounts,
     MemoryImageCatalog,
     MemoryParameterStore,
     MemoryPresetCatalog,
     MemoryStateStore,
     MemoryTable,
 )
+from amistate_adapters.memory_accounts import MemoryAccounts
 
 from amistate.core.amis import Amis
 from amistate.core.arns import parse_build_arn
