@@ -177,6 +177,8 @@ def run_init(args: argparse.Namespace, target: Target, props: PresetProperties) 
     if props.ami_parameter is not None:
         held = f"holds {ami}" if ami is not None else "gets the AMI after the first good build"
         print(f"  AMI parameter {props.ami_parameter} (aws:ec2:image) {held}")
+    if props.target_accounts:
+        print(f"  target accounts: {', '.join(props.target_accounts)} (each its own AMI copy)")
     print(f"  build started: {result.build_arn}" if result.build_arn else "  no build started")
     return 0
 
