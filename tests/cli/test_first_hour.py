@@ -202,3 +202,14 @@ def test_init_with_an_ami_parameter_keeps_it_and_names_the_flag_when_refused(
     assert (found["Value"], found["DataType"]) == (ami, "aws:ec2:image")
     document = op.json(*args, "--no-build", "--ami-parameter", name)
     assert (document["amiParameter"], document["amiId"]) == (name, ami)
+
+
+def test_a_bad_target_account_is_a_usage_error_naming_the_flag(op: Operator) -> None:
+    path = op.cli.write("linux-x64.json", CONFIG)
+    code, out, err = op.run(
+        "init", "linux-x64", "--pipeline-arn", pipeline("linux-x64"), "--config", path,
+        "--no-build", "--target-account", "444455556666", "--target-account", "12",
+    )  # fmt: skip
+    assert (code, out) == (2, ""), err
+    assert err.startswith("amistate: error: --target-account: '12' is not a 12-digit AWS account")
+    assert not _record_exists(op, "linux-x64")
