@@ -25,6 +25,7 @@ from examples.cdk.amistate_cdk.presets import in_use_exclusion
 from tests.cdk.synth import REGION, STACKS, Synthesized, resources_of_type
 from tests.core.test_reconcile_plan import record_after, summary, value, world
 from tests.core.world import PRESET, ami_for, build_arn
+from tests.core.world import REGION as WORLD_REGION
 
 
 def _exclusions(synthesized: Synthesized, stack: str) -> dict[str, dict[str, str]]:
@@ -61,7 +62,7 @@ def test_the_reconciler_of_the_stack_writes_the_tag_its_policies_spare(
     other = "linux-x64-large"
     mine = record_after(*(summary(n) for n in range(1, 6)))
     theirs = evolve(
-        mine, preset=other, pin=Pin(build_arn(1), Amis.of({REGION: ami_for(1)}, REGION))
+        mine, preset=other, pin=Pin(build_arn(1), Amis.of({WORLD_REGION: ami_for(1)}, WORLD_REGION))
     )
     shared = evolve(world(mine, (), value(ami_for(5))), records={PRESET: mine, other: theirs})
     tags = [i for i in plan(evolve(shared, keys=keys)).instructions if isinstance(i, Tag)]

@@ -125,6 +125,36 @@ def _client(service: str) -> Any:
     return clients.client(service, REGION)  # type: ignore[call-overload]
 
 
+def _patient_client(service: str) -> Any:
+    """A client of its own that waits up to two minutes for an answer."""
+    import boto3.session
+    from amistate_adapters import clients
+    from botocore.config import Config
+
+    config = clients.client_config().merge(Config(read_timeout=120))
+    return boto3.session.Session().client(service, region_name=REGION, config=config)  # type: ignore[call-overload]
+
+
+class _Seeding(threading.Thread):
+    """Runs ``work`` in the background; :meth:`join` raises what it raised."""
+
+    def __init__(self, work: Callable[[], None]) -> None:
+        super().__init__(daemon=True)
+        self._work = work
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._work()
+        except BaseException as exc:  # re-raised in the demo's thread by join()
+            self.error = exc
+
+    def join(self, timeout: float | None = None) -> None:
+        super().join(timeout)
+        if self.error is not None:
+            raise self.error
+
+
 def _clear_clients() -> None:
     from amistate_adapters import clients
 
@@ -191,14 +221,16 @@ def _set_up(
     # moto's first SSM call takes seconds (it loads AWS's public parameters):
     # make it in the background while DynamoDB and the deploy run.
     # EC2's first call is slow too (moto loads its public AMIs): warm it alongside.
-    ec2 = _client("ec2")
+    # Their own clients, patient: on a busy machine loading a backend outlasts the
+    # production read timeout, and the demo must not print a traceback for that.
+    patient_ssm, patient_ec2 = _patient_client("ssm"), _patient_client("ec2")
 
     def seed() -> None:
         # One after the other: moto's backends are not safe to load concurrently.
-        ssm.put_parameter(Name=hand_made, Value=json.dumps(HAND_MADE), Type="String")
-        ec2.describe_images(Owners=["self"])
+        patient_ssm.put_parameter(Name=hand_made, Value=json.dumps(HAND_MADE), Type="String")
+        patient_ec2.describe_images(Owners=["self"])
 
-    seeded = threading.Thread(target=seed, daemon=True)
+    seeded = _Seeding(seed)
     seeded.start()
     out("amistate demo: offline, embedded; nothing leaves this machine")
     out(f"  moto server (DynamoDB, SSM, EC2)  {moto_url}")
