@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from attrs import evolve
 
 from amistate.core.rollout import format_duration, parse_duration, parse_rollout
 from amistate.core.state import Rollout
@@ -41,7 +40,7 @@ def _setup(rollout: Rollout) -> tuple[World, AmiService, Clock]:
     world = make_world()
     world.catalog.register(Preset(PRESET, PIPELINE, CONFIG, (), rollout=rollout))
     clock = Clock(T0)
-    return world, evolve(world.service(), clock=clock), clock
+    return world, world.service(clock=clock), clock
 
 
 def _value(world: World) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -101,7 +101,7 @@ class World:
     initial_parameter: str | None
     settings: Settings = field(factory=lambda: Settings(home_region=REGION, account=ACCOUNT))
 
-    def service(self, wrap: Any = None) -> AmiService:
+    def service(self, wrap: Any = None, clock: Callable[[], datetime] | None = None) -> AmiService:
         w = wrap or (lambda name, port: port)
         return AmiService(
             settings=self.settings,
@@ -109,6 +109,7 @@ class World:
             catalog=w("catalog", self.catalog),
             images=w("images", self.images),
             parameters={REGION: w(f"parameters[{REGION}]", self.parameters)},
+            clock=clock or (lambda: datetime.now(UTC)),
         )
 
     def know(self, *events: BuildEvent) -> None:

@@ -9,11 +9,11 @@ from amistate.core.state import AmiState
 from amistate.errors import AccountUnreachable
 
 if TYPE_CHECKING:
-    from amistate.usecases.service import AmiService
+    from amistate.usecases.converge import Converger
 
 
 def write_targets(
-    service: AmiService, preset: str, record: AmiState
+    converger: Converger, preset: str, record: AmiState
 ) -> tuple[bool, tuple[str, ...]]:
     """Every target account's parameters, one account's failure never stopping the
     others: (whether any was written, the accounts left ``behind`` and why). A denied
@@ -21,13 +21,13 @@ def write_targets(
     are behind; a transient error is raised once every account had its turn."""
     wrote, behind, failed = False, [], None
     for account in record.target_accounts:
-        regions = service.settings.regions
+        regions = converger.settings.regions
         missing = [r for r in regions if record.ami_for(r, account=account) is None]
         if missing:
             behind.append(f"{account}: no copy in {', '.join(missing)}, previous AMI kept")
         try:
             for region in regions:
-                wrote |= service.write_parameter(Place(region, account), preset, record, None)
+                wrote |= converger.write_parameter(Place(region, account), preset, record, None)
         except AccountUnreachable as exc:
             behind.append(str(exc))
         except Exception as exc:

@@ -30,8 +30,8 @@ class Outcome:
 
 @frozen
 class Converged:
-    """What :meth:`AmiService.converge` did: the home AMI in SSM, whether it
-    wrote, and in how many rounds."""
+    """What :meth:`amistate.usecases.converge.Converger.converge` did: the home AMI
+    in SSM, whether it wrote, and in how many rounds."""
 
     ami_id: str | None
     written: bool = False

@@ -29,6 +29,7 @@ from amistate.ports import Parameter, StateStore
 from amistate.ports.inventory import BuildSummary, ImageState, MachineImages, PipelineImages
 from amistate.usecases import ami_parameter
 from amistate.usecases.batch import Batch
+from amistate.usecases.converge import wants
 from amistate.usecases.reconcile.plan import (
     Converge,
     FallBack,
@@ -45,7 +46,7 @@ from amistate.usecases.reconcile.plan import (
     plan,
 )
 from amistate.usecases.reconcile.vocabulary import COUNTS, render
-from amistate.usecases.service import AmiService, wants
+from amistate.usecases.service import AmiService
 
 #: (region, preset) -> the parameter as the run read it.
 Reads = Mapping[tuple[str, str], Parameter | None]
