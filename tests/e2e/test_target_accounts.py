@@ -85,6 +85,21 @@ def test_each_target_account_gets_its_copy_and_keeps_its_own_keys(
     assert second.ami_id == world.parameter("linux")["amiId"]
 
 
+def test_status_shows_each_accounts_parameter(
+    world: LocalWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world.register("linux", CONFIG, target_accounts=[TARGET])
+    built = world.build("linux")
+    copy = built.image["outputResources"]["amis"][1]["image"]
+    from amistate.cli.main import main
+
+    capsys.readouterr()
+    assert main(["status", "--json"]) == 0
+    (preset,) = json.loads(capsys.readouterr().out)["presets"]
+    shown = [(r.get("account"), r["region"], r["ssmAmiId"], r["drift"]) for r in preset["regions"]]
+    assert shown == [(None, REGION, built.ami_id, False), (TARGET, REGION, copy, False)]
+
+
 def test_a_lost_event_is_healed_in_every_account_by_the_reconcile_run(world: LocalWorld) -> None:
     world.register("linux", CONFIG, target_accounts=[OTHER, TARGET])
     lost = world.build("linux", deliver=False)

@@ -18,6 +18,7 @@ from typing import Any
 
 from attrs import frozen
 
+from amistate.core.amis import Place
 from amistate.core.desired import drift
 from amistate.core.merge import AMI_ID_KEY, ami_of
 from amistate.core.rollout import format_duration
@@ -34,7 +35,8 @@ AMI_KEYS = frozenset({AMI_ID_KEY, "missing"})
 
 @frozen
 class RegionView:
-    """One region's parameter compared with its desired value."""
+    """One region's parameter (of our account, or of a target ``account``) compared
+    with its desired value."""
 
     region: str
     expected: str | None  # the AMI the parameter should hold (the pin's, else the record's)
@@ -42,6 +44,11 @@ class RegionView:
     exists: bool
     problem: str | None = None  # the parameter cannot be used (not a JSON object, StringList)
     keys: tuple[str, ...] = ()  # what differs: "amiId", config keys, or "missing"
+    account: str | None = None  # a target account's parameter (None: ours)
+
+    @property
+    def where(self) -> str:
+        return str(Place(self.region, self.account))
 
     @property
     def drift(self) -> bool:
@@ -58,6 +65,7 @@ class RegionView:
     def to_json(self) -> dict[str, Any]:
         return {
             "region": self.region,
+            **({"account": self.account} if self.account else {}),  # a target account's
             "amiId": self.expected,
             "ssmAmiId": self.actual,
             "parameterExists": self.exists,
@@ -80,7 +88,7 @@ class PresetView:
 
     @property
     def problem(self) -> str | None:
-        found = [f"{r.region}: {r.problem}" for r in self.regions if r.problem]
+        found = [f"{r.where}: {r.problem}" for r in self.regions if r.problem]
         return "; ".join(found) or None
 
     @property
@@ -148,25 +156,31 @@ def candidate_json(candidate: Candidate | None) -> dict[str, Any] | None:
 
 
 def view(service: AmiService, record: AmiState) -> PresetView:
-    regions = tuple(_region(service, record, region) for region in service.settings.regions)
+    """Every parameter of ``record``: our regions first, then each target account's."""
+    regions = service.settings.regions
+    places = [Place(r, a) for a in (None, *record.target_accounts) for r in regions]
     return PresetView(
-        record=record, parameter=service.parameter_name(record.preset), regions=regions
+        record=record,
+        parameter=service.parameter_name(record.preset),
+        regions=tuple(_region(service, record, place) for place in places),
     )
 
 
-def _region(service: AmiService, record: AmiState, region: str) -> RegionView:
-    expected = service.expected_ami(record, region)
+def _region(service: AmiService, record: AmiState, place: Place) -> RegionView:
+    region, account = place.region, place.account
+    expected = record.ami_for(region, account=account)
     try:
-        parameter = service.parameter(region, record.preset)
-    except AmistateError as exc:  # it exists, but cannot be read as JSON (e.g. a StringList)
-        return RegionView(region, expected, None, True, problem=_permanent(exc))
+        parameter = service.parameter(region, record.preset, account)
+    except AmistateError as exc:  # not JSON-readable (a StringList), or a denied account
+        return RegionView(region, expected, None, True, _permanent(exc), account=account)
     current = parameter.value if parameter is not None else None
+    exists = parameter is not None
     try:
-        desired = service.desired_value(record, region, current)
+        desired = service.desired_value(record, place, current)
     except AmistateError as exc:  # a value that is not a JSON object
-        return RegionView(region, expected, None, parameter is not None, problem=_permanent(exc))
+        return RegionView(region, expected, None, exists, _permanent(exc), account=account)
     keys = drift(current, desired) if desired is not None else ()
-    return RegionView(region, expected, ami_of(current), parameter is not None, keys=keys)
+    return RegionView(region, expected, ami_of(current), exists, keys=keys, account=account)
 
 
 def _permanent(exc: AmistateError) -> str:
@@ -236,14 +250,14 @@ def _notes(v: PresetView, multi_region: bool) -> Iterable[str]:
         )
     for region in v.regions:
         if region.problem:
-            yield f"  {r.preset} ({region.region}): PROBLEM: {region.problem}"
+            yield f"  {r.preset} ({region.where}): PROBLEM: {region.problem}"
         elif region.config_keys:
             yield (
-                f"  {r.preset} ({region.region}): config drift in {', '.join(region.config_keys)}"
+                f"  {r.preset} ({region.where}): config drift in {', '.join(region.config_keys)}"
             )
-        if multi_region and region.ami_drift:
+        if (multi_region or region.account) and region.ami_drift:
             yield (
-                f"  {r.preset} ({region.region}): SSM says {region.actual or 'nothing'}, "
+                f"  {r.preset} ({region.where}): SSM says {region.actual or 'nothing'}, "
                 f"should be {region.expected}"
             )
 

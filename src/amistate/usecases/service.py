@@ -261,9 +261,11 @@ class AmiService:
         """The SSM parameter of ``preset`` (the same name in every region)."""
         return parameter_name(self.settings.parameter_prefix, preset)
 
-    def parameter(self, region: str, preset: str) -> Parameter | None:
-        """``preset``'s parameter in ``region`` as it is now; None if missing."""
-        return self.parameters[region].get(self.parameter_name(preset))
+    def parameter(self, region: str, preset: str, account: str | None = None) -> Parameter | None:
+        """``preset``'s parameter in ``region`` (of ``account``: a target's) as it is now;
+        None if missing (AccountUnreachable for a denied account)."""
+        place = Place(region, account)
+        return self.converger.store(place).get(self.parameter_name(preset))
 
     def record(self, preset: str) -> AmiState | None:
         """``preset``'s state record (strongly consistent); None if it has none."""
