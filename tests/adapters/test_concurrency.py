@@ -25,6 +25,7 @@ from amistate.core.merge import ami_of
 from amistate.core.names import DEFAULT_PARAMETER_PREFIX, parameter_name
 from amistate.core.settings import Settings
 from amistate.ports import Preset
+from amistate.usecases.converge import Converger
 from amistate.usecases.service import AmiService
 from tests.servers import REGION, Endpoint, Table
 
@@ -71,12 +72,13 @@ def test_no_lost_update_under_concurrency(dynalite_table: Table, moto: Endpoint)
     for preset in PRESETS:
         states.create_initial(preset, T0)
         catalog.register(Preset(preset, pipeline(preset), {"preset": preset, "timeout": 3600}))
+    settings = Settings(home_region=REGION, account=ACCOUNT)
     service = AmiService(
-        settings=Settings(home_region=REGION, account=ACCOUNT),
+        settings=settings,
         states=states,
         catalog=catalog,
         images=images,
-        parameters={REGION: ssm},
+        converger=Converger(settings, states, {REGION: ssm}),
     )
 
     barrier = threading.Barrier(THREADS)

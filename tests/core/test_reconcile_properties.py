@@ -384,7 +384,7 @@ def _check_end_state(lab: Lab, builds: list[Build]) -> None:
     assert record.updated_at == newest.finished
     assert record.order_key in record.history
     good = sorted((b for b in builds if b.good), key=lambda b: b.order, reverse=True)
-    parameters = [lab.rt.service.parameter(region, PRESET) for region in REGIONS]
+    parameters = [lab.rt.converger.parameter(region, PRESET) for region in REGIONS]
     if not good:
         assert record.ami_id is None
         assert parameters == [None, None]
@@ -407,7 +407,7 @@ def _check_ami_register(lab: Lab, record: AmiState, good: list[Build], report: R
         return
     assert [p for p in report.plan.problems if p.preset == PRESET] == []
     for region in REGIONS:
-        parameter = lab.rt.service.parameter(region, PRESET)
+        parameter = lab.rt.converger.parameter(region, PRESET)
         assert parameter is not None
         assert json.loads(parameter.value) == {**CONFIG, "amiId": lab.amis[held.number][region]}
 

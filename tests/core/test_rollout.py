@@ -67,18 +67,18 @@ def test_manual_candidate_waits_until_promoted() -> None:
     assert runner is not None and runner.candidate_ami_id == ami_for(2)
     _deliver(world, service, 2)  # redelivered: still the candidate
     assert world.record().ami_id == ami_for(1)
-    change = Promotions(service, world.states).promote(PRESET)
+    change = Promotions(service.converger, world.states).promote(PRESET)
     assert change.action == "promoted" and change.ami_id == ami_for(2)
     assert _value(world) == {**CONFIG, "amiId": ami_for(2)}
     with pytest.raises(NoCandidate):
-        Promotions(service, world.states).promote(PRESET)
+        Promotions(service.converger, world.states).promote(PRESET)
 
 
 def test_rejected_candidate_never_comes_back() -> None:
     world, service, _ = _setup(Rollout("manual"))
     _deliver(world, service, 1)
     _deliver(world, service, 2)
-    change = Promotions(service, world.states).reject(PRESET, reason="agent broken")
+    change = Promotions(service.converger, world.states).reject(PRESET, reason="agent broken")
     assert change.action == "rejected" and change.build_id == build_arn(2)
     assert _value(world) == {**CONFIG, "amiId": ami_for(1)}
     _deliver(world, service, 2)
@@ -88,7 +88,7 @@ def test_rejected_candidate_never_comes_back() -> None:
     rejection = record.builds()[0].rejection
     assert rejection is not None and rejection.reason == "agent broken"
     with pytest.raises(Exception, match="neither the AMI nor the build ARN of a good build"):
-        Pins(service, world.states).pin(PRESET, ami_for(2))
+        Pins(service.converger, world.states).pin(PRESET, ami_for(2))
     _deliver(world, service, 3)  # a newer good build still becomes the candidate
     assert _value(world)["candidateAmiId"] == ami_for(3)
 
@@ -97,7 +97,7 @@ def test_reject_live_falls_back_and_rollback_skips_rejected() -> None:
     world, service, _ = _setup(Rollout())
     for build in (1, 2, 3):
         _deliver(world, service, build)
-    promotions = Promotions(service, world.states)
+    promotions = Promotions(service.converger, world.states)
     with pytest.raises(NoCandidate):
         promotions.reject(PRESET)
     change = promotions.reject(PRESET, ami_for(3))
@@ -107,7 +107,7 @@ def test_reject_live_falls_back_and_rollback_skips_rejected() -> None:
     with pytest.raises(RejectRefused, match="no older good build"):
         promotions.reject(PRESET, ami_for(2))
     with pytest.raises(Exception, match="no good build older"):
-        Pins(service, world.states).rollback(PRESET)
+        Pins(service.converger, world.states).rollback(PRESET)
     _deliver(world, service, 3)
     assert world.record().ami_id == ami_for(2)
 
@@ -127,14 +127,14 @@ def test_soak_promotes_once_the_build_is_old_enough() -> None:
 def test_pin_holds_over_candidate_and_promotion() -> None:
     world, service, _ = _setup(Rollout("manual"))
     _deliver(world, service, 1)
-    Pins(service, world.states).pin(PRESET, ami_for(1))
+    Pins(service.converger, world.states).pin(PRESET, ami_for(1))
     _deliver(world, service, 2)
     assert _value(world) == {**CONFIG, "amiId": ami_for(1)}  # no candidate shown
-    Promotions(service, world.states).promote(PRESET)
+    Promotions(service.converger, world.states).promote(PRESET)
     assert _value(world)["amiId"] == ami_for(1)
     with pytest.raises(RejectRefused, match="pinned"):
-        Promotions(service, world.states).reject(PRESET, ami_for(1))
-    Pins(service, world.states).unpin(PRESET)
+        Promotions(service.converger, world.states).reject(PRESET, ami_for(1))
+    Pins(service.converger, world.states).unpin(PRESET)
     assert _value(world)["amiId"] == ami_for(2)
 
 

@@ -15,6 +15,7 @@ from amistate.core.parsing import parse_event
 from amistate.core.settings import Settings
 from amistate.errors import InvalidConfig, MalformedEvent, NoAmiForRegion
 from amistate.ports import Parameter
+from amistate.usecases.converge import Converger
 from amistate.usecases.service import AmiService
 from tests.core.interleave import Gated, Scheduler
 from tests.core.samples import sample
@@ -189,7 +190,9 @@ def test_extra_regions_get_their_own_ami() -> None:
         states=world.states,
         catalog=world.catalog,
         images=world.images,
-        parameters={REGION: world.parameters, "eu-west-1": eu},
+        converger=Converger(
+            world.settings, world.states, {REGION: world.parameters, "eu-west-1": eu}
+        ),
     )
     service.handle(event(1))
     assert json.loads(world.parameters.parameters[PARAMETER].value)["amiId"] == (

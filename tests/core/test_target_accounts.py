@@ -21,6 +21,7 @@ from amistate.core.arns import parse_build_arn
 from amistate.core.events import BuildEvent
 from amistate.core.settings import Settings
 from amistate.ports import Parameter, Preset
+from amistate.usecases.converge import Converger
 from amistate.usecases.service import AmiService
 from tests.core.world import ACCOUNT, CONFIG, PARAMETER, PIPELINE, PRESET, REGION, T0, build_arn
 
@@ -33,13 +34,13 @@ def service(targets: tuple[str, ...]) -> tuple[AmiService, MemoryAccounts, Memor
     catalog.register(Preset(PRESET, PIPELINE, CONFIG, target_accounts=targets))
     states = MemoryStateStore(table)
     states.create_initial(PRESET, T0)
+    settings = Settings(home_region=REGION, account=ACCOUNT)
     svc = AmiService(
-        settings=Settings(home_region=REGION, account=ACCOUNT),
+        settings=settings,
         states=states,
         catalog=catalog,
         images=MemoryImageCatalog(),
-        parameters={REGION: ours},
-        accounts=accounts,
+        converger=Converger(settings, states, {REGION: ours}, accounts=accounts),
     )
     return svc, accounts, ours
 
@@ -101,7 +102,7 @@ def test_a_pin_gives_each_account_the_pinned_builds_copy() -> None:
     svc.handle(build(svc, 2, {TARGET: ""}))
     from amistate.usecases.pins import Pins
 
-    Pins(service=svc, states=svc.states).pin(PRESET, build_arn(1))
+    Pins(converger=svc.converger, states=svc.states).pin(PRESET, build_arn(1))
     assert value(accounts.parameters(TARGET, REGION)) == {
         **CONFIG,
         "amiId": f"ami-000000001{TARGET[:8]}",

@@ -24,6 +24,7 @@ from amistate.core.rules import Transition
 from amistate.core.settings import Settings
 from amistate.core.state import AmiState
 from amistate.ports import Applied, ApplyResult, Parameter, Preset
+from amistate.usecases.converge import Converger
 from amistate.usecases.service import AmiService
 
 REGION = "us-west-2"
@@ -103,13 +104,16 @@ class World:
 
     def service(self, wrap: Any = None, clock: Callable[[], datetime] | None = None) -> AmiService:
         w = wrap or (lambda name, port: port)
+        states = w("states", self.states)
+        parameters = {REGION: w(f"parameters[{REGION}]", self.parameters)}
         return AmiService(
             settings=self.settings,
-            states=w("states", self.states),
+            states=states,
             catalog=w("catalog", self.catalog),
             images=w("images", self.images),
-            parameters={REGION: w(f"parameters[{REGION}]", self.parameters)},
-            clock=clock or (lambda: datetime.now(UTC)),
+            converger=Converger(
+                self.settings, states, parameters, clock or (lambda: datetime.now(UTC))
+            ),
         )
 
     def know(self, *events: BuildEvent) -> None:

@@ -18,6 +18,7 @@ from amistate_adapters.memory import (
 
 from amistate.core.settings import Settings
 from amistate.core.state import Rollout
+from amistate.usecases.converge import Converger
 from amistate.usecases.deploy import (
     DeployResult,
     InvalidProperties,
@@ -52,18 +53,20 @@ def deployer() -> tuple[PresetDeployer, MemoryTable, MemoryPipelineStarter]:
     clock = datetime(2024, 1, 18, tzinfo=UTC)
     settings = Settings(home_region="us-west-2", account="111122223333", partition="aws")
     catalog, states = MemoryPresetCatalog(table), MemoryStateStore(table)
+    converger = Converger(settings, states, {"us-west-2": MemoryParameterStore("us-west-2")})
     service = AmiService(
         settings=settings,
         states=states,
         catalog=catalog,
         images=MemoryImageCatalog(),
-        parameters={"us-west-2": MemoryParameterStore("us-west-2")},
+        converger=converger,
     )
     d = PresetDeployer(
         settings=settings,
         catalog=catalog,
         states=states,
         starter=starter,
+        converger=converger,
         service=service,
         clock=lambda: clock,
     )

@@ -1,7 +1,7 @@
 """``status``: compare each preset's SSM parameter with what it should hold.
 
 What a region's parameter should hold is the service's desired value
-(:meth:`amistate.usecases.service.AmiService.desired_value`: the current value with the
+(:meth:`amistate.usecases.converge.Converger.desired_value`: the current value with the
 preset's Config applied, retired keys removed and the AMI of the pin or the
 record). **Drift** is any difference: ``amiId`` (AMI drift), a config key
 (config drift), or no parameter at all (``missing``). A record without an AMI
@@ -24,7 +24,7 @@ from amistate.core.merge import AMI_ID_KEY, ami_of
 from amistate.core.rollout import format_duration
 from amistate.core.state import AmiState, Candidate, Pin
 from amistate.errors import AmistateError, is_permanent
-from amistate.usecases.service import AmiService
+from amistate.usecases.converge import Converger
 from amistate.wiring.compose import Runtime
 
 from . import render
@@ -155,28 +155,28 @@ def candidate_json(candidate: Candidate | None) -> dict[str, Any] | None:
     }
 
 
-def view(service: AmiService, record: AmiState) -> PresetView:
+def view(converger: Converger, record: AmiState) -> PresetView:
     """Every parameter of ``record``: our regions first, then each target account's."""
-    regions = service.settings.regions
+    regions = converger.settings.regions
     places = [Place(r, a) for a in (None, *record.target_accounts) for r in regions]
     return PresetView(
         record=record,
-        parameter=service.parameter_name(record.preset),
-        regions=tuple(_region(service, record, place) for place in places),
+        parameter=converger.parameter_name(record.preset),
+        regions=tuple(_region(converger, record, place) for place in places),
     )
 
 
-def _region(service: AmiService, record: AmiState, place: Place) -> RegionView:
+def _region(converger: Converger, record: AmiState, place: Place) -> RegionView:
     region, account = place.region, place.account
     expected = record.ami_for(region, account=account)
     try:
-        parameter = service.parameter(region, record.preset, account)
+        parameter = converger.parameter(region, record.preset, account)
     except AmistateError as exc:  # not JSON-readable (a StringList), or a denied account
         return RegionView(region, expected, None, True, _permanent(exc), account=account)
     current = parameter.value if parameter is not None else None
     exists = parameter is not None
     try:
-        desired = service.desired_value(record, place, current)
+        desired = converger.desired_value(record, place, current)
     except AmistateError as exc:  # a value that is not a JSON object
         return RegionView(region, expected, None, exists, _permanent(exc), account=account)
     keys = drift(current, desired) if desired is not None else ()
@@ -264,7 +264,7 @@ def _notes(v: PresetView, multi_region: bool) -> Iterable[str]:
 
 def run_status(args: argparse.Namespace, rt: Runtime, table: str) -> int:
     """``amistate status``: exit 1 with drift or a problem."""
-    views = [view(rt.service, record) for record in rt.service.records(args.presets)]
+    views = [view(rt.converger, record) for record in rt.service.records(args.presets)]
     drifted = any(v.drift for v in views)
     problems = sum(1 for v in views if v.problem)
     if args.json:

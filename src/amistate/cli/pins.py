@@ -57,12 +57,12 @@ def report(
 ) -> int:
     """Print what an operator's change did (``first``, ``headline``) and what each
     region's parameter holds now (read back); the home parameter's AMI is ``ami_id``."""
-    service = rt.service
+    converger = rt.converger
     held = []
-    for region in service.settings.regions:
-        parameter = service.parameter(region, preset)
+    for region in converger.settings.regions:
+        parameter = converger.parameter(region, preset)
         held.append({"region": region, "ssmAmiId": ami_of(parameter.value if parameter else None)})
-    name = service.parameter_name(preset)
+    name = converger.parameter_name(preset)
     if as_json:
         render.emit_json({**first, "parameter": name, "amiId": ami_id, "regions": held})
         return 0

@@ -17,7 +17,7 @@ from attrs import evolve, frozen
 
 from amistate.core.state import AmiState
 from amistate.errors import AmistateError, is_permanent
-from amistate.usecases.service import AmiService
+from amistate.usecases.converge import Converger
 from amistate.wiring.compose import Runtime
 
 from . import render
@@ -61,14 +61,15 @@ def _planned(preset: str, name: str, r: RegionView, dry_run: bool) -> Change:
     return Change(preset, r.region, name, "unchanged", r.actual, r.actual)
 
 
-def sync(service: AmiService, record: AmiState, dry_run: bool) -> list[Change]:
-    """Converge one preset's parameters on its record (or say what that would change)."""
-    name = service.parameter_name(record.preset)
-    changes = [_planned(record.preset, name, r, dry_run) for r in view(service, record).regions]
+def sync(converger: Converger, record: AmiState, dry_run: bool) -> list[Change]:
+    """Converge one preset's parameters on ``record`` as just read (or say what that
+    would change)."""
+    name = converger.parameter_name(record.preset)
+    changes = [_planned(record.preset, name, r, dry_run) for r in view(converger, record).regions]
     if dry_run or not any(c.action == "written" for c in changes):
         return changes
     try:
-        service.sync(record.preset)
+        converger.converge(record.preset, record)
     except AmistateError as exc:
         if not is_permanent(exc):
             raise
@@ -76,7 +77,7 @@ def sync(service: AmiService, record: AmiState, dry_run: bool) -> list[Change]:
             evolve(c, action="failed", after=None, detail=str(exc)) if c.action == "written" else c
             for c in changes
         ]
-    after = view(service, service.record(record.preset) or record)
+    after = view(converger, converger.states.get(record.preset) or record)
     settled = {r.region: r.actual for r in after.regions}
     return [evolve(c, after=settled.get(c.region)) if c.action == "written" else c for c in changes]
 
@@ -102,7 +103,7 @@ def run_sync(args: argparse.Namespace, rt: Runtime, table: str) -> int:
     """``amistate sync``: exit 1 when --dry-run finds drift or a repair failed."""
     changes: list[Change] = []
     for record in rt.service.records(args.presets):
-        changes.extend(sync(rt.service, record, dry_run=args.dry_run))
+        changes.extend(sync(rt.converger, record, dry_run=args.dry_run))
     failed = any(c.action == "failed" for c in changes)
     pending = _count(changes, "would-write")
     written = _count(changes, "written")

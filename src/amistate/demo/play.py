@@ -205,8 +205,8 @@ class Demo:
 
     def verify(self, steps: list[Step]) -> list[PresetView]:
         """The invariants, checked against what DynamoDB and SSM hold now."""
-        service = runtime.get(LambdaContext(FUNCTION_ARN)).service
-        views = [view(service, record) for record in service.scan()]
+        converger = runtime.get(LambdaContext(FUNCTION_ARN)).converger
+        views = [view(converger, record) for record in converger.states.scan()]
         for v in views:
             preset = v.record.preset
             mine = [s for s in steps if s.preset == preset and s.status in ("AVAILABLE", "FAILED")]

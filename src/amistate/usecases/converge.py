@@ -11,7 +11,7 @@ writers safe to race.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from attrs import field, frozen
@@ -162,6 +162,24 @@ class Converger:
         ``current`` value (None: no AMI there); InvalidConfig for a non-object current."""
         place = Place(where) if isinstance(where, str) else where
         return desired_value(record, place.region, current, account=place.account)
+
+    def parameter_name(self, preset: str) -> str:
+        """The SSM parameter of ``preset`` (the same name in every region)."""
+        return parameter_name(self.settings.parameter_prefix, preset)
+
+    def parameter(self, region: str, preset: str, account: str | None = None) -> Parameter | None:
+        """``preset``'s parameter in ``region`` (of ``account``: a target's) as it is now;
+        None if missing (AccountUnreachable for a denied account)."""
+        return self.store(Place(region, account)).get(self.parameter_name(preset))
+
+    def read_parameters(self, presets: Sequence[str]) -> dict[tuple[str, str], Parameter | None]:
+        """Every region's parameter of each preset as it is now, batched."""
+        names = {self.parameter_name(p): p for p in presets}
+        found: dict[tuple[str, str], Parameter | None] = {}
+        for region in self.settings.regions:
+            for name, parameter in self.parameters[region].get_many(list(names)).items():
+                found[(region, names[name])] = parameter
+        return found
 
 
 def wants(record: AmiState) -> tuple[object, ...]:

@@ -22,7 +22,8 @@ from amistate.core.merge import ami_of
 from amistate.core.state import AmiState, BuildRecord, Pin
 from amistate.errors import ContentionError, PinRefused
 from amistate.ports import StateStore
-from amistate.usecases.service import AmiService
+from amistate.usecases.converge import Converger
+from amistate.usecases.records import require
 
 #: A conditional pin write loses only to another pin or unpin; this bounds a storm.
 MAX_PIN_ATTEMPTS = 8
@@ -46,7 +47,7 @@ def _now() -> datetime:
 
 @frozen
 class Pins:
-    service: AmiService
+    converger: Converger
     states: StateStore
     clock: Callable[[], datetime] = _now
 
@@ -82,14 +83,14 @@ class Pins:
     def unpin(self, preset: str) -> PinChange:
         """Remove the pin: the parameters converge on the newest good build."""
         for _ in range(MAX_PIN_ATTEMPTS):
-            record = self.service.require(preset)
+            record = require(self.states, self.converger.settings.table, preset)
             if record.pin is None:
-                done = self.service.converge(preset, record)
+                done = self.converger.converge(preset, record)
                 return PinChange(preset, "unchanged", None, done.ami_id)
             after = self.states.set_pin(preset, None, expected=record.pin.build_id)
             if after is not None:
                 return PinChange(
-                    preset, "unpinned", None, self.service.converge(preset, after).ami_id
+                    preset, "unpinned", None, self.converger.converge(preset, after).ami_id
                 )
         raise ContentionError(f"preset {preset}: {MAX_PIN_ATTEMPTS} conflicting pin writes")
 
@@ -97,16 +98,18 @@ class Pins:
         self, preset: str, choose: Callable[[AmiState], BuildRecord], reason: str | None
     ) -> PinChange:
         for _ in range(MAX_PIN_ATTEMPTS):
-            record = self.service.require(preset)
+            record = require(self.states, self.converger.settings.table, preset)
             build = choose(record)
             if record.pin is not None and record.pin.build_id == build.build_id:
-                done = self.service.converge(preset, record)
+                done = self.converger.converge(preset, record)
                 return PinChange(preset, "unchanged", record.pin, done.ami_id)
             pin = pin_to(build, self.clock(), reason)
             expected = record.pin.build_id if record.pin is not None else None
             after = self.states.set_pin(preset, pin, expected=expected)
             if after is not None:
-                return PinChange(preset, "pinned", pin, self.service.converge(preset, after).ami_id)
+                return PinChange(
+                    preset, "pinned", pin, self.converger.converge(preset, after).ami_id
+                )
         raise ContentionError(f"preset {preset}: {MAX_PIN_ATTEMPTS} conflicting pin writes")
 
     def _held_build(self, record: AmiState) -> BuildRecord:
@@ -116,8 +119,8 @@ class Pins:
                 f"preset {record.preset} has no good build yet, so nothing to roll back to "
                 f"(see `amistate history {record.preset}`); nothing was written"
             )
-        home = self.service.settings.home_region
-        parameter = self.service.parameter(home, record.preset)
+        home = self.converger.settings.home_region
+        parameter = self.converger.parameter(home, record.preset)
         holding = ami_of(parameter.value if parameter else None) or record.ami_for(home)
         build = find_build(record.history.values(), holding) if holding else None
         if build is None:

@@ -20,7 +20,8 @@ from amistate.core.rollout import RolloutBasis, replacement
 from amistate.core.state import AmiState, BuildRecord, Rejection
 from amistate.errors import ContentionError, NoCandidate, RejectRefused
 from amistate.ports import StateStore
-from amistate.usecases.service import AmiService
+from amistate.usecases.converge import Converger
+from amistate.usecases.records import require
 
 #: A conditional write loses only to another writer's progress; this bounds a storm.
 MAX_ATTEMPTS = 8
@@ -45,20 +46,20 @@ def _now() -> datetime:
 
 @frozen
 class Promotions:
-    service: AmiService
+    converger: Converger
     states: StateStore
     clock: Callable[[], datetime] = _now
 
     def promote(self, preset: str) -> RolloutChange:
         """Make the waiting candidate live; :class:`NoCandidate` when none waits."""
         for _ in range(MAX_ATTEMPTS):
-            record = self.service.require(preset)
+            record = require(self.states, self.converger.settings.table, preset)
             waiting = record.waiting
             if waiting is None:
                 raise NoCandidate(f"preset {preset}: no candidate waits; nothing was written")
             after = self.states.promote(preset, waiting)
             if after is not None:
-                done = self.service.converge(preset, after)
+                done = self.converger.converge(preset, after)
                 return RolloutChange(preset, "promoted", waiting.build_id, done.ami_id)
         raise ContentionError(f"preset {preset}: {MAX_ATTEMPTS} conflicting writes")
 
@@ -68,17 +69,17 @@ class Promotions:
         """Reject the build ``target`` names (its ARN or an AMI of it; None: the
         candidate); a rejected build never goes live or waits again."""
         for _ in range(MAX_ATTEMPTS):
-            record = self.service.require(preset)
+            record = require(self.states, self.converger.settings.table, preset)
             build = _chosen(record, target)
             if build.rejection is not None:
-                done = self.service.converge(preset, record)
+                done = self.converger.converge(preset, record)
                 return RolloutChange(preset, "unchanged", build.build_id, done.ami_id)
             to = replacement(record, build)
             _refuse(record, build, to)
             rejection = Rejection(self.clock(), reason)
             after = self.states.reject(preset, build.key, rejection, RolloutBasis.of(record), to)
             if after is not None:
-                done = self.service.converge(preset, after)
+                done = self.converger.converge(preset, after)
                 fell_back = to.build_id if to is not None else None
                 return RolloutChange(preset, "rejected", build.build_id, done.ami_id, fell_back)
         raise ContentionError(f"preset {preset}: {MAX_ATTEMPTS} conflicting writes")

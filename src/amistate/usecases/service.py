@@ -9,25 +9,19 @@ confirm), which every writer ends in.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Collection, Iterator, Sequence
 
-from attrs import Factory, evolve, field, frozen
+from attrs import evolve, frozen
 
 from amistate.core import rules
-from amistate.core.amis import Place
 from amistate.core.arns import same_owner
 from amistate.core.events import BuildEvent
-from amistate.core.names import parameter_name, state_pk, validate_preset
 from amistate.core.settings import Settings
 from amistate.core.state import AmiState, BuildRecord
-from amistate.errors import ContentionError, UnknownBuild, UnknownBuildStart, UnknownPreset
+from amistate.errors import ContentionError, UnknownBuild, UnknownBuildStart
 from amistate.ports import (
-    Accounts,
     Applied,
     ImageCatalog,
-    Parameter,
-    ParameterStore,
     PresetCatalog,
     StateStore,
 )
@@ -35,6 +29,7 @@ from amistate.usecases import verify
 from amistate.usecases.batch import Batch
 from amistate.usecases.converge import Converger
 from amistate.usecases.outcomes import Converged, DecisionName, Outcome, ignored
+from amistate.usecases.records import records_of, require
 
 #: Each rejected write means another writer made progress; this bounds a
 #: pathological storm. Exceeding it raises, so Lambda retries the event.
@@ -49,21 +44,7 @@ class AmiService:
     states: StateStore
     catalog: PresetCatalog
     images: ImageCatalog
-    parameters: Mapping[str, ParameterStore] = field()
-    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))  # soaks end by it
-    accounts: Accounts | None = None  # target accounts (None: none reachable)
-    converger: Converger = field(
-        default=Factory(
-            lambda s: Converger(s.settings, s.states, s.parameters, s.clock, s.accounts),
-            takes_self=True,
-        )
-    )
-
-    @parameters.validator
-    def _has_every_region(self, _: object, value: Mapping[str, ParameterStore]) -> None:
-        missing = set(self.settings.regions) - set(value)
-        if missing:
-            raise ValueError(f"no parameter store for region(s) {sorted(missing)}")
+    converger: Converger  # the write-then-confirm loop every outcome ends in
 
     def handle(
         self,
@@ -196,12 +177,6 @@ class AmiService:
         """Converge ``preset``'s parameters on ``record`` (:class:`Converger`)."""
         return self.converger.converge(preset, record, batch)
 
-    def desired_value(
-        self, record: AmiState, where: str | Place, current: str | None
-    ) -> str | None:
-        """What ``where``'s parameter should hold (:meth:`Converger.desired_value`)."""
-        return self.converger.desired_value(record, where, current)
-
     def adopt(self, preset: str, build: BuildRecord) -> DecisionName:
         """Apply a build another preset of the same pipeline already recorded."""
         decision, record = self._write(preset, rules.transition_of(build))
@@ -234,38 +209,9 @@ class AmiService:
 
     def require(self, preset: str) -> AmiState:
         """``preset``'s record, or UnknownPreset naming the table and key."""
-        record = self.states.get(validate_preset(preset))
-        if record is None:
-            raise UnknownPreset(
-                f"unknown preset {preset!r}: table {self.settings.table} has no record "
-                f"{state_pk(preset)}"
-            )
-        return record
-
-    def read_parameters(self, presets: Sequence[str]) -> dict[tuple[str, str], Parameter | None]:
-        """Every region's parameter of each preset as it is now, batched."""
-        names = {self.parameter_name(p): p for p in presets}
-        found: dict[tuple[str, str], Parameter | None] = {}
-        for region in self.settings.regions:
-            for name, parameter in self.parameters[region].get_many(list(names)).items():
-                found[(region, names[name])] = parameter
-        return found
+        return require(self.states, self.settings.table, preset)
 
     # --- what the operator commands read -----------------------------------------------
-
-    def expected_ami(self, record: AmiState, region: str) -> str | None:
-        """The AMI this region's parameter holds when it follows ``record``."""
-        return record.ami_for(region)
-
-    def parameter_name(self, preset: str) -> str:
-        """The SSM parameter of ``preset`` (the same name in every region)."""
-        return parameter_name(self.settings.parameter_prefix, preset)
-
-    def parameter(self, region: str, preset: str, account: str | None = None) -> Parameter | None:
-        """``preset``'s parameter in ``region`` (of ``account``: a target's) as it is now;
-        None if missing (AccountUnreachable for a denied account)."""
-        place = Place(region, account)
-        return self.converger.store(place).get(self.parameter_name(preset))
 
     def record(self, preset: str) -> AmiState | None:
         """``preset``'s state record (strongly consistent); None if it has none."""
@@ -273,9 +219,7 @@ class AmiService:
 
     def records(self, presets: Sequence[str] = ()) -> list[AmiState]:
         """The named presets' records (UnknownPreset for a missing one), or every record."""
-        if not presets:
-            return list(self.scan())
-        return [self.require(preset) for preset in dict.fromkeys(presets)]
+        return records_of(self.states, self.settings.table, presets)
 
     def scan(self) -> Iterator[AmiState]:
         """Every state record."""

@@ -19,6 +19,7 @@ from amistate.core.deadline import Deadline
 from amistate.core.settings import Settings
 from amistate.errors import ConfigurationError
 from amistate.ports import Ports
+from amistate.usecases.converge import Converger
 from amistate.usecases.service import AmiService
 
 if TYPE_CHECKING:
@@ -68,13 +69,19 @@ class Runtime:
         self.deadline = deadline or Deadline()
         self._inventory = inventory
         self._reconciler: Reconciler | None = None
+        #: The write-then-confirm loop every use case ends in.
+        self.converger = Converger(
+            settings=settings,
+            states=ports.states,
+            parameters=ports.parameters,
+            accounts=ports.accounts,
+        )
         self.service = AmiService(
             settings=settings,
             states=ports.states,
             catalog=ports.catalog,
             images=ports.images,
-            parameters=ports.parameters,
-            accounts=ports.accounts,
+            converger=self.converger,
         )
         self._deployer: PresetDeployer | None = None
         self._lock = threading.Lock()
@@ -92,6 +99,7 @@ class Runtime:
                     catalog=ports.catalog,
                     states=ports.states,
                     starter=ports.starter,
+                    converger=self.converger,
                     service=self.service,
                 )
             return self._deployer
@@ -101,14 +109,14 @@ class Runtime:
         """Pin, unpin and rollback (operators' commands)."""
         from amistate.usecases.pins import Pins
 
-        return Pins(service=self.service, states=self.ports.states)
+        return Pins(converger=self.converger, states=self.ports.states)
 
     @property
     def promotions(self) -> Promotions:
         """Promote and reject (operators' commands)."""
         from amistate.usecases.promotions import Promotions
 
-        return Promotions(service=self.service, states=self.ports.states)
+        return Promotions(converger=self.converger, states=self.ports.states)
 
     @property
     def reconciler(self) -> Reconciler:
@@ -126,6 +134,7 @@ class Runtime:
                     self.calls.watch(client)
                 self._reconciler = Reconciler(
                     service=self.service,
+                    converger=self.converger,
                     states=self.ports.states,
                     pipelines=inventory.pipelines,
                     machines=inventory.machines,

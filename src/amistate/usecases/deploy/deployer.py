@@ -38,9 +38,11 @@ from amistate.core.arns import is_pipeline_arn, owner_of
 from amistate.core.builds import find_build
 from amistate.core.desired import retire
 from amistate.core.settings import Settings
+from amistate.core.state import AmiState
 from amistate.errors import InvalidConfig, InvalidProperties
 from amistate.ports import PipelineStarter, Preset, PresetCatalog, StateStore
 from amistate.usecases.ami_parameter import problem
+from amistate.usecases.converge import Converger
 from amistate.usecases.deploy.properties import (
     AMI_PARAMETER,
     PIPELINE_ARN,
@@ -72,7 +74,8 @@ class PresetDeployer:
     catalog: PresetCatalog
     states: StateStore
     starter: PipelineStarter
-    service: AmiService
+    converger: Converger
+    service: AmiService  # adopt: a sibling's build, applied as an event would be
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def admit(self, props: PresetProperties) -> None:
@@ -99,7 +102,7 @@ class PresetDeployer:
         """Refuse an ``AmiParameter`` some region holds a parameter amistate must
         not write over (one SSM read a region), before any write."""
         name = props.ami_parameter
-        why = problem(self.service.parameters, name) if name else None
+        why = problem(self.converger.parameters, name) if name else None
         if why is not None:
             raise InvalidProperties(f"{AMI_PARAMETER}: {why}")
 
@@ -119,14 +122,17 @@ class PresetDeployer:
         # The state record first: registering co-locates the config on it, and a
         # record must never exist without its status.
         created = self.states.create_initial(props.preset, self.clock())
-        self._register(props, previous_pipeline=None)
-        self._join(props)
+        record = self._register(props, previous_pipeline=None, fresh=created)
+        self._join(props, record)
         build = self.starter.start(props.pipeline_arn, token) if props.start_build else None
         return _result("created", props, build, created)
 
-    def _register(self, props: PresetProperties, previous_pipeline: str | None) -> None:
-        """Store the Config (and the keys it no longer has), then push it to SSM."""
-        record = self.states.get(props.preset)
+    def _register(
+        self, props: PresetProperties, previous_pipeline: str | None, fresh: bool = False
+    ) -> AmiState | None:
+        """Store the Config (and the keys it no longer has), then push it to SSM;
+        the record after (one read; a ``fresh`` record has no Config yet: no read before)."""
+        record = None if fresh else self.states.get(props.preset)
         retired = retire(
             record.config if record else None,
             props.config,
@@ -146,12 +152,13 @@ class PresetDeployer:
         )
         current = self.states.get(props.preset)
         if current is not None:
-            self.service.converge(props.preset, current)
+            self.converger.converge(props.preset, current)
+        return current
 
-    def _join(self, props: PresetProperties) -> None:
-        """Start from the pipeline's newest good build if another preset has one."""
-        record = self.service.require(props.preset)
-        if record.ami_id is not None:
+    def _join(self, props: PresetProperties, record: AmiState | None) -> None:
+        """Start from the pipeline's newest good build if another preset has one
+        (``record``: the preset's, as registering left it)."""
+        if record is None or record.ami_id is not None:
             return
         for sibling in self.catalog.presets_for_pipeline(props.pipeline_arn):
             other = self.states.get(sibling) if sibling != props.preset else None

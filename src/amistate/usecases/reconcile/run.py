@@ -29,7 +29,7 @@ from amistate.ports import Parameter, StateStore
 from amistate.ports.inventory import BuildSummary, ImageState, MachineImages, PipelineImages
 from amistate.usecases import ami_parameter
 from amistate.usecases.batch import Batch
-from amistate.usecases.converge import wants
+from amistate.usecases.converge import Converger, wants
 from amistate.usecases.reconcile.plan import (
     Converge,
     FallBack,
@@ -46,6 +46,7 @@ from amistate.usecases.reconcile.plan import (
     plan,
 )
 from amistate.usecases.reconcile.vocabulary import COUNTS, render
+from amistate.usecases.records import records_of, require
 from amistate.usecases.service import AmiService
 
 #: (region, preset) -> the parameter as the run read it.
@@ -108,7 +109,8 @@ class Report:
 class Reconciler:
     """Converges every preset (or the ones named) on its desired state."""
 
-    service: AmiService
+    service: AmiService  # feeds builds (handle) and falls back (fall_back)
+    converger: Converger
     states: StateStore
     pipelines: PipelineImages
     machines: Mapping[str, MachineImages]
@@ -120,12 +122,13 @@ class Reconciler:
 
     def _read(self, presets: Collection[str] | None) -> tuple[World, Reads]:
         """The world, and the parameters as read (their versions serve the writes)."""
-        settings = self.service.settings
-        records = {r.preset: r for r in self.service.records(sorted(presets) if presets else ())}
+        settings = self.converger.settings
+        chosen = sorted(presets) if presets else ()
+        records = {r.preset: r for r in records_of(self.states, settings.table, chosen)}
         builds = self._builds(records.values())
-        reads = self.service.read_parameters(sorted(records))
+        reads = self.converger.read_parameters(sorted(records))
         parameters = {key: read.value if read else None for key, read in reads.items()}
-        ami_parameters = ami_parameter.read(self.service.parameters, records.values())
+        ami_parameters = ami_parameter.read(self.converger.parameters, records.values())
         amis = _amis_of_interest(records.values(), builds, settings.regions)
         images: dict[tuple[str, str], ImageState] = {}
         tags: dict[str, Mapping[str, Mapping[str, str]]] = {}
@@ -145,7 +148,7 @@ class Reconciler:
             tags=tags,
             history_limit=self.history_limit,
             scope=frozenset(presets) if presets else None,
-            now=self.service.clock(),
+            now=self.converger.clock(),
         )
         return world, reads
 
@@ -210,7 +213,7 @@ class Reconciler:
             now = latest.get(preset)
             if now is not None and wants(now) != wants(record):
                 try:
-                    self.service.converge(preset, now)
+                    self.converger.converge(preset, now)
                 except Exception as exc:
                     failed.setdefault(preset, _why(exc))
         return {**batch.records, **latest}
@@ -238,7 +241,8 @@ class Reconciler:
         elif isinstance(instruction, Promote):
             # The converge promotes a due candidate first (AmiService.advance); a feed's
             # converge may have done it already: False then.
-            promoted = self.service.sync(instruction.preset).promoted
+            record = require(self.states, self.converger.settings.table, instruction.preset)
+            promoted = self.converger.converge(instruction.preset, record).promoted
             synced.add(instruction.preset)
             return promoted == instruction.candidate.build_id
         elif isinstance(instruction, FallBack):
@@ -250,7 +254,7 @@ class Reconciler:
         elif isinstance(instruction, Converge):
             if instruction.preset not in synced:
                 record = batch.records[instruction.preset]
-                self.service.converge(instruction.preset, record, batch)
+                self.converger.converge(instruction.preset, record, batch)
         elif isinstance(instruction, Trim):
             keys, basis = instruction.keys, instruction.basis
             return self.states.forget_builds(instruction.preset, keys, basis)
