@@ -1,5 +1,6 @@
-"""A Create through the custom resource reads its preset's record once (issue 23):
-a count of ``StateStore.get`` calls (one ``GetItem`` each) over in-memory ports."""
+"""A Create through the custom resource reads its preset's record once and checks its
+pipeline once (issue 23): counts of ``StateStore.get`` calls (one ``GetItem`` each) and
+of the trust rule's checks, over in-memory ports."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from amistate.core.state import AmiState
 from amistate.ports import Ports
 from amistate.shims import custom_resource, runtime
 from amistate.testing import LambdaContext
+from amistate.usecases.deploy.deployer import Admitted, PresetDeployer
+from amistate.usecases.deploy.properties import PresetProperties
 from amistate.wiring.compose import from_ports
 
 REGION, ACCOUNT = "us-west-2", "111122223333"
@@ -74,3 +77,23 @@ def test_a_create_over_an_existing_record_reads_it_twice(states: CountingStates)
     states.reads.clear()
     create("linux-x64")  # the record stays: its Config is read for the keys it retires
     assert states.reads["linux-x64"] == 2
+
+
+@pytest.mark.parametrize("kind", ["Create", "Update"])
+def test_a_deploy_checks_its_properties_once(
+    states: CountingStates, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checked: list[str] = []
+    real = PresetDeployer.admit
+
+    def counting(self: PresetDeployer, props: PresetProperties) -> Admitted:
+        checked.append(props.preset)
+        return real(self, props)
+
+    monkeypatch.setattr(PresetDeployer, "admit", counting)
+    props = {"PresetName": "linux-x64", "PipelineArn": PIPELINE, "Config": json.dumps({"a": 1})}
+    event = {"RequestType": kind, "RequestId": "r", "ResourceProperties": props}
+    if kind == "Update":
+        event |= {"PhysicalResourceId": "linux-x64", "OldResourceProperties": props}
+    custom_resource.on_event(event, LambdaContext())
+    assert checked == ["linux-x64"]  # the shim's check; create and update take it as made

@@ -122,7 +122,7 @@ def _run(event: Any, context: Any, progress: _Progress) -> DeployResult:
     rt = runtime.get(context)
     before = rt.calls.value
     try:
-        rt.deployer.admit(props)
+        admitted = rt.deployer.admit(props)  # once: create and update take it as checked
     except InvalidProperties as exc:
         _log_invalid(exc, event.get("ResourceProperties"), base)
         raise
@@ -131,10 +131,10 @@ def _run(event: Any, context: Any, progress: _Progress) -> DeployResult:
         # CloudFormation's Delete after the failed Create cleans the mapping up.
         progress.failure_id = props.physical_id
         progress.step = "create"
-        result = rt.deployer.create(props, request.client_token)
+        result = rt.deployer.create(admitted, request.client_token)
     else:
         progress.step = "update"
-        result = rt.deployer.update(props, request.previous, request.client_token)
+        result = rt.deployer.update(admitted, request.previous, request.client_token)
     _log(result, base, awsCalls=rt.calls.value - before)
     return result
 

@@ -55,6 +55,13 @@ from amistate.usecases.service import AmiService
 
 
 @frozen
+class Admitted:
+    """Properties :meth:`PresetDeployer.admit` has checked (made only there)."""
+
+    props: PresetProperties
+
+
+@frozen
 class DeployResult:
     """What a Create/Update/Delete did; ``data`` becomes the resource's ``Data``."""
 
@@ -78,10 +85,14 @@ class PresetDeployer:
     service: AmiService  # adopt: a sibling's build, applied as an event would be
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
-    def admit(self, props: PresetProperties) -> None:
+    def admit(self, props: PresetProperties) -> Admitted:
         """Refuse a pipeline outside our partition, region and account: its
         events would be ignored as foreign and the preset would never be ready.
-        Refuse an ``AmiParameter`` among the JSON parameters."""
+        Refuse an ``AmiParameter`` among the JSON parameters.
+
+        The :class:`Admitted` it returns lets :meth:`create` and :meth:`update`
+        skip the check once made (the custom resource checks first, to log a
+        refusal before any write); given bare properties, they check them."""
         if props.ami_parameter is not None:
             try:
                 prefix = self.settings.parameter_prefix
@@ -90,13 +101,17 @@ class PresetDeployer:
                 raise InvalidProperties(str(exc)) from None
         owner = owner_of(props.pipeline_arn)
         if owner is not None and self.settings.foreign(*owner) is None:
-            return self._admit_targets(props)
+            self._admit_targets(props)
+            return Admitted(props)
         s = self.settings
         ours = ":".join(part for part in (s.partition, s.home_region, s.account) if part)
         raise InvalidProperties(
             f"{PIPELINE_ARN}: {props.pipeline_arn[:200]!r} is not in this function's partition, "
             f"region and account ({ours})"
         )
+
+    def _admitted(self, props: PresetProperties | Admitted) -> PresetProperties:
+        return props.props if isinstance(props, Admitted) else self.admit(props).props
 
     def _admit_ami_parameter(self, props: PresetProperties) -> None:
         """Refuse an ``AmiParameter`` some region holds a parameter amistate must
@@ -115,9 +130,9 @@ class PresetDeployer:
                 "written already); list only the runners' other accounts"
             )
 
-    def create(self, props: PresetProperties, token: str) -> DeployResult:
+    def create(self, props: PresetProperties | Admitted, token: str) -> DeployResult:
         """Register, create the initial state if none exists, start a build."""
-        self.admit(props)
+        props = self._admitted(props)
         self._admit_ami_parameter(props)
         # The state record first: registering co-locates the config on it, and a
         # record must never exist without its status.
@@ -169,12 +184,14 @@ class PresetDeployer:
                 self.service.adopt(props.preset, build)
                 return
 
-    def update(self, props: PresetProperties, old: PreviousPreset, token: str) -> DeployResult:
+    def update(
+        self, props: PresetProperties | Admitted, old: PreviousPreset, token: str
+    ) -> DeployResult:
         """Re-register; a build only if the pipeline changed; a new name is a new preset."""
+        props = self._admitted(props)
         if old.preset != props.preset:
-            result = self.create(props, token)
+            result = self.create(Admitted(props), token)
             return _result("replaced", props, result.build_arn, result.state_created)
-        self.admit(props)
         self._admit_ami_parameter(props)
         previous = old.pipeline_arn
         self._register(props, previous_pipeline=previous)
@@ -214,4 +231,4 @@ def _result(action: str, props: PresetProperties, build: str | None, created: bo
     )
 
 
-__all__ = ["DeployResult", "PresetDeployer"]
+__all__ = ["Admitted", "DeployResult", "PresetDeployer"]
