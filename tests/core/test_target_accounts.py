@@ -28,10 +28,13 @@ from tests.core.world import ACCOUNT, CONFIG, PARAMETER, PIPELINE, PRESET, REGIO
 TARGET, DENIED, UNLISTED = "444455556666", "777788889999", "999900001111"
 
 
-def service(targets: tuple[str, ...]) -> tuple[AmiService, MemoryAccounts, MemoryParameterStore]:
+def service(
+    targets: tuple[str, ...], ami_parameter: str | None = None
+) -> tuple[AmiService, MemoryAccounts, MemoryParameterStore]:
     table, accounts, ours = MemoryTable(), MemoryAccounts(), MemoryParameterStore(REGION)
     catalog = MemoryPresetCatalog(table)
-    catalog.register(Preset(PRESET, PIPELINE, CONFIG, target_accounts=targets))
+    preset = Preset(PRESET, PIPELINE, CONFIG, target_accounts=targets, ami_parameter=ami_parameter)
+    catalog.register(preset)
     states = MemoryStateStore(table)
     states.create_initial(PRESET, T0)
     settings = Settings(home_region=REGION, account=ACCOUNT)
@@ -107,3 +110,20 @@ def test_a_pin_gives_each_account_the_pinned_builds_copy() -> None:
         **CONFIG,
         "amiId": f"ami-000000001{TARGET[:8]}",
     }
+
+
+def test_the_plain_ami_parameter_holds_each_accounts_own_copy() -> None:
+    """A launch template in a runner account resolves ``resolve:ssm:`` in that
+    account: its plain AMI parameter must name that account's copy."""
+    plain = "/runners/linux/ami"
+    svc, accounts, ours = service((DENIED, TARGET), ami_parameter=plain)
+    accounts.denied.add(DENIED)
+    svc.handle(build(svc, 1, {DENIED: "", TARGET: ""}))
+    theirs = accounts.parameters(TARGET, REGION).get(plain)
+    assert theirs is not None and theirs.value == f"ami-000000001{TARGET[:8]}"
+    assert theirs.data_type == "aws:ec2:image"
+    mine = ours.get(plain)
+    assert mine is not None and mine.value == "ami-00000000000000001"
+    svc.handle(build(svc, 2, {}))  # no copy for the target: it keeps the previous one
+    theirs = accounts.parameters(TARGET, REGION).get(plain)
+    assert theirs is not None and theirs.value == f"ami-000000001{TARGET[:8]}"

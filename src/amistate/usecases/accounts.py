@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from amistate.core.amis import Place
 from amistate.core.state import AmiState
 from amistate.errors import AccountUnreachable
+from amistate.usecases import ami_parameter
 
 if TYPE_CHECKING:
     from amistate.usecases.converge import Converger
@@ -15,8 +16,9 @@ if TYPE_CHECKING:
 def write_targets(
     converger: Converger, preset: str, record: AmiState
 ) -> tuple[bool, tuple[str, ...]]:
-    """Every target account's parameters, one account's failure never stopping the
-    others: (whether any was written, the accounts left ``behind`` and why). A denied
+    """Every target account's parameters (the JSON one, then the plain AMI one if
+    the preset names it), one account's failure never stopping the others:
+    (whether any was written, the accounts left ``behind`` and why). A denied
     account (permanent) and one the build has no copy for (its previous AMI stays)
     are behind; a transient error is raised once every account had its turn."""
     wrote, behind, failed = False, [], None
@@ -28,6 +30,9 @@ def write_targets(
         try:
             for region in regions:
                 wrote |= converger.write_parameter(Place(region, account), preset, record, None)
+            if record.ami_parameter is not None:
+                stores = {r: converger.store(Place(r, account)) for r in regions}
+                wrote |= ami_parameter.keep_all(stores, record, account)
         except AccountUnreachable as exc:
             behind.append(str(exc))
         except Exception as exc:

@@ -36,14 +36,17 @@ def keep(store: ParameterStore, name: str, ami: str) -> bool:
     return True
 
 
-def keep_all(stores: Mapping[str, ParameterStore], record: AmiState) -> bool:
+def keep_all(
+    stores: Mapping[str, ParameterStore], record: AmiState, account: str | None = None
+) -> bool:
     """Make ``record``'s AMI parameter, if it names one, hold its live AMI in every
-    region (of ``stores``) that has one; True if anything was written. The service's
-    converge calls it after every JSON parameter, which it therefore never holds up."""
+    region (of ``stores``, our own or a target ``account``'s) that has one; True if
+    anything was written. The service's converge calls it after every JSON
+    parameter of the same account, which it therefore never holds up."""
     name = record.ami_parameter
     wrote = False
     for region, store in stores.items() if name is not None else ():
-        ami = record.ami_for(region)
+        ami = record.ami_for(region, account=account)
         if ami is not None and name is not None:
             wrote |= keep(store, name, ami)
     return wrote
