@@ -9,7 +9,7 @@ from datetime import timedelta
 from attrs import evolve
 
 from amistate.core import rules
-from amistate.core.amis import NO_AMIS, Amis
+from amistate.core.amis import NO_AMIS, Amis, Place
 from amistate.core.desired import desired_value
 from amistate.core.in_use import InUseKeys, presets_value
 from amistate.core.state import AmiState, BuildRecord, Pin, Rollout
@@ -84,21 +84,21 @@ def world(
     eu_images: Mapping[str, ImageState] | None = None,
 ) -> World:
     """``images``/``eu_images``: AMI states that differ from "available" (home, eu-west-1)."""
-    known = {(REGION, a): s for a, s in (images or {}).items()}
-    known |= {(EU, a): s for a, s in (eu_images or {}).items()}
-    made = [(r, a) for e in record.history.values() for r, a in e.amis.regional().items()]
-    made += [(r, a) for b in listed for r, a in b.amis.regional().items()]
-    for region, ami in made:
-        known.setdefault((region, ami), "available")
+    known = {(Place(REGION), a): s for a, s in (images or {}).items()}
+    known |= {(Place(EU), a): s for a, s in (eu_images or {}).items()}
+    made = [(p, a) for e in record.history.values() for p, a in e.amis.places.items()]
+    made += [(p, a) for b in listed for p, a in b.amis.places.items()]
+    for place, ami in made:
+        known.setdefault((place, ami), "available")
     return World(
         home_region=REGION,
         regions=regions,
         records={PRESET: record},
         keys=KEYS,
         builds={PIPELINE: listed},
-        parameters={(region, PRESET): parameter for region in regions},
+        parameters={(Place(region), PRESET): parameter for region in regions},
         images=known,
-        tags={region: dict(tagged or {}) if region == REGION else {} for region in regions},
+        tags={Place(r): dict(tagged or {}) if r == REGION else {} for r in regions},
         history_limit=limit,
     )
 
@@ -267,17 +267,20 @@ def carried_out(before: World, found: Plan) -> World:
             records[i.preset] = evolve(record, history=history)
         elif isinstance(i, Converge):
             for region in i.regions:
-                current = parameters.get((region, i.preset))
+                place = Place(region, i.account)
+                current = parameters.get((place, i.preset))
                 record = records[i.preset]
-                parameters[(region, i.preset)] = desired_value(record, region, current)
+                parameters[(place, i.preset)] = desired_value(
+                    record, region, current, account=i.account
+                )
         elif isinstance(i, Tag):
             for ami in i.ami_ids:
-                tags[i.region][ami] = {**tags[i.region].get(ami, {}), **i.tags}
+                tags[i.place][ami] = {**tags[i.place].get(ami, {}), **i.tags}
         else:
             assert isinstance(i, Untag)
             for ami in i.ami_ids:
-                kept = {k: v for k, v in tags[i.region][ami].items() if k not in i.keys}
-                tags[i.region][ami] = kept
+                kept = {k: v for k, v in tags[i.place][ami].items() if k not in i.keys}
+                tags[i.place][ami] = kept
     return evolve(before, records=records, parameters=parameters, tags=tags)
 
 
@@ -310,7 +313,7 @@ def test_beyond_the_limit_failures_go_first_and_needed_builds_stay() -> None:
     assert [rules.key_time(k) for k in trim.keys] == [T0 + timedelta(hours=n) for n in range(3, 8)]
     # the AMI in use, the previous good build, and the newest build (the status register)
     assert _statuses(after.records[PRESET]) == [(8, "failed"), (2, "ready"), (1, "ready")]
-    protecting = {ami for ami, tags in after.tags[REGION].items() if KEYS.protect in tags}
+    protecting = {ami for ami, tags in after.tags[Place(REGION)].items() if KEYS.protect in tags}
     assert protecting == {ami_for(1), ami_for(2)}
 
 
@@ -347,7 +350,7 @@ def test_the_fallback_checks_every_region_and_takes_its_builds_key() -> None:
     fell = after.records[PRESET]
     assert (fell.ami_build_id, fell.ami_key) == (build_arn(1), fallback.to.key)
     for region, ami in ((REGION, ami_for(1)), (EU, eu_ami(1))):
-        assert json.loads(after.parameters[(region, PRESET)] or "{}")["amiId"] == ami
+        assert json.loads(after.parameters[(Place(region), PRESET)] or "{}")["amiId"] == ami
 
 
 def test_after_a_fallback_a_lost_build_between_is_fed_and_becomes_the_ami() -> None:
@@ -356,7 +359,10 @@ def test_after_a_fallback_a_lost_build_between_is_fed_and_becomes_the_ami() -> N
     start = world(record, (b3, b1), value(ami_for(3)), images={ami_for(3): "missing"})
     _, fell = settle(start)
     assert fell.records[PRESET].ami_id == ami_for(1)
-    images = {**fell.images, (REGION, ami_for(2)): "available"}
+    images: dict[tuple[Place, str], ImageState] = {
+        **fell.images,
+        (Place(REGION), ami_for(2)): "available",
+    }
     found, after = settle(evolve(fell, builds={PIPELINE: (b3, b2, b1)}, images=images))
     assert [i.build.arn for i in found.instructions if isinstance(i, Feed)] == [b2.arn]
     assert after.records[PRESET].ami_id == ami_for(2)

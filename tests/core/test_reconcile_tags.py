@@ -12,7 +12,7 @@ from datetime import timedelta
 from attrs import evolve
 
 from amistate.core import rules
-from amistate.core.amis import Amis
+from amistate.core.amis import Amis, Place
 from amistate.core.in_use import LEGACY_KEY, InUseKeys
 from amistate.core.state import AmiState, Pin
 from amistate.ports.inventory import BuildSummary, ImageState
@@ -36,7 +36,7 @@ def applied(world: World, found: Plan) -> World:
         region: {ami: dict(t) for ami, t in amis.items()} for region, amis in world.tags.items()
     }
     for change in tag_changes(found):
-        region = tags.setdefault(change.region, {})
+        region = tags.setdefault(change.place, {})
         for ami in change.ami_ids:
             if isinstance(change, Tag):
                 region.setdefault(ami, {}).update(change.tags)
@@ -50,7 +50,7 @@ def settled(world: World) -> TagMap:
     """Plan, apply, plan again: no tag change left. The home region's tags after."""
     after = applied(world, plan(world))
     assert tag_changes(plan(after)) == set()
-    return after.tags.get(REGION, {})
+    return after.tags.get(Place(REGION), {})
 
 
 def five_builds() -> AmiState:
@@ -179,11 +179,11 @@ def test_each_region_protects_that_regions_amis() -> None:
         pin=Pin(build_arn(1), Amis.of({REGION: ami_for(1), EU: ami_for(1, patch=1)}, REGION)),
     )
     base = world(record, (), value(ami_for(1)))
-    images: dict[tuple[str, str], ImageState] = {
-        (EU, ami_for(n, patch=1)): "available" for n in range(1, 5)
+    images: dict[tuple[Place, str], ImageState] = {
+        (Place(EU), ami_for(n, patch=1)): "available" for n in range(1, 5)
     }
     two = evolve(base, regions=(REGION, EU), images={**base.images, **images})
     after = applied(two, plan(two))
     assert tag_changes(plan(after)) == set()
-    assert after.tags[REGION] == {ami_for(n): protected(PRESET) for n in (1, 4, 3, 2)}
-    assert after.tags[EU] == {ami_for(n, patch=1): protected(PRESET) for n in (1, 4, 3, 2)}
+    assert after.tags[Place(REGION)] == {ami_for(n): protected(PRESET) for n in (1, 4, 3, 2)}
+    assert after.tags[Place(EU)] == {ami_for(n, patch=1): protected(PRESET) for n in (1, 4, 3, 2)}

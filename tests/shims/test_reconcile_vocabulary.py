@@ -33,6 +33,7 @@ from amistate.usecases.reconcile.plan import (
     Problem,
     Promote,
     Trim,
+    Unreachable,
 )
 from amistate.usecases.reconcile.run import Report, owner
 from amistate.usecases.reconcile.tags import Tag, Untag
@@ -71,7 +72,13 @@ SAMPLES: dict[type, Instruction] = {
     Tag: Tag("us-west-2", (NEW_AMI,), "linux-x64", KEYS),
     Untag: Untag("us-west-2", ("ami-094caedd0f25af01c",), KEYS.owned),
     Problem: Problem("macos", "pinned AMI ami-0d0d0d0d0d0d0d0d0 is missing in us-west-2"),
+    Unreachable: Unreachable(
+        "444455556666",
+        "account 444455556666: access denied through role "
+        "arn:aws:iam::444455556666:role/amistate-target (AssumeRole: AccessDenied)",
+    ),
 }
+NOTHING_DONE = (Problem, Unreachable)
 
 
 def _report(instruction: Instruction, done: bool, failed: str | None = None) -> Report:
@@ -109,8 +116,8 @@ def test_the_log_line_and_the_json_render_the_same_fields(
     rendering = render(instruction)
     assert {k: logged[k] for k in rendering.fields} == json.loads(json.dumps(rendering.fields))
     assert logged["action"] == rendering.action
-    assert logged.get("preset", logged.get("region")) == rendering.subject
-    if kind is not Problem:
+    assert logged.get("preset", logged.get("region", logged.get("account"))) == rendering.subject
+    if kind not in NOTHING_DONE:
         assert (logged["done"], logged["failed"]) == (
             (True, None) if done else (False, "ThrottlingException: slow")
         )
@@ -125,7 +132,27 @@ def test_the_text_row_and_the_counts_use_the_same_action(kind: type) -> None:
     assert row.split()[:2] == [rendering.action, rendering.subject]
     assert row.rstrip().endswith(rendering.detail)
     counted = {name: n for name, n in report.counts().items() if n}
-    assert counted == ({} if kind is Problem else {COUNTS[rendering.action]: 1})
+    assert counted == ({} if kind in NOTHING_DONE else {COUNTS[rendering.action]: 1})
+
+
+def test_a_target_accounts_instructions_name_the_account() -> None:
+    """Ours render as before (no ``account``); a target account's say which, in the
+    fields and in the text (``<account>/<region>``, as ``status`` shows a place)."""
+    theirs = Converge("windows", ("us-west-2", "eu-west-1"), ("amiId",), "444455556666")
+    rendering = render(theirs)
+    assert rendering.fields["account"] == "444455556666"
+    assert rendering.detail == "444455556666/us-west-2, 444455556666/eu-west-1: amiId"
+    assert "account" not in render(SAMPLES[Converge]).fields
+    tag = render(Tag("us-west-2", (NEW_AMI,), "linux-x64", KEYS, "444455556666"))
+    assert (tag.subject, tag.fields["region"], tag.fields["account"]) == (
+        "444455556666/us-west-2",
+        "us-west-2",
+        "444455556666",
+    )
+    assert owner(Untag("us-west-2", (NEW_AMI,), KEYS.owned, "444455556666")) == (
+        "tags in 444455556666/us-west-2"
+    )
+    assert "account" not in render(SAMPLES[Tag]).fields
 
 
 def test_an_instruction_without_a_rendering_is_refused() -> None:

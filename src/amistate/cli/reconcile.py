@@ -12,7 +12,7 @@ import argparse
 from typing import Any
 
 from amistate.usecases.reconcile.run import Report
-from amistate.usecases.reconcile.vocabulary import render
+from amistate.usecases.reconcile.vocabulary import problem_fields, render
 from amistate.wiring.compose import Runtime
 
 from . import render as text
@@ -28,7 +28,7 @@ def report_json(report: Report) -> dict[str, Any]:
         "instructions": [
             {**render(i).fields, **report.outcome(i)} for i in report.plan.instructions
         ],
-        "problems": [{"preset": p.preset, "problem": p.text} for p in report.plan.problems],
+        "problems": [problem_fields(p) for p in report.plan.attention],
         "failed": dict(report.failed),
         "converged": report.converged,
     }
@@ -46,7 +46,7 @@ def report_text(report: Report) -> str:
 def summary(report: Report) -> str:
     counts = report.counts()
     done = ", ".join(f"{n} {what}" for what, n in counts.items() if n) or "no change"
-    problems = len(report.plan.problems)
+    problems = len(report.plan.attention)
     tail = f"; {problems} problem(s), {len(report.failed)} failure(s)"
     if report.dry_run:
         return f"dry run over {report.presets} preset(s): would do {done}{tail}; nothing written"

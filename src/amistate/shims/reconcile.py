@@ -7,7 +7,8 @@ refused with a :class:`~amistate.errors.MalformedEvent`. One run of
 
 * one JSON log line per instruction, its rendering
   (:func:`amistate.usecases.reconcile.vocabulary.render`: ``action`` ``feed``,
-  ``fall-back``, ``converge``, ``trim``, ``tag``, ``untag`` or ``problem``, and
+  ``fall-back``, ``converge``, ``trim``, ``tag``, ``untag``, ``problem`` or
+  ``unreachable`` (a target account it could not read), and
   its fields, the same as ``amistate reconcile --json``'s; a change adds
   ``done`` and ``failed``) and one ``summary`` line, each with the Powertools
   keys (:func:`amistate.shims.logs.invocation_keys`);
@@ -35,9 +36,9 @@ from amistate.core.builds import ami_age_days
 from amistate.errors import MalformedEvent, TransientError
 from amistate.shims import logs, runtime
 from amistate.shims.metrics import Metrics
-from amistate.usecases.reconcile.plan import Converge, Instruction, Problem, Promote
+from amistate.usecases.reconcile.plan import Converge, Instruction, Problem, Promote, Unreachable
 from amistate.usecases.reconcile.run import Report
-from amistate.usecases.reconcile.vocabulary import render
+from amistate.usecases.reconcile.vocabulary import problem_fields, render
 
 #: The clock AmiAgeDays is measured against (tests may replace it).
 now: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731
@@ -100,7 +101,7 @@ def summarize(report: Report) -> dict[str, Any]:
     return {
         "presets": report.presets,
         "counts": report.counts(),
-        "problems": [{"preset": p.preset, "problem": p.text} for p in report.plan.problems],
+        "problems": [problem_fields(p) for p in report.plan.attention],
         "failed": dict(report.failed),
         "converged": report.converged,
     }
@@ -109,7 +110,7 @@ def summarize(report: Report) -> dict[str, Any]:
 def log_instruction(instruction: Instruction, report: Report, keys: Mapping[str, Any]) -> None:
     """One instruction's log line: its rendering, what became of it, the invocation's keys."""
     outcome = report.outcome(instruction)
-    if isinstance(instruction, Problem):
+    if isinstance(instruction, Problem | Unreachable):
         level = logging.WARNING
     else:
         level = logging.ERROR if outcome["failed"] and not outcome["done"] else logging.INFO
@@ -121,7 +122,7 @@ def _count(metrics: Metrics, report: Report) -> None:
     metrics.add("ReconcileRepairs", counts["builds"])
     metrics.add("ReconcileFallbacks", counts["fallbacks"])
     metrics.add("Promotions", counts["promoted"])
-    metrics.add("ReconcileProblems", len(report.plan.problems))
+    metrics.add("ReconcileProblems", len(report.plan.attention))
     writes = sum(len(i.regions) for i in report.done if isinstance(i, Converge))
     metrics.add("ParameterWrites", writes)
     metrics.add("Errors", len(report.failed))

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 
 from attrs import define, field
 
+from amistate.core.amis import Place
 from amistate.core.state import AmiState
 from amistate.ports import Parameter
 
@@ -29,17 +30,20 @@ class Batch:
     #: Preset -> its newest record known: as the caller read it, or as the service wrote
     #: it since (a fall-back starts from it; its condition re-checks it).
     records: dict[str, AmiState] = field(factory=dict)
-    #: (region, preset) -> the parameter as the caller read it; serves one write.
-    reads: dict[tuple[str, str], Parameter | None] = field(factory=dict)
+    #: (place, preset) -> the parameter as the caller read it (ours or a target
+    #: account's); serves one write.
+    reads: dict[tuple[Place, str], Parameter | None] = field(factory=dict)
     #: Preset -> the record its last write followed, until the caller confirms it.
     unconfirmed: dict[str, AmiState] = field(factory=dict)
+    #: Target account -> why the caller could not reach it: no write is tried there.
+    unreachable: Mapping[str, str] = field(factory=dict)
 
-    def take(self, region: str, preset: str) -> tuple[bool, Parameter | None]:
+    def take(self, place: Place, preset: str) -> tuple[bool, Parameter | None]:
         """(True, the read) once, when the caller read it and it may be rewritten
         (a read without a version, e.g. a StringList's, may not); else (False, None)."""
-        if (region, preset) not in self.reads:
+        if (place, preset) not in self.reads:
             return False, None
-        read = self.reads.pop((region, preset))
+        read = self.reads.pop((place, preset))
         return read is None or read.version is not None, read
 
 

@@ -75,7 +75,7 @@ class Converger:
             for region in self.settings.regions:
                 wrote |= self.write_parameter(Place(region), preset, record, batch)
             wrote |= ami_parameter.keep_all(self.parameters, record)  # after the JSON ones
-            targets, behind = write_targets(self, preset, record)
+            targets, behind = write_targets(self, preset, record, batch)
             wrote |= targets
             if wrote and batch is not None:
                 batch.unconfirmed[preset] = record
@@ -108,7 +108,7 @@ class Converger:
             return False
         store = self.store(place)
         name = parameter_name(self.settings.parameter_prefix, preset)
-        known, current = batch.take(place.region, preset) if batch is not None else (False, None)
+        known, current = batch.take(place, preset) if batch is not None else (False, None)
         current = current if known else store.get(name)
         value = self.desired_value(record, place, current.value if current else None)
         if value is None or (current is not None and value == current.value):
@@ -172,13 +172,17 @@ class Converger:
         None if missing (AccountUnreachable for a denied account)."""
         return self.store(Place(region, account)).get(self.parameter_name(preset))
 
-    def read_parameters(self, presets: Sequence[str]) -> dict[tuple[str, str], Parameter | None]:
-        """Every region's parameter of each preset as it is now, batched."""
+    def read_parameters(
+        self, presets: Sequence[str], account: str | None = None
+    ) -> dict[tuple[Place, str], Parameter | None]:
+        """Every region's parameter of each preset as it is now, batched (ten names a
+        ``GetParameters``), in ``account`` (None: ours; AccountUnreachable if denied)."""
         names = {self.parameter_name(p): p for p in presets}
-        found: dict[tuple[str, str], Parameter | None] = {}
+        found: dict[tuple[Place, str], Parameter | None] = {}
         for region in self.settings.regions:
-            for name, parameter in self.parameters[region].get_many(list(names)).items():
-                found[(region, names[name])] = parameter
+            place = Place(region, account)
+            for name, parameter in self.store(place).get_many(list(names)).items():
+                found[(place, names[name])] = parameter
         return found
 
 

@@ -14,21 +14,30 @@ it would leave it):
 2. **Promotion.** A waiting candidate whose rollout is due (``soak`` passed
    since its build completed, at the run's ``now``; a policy changed to
    ``immediate``) goes live (:func:`amistate.core.rollout.due`).
-3. **AMIs that vanished.** If the AMI a region's parameter should hold is not
-   launchable, fall back to the newest good build whose AMIs all are, in every
-   region (the AMI register takes its ordering key); a pinned AMI is never
-   replaced, only reported.
-4. **SSM.** Every region's parameter must equal its desired value
-   (:func:`amistate.core.desired.parameter_value`), and the plain AMI parameter, if
-   the preset names one, the AMI (:mod:`amistate.usecases.ami_parameter`).
+3. **AMIs that vanished.** If the AMI a parameter should hold is not
+   launchable (in a region of ours, or a target account's copy there), fall
+   back to the newest good build whose AMIs all are, in every region and in
+   every target account where the live build has a copy (the AMI register
+   takes its ordering key): a preset's places hold one build. A pinned AMI is
+   never replaced, only reported.
+4. **SSM.** Every region's parameter, ours and each target account's, must
+   equal its desired value (:func:`amistate.core.desired.parameter_value`;
+   an account the live build has no copy for keeps its AMI), and the plain
+   AMI parameter, if the preset names one, the AMI
+   (:mod:`amistate.usecases.ami_parameter`).
 5. **History.** Beyond the limit, forget what :func:`amistate.core.builds.forgotten`
    says (failures first, never a build amistate still needs); a listed build
    the trim would forget is not fed in the first place.
-6. **In-use tags** (per region, across presets): the AMI in use, the pin, the
-   newest good one, the waiting candidate and the previous good ones carry this deployment's in-use
-   tags, naming the presets that need them (:mod:`amistate.usecases.reconcile.tags`).
-   A preset no longer registered to a pipeline (its custom resource was
-   deleted) needs nothing any more.
+6. **In-use tags** (per region of ours and of each target account, across
+   presets): the AMI in use, the pin, the newest good one, the waiting
+   candidate and the previous good ones (in a target account, their copies
+   there) carry this deployment's in-use tags, naming the presets that need
+   them (:mod:`amistate.usecases.reconcile.tags`). A preset no longer
+   registered to a pipeline (its custom resource was deleted) needs nothing
+   any more.
+
+A target account the run could not read (:class:`Unreachable`) is left out of
+every step: nothing is judged vanished, drifting or untagged there.
 """
 
 from __future__ import annotations
@@ -41,17 +50,29 @@ from typing import Any
 from attrs import evolve, field, frozen
 
 from amistate.core import rules
+from amistate.core.amis import Place
 from amistate.core.arns import parse_build_arn
 from amistate.core.builds import TrimBasis, forgotten, good_builds, previous_good
 from amistate.core.desired import desired_value, drift
 from amistate.core.events import BuildEvent
 from amistate.core.in_use import InUseKeys
 from amistate.core.rollout import due
-from amistate.core.state import AmiState, BuildRecord, Candidate
+from amistate.core.state import AmiState
 from amistate.errors import InvalidConfig, NoAmiForRegion
 from amistate.ports import Parameter
 from amistate.ports.inventory import LAUNCHABLE, BuildSummary, ImageState
 from amistate.usecases import ami_parameter
+from amistate.usecases.reconcile.instructions import (
+    Converge,
+    FallBack,
+    Feed,
+    Instruction,
+    Plan,
+    Problem,
+    Promote,
+    Trim,
+    Unreachable,
+)
 from amistate.usecases.reconcile.tags import Tag, Tags, Untag, tag_instructions
 
 
@@ -64,101 +85,42 @@ class World:
     records: Mapping[str, AmiState]
     keys: InUseKeys  # this deployment's in-use tag keys
     builds: Mapping[str, tuple[BuildSummary, ...]] = field(factory=dict)  # by pipeline
-    parameters: Mapping[tuple[str, str], str | None] = field(factory=dict)  # (region, preset)
-    #: (region, preset) -> the preset's plain AMI parameter (presets that name one)
+    #: (place, preset) -> the parameter's value (our regions', each target account's)
+    parameters: Mapping[tuple[Place, str], str | None] = field(factory=dict)
+    #: (region, preset) -> the preset's plain AMI parameter (presets that name one; ours)
     ami_parameters: Mapping[tuple[str, str], Parameter | None] = field(factory=dict)
-    images: Mapping[tuple[str, str], ImageState] = field(factory=dict)  # (region, AMI)
-    tags: Tags = field(factory=dict)  # region -> AMI -> {key: value} of keys.read
+    images: Mapping[tuple[Place, str], ImageState] = field(factory=dict)  # (place, AMI)
+    tags: Tags = field(factory=dict)  # place -> AMI -> {key: value} of keys.read
     history_limit: int = 20
     #: The presets this run reconciles; None: all of them (``records`` holds every one).
     scope: frozenset[str] | None = None
     #: When the run read the world: what a soak is measured against (None: no soak is due).
     now: datetime | None = None
+    #: The target accounts the run read (every one a preset in scope lists, but those
+    #: it could not reach: ``unreachable``, account -> why).
+    accounts: tuple[str, ...] = ()
+    unreachable: Mapping[str, str] = field(factory=dict)
 
-
-@frozen
-class Feed:
-    """Run a build the record has not seen through the service, as its event."""
-
-    preset: str
-    pipeline_arn: str
-    build: BuildSummary
-
-
-@frozen
-class Promote:
-    """The preset's rollout says its waiting ``candidate`` goes live now."""
-
-    preset: str
-    candidate: Candidate
-
-
-@frozen
-class FallBack:
-    """The record's AMI ``vanished``; make ``to`` (an older good build) its AMI."""
-
-    preset: str
-    vanished: str
-    state: ImageState
-    to: BuildRecord
-
-
-@frozen
-class Converge:
-    """Write the preset's desired value to the regions whose parameter differs."""
-
-    preset: str
-    regions: tuple[str, ...]
-    keys: tuple[str, ...]  # what differs: "amiId", config keys, "missing", an AMI parameter
-
-
-@frozen
-class Trim:
-    """Forget builds beyond the history limit (:func:`amistate.core.builds.forgotten`),
-    while the record still has ``basis``."""
-
-    preset: str
-    keys: tuple[str, ...]
-    basis: TrimBasis
-
-
-@frozen
-class Problem:
-    """Something no automatic repair may fix; the operator must act."""
-
-    preset: str
-    text: str
-
-
-Instruction = Feed | Promote | FallBack | Converge | Trim | Tag | Untag | Problem
-
-
-@frozen
-class Plan:
-    instructions: tuple[Instruction, ...]
-
-    @property
-    def changes(self) -> tuple[Instruction, ...]:
-        """The instructions that write something."""
-        return tuple(i for i in self.instructions if not isinstance(i, Problem))
-
-    @property
-    def problems(self) -> tuple[Problem, ...]:
-        return tuple(i for i in self.instructions if isinstance(i, Problem))
+    def places(self, record: AmiState | None = None) -> tuple[Place, ...]:
+        """Our regions, then each target account's the run read (``record``'s only)."""
+        listed = self.accounts if record is None else record.target_accounts
+        accounts = [a for a in listed if a in self.accounts]
+        return tuple(Place(r, a) for a in (None, *accounts) for r in self.regions)
 
 
 def plan(world: World) -> Plan:
     """The instructions that converge ``world`` on its desired state."""
     out: list[Instruction] = []
-    needed: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    needed: dict[Place, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     for preset in sorted(world.records):
         record = _preset(world, preset, out)
         if record.pipeline_arn is None:
             continue  # unregistered: its custom resource was deleted
-        for region, ami in _protected(world, record):
-            needed[region][ami].add(preset)
+        for place, ami in _protected(world, record):
+            needed[place][ami].add(preset)
     out.extend(_shared(world.records))
-    out.extend(tag_instructions(world.regions, world.tags, needed, world.keys, world.scope))
+    out.extend(Unreachable(a, why) for a, why in sorted(world.unreachable.items()))
+    out.extend(tag_instructions(world.places(), world.tags, needed, world.keys, world.scope))
     return Plan(tuple(out))
 
 
@@ -249,48 +211,63 @@ def _promotion(world: World, preset: str, record: AmiState, out: list[Instructio
     )
 
 
-def _launchable(world: World, region: str, ami: str | None) -> bool:
-    return ami is not None and world.images.get((region, ami), "missing") in LAUNCHABLE
+def _launchable(world: World, place: Place, ami: str | None) -> bool:
+    return ami is not None and world.images.get((place, ami), "missing") in LAUNCHABLE
 
 
 def _vanished(world: World, preset: str, record: AmiState, out: list[Instruction]) -> AmiState:
+    """Fall back from an AMI that is not launchable, wherever it should be used.
+
+    The places checked are every region of ours and every region of a target
+    account where the live build has a copy (an account it has none for keeps
+    its previous AMI, which no record names). A fallback build must be
+    launchable in all of them, so every account moves to the same build."""
+    places = [
+        p
+        for p in world.places(record)
+        if p.account is None or record.ami_for(p.region, account=p.account) is not None
+    ]
     gone = [
-        (region, ami)
-        for region in world.regions
-        if (ami := record.ami_for(region)) is not None and not _launchable(world, region, ami)
+        (place, ami)
+        for place in places
+        if (ami := record.ami_for(place.region, account=place.account)) is not None
+        and not _launchable(world, place, ami)
     ]
     if not gone:
         return record
-    region, ami = gone[0]
-    state = world.images.get((region, ami), "missing")
+    place, ami = gone[0]
+    state = world.images.get((place, ami), "missing")
     if record.pin is not None:
-        out.append(Problem(preset, f"pinned AMI {ami} is {state} in {region}: pin another"))
+        out.append(Problem(preset, f"pinned AMI {ami} is {state} in {place}: pin another"))
         return record
     for build in good_builds(record.history.values()):
-        if all(_launchable(world, r, build.amis.at(r)) for r in world.regions):
+        if all(_launchable(world, p, build.amis.at(p.region, p.account)) for p in places):
             out.append(FallBack(preset, ami, state, build))
             return record.with_live(build.build_id, build.key, build.amis, build.updated_at)
-    out.append(Problem(preset, f"AMI {ami} is {state} in {region} and no good build remains"))
+    out.append(Problem(preset, f"AMI {ami} is {state} in {place} and no good build remains"))
     return record
 
 
 def _parameters(world: World, preset: str, record: AmiState, out: list[Instruction]) -> None:
-    regions: list[str] = []
-    keys: set[str] = set()
-    for region in world.regions:
-        current = world.parameters.get((region, preset))
+    """One Converge per account (ours first) whose parameters differ somewhere."""
+    by_account: dict[str | None, tuple[list[str], set[str]]] = {}
+    for place in world.places(record):
+        regions, keys = by_account.setdefault(place.account, ([], set()))
+        current = world.parameters.get((place, preset))
         try:
-            desired = desired_value(record, region, current)
+            desired = desired_value(record, place.region, current, account=place.account)
         except InvalidConfig as exc:
-            out.append(Problem(preset, f"parameter in {region}: {exc}"))
+            out.append(Problem(preset, f"parameter in {place}: {exc}"))
             continue
         if desired is not None and desired != current:
-            regions.append(region)
+            regions.append(place.region)
             keys.update(drift(current, desired))
-        if _ami_parameter(world, preset, record, region, keys, out):
-            regions.append(region)
-    if regions:
-        out.append(Converge(preset, tuple(dict.fromkeys(regions)), tuple(sorted(keys))))
+        if place.account is None and _ami_parameter(world, preset, record, place.region, keys, out):
+            regions.append(place.region)
+    for account, (regions, keys) in by_account.items():
+        if regions:
+            found = tuple(dict.fromkeys(regions))
+            out.append(Converge(preset, found, tuple(sorted(keys)), account))
 
 
 def _ami_parameter(
@@ -322,16 +299,21 @@ def _shared(records: Mapping[str, AmiState]) -> Iterable[Problem]:
             yield Problem(preset, f"AMI parameter {name} is also named by {others}: name another")
 
 
-def _protected(world: World, record: AmiState) -> Iterable[tuple[str, str]]:
+def _protected(world: World, record: AmiState) -> Iterable[tuple[Place, str]]:
+    """The AMIs (in a target account: the copies there) the preset may need."""
     previous = previous_good(record)
-    for region in world.regions:
-        amis = [record.ami_for(region), record.latest_ami_for(region)]
-        amis += [b.amis.at(region) for b in previous]
+    for place in world.places(record):
+        region, account = place.region, place.account
+        amis = [
+            record.ami_for(region, account=account),
+            record.latest_ami_for(region, account=account),
+        ]
+        amis += [b.amis.at(region, account) for b in previous]
         if record.waiting is not None:
-            amis.append(record.waiting.amis.at(region))
+            amis.append(record.waiting.amis.at(region, account))
         for ami in amis:
-            if ami is not None and world.images.get((region, ami), "missing") != "missing":
-                yield region, ami
+            if ami is not None and world.images.get((place, ami), "missing") != "missing":
+                yield place, ami
 
 
 __all__ = [
@@ -344,6 +326,7 @@ __all__ = [
     "Promote",
     "Tag",
     "Trim",
+    "Unreachable",
     "Untag",
     "World",
     "event_of",

@@ -5,7 +5,9 @@ Reads are batched so a run that changes nothing stays cheap: one table scan
 (stopping at builds older than the records), ``GetParameters`` ten names a
 call (the plain AMI parameters too, only when a preset names one),
 ``DescribeImages`` by the hundred, and one listing per region of the AMIs
-carrying this deployment's in-use tags (or the legacy one). The
+carrying this deployment's in-use tags (or the legacy one); each target account
+listed by a preset in scope is read alike, through its role
+(:mod:`amistate.usecases.reconcile.reader`). The
 writes go through the same service methods as events and operators, starting
 from what the run read (:class:`amistate.usecases.batch.Batch`: no second read of a
 record or a parameter) and confirmed together at the end (``BatchGetItem``),
@@ -25,8 +27,8 @@ from attrs import field, frozen
 from amistate.core import rules
 from amistate.core.in_use import InUseKeys
 from amistate.core.state import AmiState
-from amistate.ports import Parameter, StateStore
-from amistate.ports.inventory import BuildSummary, ImageState, MachineImages, PipelineImages
+from amistate.ports import StateStore
+from amistate.ports.inventory import BuildSummary, MachineImages, PipelineImages
 from amistate.usecases import ami_parameter
 from amistate.usecases.batch import Batch
 from amistate.usecases.converge import Converger, wants
@@ -40,17 +42,16 @@ from amistate.usecases.reconcile.plan import (
     Promote,
     Tag,
     Trim,
+    Unreachable,
     Untag,
     World,
     event_of,
     plan,
 )
+from amistate.usecases.reconcile.reader import Sight, read_places
 from amistate.usecases.reconcile.vocabulary import COUNTS, render
 from amistate.usecases.records import records_of, require
 from amistate.usecases.service import AmiService
-
-#: (region, preset) -> the parameter as the run read it.
-Reads = Mapping[tuple[str, str], Parameter | None]
 
 
 @frozen
@@ -71,7 +72,7 @@ class Report:
     def converged(self) -> bool:
         """Nothing left to change: no pending change, no problem, no failure."""
         pending = self.plan.changes if self.dry_run else ()
-        return not pending and not self.plan.problems and not self.failed
+        return not pending and not self.plan.attention and not self.failed
 
     def counts(self) -> dict[str, int]:
         """The changes planned (dry run) or made, by their count name (:data:`COUNTS`)."""
@@ -99,7 +100,7 @@ class Report:
 
     def outcome(self, instruction: Instruction) -> dict[str, Any]:
         """After a real run, what became of a change: ``done`` and why not (``failed``)."""
-        if self.dry_run or isinstance(instruction, Problem):
+        if self.dry_run or isinstance(instruction, Problem | Unreachable):
             return {}
         done = self.done_by_run(instruction)
         return {"done": done, "failed": None if done else self.failed.get(owner(instruction))}
@@ -120,22 +121,16 @@ class Reconciler:
     def read(self, presets: Collection[str] | None = None) -> World:
         return self._read(presets)[0]
 
-    def _read(self, presets: Collection[str] | None) -> tuple[World, Reads]:
-        """The world, and the parameters as read (their versions serve the writes)."""
+    def _read(self, presets: Collection[str] | None) -> tuple[World, Sight]:
+        """The world, and what the run read of each place (the parameters' versions
+        serve the writes; the accounts it could not read)."""
         settings = self.converger.settings
         chosen = sorted(presets) if presets else ()
         records = {r.preset: r for r in records_of(self.states, settings.table, chosen)}
         builds = self._builds(records.values())
-        reads = self.converger.read_parameters(sorted(records))
-        parameters = {key: read.value if read else None for key, read in reads.items()}
+        sight = read_places(self.converger, self.machines, self.keys, records, builds)
+        parameters = {key: read.value if read else None for key, read in sight.reads.items()}
         ami_parameters = ami_parameter.read(self.converger.parameters, records.values())
-        amis = _amis_of_interest(records.values(), builds, settings.regions)
-        images: dict[tuple[str, str], ImageState] = {}
-        tags: dict[str, Mapping[str, Mapping[str, str]]] = {}
-        for region in settings.regions:
-            machine = self.machines[region]
-            images.update({(region, a): s for a, s in machine.states(amis[region]).items()})
-            tags[region] = machine.tagged(self.keys.read)
         world = World(
             home_region=settings.home_region,
             regions=settings.regions,
@@ -144,13 +139,15 @@ class Reconciler:
             builds=builds,
             parameters=parameters,
             ami_parameters=ami_parameters,
-            images=images,
-            tags=tags,
+            images=sight.images,
+            tags=sight.tags,
             history_limit=self.history_limit,
             scope=frozenset(presets) if presets else None,
             now=self.converger.clock(),
+            accounts=tuple(sight.accounts),
+            unreachable=sight.unreachable,
         )
-        return world, reads
+        return world, sight
 
     def _builds(self, records: Iterable[AmiState]) -> dict[str, tuple[BuildSummary, ...]]:
         """Each pipeline's builds as far back as its presets' records reach.
@@ -178,15 +175,16 @@ class Reconciler:
         return {p: tuple(self.pipelines.builds(p, s)) for p, s in sorted(since.items(), key=str)}
 
     def run(self, presets: Collection[str] | None = None, dry_run: bool = False) -> Report:
-        world, reads = self._read(presets)
+        world, sight = self._read(presets)
         found = plan(world)
+        failed: dict[str, str] = dict(sight.failed)  # accounts it could not read (transient)
         if dry_run:
-            return Report(found, True, len(world.records), records=world.records)
+            return Report(found, True, len(world.records), failed=failed, records=world.records)
         done: list[Instruction] = []
-        failed: dict[str, str] = {}
         fed = _feeders(found.changes)
         feeds = {arn: tuple(sorted(p)) for arn, p in fed.items()}
-        batch = Batch(feeds=feeds, records=dict(world.records), reads=dict(reads))
+        reads, unreachable = dict(sight.reads), dict(world.unreachable)
+        batch = Batch(feeds, dict(world.records), reads, unreachable=unreachable)
         synced: set[str] = set()
         for owner, instructions in _by_owner(found.changes):
             try:
@@ -259,12 +257,21 @@ class Reconciler:
             keys, basis = instruction.keys, instruction.basis
             return self.states.forget_builds(instruction.preset, keys, basis)
         elif isinstance(instruction, Tag):
-            self.machines[instruction.region].tag(instruction.ami_ids, instruction.tags)
+            self._machines(instruction).tag(instruction.ami_ids, instruction.tags)
         elif isinstance(instruction, Untag):
-            self.machines[instruction.region].untag(instruction.ami_ids, instruction.keys)
+            self._machines(instruction).untag(instruction.ami_ids, instruction.keys)
         else:
             raise TypeError(f"the reconciler cannot carry out {type(instruction).__name__}")
         return True
+
+    def _machines(self, instruction: Tag | Untag) -> MachineImages:
+        """The AMIs of the instruction's region (of its target account, through its role)."""
+        if instruction.account is None:
+            return self.machines[instruction.region]
+        accounts = self.converger.accounts
+        assert accounts is not None  # the run read the account through them
+        found: MachineImages = accounts.machines(instruction.account, instruction.region)
+        return found
 
 
 def _why(exc: Exception) -> str:
@@ -273,9 +280,12 @@ def _why(exc: Exception) -> str:
 
 def owner(instruction: Instruction) -> str:
     """What a failure of ``instruction`` is charged to in ``Report.failed``: its
-    preset, or ``tags in <region>`` for the in-use tags."""
+    preset, ``tags in <region>`` for the in-use tags (``tags in <account>/<region>``
+    in a target account), ``account <id>`` for an account."""
     if isinstance(instruction, Tag | Untag):
-        return f"tags in {instruction.region}"
+        return f"tags in {instruction.place}"
+    if isinstance(instruction, Unreachable):
+        return f"account {instruction.account}"
     return instruction.preset
 
 
@@ -294,31 +304,6 @@ def _by_owner(instructions: Iterable[Instruction]) -> list[tuple[str, list[Instr
     for instruction in instructions:
         groups[owner(instruction)].append(instruction)
     return list(groups.items())
-
-
-def _amis_of_interest(
-    records: Iterable[AmiState],
-    builds: Mapping[str, tuple[BuildSummary, ...]],
-    regions: tuple[str, ...],
-) -> dict[str, set[str]]:
-    """Every AMI whose state a plan may look at, by region."""
-    amis: dict[str, set[str]] = {region: set() for region in regions}
-
-    def add(region: str, ami: str | None) -> None:
-        if ami is not None and region in amis:
-            amis[region].add(ami)
-
-    for record in records:
-        for region in regions:
-            add(region, record.ami_for(region))
-            add(region, record.latest_ami_for(region))
-            for entry in record.history.values():
-                add(region, entry.amis.at(region) if entry.good else None)
-    for summaries in builds.values():
-        for summary in summaries:
-            for region, ami in summary.amis.regional().items():
-                add(region, ami)
-    return amis
 
 
 __all__ = ["Reconciler", "Report", "owner"]

@@ -6,16 +6,18 @@ and the legacy key only on AMIs it protects under its own. A run over every
 preset recomputes the presets list of each AMI it needs or claims, so a deleted
 preset's name disappears; a run over some presets (``reconcile PRESET``) adds
 and removes only those presets' names, and releases an AMI only when the list
-it read is complete and no name is left.
+it read is complete and no name is left. A target account's copies are
+tagged in that account, with the same keys, for the presets that list it.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Set
+from collections.abc import Iterable, Iterator, Mapping, Set
 
 from attrs import frozen
 
+from amistate.core.amis import Place
 from amistate.core.in_use import (
     LEGACY_KEY,
     NOTHING,
@@ -35,6 +37,11 @@ class Tag:
     ami_ids: tuple[str, ...]
     value: str  # the presets tag's value (amistate.core.in_use.presets_value)
     keys: InUseKeys
+    account: str | None = None  # a target account's copies (None: ours)
+
+    @property
+    def place(self) -> Place:
+        return Place(self.region, self.account)
 
     @property
     def tags(self) -> dict[str, str]:
@@ -49,26 +56,31 @@ class Untag:
     region: str
     ami_ids: tuple[str, ...]
     keys: tuple[str, ...]
+    account: str | None = None  # a target account's copies (None: ours)
+
+    @property
+    def place(self) -> Place:
+        return Place(self.region, self.account)
 
 
-#: region -> AMI -> the tags a run read (its keys only)
-Tags = Mapping[str, Mapping[str, Mapping[str, str]]]
-#: region -> AMI -> the presets of this run that need it
-Needed = Mapping[str, Mapping[str, Set[str]]]
+#: place -> AMI -> the tags a run read (its keys only)
+Tags = Mapping[Place, Mapping[str, Mapping[str, str]]]
+#: place -> AMI -> the presets of this run that need it
+Needed = Mapping[Place, Mapping[str, Set[str]]]
 
 
 def tag_instructions(
-    regions: tuple[str, ...],
+    places: Iterable[Place],
     tags: Tags,
     needed: Needed,
     keys: InUseKeys,
     scope: frozenset[str] | None,
 ) -> Iterator[Tag | Untag]:
-    """What makes each region's tags say what ``needed`` says; ``scope``: the presets
+    """What makes each place's tags say what ``needed`` says; ``scope``: the presets
     the run reconciles (None: every preset of the deployment)."""
-    for region in regions:
-        held = {ami: holding(found, keys) for ami, found in tags.get(region, {}).items()}
-        wanted = needed.get(region, {})
+    for place in places:
+        held = {ami: holding(found, keys) for ami, found in tags.get(place, {}).items()}
+        wanted = needed.get(place, {})
         by_value: dict[str, list[str]] = defaultdict(list)
         release: list[str] = []
         legacy: list[str] = []
@@ -85,12 +97,13 @@ def tag_instructions(
                     legacy.append(ami)
             elif have.claimed:
                 release.append(ami)
+        region, account = place.region, place.account
         for value, amis in sorted(by_value.items()):
-            yield Tag(region, tuple(amis), value, keys)
+            yield Tag(region, tuple(amis), value, keys, account)
         if release:
-            yield Untag(region, tuple(release), keys.owned)
+            yield Untag(region, tuple(release), keys.owned, account)
         if legacy:
-            yield Untag(region, tuple(legacy), (LEGACY_KEY,))
+            yield Untag(region, tuple(legacy), (LEGACY_KEY,), account)
 
 
 def _members(

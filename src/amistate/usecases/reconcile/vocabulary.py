@@ -15,6 +15,7 @@ from typing import Any
 
 from attrs import frozen
 
+from amistate.core.amis import Place
 from amistate.core.arns import short_build
 from amistate.usecases.reconcile.plan import (
     Converge,
@@ -24,6 +25,7 @@ from amistate.usecases.reconcile.plan import (
     Problem,
     Promote,
     Trim,
+    Unreachable,
 )
 from amistate.usecases.reconcile.tags import Tag, Untag
 
@@ -33,8 +35,9 @@ class Rendering:
     """One instruction as every surface shows it."""
 
     action: str  # "feed", "fall-back", ...: the log's and the JSON's "action"
-    subject: str  # whose: the preset, or the region (in-use tags)
-    fields: Mapping[str, Any]  # JSON-able; "action" first, then "preset" or "region"
+    subject: str  # whose: the preset, the region (in-use tags: account/region in a
+    # target account), or the account (unreachable)
+    fields: Mapping[str, Any]  # JSON-able; "action" first, then "preset", "region" or "account"
     detail: str  # the text row's WHAT
 
     @property
@@ -72,8 +75,15 @@ def _preset(action: str, preset: str, detail: str, **fields: Any) -> Rendering:
     return Rendering(action, preset, {"action": action, "preset": preset, **fields}, detail)
 
 
-def _region(action: str, region: str, detail: str, **fields: Any) -> Rendering:
-    return Rendering(action, region, {"action": action, "region": region, **fields}, detail)
+def _place(action: str, place: Place, detail: str, **fields: Any) -> Rendering:
+    """A region's rendering; in a target account, ``account`` follows ``region``."""
+    where = {"region": place.region} | ({"account": place.account} if place.account else {})
+    return Rendering(action, str(place), {"action": action, **where, **fields}, detail)
+
+
+def _account(account: str | None) -> dict[str, str]:
+    """The ``account`` field of a target account's instruction (none for ours)."""
+    return {} if account is None else {"account": account}
 
 
 def _feed(i: Feed) -> Rendering:
@@ -118,8 +128,15 @@ def _fall_back(i: FallBack) -> Rendering:
 
 
 def _converge(i: Converge) -> Rendering:
-    detail = f"{', '.join(i.regions)}: {', '.join(i.keys)}"
-    return _preset("converge", i.preset, detail, regions=list(i.regions), keys=list(i.keys))
+    where = ", ".join(str(Place(r, i.account)) for r in i.regions)
+    return _preset(
+        "converge",
+        i.preset,
+        f"{where}: {', '.join(i.keys)}",
+        **_account(i.account),
+        regions=list(i.regions),
+        keys=list(i.keys),
+    )
 
 
 def _trim(i: Trim) -> Rendering:
@@ -130,16 +147,26 @@ def _trim(i: Trim) -> Rendering:
 def _tag(i: Tag) -> Rendering:
     tags = " ".join(f"{key}={value}" for key, value in i.tags.items())
     detail = f"{', '.join(i.ami_ids)} {tags}"
-    return _region("tag", i.region, detail, amiIds=list(i.ami_ids), tags=i.tags)
+    return _place("tag", i.place, detail, amiIds=list(i.ami_ids), tags=i.tags)
 
 
 def _untag(i: Untag) -> Rendering:
     detail = f"{', '.join(i.ami_ids)} {', '.join(i.keys)}"
-    return _region("untag", i.region, detail, amiIds=list(i.ami_ids), keys=list(i.keys))
+    return _place("untag", i.place, detail, amiIds=list(i.ami_ids), keys=list(i.keys))
 
 
 def _problem(i: Problem) -> Rendering:
     return _preset("problem", i.preset, i.text, problem=i.text)
+
+
+def _unreachable(i: Unreachable) -> Rendering:
+    fields = {"action": "unreachable", "account": i.account, "problem": i.why}
+    return Rendering("unreachable", i.account, fields, i.why)
+
+
+def problem_fields(problem: Problem | Unreachable) -> dict[str, Any]:
+    """A problem in a run's summary: whose (``preset`` or ``account``) and ``problem``."""
+    return {k: v for k, v in render(problem).fields.items() if k != "action"}
 
 
 _RENDERERS: Mapping[type[Any], Callable[[Any], Rendering]] = {
@@ -151,6 +178,7 @@ _RENDERERS: Mapping[type[Any], Callable[[Any], Rendering]] = {
     Tag: _tag,
     Untag: _untag,
     Problem: _problem,
+    Unreachable: _unreachable,
 }
 
-__all__ = ["COUNTS", "Rendering", "iso", "render"]
+__all__ = ["COUNTS", "Rendering", "iso", "problem_fields", "render"]
