@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.cli.conftest import CONFIG, PREFIX, Operator, build, init
+from tests.cli.conftest import CONFIG, PREFIX, Operator, build, init, pipeline
 
 AMI_1 = "ami-0a1b2c3d4e5f60718"
 AMI_2 = "ami-0f9e8d7c6b5a40312"
@@ -43,6 +43,7 @@ def test_status_names_the_build_of_the_ami_and_shows_config_drift_sync_repairs(
     assert region == {
         "region": "us-west-2", "amiId": AMI_1, "ssmAmiId": AMI_1, "parameterExists": True,
         "problem": None, "drift": False, "amiDrift": False, "configDrift": [],
+        "amiParameterDrift": None,
     }  # fmt: skip
 
     # Someone edits the parameter: a config key changed, one removed, one of their own added.
@@ -93,6 +94,34 @@ def test_ami_drift_and_a_missing_parameter_are_repaired_through_the_same_loop(
     assert (region["parameterExists"], region["amiDrift"]) == (False, True)
     assert op.json("sync", "linux-x64")["written"] == 1
     assert op.cli.parameter("linux-x64") == {**CONFIG, "amiId": AMI_1}
+
+
+def test_status_shows_the_plain_ami_parameter_drifting_and_sync_repairs_it(
+    op: Operator,
+) -> None:
+    name = "/spot-runner/amis/linux-x64"
+    path = op.cli.write("linux-x64.json", CONFIG)
+    op.json(
+        "init", "linux-x64", "--pipeline-arn", pipeline("linux-x64"), "--config", path,
+        "--no-build", "--ami-parameter", name,
+    )  # fmt: skip
+    op.deliver(op.cli.image("linux-x64", 1, ami=AMI_1))
+    assert op.run("status")[0] == 0
+    op.cli.ssm.put_parameter(
+        Name=name, Value=AMI_2, Type="String", DataType="aws:ec2:image", Overwrite=True
+    )
+    [region] = op.json("status", code=1)["presets"][0]["regions"]
+    assert (region["drift"], region["amiDrift"], region["amiParameterDrift"]) == (True, False, name)
+    code, out, _ = op.run("status")
+    [line] = [line for line in out.splitlines() if line.startswith("linux-x64 ")]
+    assert code == 1 and line.endswith(f"DRIFT {name}")
+    assert f"linux-x64 (us-west-2): AMI parameter {name} should hold {AMI_1}" in out
+    op.cli.ssm.delete_parameter(Name=name)
+    [region] = op.json("status", code=1)["presets"][0]["regions"]
+    assert region["amiParameterDrift"] == f"{name} (missing)"
+    op.json("sync")
+    assert op.cli.ssm.get_parameter(Name=name)["Parameter"]["Value"] == AMI_1
+    assert op.run("status")[0] == 0
 
 
 def test_a_parameter_it_cannot_use_is_a_problem_on_its_row_and_the_others_carry_on(

@@ -24,6 +24,7 @@ from amistate.core.merge import AMI_ID_KEY, ami_of
 from amistate.core.rollout import format_duration
 from amistate.core.state import AmiState, Candidate, Pin
 from amistate.errors import AmistateError, is_permanent
+from amistate.usecases import ami_parameter
 from amistate.usecases.converge import Converger
 from amistate.wiring.compose import Runtime
 
@@ -45,6 +46,9 @@ class RegionView:
     problem: str | None = None  # the parameter cannot be used (not a JSON object, StringList)
     keys: tuple[str, ...] = ()  # what differs: "amiId", config keys, or "missing"
     account: str | None = None  # a target account's parameter (None: ours)
+    #: The preset's plain AMI parameter when it differs from ``expected``: its name,
+    #: ``"<name> (missing)"`` when absent (None: in sync, or the preset names none).
+    ami_parameter: str | None = None
 
     @property
     def where(self) -> str:
@@ -52,7 +56,7 @@ class RegionView:
 
     @property
     def drift(self) -> bool:
-        return self.problem is None and bool(self.keys)
+        return self.problem is None and (bool(self.keys) or self.ami_parameter is not None)
 
     @property
     def ami_drift(self) -> bool:
@@ -73,6 +77,7 @@ class RegionView:
             "drift": self.drift,
             "amiDrift": self.ami_drift,
             "configDrift": list(self.config_keys),
+            "amiParameterDrift": self.ami_parameter,
         }
 
 
@@ -180,7 +185,24 @@ def _region(converger: Converger, record: AmiState, place: Place) -> RegionView:
     except AmistateError as exc:  # a value that is not a JSON object
         return RegionView(region, expected, None, exists, _permanent(exc), account=account)
     keys = drift(current, desired) if desired is not None else ()
-    return RegionView(region, expected, ami_of(current), exists, keys=keys, account=account)
+    try:
+        plain = _plain_drift(converger, record, place, expected)
+    except AmistateError as exc:  # a parameter of that name amistate must not write over
+        return RegionView(region, expected, None, exists, _permanent(exc), account=account)
+    actual = ami_of(current)
+    return RegionView(
+        region, expected, actual, exists, keys=keys, account=account, ami_parameter=plain
+    )
+
+
+def _plain_drift(
+    converger: Converger, record: AmiState, place: Place, expected: str | None
+) -> str | None:
+    """How the preset's plain AMI parameter differs from ``expected`` (None: it does not)."""
+    name = record.ami_parameter
+    if name is None or expected is None:
+        return None
+    return ami_parameter.drift(name, converger.store(place).get(name), expected)
 
 
 def _permanent(exc: AmistateError) -> str:
@@ -228,8 +250,9 @@ def _flag(v: PresetView) -> str:
         return "PROBLEM"
     if not v.drift:
         return ""
-    keys = sorted({key for region in v.regions for key in region.keys})
-    return "DRIFT " + ",".join(keys)
+    keys = {key for region in v.regions for key in region.keys}
+    keys |= {r.ami_parameter.split(" ")[0] for r in v.regions if r.ami_parameter}
+    return "DRIFT " + ",".join(sorted(keys))
 
 
 def _notes(v: PresetView, multi_region: bool) -> Iterable[str]:
@@ -259,6 +282,11 @@ def _notes(v: PresetView, multi_region: bool) -> Iterable[str]:
             yield (
                 f"  {r.preset} ({region.where}): SSM says {region.actual or 'nothing'}, "
                 f"should be {region.expected}"
+            )
+        if region.ami_parameter and not region.problem:
+            yield (
+                f"  {r.preset} ({region.where}): AMI parameter {region.ami_parameter} "
+                f"should hold {region.expected}"
             )
 
 
