@@ -82,7 +82,7 @@ class Run:
         return None if found is None else json.loads(found.value)["amiId"]
 
 
-def start(targets: tuple[str, ...]) -> Run:
+def start(targets: tuple[str, ...], plain: str | None = None) -> Run:
     accounts = FlakyAccounts()
     ports = evolve(memory_ports((REGION,)), accounts=accounts)
     pipelines = MemoryPipelineImages()
@@ -91,7 +91,7 @@ def start(targets: tuple[str, ...]) -> Run:
     settings = Settings(home_region=REGION, account=ACCOUNT, table="t")
     inventory = Inventory(pipelines=pipelines, machines={REGION: machines})
     rt = from_ports(settings, ports, inventory=inventory)
-    props = PresetProperties(PRESET, PIPELINE, CONFIG, False, target_accounts=targets)
+    props = PresetProperties(PRESET, PIPELINE, CONFIG, False, plain, target_accounts=targets)
     rt.deployer.create(props, token="t")
     return Run(rt, accounts, pipelines, machines)
 
@@ -137,3 +137,16 @@ def test_a_transient_error_in_one_account_fails_the_run_after_the_others() -> No
     run.accounts.flaky = False  # type: ignore[attr-defined]
     assert run.rt.reconciler.run().failed == {}
     assert run.theirs(SLOW) == copy(1, SLOW)
+
+
+def test_a_target_accounts_plain_ami_parameter_that_drifted_is_repaired() -> None:
+    plain = "/runners/linux/ami"
+    run = start((TARGET,), plain)
+    run.build(1, (TARGET,))
+    assert run.rt.reconciler.run().failed == {}
+    theirs = run.accounts.stores[(TARGET, REGION)]
+    theirs.put_ami(plain, "ami-0000000000000dead")
+    drifted = run.rt.reconciler.run()
+    assert drifted.plan.changes == (Converge(PRESET, (REGION,), (plain,), TARGET),)
+    found = theirs.get(plain)
+    assert found is not None and found.value == copy(1, TARGET)

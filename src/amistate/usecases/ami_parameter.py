@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from amistate.core.ami_parameter import unwritable
+from amistate.core.amis import Place
 from amistate.core.state import AmiState
 from amistate.errors import InvalidConfig
 from amistate.ports import Parameter, ParameterStore
@@ -64,15 +65,16 @@ def problem(stores: Mapping[str, ParameterStore], name: str) -> str | None:
 
 
 def read(
-    stores: Mapping[str, ParameterStore], records: Iterable[AmiState]
-) -> dict[tuple[str, str], Parameter | None]:
-    """Every region's AMI parameter of the records that name one, by (region,
-    preset), ten names a call; no call when none does. For reconcile runs."""
+    stores: Mapping[str, ParameterStore], records: Iterable[AmiState], account: str | None = None
+) -> dict[tuple[Place, str], Parameter | None]:
+    """Every region's AMI parameter of the records that name one (of ``stores``, our
+    own or a target ``account``'s), by (place, preset), ten names a call; no call
+    when none does. For reconcile runs."""
     named = [(r.preset, r.ami_parameter) for r in records if r.ami_parameter]
-    found: dict[tuple[str, str], Parameter | None] = {}
+    found: dict[tuple[Place, str], Parameter | None] = {}
     for region, store in stores.items() if named else ():
         got = store.get_many([name for _, name in named])
-        found |= {(region, preset): got.get(name) for preset, name in named}
+        found |= {(Place(region, account), preset): got.get(name) for preset, name in named}
     return found
 
 

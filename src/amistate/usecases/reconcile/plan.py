@@ -87,8 +87,8 @@ class World:
     builds: Mapping[str, tuple[BuildSummary, ...]] = field(factory=dict)  # by pipeline
     #: (place, preset) -> the parameter's value (our regions', each target account's)
     parameters: Mapping[tuple[Place, str], str | None] = field(factory=dict)
-    #: (region, preset) -> the preset's plain AMI parameter (presets that name one; ours)
-    ami_parameters: Mapping[tuple[str, str], Parameter | None] = field(factory=dict)
+    #: (place, preset) -> the preset's plain AMI parameter (presets that name one)
+    ami_parameters: Mapping[tuple[Place, str], Parameter | None] = field(factory=dict)
     images: Mapping[tuple[Place, str], ImageState] = field(factory=dict)  # (place, AMI)
     tags: Tags = field(factory=dict)  # place -> AMI -> {key: value} of keys.read
     history_limit: int = 20
@@ -262,7 +262,7 @@ def _parameters(world: World, preset: str, record: AmiState, out: list[Instructi
         if desired is not None and desired != current:
             regions.append(place.region)
             keys.update(drift(current, desired))
-        if place.account is None and _ami_parameter(world, preset, record, place.region, keys, out):
+        if _ami_parameter(world, preset, record, place, keys, out):
             regions.append(place.region)
     for account, (regions, keys) in by_account.items():
         if regions:
@@ -271,16 +271,21 @@ def _parameters(world: World, preset: str, record: AmiState, out: list[Instructi
 
 
 def _ami_parameter(
-    world: World, preset: str, record: AmiState, region: str, keys: set[str], out: list[Instruction]
+    world: World,
+    preset: str,
+    record: AmiState,
+    place: Place,
+    keys: set[str],
+    out: list[Instruction],
 ) -> bool:
-    """True if the plain AMI parameter differs in ``region`` (its name joins ``keys``)."""
-    name, ami = record.ami_parameter, record.ami_for(region)
+    """True if the plain AMI parameter differs in ``place`` (its name joins ``keys``)."""
+    name, ami = record.ami_parameter, record.ami_for(place.region, account=place.account)
     if name is None or ami is None:
         return False
     try:
-        differs = ami_parameter.drift(name, world.ami_parameters.get((region, preset)), ami)
+        differs = ami_parameter.drift(name, world.ami_parameters.get((place, preset)), ami)
     except InvalidConfig as exc:
-        out.append(Problem(preset, f"AMI parameter in {region}: {exc}"))
+        out.append(Problem(preset, f"AMI parameter in {place}: {exc}"))
         return False
     if differs is not None:
         keys.add(differs)

@@ -3,7 +3,8 @@
 Our regions first, then every target account a preset in scope lists, each
 through its role (:class:`amistate.ports.Accounts`: one ``AssumeRole`` per
 account and warm process), read alike: ``GetParameters`` ten names a call
-(the presets listing that account), ``DescribeImages`` of the copies there
+(the presets listing that account; their plain AMI parameters too, only when
+one names one), ``DescribeImages`` of the copies there
 by the hundred, and one listing of the AMIs carrying this deployment's in-use
 tags. An account is read whole or not at all: one whose role is denied
 (:class:`~amistate.errors.AccountUnreachable`) is ``unreachable``, one failing
@@ -23,6 +24,7 @@ from amistate.core.state import AmiState
 from amistate.errors import AccountUnreachable
 from amistate.ports import Parameter
 from amistate.ports.inventory import BuildSummary, ImageState, MachineImages
+from amistate.usecases import ami_parameter
 from amistate.usecases.converge import Converger
 
 
@@ -31,6 +33,7 @@ class Sight:
     """What a run read of its places (``reads``: the parameters as read, versions and all)."""
 
     reads: dict[tuple[Place, str], Parameter | None] = field(factory=dict)
+    ami_parameters: dict[tuple[Place, str], Parameter | None] = field(factory=dict)
     images: dict[tuple[Place, str], ImageState] = field(factory=dict)
     tags: dict[Place, Mapping[str, Mapping[str, str]]] = field(factory=dict)
     accounts: list[str] = field(factory=list)  # the target accounts read
@@ -51,6 +54,7 @@ def read_places(
     places = [Place(r, a) for a in (None, *accounts) for r in regions]
     amis = amis_of_interest(records.values(), builds, places)
     sight = Sight(reads=converger.read_parameters(sorted(records)))
+    sight.ami_parameters.update(ami_parameter.read(converger.parameters, records.values()))
     for region in regions:
         _look(sight, machines[region], Place(region), amis, keys)
     for account in accounts:
@@ -58,6 +62,9 @@ def read_places(
         there = Sight()
         try:
             there.reads.update(converger.read_parameters(listing, account))
+            stores = {r: converger.store(Place(r, account)) for r in regions}
+            named = [records[p] for p in listing]
+            there.ami_parameters.update(ami_parameter.read(stores, named, account))
             for region in regions:
                 machine = _machines(converger, account, region)
                 _look(there, machine, Place(region, account), amis, keys)
@@ -68,6 +75,7 @@ def read_places(
             sight.failed[f"account {account}"] = f"{type(exc).__name__}: {exc}"
             continue
         sight.reads.update(there.reads)
+        sight.ami_parameters.update(there.ami_parameters)
         sight.images.update(there.images)
         sight.tags.update(there.tags)
         sight.accounts.append(account)

@@ -29,7 +29,6 @@ from amistate.core.in_use import InUseKeys
 from amistate.core.state import AmiState
 from amistate.ports import StateStore
 from amistate.ports.inventory import BuildSummary, MachineImages, PipelineImages
-from amistate.usecases import ami_parameter
 from amistate.usecases.batch import Batch
 from amistate.usecases.converge import Converger, wants
 from amistate.usecases.reconcile.plan import (
@@ -130,7 +129,6 @@ class Reconciler:
         builds = self._builds(records.values())
         sight = read_places(self.converger, self.machines, self.keys, records, builds)
         parameters = {key: read.value if read else None for key, read in sight.reads.items()}
-        ami_parameters = ami_parameter.read(self.converger.parameters, records.values())
         world = World(
             home_region=settings.home_region,
             regions=settings.regions,
@@ -138,7 +136,7 @@ class Reconciler:
             keys=self.keys,
             builds=builds,
             parameters=parameters,
-            ami_parameters=ami_parameters,
+            ami_parameters=sight.ami_parameters,
             images=sight.images,
             tags=sight.tags,
             history_limit=self.history_limit,
