@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """The amistate CDK app: ``cdk deploy`` from this folder (see docs/getting-started.md).
 
+The build stack, and with ``targetAccounts`` in the settings one ``AmiStateTarget-<account>``
+stack per runners' account, deployed first (README.md, "Runners in other accounts").
+
 Context (``-c key=value`` or ``cdk.json``):
 
 * ``presets``: the settings file, default ``presets.json`` next to this file;

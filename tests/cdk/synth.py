@@ -10,8 +10,12 @@ Two stacks in one app, one ``app.synth()``:
   region, a subnet, a per-preset schedule, a runner launch template on the AMI
   parameter, a soak rollout, a preset that starts no build, an
   alarm e-mail, another reconcile schedule, AMI age limit and lifecycle rule,
-  Image Builder's SNS notifications through a queue),
-  so the conditional statements are checked too.
+  Image Builder's SNS notifications through a queue, runners in two other accounts
+  reached through a custom target role name),
+  so the conditional statements are checked too;
+* ``Target`` and ``TargetOther``: the ``Full`` stack's target accounts' roles
+  (``AmiStateTargetStack``; ``TargetOther`` is listed by one preset only, and
+  leaves out Image Builder's distribution role).
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ from cdk_nag import AwsSolutionsChecks  # noqa: E402
 from examples.cdk.amistate_cdk import (  # noqa: E402
     AmiStateSettings,
     AmiStateStack,
+    AmiStateTargetStack,
     LifecycleSpec,
     read_settings,
 )
@@ -69,6 +74,12 @@ EXTRA_REGION = "us-east-1"
 EXISTING_TABLE = "spot-runner"
 KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/0b1c2d3e-0000-4000-8000-123456789abc"
 STACKS = ("Example", "Full")
+#: The Full stack's runners' accounts: both presets list the first, one the second.
+TARGET_ACCOUNT = "210987654321"
+OTHER_TARGET_ACCOUNT = "345678901234"
+TARGET_ROLE_NAME = "amistate-full-target"
+#: The target stacks: name -> (account, with Image Builder's distribution role).
+TARGET_STACKS = {"Target": (TARGET_ACCOUNT, True), "TargetOther": (OTHER_TARGET_ACCOUNT, False)}
 ALARM_EMAIL = "runners-oncall@example.com"
 
 
@@ -79,6 +90,7 @@ class Synthesized:
     app: App
     assembly: CloudAssembly
     stacks: dict[str, AmiStateStack]
+    targets: dict[str, AmiStateTargetStack]
     settings: dict[str, AmiStateSettings]
     templates: dict[str, dict[str, Any]]
     nag_violations: list[dict[str, Any]]
@@ -100,7 +112,11 @@ def full_settings(example: AmiStateSettings) -> AmiStateSettings:
             security_group_ids=("sg-0123456789abcdef0",),
         ),
     )
-    rest = [replace(p, start_build=False) for p in rest]
+    first = replace(first, target_accounts=(TARGET_ACCOUNT,))
+    rest = [
+        replace(p, start_build=False, target_accounts=(OTHER_TARGET_ACCOUNT, TARGET_ACCOUNT))
+        for p in rest
+    ]
     return replace(
         example,
         presets=(first, *rest),
@@ -117,6 +133,8 @@ def full_settings(example: AmiStateSettings) -> AmiStateSettings:
         lifecycle=LifecycleSpec(keep_images=5, max_age_days=90),
         history_limit=40,
         notifications=True,
+        build_account=ACCOUNT,
+        target_role_name=TARGET_ROLE_NAME,
     )
 
 
@@ -156,8 +174,9 @@ def synthesize() -> Synthesized:
         name: AmiStateStack(app, name, settings=settings[name], asset_dir=assets[name], env=env)
         for name in STACKS
     }
+    targets = target_stacks(app, settings["Full"])
     assembly = app.synth()
-    templates = {name: assembly.get_stack_by_name(name).template for name in STACKS}
+    templates = {name: assembly.get_stack_by_name(name).template for name in (*STACKS, *targets)}
     report = AwsSolutionsChecks().validate_scope(app)
     violations = [
         {
@@ -171,11 +190,28 @@ def synthesize() -> Synthesized:
         app=app,
         assembly=assembly,
         stacks=stacks,
+        targets=targets,
         settings=settings,
         templates=templates,
         nag_violations=violations,
         seconds=time.perf_counter() - started,
     )
+
+
+def target_stacks(app: App, full: AmiStateSettings) -> dict[str, AmiStateTargetStack]:
+    """The Full stack's target accounts' stacks, in ``app`` (the build stack's region)."""
+    return {
+        name: AmiStateTargetStack(
+            app,
+            name,
+            settings=full,
+            deployment="Full",
+            account=account,
+            env=Environment(account=account, region=REGION),
+            distribution_role=distribution,
+        )
+        for name, (account, distribution) in TARGET_STACKS.items()
+    }
 
 
 def synthesized_template(stack: str = "Example") -> dict[str, Any]:
@@ -208,8 +244,12 @@ def stack_of(name: str) -> Stack:
 __all__ = [
     "ACCOUNT",
     "EXAMPLE_ASSET_RUNTIME",
+    "OTHER_TARGET_ACCOUNT",
     "REGION",
     "STACKS",
+    "TARGET_ACCOUNT",
+    "TARGET_ROLE_NAME",
+    "TARGET_STACKS",
     "Synthesized",
     "fake_asset",
     "resources_of_type",
@@ -217,4 +257,5 @@ __all__ = [
     "stack_of",
     "synthesize",
     "synthesized_template",
+    "target_stacks",
 ]

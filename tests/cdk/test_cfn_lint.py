@@ -7,7 +7,7 @@ import json
 import pytest
 from cfnlint.api import ManualArgs, lint
 
-from tests.cdk.synth import REGION, STACKS, Synthesized
+from tests.cdk.synth import REGION, STACKS, TARGET_STACKS, Synthesized
 
 #: Warnings the CDK itself writes into every template, so not ours to fix:
 #: W3005 "obsolete DependsOn": a Lambda function depends on its role (already a
@@ -15,7 +15,7 @@ from tests.cdk.synth import REGION, STACKS, Synthesized
 KNOWN_WARNINGS = {"W3005"}
 
 
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", [*STACKS, *TARGET_STACKS])
 def test_cfn_lint_reports_no_errors(synthesized: Synthesized, stack: str) -> None:
     matches = lint(
         json.dumps(synthesized.templates[stack]),

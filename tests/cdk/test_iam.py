@@ -31,8 +31,11 @@ from tests.cdk.synth import (
     EXISTING_TABLE,
     EXTRA_REGION,
     KEY_ARN,
+    OTHER_TARGET_ACCOUNT,
     REGION,
     STACKS,
+    TARGET_ACCOUNT,
+    TARGET_ROLE_NAME,
     Synthesized,
     resources_of_type,
 )
@@ -108,6 +111,12 @@ def allowed_resources(action: str) -> list[str]:
         return [re.escape(KEY_ARN)]
     if action.startswith("sqs:"):
         return [r"<AmiStateStateEvents\w+\.Arn>"]
+    if action == "sts:AssumeRole":
+        # The Full stack's target accounts' role, by its exact ARN (tests/cdk/test_targets.py).
+        return [
+            re.escape(f"arn:{PARTITION}:iam::{account}:role/{TARGET_ROLE_NAME}")
+            for account in (TARGET_ACCOUNT, OTHER_TARGET_ACCOUNT)
+        ]
     if action in ("lambda:InvokeFunction", "lambda:GetFunction"):
         # The Provider framework calls the deploy function (any version: ":*").
         return [r"<AmiStateDeployFunction\w+\.Arn>", r"<AmiStateDeployFunction\w+\.Arn>:\*"]
@@ -247,6 +256,8 @@ def test_each_function_has_exactly_the_actions_its_code_calls(
         expected |= TRACING_ACTIONS
     if any(p.ami_parameter for p in settings.presets):
         expected.add("ec2:DescribeImages")  # Parameter Store asks it of an AMI parameter's writer
+    if any(p.target_accounts for p in settings.presets):
+        expected.add("sts:AssumeRole")  # every writer converges the target accounts too
     granted = role_actions(synthesized.templates[stack], handler)
     assert sorted(set(granted)) == sorted(expected)
     # Each action in one statement only: no grant hides behind a second one.

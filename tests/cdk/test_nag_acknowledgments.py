@@ -16,7 +16,7 @@ from constructs import IConstruct
 
 import examples.cdk.amistate_cdk.nag as nag_module
 from examples.cdk.amistate_cdk import AmiStateStack
-from tests.cdk.synth import ACCOUNT, REGION, STACKS, Synthesized
+from tests.cdk.synth import ACCOUNT, REGION, STACKS, Synthesized, target_stacks
 
 
 def test_acknowledgments_match_the_findings_one_to_one(
@@ -38,6 +38,7 @@ def test_acknowledgments_match_the_findings_one_to_one(
     env = Environment(account=ACCOUNT, region=REGION)
     for name in STACKS:
         AmiStateStack(app, name, settings=synthesized.settings[name], asset_dir=asset, env=env)
+    target_stacks(app, synthesized.settings["Full"])
 
     findings = {
         (resource.construct_path or "", violation.rule_name)

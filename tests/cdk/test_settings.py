@@ -57,6 +57,33 @@ def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
     return change
 
 
+BUILD, TARGET = "111122223333", "444455556666"
+
+
+def _targets(accounts: object, **top: object) -> Callable[[dict[str, Any]], None]:
+    """The first preset's ``targetAccounts`` (the build account ``BUILD`` unless ``top`` says)."""
+
+    def change(data: dict[str, Any]) -> None:
+        data["presets"][0]["targetAccounts"] = accounts
+        data.update({"buildAccount": BUILD, **top})
+
+    return change
+
+
+def test_target_accounts_load_per_preset_with_the_build_account_and_role_name() -> None:
+    data = example()
+    _targets([TARGET, "777788889999"], targetRoleName="runners-amistate")(data)
+    settings = load_settings(data)
+    assert settings.presets[0].target_accounts == (TARGET, "777788889999")
+    assert settings.presets[1].target_accounts == ()
+    assert settings.target_accounts() == (TARGET, "777788889999")
+    assert (settings.build_account, settings.target_role_name) == (BUILD, "runners-amistate")
+    assert settings.distribution_role is True
+    shipped = load_settings(example())
+    assert (shipped.target_accounts(), shipped.build_account) == ((), None)
+    assert shipped.target_role_name == "amistate-target"  # AMISTATE_TARGET_ROLE's default
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -96,6 +123,14 @@ def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
         ),
         (_set("presets.1.launchTemplate", True), "presets[linux-arm64].launchTemplate: needs ami"),
         (_set("presets.0.launchTemplate", "yes"), "presets[0].launchTemplate: expected bool"),
+        (_targets(["21098765432"]), "presets[0].targetAccounts: '21098765432' is not a 12-digit"),
+        (_targets([210987654321]), "presets[0].targetAccounts: expected a list of non-empty str"),
+        (_targets("210987654321"), "presets[0].targetAccounts: expected list"),
+        (_targets([BUILD]), f"presets[0].targetAccounts: {BUILD} is the build account"),
+        (_set("presets.1.targetAccounts", [TARGET]), "buildAccount: required with presets[1].t"),
+        (_targets([TARGET], buildAccount="1234"), "buildAccount: '1234' is not a 12-digit"),
+        (_targets([TARGET], targetRoleName="a/b"), "targetRoleName: 'a/b' is not an IAM role"),
+        (_targets([TARGET], distributionRole="no"), "distributionRole: expected bool"),
     ],
 )
 def test_invalid_settings_are_refused_naming_the_field(

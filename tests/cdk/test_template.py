@@ -309,6 +309,7 @@ def test_one_custom_resource_per_preset_with_the_contract_properties(
         named = {"AmiParameter"} if preset.ami_parameter else set()
         named |= {"RolloutPolicy"} if preset.rollout_policy else set()
         named |= {"SoakTime"} if preset.soak_time else set()
+        named |= {"TargetAccounts"} if preset.target_accounts else set()
         assert (
             set(props)
             == {
@@ -323,6 +324,8 @@ def test_one_custom_resource_per_preset_with_the_contract_properties(
         assert props.get("AmiParameter") == preset.ami_parameter
         assert props.get("RolloutPolicy") == preset.rollout_policy  # a string, as CloudFormation
         assert props.get("SoakTime") == preset.soak_time
+        # A list (the property takes a list or one comma-separated string).
+        assert props.get("TargetAccounts") == (list(preset.target_accounts) or None)
         assert props["ServiceToken"] == {"Fn::GetAtt": [provider_fn[0], "Arn"]}
         (pipeline_id,) = [
             k

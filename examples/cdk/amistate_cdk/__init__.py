@@ -25,6 +25,7 @@ from .stack import (
     read_settings,
     runtime_name,
 )
+from .target_role import AmiStateTargetStack, TargetAccountRole, target_stack_id
 
 __all__ = [
     "DEFAULT_SCHEDULE",
@@ -33,11 +34,13 @@ __all__ = [
     "AmiStatePipeline",
     "AmiStateSettings",
     "AmiStateStack",
+    "AmiStateTargetStack",
     "LifecycleSpec",
     "PresetPipeline",
     "PresetSpec",
     "RecipeSpec",
     "SettingsError",
+    "TargetAccountRole",
     "build_app",
     "lambda_code",
     "lambda_runtime",
@@ -47,4 +50,5 @@ __all__ = [
     "read_settings",
     "runtime_name",
     "schedule_minute",
+    "target_stack_id",
 ]

@@ -38,7 +38,7 @@ from constructs import Construct, IConstruct
 from amistate.core.in_use import InUseKeys
 from amistate.core.settings import DEPLOYMENT, DEPLOYMENT_NAME, HISTORY
 
-from . import delivery, deployer, image_roles, nag, reconciler
+from . import delivery, deployer, image_roles, nag, reconciler, targets
 from .functions import python_runtime
 from .monitoring import AmiStateMonitoring
 from .notifications import AmiStateNotifications, only_senders
@@ -119,6 +119,8 @@ class AmiStatePipeline(Construct):
             environment["AMISTATE_EXTRA_REGIONS"] = ",".join(settings.extra_regions)
         if settings.history_limit is not None:
             environment[HISTORY] = str(settings.history_limit)
+        if targets.reaches_targets(settings):
+            environment |= targets.environment(settings)
         return environment
 
     def _event_path(self, code: lambda_.Code, environment: dict[str, str]) -> None:

@@ -16,7 +16,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from . import nag
+from . import nag, targets
 
 if TYPE_CHECKING:
     from .construct import AmiStatePipeline
@@ -45,9 +45,17 @@ def log_group(scope: Construct, construct_id: str) -> logs.LogGroup:
     )
 
 
-def lambda_role(scope: Construct, construct_id: str, logs_of: logs.LogGroup) -> iam.Role:
-    """A role that may write its function's log group and nothing else (yet)."""
-    role = iam.Role(scope, construct_id, assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+def lambda_role(
+    scope: Construct, construct_id: str, logs_of: logs.LogGroup, role_name: str | None = None
+) -> iam.Role:
+    """A role that may write its function's log group and nothing else (yet); ``role_name``:
+    a fixed name (target accounts trust it by name), else CloudFormation's."""
+    role = iam.Role(
+        scope,
+        construct_id,
+        assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+        role_name=role_name,
+    )
     role.add_to_policy(
         iam.PolicyStatement(
             sid="WriteOwnLogs",
@@ -68,9 +76,11 @@ def function(
     description: str,
     timeout: Duration | None = None,
 ) -> lambda_.Function:
-    """One of amistate's functions, in ``owner``, with its own log group and role."""
+    """One of amistate's functions, in ``owner``, with its own log group and role (which
+    may assume the target accounts' role, when presets list any: :mod:`.targets`)."""
     logs_of = log_group(owner, f"{construct_id}Logs")
-    role = lambda_role(owner, f"{construct_id}Role", logs_of)
+    fixed = targets.role_name(owner, construct_id)
+    role = lambda_role(owner, f"{construct_id}Role", logs_of, fixed)
     built = lambda_.Function(
         owner,
         construct_id,
@@ -85,6 +95,7 @@ def function(
         log_group=logs_of,
         tracing=lambda_.Tracing.ACTIVE if owner.settings.tracing else lambda_.Tracing.DISABLED,
     )
+    targets.grant_assume(owner, built)
     nag.acknowledge(
         built,
         "AwsSolutions-L1",

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from amistate.core.names import DEFAULT_PARAMETER_PREFIX, validate_preset
+from amistate.core.settings import DEFAULT_TARGET_ROLE
 
 from .settings import (
     DEFAULT_AMI_MAX_AGE_DAYS,
@@ -58,6 +59,9 @@ def load_settings(data: Mapping[str, Any]) -> AmiStateSettings:
         lifecycle=_load_lifecycle(top.get("imageLifecycle", Mapping)),
         history_limit=top.get("historyLimit", int),
         notifications=bool(top.get("notifications", bool)),
+        build_account=top.get("buildAccount", str),
+        target_role_name=top.get("targetRoleName", str) or DEFAULT_TARGET_ROLE,
+        distribution_role=top.get("distributionRole", bool) is not False,
     )
     top.no_unknown()
     validate(settings)
@@ -111,6 +115,9 @@ def _load_preset(item: object, where: str) -> PresetSpec:
         rollout_policy=fields.get("rolloutPolicy", str),
         soak_time=fields.get("soakTime", str),
         launch_template=bool(fields.get("launchTemplate", bool)),
+        target_accounts=_strings(
+            fields.get("targetAccounts", list) or [], f"{where}.targetAccounts"
+        ),
     )
     fields.no_unknown()
     if not spec.instance_types:

@@ -36,6 +36,17 @@ def _rollout(preset: PresetSpec) -> dict[str, str]:
     return {key: value for key, value in given.items() if value is not None}
 
 
+def _targets(preset: PresetSpec) -> dict[str, list[str]]:
+    """``TargetAccounts`` when the preset lists runner accounts (a list: the property takes one)."""
+    return {"TargetAccounts": list(preset.target_accounts)} if preset.target_accounts else {}
+
+
+def _copies(preset: PresetSpec) -> dict[str, list[str]]:
+    """``TargetAccountIds`` when the preset lists runner accounts: Image Builder copies the
+    AMI to each (their ``EC2ImageBuilderDistributionCrossAccountRole``: :mod:`.target_role`)."""
+    return {"TargetAccountIds": list(preset.target_accounts)} if preset.target_accounts else {}
+
+
 class PresetPipeline(Construct):
     """One preset: recipe, infrastructure, distribution, scheduled pipeline, custom resource."""
 
@@ -48,22 +59,7 @@ class PresetPipeline(Construct):
         tags = {"amistate:preset": preset.name}
         self.recipe = self._recipe(base, preset, tags)
         self.infrastructure = self._infrastructure(owner, base, preset, tags)
-        self.distribution = imagebuilder.CfnDistributionConfiguration(
-            self,
-            "Distribution",
-            name=base,
-            distributions=[
-                imagebuilder.CfnDistributionConfiguration.DistributionProperty(
-                    region=region,
-                    ami_distribution_configuration={
-                        "Name": f"{base}-{{{{ imagebuilder:buildDate }}}}",
-                        "AmiTags": tags,
-                    },
-                )
-                for region in (stack.region, *settings.extra_regions)
-            ],
-            tags=tags,
-        )
+        self.distribution = self._distribution(owner, base, preset, tags)
         self.pipeline = self._pipeline(owner, base, preset, tags)
         #: Every build of this preset: image build versions of its recipes, whatever
         #: their fingerprint (``image/<base>-<hash8>/<version>/<build>``).
@@ -89,6 +85,8 @@ class PresetPipeline(Construct):
                 # The plain AMI parameter, for launch templates (resolve:ssm:<name>).
                 **({"AmiParameter": preset.ami_parameter} if preset.ami_parameter else {}),
                 **_rollout(preset),
+                # The runners' accounts whose parameter amistate keeps too (.targets).
+                **_targets(preset),
             },
         )
         # The first build must not finish before anyone listens for its event.
@@ -98,6 +96,29 @@ class PresetPipeline(Construct):
         if preset.launch_template:
             self.launch_template = runner_launch_template(self, base, preset, tags)
             self.launch_template.node.add_dependency(self.resource)
+
+    def _distribution(
+        self, owner: AmiStatePipeline, base: str, preset: PresetSpec, tags: dict[str, str]
+    ) -> imagebuilder.CfnDistributionConfiguration:
+        """The AMI in the stack's region and each extra region, copied to each runner account."""
+        regions = (Stack.of(self).region, *owner.settings.extra_regions)
+        return imagebuilder.CfnDistributionConfiguration(
+            self,
+            "Distribution",
+            name=base,
+            distributions=[
+                imagebuilder.CfnDistributionConfiguration.DistributionProperty(
+                    region=region,
+                    ami_distribution_configuration={
+                        "Name": f"{base}-{{{{ imagebuilder:buildDate }}}}",
+                        "AmiTags": tags,
+                        **_copies(preset),
+                    },
+                )
+                for region in regions
+            ],
+            tags=tags,
+        )
 
     def _recipe(
         self, base: str, preset: PresetSpec, tags: dict[str, str]

@@ -18,7 +18,9 @@ from typing import Any
 from amistate.core import ami_parameter
 from amistate.core.names import DEFAULT_PARAMETER_PREFIX, validate_prefix
 from amistate.core.rollout import parse_rollout
-from amistate.core.settings import MAX_HISTORY
+from amistate.core.settings import DEFAULT_TARGET_ROLE, MAX_HISTORY, ROLE_NAME
+from amistate.errors import InvalidProperties
+from amistate.usecases.deploy.properties import ACCOUNT_ID, target_accounts
 
 #: Sundays 03:00 UTC. Image Builder cron has six fields, like EventBridge's.
 DEFAULT_SCHEDULE = "cron(0 3 ? * SUN *)"
@@ -105,6 +107,9 @@ class PresetSpec:
     #: A runner launch template on it (:mod:`.launch_templates`): deploy once the
     #: preset's first good build exists (EC2 checks the parameter exists).
     launch_template: bool = False
+    #: The runners' other accounts (12-digit IDs): the pipeline copies each AMI there and
+    #: amistate keeps this preset's parameter in each (``TargetAccounts``, :mod:`.targets`).
+    target_accounts: tuple[str, ...] = ()
 
     def config(self) -> dict[str, Any]:
         """The preset's configuration as stored in SSM (amistate adds ``amiId``)."""
@@ -167,6 +172,18 @@ class AmiStateSettings:
     #: Image Builder's SNS notifications into the state function's queue too
     #: (:mod:`.notifications`); the EventBridge rule stays either way.
     notifications: bool = False
+    #: The account the build stack is deployed in (required with ``target_accounts``):
+    #: the target roles trust its functions' roles, and no preset may target it.
+    build_account: str | None = None
+    #: The role amistate assumes in every target account (``AMISTATE_TARGET_ROLE``).
+    target_role_name: str = DEFAULT_TARGET_ROLE
+    #: The target stacks also create Image Builder's ``EC2ImageBuilderDistributionCrossAccountRole``
+    #: (False: the runners' accounts already have it).
+    distribution_role: bool = True
+
+    def target_accounts(self) -> tuple[str, ...]:
+        """Every account some preset targets, sorted."""
+        return tuple(sorted({a for p in self.presets for a in p.target_accounts}))
 
 
 def _check_rollouts(settings: AmiStateSettings) -> None:
@@ -242,6 +259,36 @@ def validate(settings: AmiStateSettings) -> None:
         if preset.schedule is not None:
             _check_schedule(f"presets[{preset.name}].schedule", preset.schedule)
     _check_ami_parameters(settings)
+    _check_target_accounts(settings)
+
+
+def _check_target_accounts(settings: AmiStateSettings) -> None:
+    """Each preset's ``targetAccounts`` as the custom resource checks them, none of them the
+    build account, which is then required; and the target role's name."""
+    build = settings.build_account
+    if build is not None and not ACCOUNT_ID.fullmatch(build):
+        raise SettingsError(f"buildAccount: {build!r} is not a 12-digit AWS account ID")
+    if not ROLE_NAME.fullmatch(settings.target_role_name):
+        raise SettingsError(
+            f"targetRoleName: {settings.target_role_name[:80]!r} is not an IAM role name "
+            "(1-64 characters of A-Z a-z 0-9 + = , . @ _ -)"
+        )
+    for index, preset in enumerate(settings.presets):
+        where = f"presets[{index}].targetAccounts"
+        try:
+            accounts = target_accounts(list(preset.target_accounts), where)
+        except InvalidProperties as exc:
+            raise SettingsError(str(exc)) from None
+        if accounts and build is None:
+            raise SettingsError(
+                f"buildAccount: required with {where} (the account of the build stack, "
+                "whose functions the target accounts' roles trust)"
+            )
+        if build in accounts:
+            raise SettingsError(
+                f"{where}: {build} is the build account (buildAccount); list only the "
+                "runners' other accounts"
+            )
 
 
 def _check_ami_parameters(settings: AmiStateSettings) -> None:

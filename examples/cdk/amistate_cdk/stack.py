@@ -16,6 +16,7 @@ from constructs import Construct
 from .construct import AmiStatePipeline, python_runtime
 from .loading import load_settings
 from .settings import AmiStateSettings, SettingsError, validate
+from .target_role import AmiStateTargetStack, target_stack_id
 
 
 class AmiStateStack(Stack):
@@ -208,12 +209,21 @@ def with_context(settings: AmiStateSettings, app: App) -> AmiStateSettings:
 
 
 def build_app(app: App, settings: AmiStateSettings, asset_dir: Path) -> AmiStateStack:
-    """Add the stack to ``app`` (named by the ``stackName`` context, default ``AmiState``).
+    """Add the stack to ``app`` (named by the ``stackName`` context, default ``AmiState``),
+    and one :class:`AmiStateTargetStack` per target account (``AmiStateTarget-<account>``).
 
     The context keys of :data:`CONTEXT_OVERRIDES` override ``settings``.
     """
-    name = app.node.try_get_context("stackName") or "AmiState"
-    return AmiStateStack(app, str(name), settings=with_context(settings, app), asset_dir=asset_dir)
+    name = str(app.node.try_get_context("stackName") or "AmiState")
+    settings = with_context(settings, app)
+    build = settings.build_account
+    for account in settings.target_accounts():
+        AmiStateTargetStack(
+            app, target_stack_id(account), settings=settings, deployment=name, account=account
+        )
+    # With target accounts the build account is known: cdk deploy then refuses other credentials.
+    env = Environment(account=build) if build is not None and settings.target_accounts() else None
+    return AmiStateStack(app, name, settings=settings, asset_dir=asset_dir, env=env)
 
 
 __all__ = [
