@@ -7,11 +7,14 @@ hold it to that.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+
+from amistate.core.in_use import LEGACY_KEY, InUseKeys
 
 from . import nag
 
@@ -147,6 +150,41 @@ def grant_parameters(
     _grant_secure_strings(owner, function, regions)
 
 
+def grant_in_use_tags(role: iam.IRole, keys: InUseKeys, regions: Sequence[str]) -> None:
+    """``ec2:CreateTags``/``DeleteTags`` on AMIs in ``regions``, for the deployment's in-use
+    ``keys`` only (removing also the legacy key): the reconciler's at home, the target role's
+    in a runners' account."""
+    stack = Stack.of(role)
+    amis = [
+        stack.format_arn(service="ec2", region=region, account="", resource="image/*")
+        for region in regions
+    ]
+    for sid, action, allowed in (
+        ("SetOwnInUseTags", "ec2:CreateTags", list(keys.owned)),
+        ("RemoveOwnInUseTags", "ec2:DeleteTags", [*keys.owned, LEGACY_KEY]),
+    ):
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid=sid,
+                actions=[action],
+                resources=amis,
+                conditions={
+                    "ForAllValues:StringEquals": {"aws:TagKeys": allowed},
+                    # DeleteTags without tag keys would delete every tag: refuse it.
+                    "Null": {"aws:TagKeys": "false"},
+                },
+            )
+        )
+    for arn in amis:
+        nag.acknowledge_wildcard(
+            role,
+            arn,
+            "The AMIs a preset needs are known only at run time; the statements allow "
+            f"only the deployment's tag keys ({', '.join(keys.owned)}; and removing the "
+            f"legacy {LEGACY_KEY}), aws:TagKeys never absent, on AMIs only.",
+        )
+
+
 def _parameter(stack: Stack, region: str, name: str) -> str:
     """The ARN of parameter ``name`` (without its leading slash) in ``region``."""
     return stack.format_arn(service="ssm", region=region, resource="parameter", resource_name=name)
@@ -199,6 +237,7 @@ __all__ = [
     "STATE_PARAMETER_ACTIONS",
     "STATE_TABLE_ACTIONS",
     "TAG_ACTIONS",
+    "grant_in_use_tags",
     "grant_parameters",
     "grant_table",
 ]

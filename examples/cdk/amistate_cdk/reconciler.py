@@ -15,8 +15,6 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 
-from amistate.core.in_use import LEGACY_KEY
-
 from . import functions, nag, permissions
 
 if TYPE_CHECKING:
@@ -92,7 +90,6 @@ def _grant_builds(owner: AmiStatePipeline, function: lambda_.Function) -> None:
 
 def _grant_in_use_tags(owner: AmiStatePipeline, function: lambda_.Function) -> None:
     """Which AMIs exist and carry the tags; this deployment's in-use tags on AMIs, no other."""
-    stack = Stack.of(owner)
     role = function.role
     assert role is not None
     function.add_to_role_policy(
@@ -105,35 +102,8 @@ def _grant_in_use_tags(owner: AmiStatePipeline, function: lambda_.Function) -> N
         "ec2:DescribeImages has no resource-level permissions; the reconciler reads "
         "whether the AMIs in SSM still exist and which carry its in-use tags.",
     )
-    amis = [
-        stack.format_arn(service="ec2", region=region, account="", resource="image/*")
-        for region in (stack.region, *owner.settings.extra_regions)
-    ]
-    keys = owner.in_use
-    for sid, action, allowed in (
-        ("SetOwnInUseTags", "ec2:CreateTags", list(keys.owned)),
-        ("RemoveOwnInUseTags", "ec2:DeleteTags", [*keys.owned, LEGACY_KEY]),
-    ):
-        function.add_to_role_policy(
-            iam.PolicyStatement(
-                sid=sid,
-                actions=[action],
-                resources=amis,
-                conditions={
-                    "ForAllValues:StringEquals": {"aws:TagKeys": allowed},
-                    # DeleteTags without tag keys would delete every tag: refuse it.
-                    "Null": {"aws:TagKeys": "false"},
-                },
-            )
-        )
-    for arn in amis:
-        nag.acknowledge_wildcard(
-            role,
-            arn,
-            "The AMIs a preset needs are known only at run time; the statements allow "
-            f"only this deployment's tag keys ({', '.join(keys.owned)}; and removing the "
-            f"legacy {LEGACY_KEY}), aws:TagKeys never absent, on AMIs only.",
-        )
+    regions = (Stack.of(owner).region, *owner.settings.extra_regions)
+    permissions.grant_in_use_tags(role, owner.in_use, regions)
 
 
 __all__ = ["RECONCILE_TIMEOUT", "reconcile_function", "reconcile_schedule"]

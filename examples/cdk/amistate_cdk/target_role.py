@@ -25,7 +25,7 @@ from aws_cdk import CfnOutput, Environment, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from amistate.core.in_use import LEGACY_KEY, InUseKeys
+from amistate.core.in_use import InUseKeys
 
 from . import nag, permissions, targets
 from .settings import AmiStateSettings, validate
@@ -114,7 +114,6 @@ class TargetAccountRole(Construct):
 
     def _grant_amis(self, settings: AmiStateSettings, keys: InUseKeys) -> None:
         """Which AMIs exist and carry the tags; the deployment's in-use tags on AMIs, no other."""
-        stack = Stack.of(self)
         self.role.add_to_policy(
             iam.PolicyStatement(
                 sid="DescribeAmis", actions=[permissions.DESCRIBE_IMAGES], resources=["*"]
@@ -130,33 +129,7 @@ class TargetAccountRole(Construct):
                 "the parameters are SecureStrings, to keep their key and tier on rewrite."
             )
         nag.acknowledge(self.role, "AwsSolutions-IAM5[Resource::*]", " ".join(reasons))
-        amis = [
-            stack.format_arn(service="ec2", region=region, account="", resource="image/*")
-            for region in self._regions(settings)
-        ]
-        for sid, action, allowed in (
-            ("SetOwnInUseTags", "ec2:CreateTags", list(keys.owned)),
-            ("RemoveOwnInUseTags", "ec2:DeleteTags", [*keys.owned, LEGACY_KEY]),
-        ):
-            self.role.add_to_policy(
-                iam.PolicyStatement(
-                    sid=sid,
-                    actions=[action],
-                    resources=amis,
-                    conditions={
-                        "ForAllValues:StringEquals": {"aws:TagKeys": allowed},
-                        "Null": {"aws:TagKeys": "false"},
-                    },
-                )
-            )
-        for arn in amis:
-            nag.acknowledge_wildcard(
-                self.role,
-                arn,
-                "The copies a preset needs are known only at run time; the statements allow "
-                f"only the build deployment's tag keys ({', '.join(keys.owned)}; and removing "
-                f"the legacy {LEGACY_KEY}), aws:TagKeys never absent, on AMIs only.",
-            )
+        permissions.grant_in_use_tags(self.role, keys, self._regions(settings))
 
 
 def _distribution_role(scope: Construct, build_account: str) -> iam.Role:
