@@ -118,11 +118,22 @@ def test_the_target_role_may_touch_only_its_presets_parameters_and_the_in_use_ta
         "ssm:GetParameters",
         "ssm:PutParameter",
     ]
-    listing = [p.name for p in settings.presets if account in p.target_accounts]
-    assert listing == (["linux-x64", "linux-arm64"] if stack == "Target" else ["linux-arm64"])
+    listing = [p for p in settings.presets if account in p.target_accounts]
+    names = [f"/spot-runner/configs/{p.name}" for p in listing]
+    # The plain AMI parameter is kept in target accounts too (by its exact name).
+    names += [p.ami_parameter for p in listing if p.ami_parameter]
+    expected = {
+        "Target": [
+            "/spot-runner/configs/linux-x64",
+            "/spot-runner/configs/linux-arm64",
+            "/spot-runner/amis/linux-x64",
+        ],
+        "TargetOther": ["/spot-runner/configs/linux-arm64"],
+    }
+    assert names == expected[stack]
     assert sorted(render(r) for r in parameters["Resource"]) == sorted(
-        f"arn:{P}:ssm:{region}:{account}:parameter/spot-runner/configs/{name}"
-        for name in listing
+        f"arn:{P}:ssm:{region}:{account}:parameter{name}"
+        for name in names
         for region in (REGION, EXTRA_REGION)
     )
     for sid, action in (("DescribeAmis", "ec2:DescribeImages"), ("DescribeSecureString", None)):

@@ -7,9 +7,10 @@ trusts the build account with a condition naming its three function roles
 whose principal is a role that does not exist yet (and pins an existing one by its
 unique ID, so a replaced role would silently lose access), while a condition on
 the principal's ARN can be deployed first, and lets in exactly the same roles.
-It may read and write the parameters of the presets that list this account, in
-the stack's region and each extra region, read which AMIs exist
-(``DescribeImages``), and set or remove the build deployment's in-use tags on
+It may read and write the parameters of the presets that list this account (and
+their plain AMI parameters), in the stack's region and each extra region, read
+which AMIs exist (``DescribeImages``: the reconcile run, and Parameter Store asks
+it of whoever writes an AMI parameter), and set or remove the build deployment's in-use tags on
 AMIs, no other tag.
 
 Image Builder copies the AMIs into the account through its own role there,
@@ -86,10 +87,12 @@ class TargetAccountRole(Construct):
         return (Stack.of(self).region, *settings.extra_regions)
 
     def _grant_parameters(self, settings: AmiStateSettings) -> None:
-        """The parameters of the presets that list this account, each by its name."""
+        """The parameters of the presets that list this account, each by its name: the JSON
+        one and, when the preset names one, its plain AMI parameter (kept there too)."""
         stack = Stack.of(self)
         prefix = settings.parameter_prefix.strip("/")
         names = [f"{prefix}/{p.name}" for p in self.presets]
+        names += [p.ami_parameter.lstrip("/") for p in self.presets if p.ami_parameter]
         self.role.add_to_policy(
             iam.PolicyStatement(
                 sid="PresetParameters",
@@ -121,7 +124,8 @@ class TargetAccountRole(Construct):
         )
         reasons = [
             "ec2:DescribeImages has no resource-level permissions; the reconcile run reads "
-            "whether this account's copies still exist and which carry the in-use tags."
+            "whether this account's copies still exist and which carry the in-use tags, and "
+            "Parameter Store requires it of whoever writes an aws:ec2:image parameter."
         ]
         if settings.secure_strings or settings.secure_string_key_arn is not None:
             reasons.append(
