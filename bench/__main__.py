@@ -45,6 +45,8 @@ class Sizes:
     core_events: int = 20_000
     core_repeats: int = 5
     cold_runs: int = 21
+    #: A first round of every kind, not counted, to warm the page cache (and .pyc).
+    cold_warmup: bool = True
     import_repeats: int = 5
     warm_events: int = 200
     scale_presets: int = 1_000
@@ -52,9 +54,24 @@ class Sizes:
     burst_presets: int = 100
     burst_window: float = 10.0
     reconcile_presets: int = 1_000
+    reconcile_backends: tuple[str, ...] = reconcile_scale.BACKENDS
 
 
-SMOKE = Sizes(300, 1, 1, 1, 4, 8, 4, 4, 1.0, 10)
+#: Each section's code once, as small as it runs (make test runs this: every second counts).
+SMOKE = Sizes(
+    core_events=300,
+    core_repeats=1,
+    cold_runs=1,
+    cold_warmup=False,
+    import_repeats=1,
+    warm_events=4,
+    scale_presets=8,
+    scale_threads=4,
+    burst_presets=2,
+    burst_window=1.0,
+    reconcile_presets=10,
+    reconcile_backends=("moto",),  # dynalite's start is the scale section's (bench.scale)
+)
 
 
 def run(sizes: Sizes, only: Sequence[str], report: Report) -> Report:
@@ -133,7 +150,7 @@ def _calls(report: Report, server: BenchServer, sizes: Sizes) -> None:
 
 
 def _cold(report: Report, server: BenchServer, sizes: Sizes) -> None:
-    text, result = cold.run(server, sizes.cold_runs, sizes.import_repeats)
+    text, result = cold.run(server, sizes.cold_runs, sizes.import_repeats, sizes.cold_warmup)
     report.section("2. Cold invocation (fresh interpreter per run)", text)
     report.figures["cold"] = {
         kind: {
@@ -242,7 +259,7 @@ def _storm(report: Report, server: BenchServer, sizes: Sizes) -> None:
 
 
 def _reconcile(report: Report, sizes: Sizes) -> None:
-    text, backends = reconcile_scale.run(sizes.reconcile_presets)
+    text, backends = reconcile_scale.run(sizes.reconcile_presets, sizes.reconcile_backends)
     report.section(
         f"7. The reconciler at scale: {sizes.reconcile_presets:,} presets, dynalite and moto",
         text,

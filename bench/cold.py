@@ -159,8 +159,10 @@ def measure(
     runs: int = 21,
     patched_path: str | None = None,
     note: str = "",
+    warmup: bool = True,
 ) -> ColdResult:
-    """``runs`` cold invocations of each kind, interleaved, after one warm-up round."""
+    """``runs`` cold invocations of each kind, interleaved, after one warm-up round (unless
+    ``warmup`` is False: the smoke run)."""
     env = child_env(server)
     kinds: list[tuple[str, Path | str, Path, dict[str, str]]] = [
         ("installed", sys.executable, AMISTATE_CHILD, env),
@@ -195,7 +197,7 @@ def measure(
     results: dict[str, list[Run]] = defaultdict(list)
     server.calls()
     shuffle = random.Random(16)
-    for n in range(runs + 1):  # n == 0 warms the page cache (and the dev venv's .pyc)
+    for n in range(0 if warmup else 1, runs + 1):  # n == 0 warms the page cache (and .pyc)
         order = list(kinds)
         shuffle.shuffle(order)
         for name, interpreter, script, variables in order:
@@ -521,12 +523,14 @@ def import_report(
     return "\n\n".join(sections), offenders
 
 
-def run(server: BenchServer, runs: int = 21, import_repeats: int = 5) -> tuple[str, ColdResult]:
+def run(
+    server: BenchServer, runs: int = 21, import_repeats: int = 5, warmup: bool = True
+) -> tuple[str, ColdResult]:
     from bench import proposed
 
     python = lambda_package.runtime_python()
     with lambda_package.packages() as packages, proposed.tree() as (path, note):
-        result = measure(server, packages, python, runs, path, note)
+        result = measure(server, packages, python, runs, path, note, warmup)
         imports, _offenders = import_report(server, packages, python, import_repeats)
     return render(result) + "\n\n" + imports, result
 

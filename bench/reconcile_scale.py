@@ -344,8 +344,10 @@ def render(results: list[BackendResult]) -> str:
     )
 
 
-def run(presets: int = 1000) -> tuple[str, list[BackendResult]]:
-    results = measure(presets)
+def run(
+    presets: int = 1000, backends: tuple[str, ...] = BACKENDS
+) -> tuple[str, list[BackendResult]]:
+    results = measure(presets, backends)
     return render(results), results
 
 

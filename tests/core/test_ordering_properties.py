@@ -196,9 +196,15 @@ def test_only_failures_leave_ssm_byte_for_byte_unchanged(
     assert world.record().status == "failed"
 
 
-def _all_interleavings(events: list[BuildEvent]) -> list[list[int]]:
-    """Every schedule of the executions, found by depth-first search over choices."""
-    found: list[list[int]] = []
+def _all_interleavings(events: list[BuildEvent]) -> list[tuple[list[int], World]]:
+    """Every schedule of the executions, each run to quiescence once.
+
+    Depth-first over choices: a replay follows its prefix, then takes the first
+    waiting execution at every later step down to quiescence, noting each step's
+    other choices; each of those is the prefix of one more replay. So every
+    schedule is replayed exactly once, and its world is the one checked.
+    """
+    found: list[tuple[list[int], World]] = []
 
     def explore(prefix: list[int]) -> None:
         world = make_world()
@@ -209,13 +215,18 @@ def _all_interleavings(events: list[BuildEvent]) -> list[list[int]]:
             scheduler.start(f"e{i}", functools.partial(service.handle, ev))
         for choice in prefix:
             scheduler.step(scheduler.waiting()[choice])
-        waiting = scheduler.waiting()
-        if not waiting:
-            found.append(prefix)
-            return
-        scheduler.abandon_all()  # this probe only looked; the replays below do the work
-        for choice in range(len(waiting)):
-            explore([*prefix, choice])
+        path, branches = list(prefix), []
+        while waiting := scheduler.waiting():
+            branches += [[*path, choice] for choice in range(1, len(waiting))]
+            path.append(0)
+            scheduler.step(waiting[0])
+        for execution in scheduler.executions:
+            if execution.error is not None:
+                raise execution.error
+            assert execution.state == "done", (path, execution)
+        found.append((path, world))
+        for branch in branches:
+            explore(branch)
 
     explore([])
     return found
@@ -223,10 +234,10 @@ def _all_interleavings(events: list[BuildEvent]) -> list[list[int]]:
 
 def test_every_interleaving_of_two_successes_converges() -> None:
     events = [event(1, minute=0), event(2, minute=1)]
-    schedules_ = _all_interleavings(events)
-    assert len(schedules_) >= 924  # C(12, 6): six port calls each, at least
-    for schedule in schedules_:
-        world = run(events, schedule, set()).world
+    runs = _all_interleavings(events)
+    assert len(runs) >= 924  # C(12, 6): six port calls each, at least
+    assert len({tuple(schedule) for schedule, _ in runs}) == len(runs)
+    for schedule, world in runs:
         record = world.record()
         value: dict[str, Any] | None = world.parameter_value()
         assert record.ami_id == expected_record(events)["ami_id"], schedule
