@@ -44,6 +44,7 @@ from bench import lambda_package
 from bench.common import at, eventbridge_event, median, table
 from bench.server import BenchServer
 from bench.world import World, environment, preset_ami, preset_build
+from tests.shims.test_cold_start import NOT_ON_THE_EVENTBRIDGE_PATH
 
 HERE = Path(__file__).resolve().parent
 AMISTATE_CHILD = HERE / "cold_amistate.py"
@@ -322,16 +323,9 @@ def render(result: ColdResult) -> str:
 # --- import time --------------------------------------------------------------------------
 
 _LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \| (\s*)(\S+)")
-#: amistate modules the event path (the state Lambda handling a build event) has no use for.
-NOT_EVENT_PATH = (
-    "amistate.usecases.deploy",
-    "amistate.cli",
-    "amistate.read",
-    "amistate.usecases.reconcile",
-    "amistate.demo",
-    "amistate.shims.custom_resource",
-    "amistate_adapters.memory",
-)
+#: Modules the event path (the state Lambda handling a build event) has no use for: the
+#: list tests/shims/test_cold_start.py holds the cold EventBridge success to.
+NOT_EVENT_PATH = NOT_ON_THE_EVENTBRIDGE_PATH
 
 
 @frozen

@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 
 from amistate.core.events import BuildEvent
 from amistate.core.parsing import parse_event, parse_invocation
+from amistate.core.parsing.eventbridge import well_formed
+from amistate.core.parsing.eventbridge_strict import parse_strict
 from amistate.core.rules import ordering_key
 from amistate.errors import MalformedEvent, is_permanent
 from amistate.testing import sns_envelope, sns_event, sqs_record
@@ -183,6 +185,89 @@ def test_any_corruption_raises_only_the_documented_error(path: list[int], value:
             parse_event(event)
         except MalformedEvent as exc:
             assert exc.path.startswith("$")  # noqa: PT017
+
+
+near_valid = st.sampled_from(
+    [
+        BUILD_3,
+        [BUILD_3],
+        [BUILD_3, "arn:x"],
+        [BUILD_2, BUILD_3],
+        "AVAILABLE",
+        "available",
+        {"status": "FAILED", "reason": "x" * 2000},
+        {"status": "AVAILABLE", "reason": 5},
+        "2024-01-18T17:50:56Z",
+        "2024-01-18T17:50:56",
+        "0001-01-01T00:00:00+01:00",
+        "aws.imagebuilder",
+        "EC2 Image Builder Image State Change",
+        None,
+        [],
+        {},
+    ]
+)
+
+
+#: Every field the EventBridge parser reads, as a path of keys.
+EVENTBRIDGE_FIELDS = [
+    ["source"],
+    ["detail-type"],
+    ["time"],
+    ["resources"],
+    ["resources", 0],
+    ["detail"],
+    ["detail", "state"],
+    ["detail", "state", "status"],
+    ["detail", "state", "reason"],
+]
+
+
+def _put(event: dict[str, Any], keys: list[Any], value: Any) -> dict[str, Any]:
+    changed = copy.deepcopy(event)
+    *parents, last = keys
+    node: Any = changed
+    for key in parents:
+        node = node[key]
+    node[last] = value
+    return changed
+
+
+@given(
+    st.sampled_from(EVENTBRIDGE_FIELDS),
+    st.lists(st.integers(0, 50), min_size=1, max_size=4),
+    json_values | near_valid,
+    st.booleans(),
+)
+def test_the_hand_read_eventbridge_event_is_what_the_strict_converter_reads(
+    field: list[Any], path: list[int], value: Any, anywhere: bool
+) -> None:
+    """The cold start reads a well-formed EventBridge event by hand (no cattrs): it accepts
+    only what the strict converter accepts, to the same value, and leaves the rest to it."""
+    for name in (
+        "eventbridge-image-state-change-available.json",
+        "eventbridge-image-state-change-failed.json",
+    ):
+        original = sample(name)
+        event = _corrupt(original, path, value) if anywhere else _put(original, field, value)
+        by_hand = well_formed(event)
+        try:
+            strict: BuildEvent | None = parse_strict(event)
+        except MalformedEvent:
+            strict = None
+        assert by_hand is None or by_hand == strict
+        if strict is not None:
+            assert parse_event(event) == strict
+
+
+def test_well_formed_eventbridge_events_are_read_by_hand() -> None:
+    for name in (
+        "eventbridge-image-state-change-available.json",
+        "eventbridge-image-state-change-failed.json",
+    ):
+        event = sample(name)
+        assert well_formed(event) == parse_strict(event) == parse_event(event)
+        assert well_formed(event) is not None
 
 
 # --- issue 12: order is a property of the build; only our AMIs --------------------------

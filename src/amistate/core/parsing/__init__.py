@@ -20,8 +20,10 @@ Anything else raises :class:`~amistate.errors.MalformedEvent` naming the field
 path; no bare KeyError/TypeError/IndexError escapes. One module per input
 shape (:mod:`.eventbridge`, :mod:`.sns`, :mod:`.sqs`), all on the strict
 converter of :mod:`.strict`; this module splits a Lambda invocation into records.
-The SNS and SQS modules are imported with the first record of their shape: a
-cold start on the EventBridge path does not pay for them.
+The SNS and SQS modules are imported with the first record of their shape, and
+the strict converter (with cattrs) with the first record that needs it: a
+well-formed EventBridge event is read by hand, so a cold start on the
+EventBridge path pays for none of them.
 """
 
 from __future__ import annotations
@@ -33,19 +35,25 @@ from attrs import frozen
 
 from amistate.core.events import BuildEvent
 from amistate.core.parsing.eventbridge import DETAIL_TYPE, EVENT_SOURCE, parse_eventbridge
-from amistate.core.parsing.strict import parse_date_created, parse_time
+from amistate.core.parsing.wire import parse_time
 from amistate.errors import MalformedEvent
 
 if TYPE_CHECKING:
     from amistate.core.parsing.sns import parse_image_notification
+    from amistate.core.parsing.strict import parse_date_created
 
 
 def __getattr__(name: str) -> Any:
-    """``parse_image_notification``, re-exported, imported on first use."""
+    """``parse_image_notification`` and ``parse_date_created``, re-exported, imported
+    on first use (with cattrs)."""
     if name == "parse_image_notification":
         from amistate.core.parsing import sns
 
         return sns.parse_image_notification
+    if name == "parse_date_created":
+        from amistate.core.parsing import strict
+
+        return strict.parse_date_created
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

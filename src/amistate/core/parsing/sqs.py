@@ -14,7 +14,7 @@ from typing import Any
 
 from amistate.core.events import BuildEvent
 from amistate.core.parsing.eventbridge import parse_eventbridge
-from amistate.core.parsing.strict import json_text
+from amistate.core.parsing.wire import json_text
 
 
 def parse_sqs_body(record: Mapping[str, Any], path: str) -> BuildEvent:

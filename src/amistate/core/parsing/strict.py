@@ -1,15 +1,17 @@
-"""The strict converter every input shape is parsed with, and the wire pieces shapes share.
+"""The strict converter every input shape is parsed with, and the validators shapes share.
 
 Strict: a number is never silently turned into a string, a list is never a
 string. Two converters with the same hooks accept exactly the same inputs:
 the fast one structures well-formed events; the detailed one (several times
 slower, built only on the first failure) names the offending field path.
+Imported with the first record that needs it: an SNS or SQS notification, or
+an EventBridge event that is not the one well-formed shape :mod:`.eventbridge`
+reads by hand. The hook-free wire values live in :mod:`.wire`.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -22,10 +24,8 @@ from cattrs.cols import is_sequence, list_structure_factory
 from cattrs.gen import make_dict_structure_fn, override
 
 from amistate.core.arns import BuildArn, is_pipeline_arn, parse_build_arn
+from amistate.core.parsing.wire import STATUS, json_text, parse_time, reason
 from amistate.errors import MalformedEvent
-
-_STATUS = re.compile(r"[A-Z_]{1,32}")
-_MAX_REASON = 1024
 
 T = TypeVar("T")
 
@@ -62,7 +62,7 @@ def pipeline(_: object, attribute: Any, value: str | None) -> None:
 class State:
     """``state`` of an EventBridge detail and of an Image object."""
 
-    status: str = field(validator=matches(_STATUS, "image status"))
+    status: str = field(validator=matches(STATUS, "image status"))
     reason: str | None = None
 
 
@@ -73,19 +73,6 @@ def _strict(kind: type[T]) -> Callable[[object, type], T]:
         return value
 
     return structure
-
-
-def parse_time(value: object, _: type | None = None) -> datetime:
-    """An ISO 8601 time with a zone, normalised to UTC."""
-    if not isinstance(value, str):
-        raise TypeError(f"expected an ISO 8601 string, got {type(value).__name__}")
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f"not an ISO 8601 time: {value[:64]!r}") from None
-    if parsed.tzinfo is None:
-        raise ValueError(f"time without a zone: {value[:64]!r}")
-    return parsed.astimezone(UTC)
 
 
 _MONTHS = {
@@ -205,16 +192,15 @@ def structure(data: object, kind: type[T], path: str) -> T:
         raise MalformedEvent(path or "$", str(exc)) from None
 
 
-def json_text(text: object, path: str) -> Any:
-    """The JSON document in ``text`` (a string), or MalformedEvent at ``path``."""
-    if not isinstance(text, str):
-        raise MalformedEvent(path, f"expected a JSON string, got {type(text).__name__}")
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        raise MalformedEvent(path, f"not valid JSON ({exc.__class__.__name__})") from None
-
-
-def reason(text: str | None) -> str | None:
-    """A failure reason, cut to a bounded length."""
-    return text[:_MAX_REASON] if text else None
+__all__ = [
+    "DATE_CREATED_FORMATS",
+    "FieldError",
+    "State",
+    "json_text",
+    "matches",
+    "parse_date_created",
+    "parse_time",
+    "pipeline",
+    "reason",
+    "structure",
+]
