@@ -17,6 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 REGION = "us-west-2"
 ACCOUNT = "111122223333"
+#: The target accounts of the accounts benchmarks (the first one, or all three).
+TARGET_ACCOUNTS = ("444455556666", "777788889999", "222233334444")
 T0 = datetime(2024, 1, 18, 17, 0, 0, tzinfo=UTC)
 CONFIG: dict[str, Any] = {
     "instanceTypes": ["c7i.large", "m7i.large"],

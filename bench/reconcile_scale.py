@@ -45,9 +45,9 @@ from typing import Any
 
 from attrs import define, field
 
-from bench.common import ACCOUNT, CONFIG, REGION, pipeline_arn, table
+from bench.common import ACCOUNT, CONFIG, REGION, TARGET_ACCOUNTS, pipeline_arn, table
 from bench.server import BenchServer
-from bench.world import FUNCTION_ARN, PREFIX, environment, preset_name
+from bench.world import FUNCTION_ARN, PREFIX, assumed_client, environment, preset_name
 
 TABLE = "amistate-reconcile"
 T0 = datetime(2024, 6, 3, 6, 0, tzinfo=UTC)
@@ -65,6 +65,8 @@ class RunResult:
     by_operation: Counter[str] = field(factory=Counter)
     changes: Counter[str] = field(factory=Counter)
     failed: int = 0
+    #: The calls the bench server saw (all but Image Builder's), by (account, operation).
+    by_account: Counter[tuple[str, str]] = field(factory=Counter)
 
     @property
     def per_preset(self) -> float:
@@ -77,6 +79,17 @@ class BackendResult:
     presets: int
     runs: list[RunResult] = field(factory=list)
     problems: list[str] = field(factory=list)
+    accounts: tuple[str, ...] = ()  # the target accounts every preset lists
+
+    @property
+    def label(self) -> str:
+        n = len(self.accounts)
+        return self.backend + (f", {n} target account{'s' if n > 1 else ''}" if n else "")
+
+    @property
+    def places(self) -> int:
+        """Parameters the presets have (in our account and each target account)."""
+        return self.presets * (1 + len(self.accounts))
 
     def run(self, name: str) -> RunResult:
         return next(r for r in self.runs if r.name == name)
@@ -136,19 +149,27 @@ def _patient(clients: Any) -> Iterator[None]:
 
 
 class Stage:
-    """One backend's world: presets, pipelines in the stand-in, AMIs in moto's EC2."""
+    """One backend's world: presets, pipelines in the stand-in, AMIs in moto's EC2 (with
+    ``accounts``: every preset lists them, each build has a copy in each, each holds
+    the preset's parameter)."""
 
-    def __init__(self, images: Any, presets: int) -> None:
+    def __init__(self, images: Any, presets: int, accounts: tuple[str, ...] = ()) -> None:
         from amistate_adapters import clients
 
         self.images = images
         self.presets = presets
-        self.ec2: Any = clients.client("ec2", REGION)  # type: ignore[call-overload]
-        self.latest: dict[int, str] = {}  # preset index -> the AMI of its newest build
+        self.accounts = accounts
+        self.ec2: dict[str | None, Any] = {None: clients.client("ec2", REGION)}  # type: ignore[call-overload]
+        self.ssm: dict[str | None, Any] = {None: clients.client("ssm", REGION)}
+        for account in accounts:
+            self.ec2[account] = assumed_client("ec2", account)
+            self.ssm[account] = assumed_client("ssm", account)
+        #: (preset index, account or None) -> the AMI of its newest build there.
+        self.latest: dict[tuple[int, str | None], str] = {}
         self.builds: dict[int, int] = {}  # preset index -> builds so far
 
-    def register_ami(self, index: int, build: int) -> str:
-        image = self.ec2.register_image(
+    def register_ami(self, index: int, build: int, account: str | None = None) -> str:
+        image = self.ec2[account].register_image(
             Name=f"spot-runner {preset_name(index)} 1.0.0 {build}",
             RootDeviceName="/dev/xvda",
             BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}],
@@ -159,13 +180,16 @@ class Stage:
     def lose_a_build(self, index: int) -> None:
         """A new successful build of the preset's pipeline whose event is never delivered."""
         build = self.builds.get(index, 0) + 1
-        ami = self.register_ami(index, build)
+        amis = {a: self.register_ami(index, build, a) for a in (None, *self.accounts)}
         created = T0 + timedelta(days=build - 1, seconds=index)
         arn = self.images.new_build(pipeline_arn(preset_name(index)), created)
         finished = created + timedelta(minutes=40)
-        self.images.finish(arn, "AVAILABLE", {REGION: ami}, finished=finished, deliver=False)
+        copies = {a: {REGION: amis[a]} for a in self.accounts}
+        self.images.finish(
+            arn, "AVAILABLE", {REGION: amis[None]}, finished=finished, deliver=False, copies=copies
+        )
         self.builds[index] = build
-        self.latest[index] = ami
+        self.latest.update({(index, a): ami for a, ami in amis.items()})
 
     def add_preset(self, index: int) -> None:
         """Registered as a deploy does (record, mapping, parameter), first build lost."""
@@ -178,9 +202,11 @@ class Stage:
         name = preset_name(index)
         dynamodb = clients.client("dynamodb", REGION)
         DynamoStateStore(TABLE, dynamodb).create_initial(name, T0)
-        DynamoPresetCatalog(TABLE, dynamodb).register(Preset(name, pipeline_arn(name), CONFIG))
-        store = SsmParameterStore(clients.client("ssm", REGION), REGION)
-        store.put(f"{PREFIX}/{name}", _json({**CONFIG, "amiId": "ami-0ffffffffffffffff"}), None)
+        preset = Preset(name, pipeline_arn(name), CONFIG, target_accounts=self.accounts)
+        DynamoPresetCatalog(TABLE, dynamodb).register(preset)
+        value = _json({**CONFIG, "amiId": "ami-0ffffffffffffffff"})
+        # Ours only: the first run creates each target account's (as it would update it).
+        SsmParameterStore(self.ssm[None], REGION).put(f"{PREFIX}/{name}", value, None)
         self.lose_a_build(index)
 
 
@@ -191,13 +217,20 @@ def _json(value: Any) -> str:
 
 
 def _measure(
-    name: str, presets: int, reconcile: Callable[[], Any], calls: Any, ops: Operations
+    name: str,
+    presets: int,
+    reconcile: Callable[[], Any],
+    calls: Any,
+    ops: Operations,
+    server: BenchServer,
 ) -> tuple[RunResult, Any]:
     ops.take()
+    server.calls()
     before = calls.value
     started = time.perf_counter()
     report = reconcile()
     seconds = time.perf_counter() - started
+    seen = Counter((account, call) for call, account in server.account_calls())
     result = RunResult(
         name=name,
         presets=presets,
@@ -206,19 +239,23 @@ def _measure(
         by_operation=ops.take(),
         changes=Counter({k: v for k, v in report.counts().items() if v}),
         failed=len(report.failed),
+        by_account=seen,
     )
     return result, report
 
 
-def measure_backend(backend: str, presets: int, dynamodb_url: str | None) -> BackendResult:
-    """Set up ``presets`` on a fresh bench server (and dynalite), then the four runs."""
+def measure_backend(
+    backend: str, presets: int, dynamodb_url: str | None, accounts: tuple[str, ...] = ()
+) -> BackendResult:
+    """Set up ``presets`` (listing ``accounts``) on a fresh bench server (and dynalite),
+    then the four runs."""
     from amistate_adapters import clients
 
     from amistate.shims import runtime
     from amistate.testing.standin import ImageBuilderStandIn
     from amistate.testing.world import create_table
 
-    out = BackendResult(backend, presets)
+    out = BackendResult(backend, presets, accounts=accounts)
     with BenchServer() as server, ImageBuilderStandIn() as images:
         services = {"EC2": server.url, "IMAGEBUILDER": images.url}
         if dynamodb_url is not None:
@@ -226,7 +263,7 @@ def measure_backend(backend: str, presets: int, dynamodb_url: str | None) -> Bac
         env = {**server.env(services), "AMISTATE_TABLE": TABLE}
         with environment(env), _quiet(), _patient(clients):
             create_table(clients.client("dynamodb", REGION), TABLE)
-            stage = Stage(images, presets)
+            stage = Stage(images, presets, accounts)
             indices = range(1, presets + 1)
             with ThreadPoolExecutor(max_workers=4) as pool:
                 list(pool.map(stage.add_preset, indices))
@@ -235,9 +272,10 @@ def measure_backend(backend: str, presets: int, dynamodb_url: str | None) -> Bac
             ops = Operations()
             for service in ("dynamodb", "ssm", "imagebuilder", "ec2"):
                 ops.watch(clients.client(service, REGION))  # type: ignore[call-overload]
+            _watch_accounts(rt, ops)
 
             def run(name: str) -> Any:
-                result, report = _measure(name, presets, reconciler.run, rt.calls, ops)
+                result, report = _measure(name, presets, reconciler.run, rt.calls, ops, server)
                 out.runs.append(result)
                 if report.failed:
                     out.problems.append(f"reconcile {backend} {name}: failed {report.failed}")
@@ -250,8 +288,22 @@ def measure_backend(backend: str, presets: int, dynamodb_url: str | None) -> Bac
                 stage.lose_a_build(index)
             _check_fed(out, "10% repair", run("10% repair"), lost)
             _check_quiet(out, "no change, after the repair", run("no change, after the repair"))
-            _check_parameters(out, stage, clients.client("ssm", REGION))
+            _check_parameters(out, stage)
     return out
+
+
+def _watch_accounts(rt: Any, ops: Operations) -> None:
+    """Count the target accounts' clients (made on first use, STS's too) by operation."""
+    accounts = rt.ports.accounts
+    counted = getattr(accounts, "watch", None)
+    if counted is None:
+        return
+
+    def watch(client: Any) -> None:
+        counted(client)
+        ops.watch(client)
+
+    accounts.watch = watch
 
 
 def _check_fed(out: BackendResult, name: str, report: Any, expected: set[int]) -> None:
@@ -271,22 +323,33 @@ def _check_quiet(out: BackendResult, name: str, report: Any) -> None:
         out.problems.append(f"reconcile {out.backend} {name}: plan not empty: {dict(kinds)}")
 
 
-def _check_parameters(out: BackendResult, stage: Stage, ssm: Any) -> None:
+def _check_parameters(out: BackendResult, stage: Stage) -> None:
+    """Every parameter (in each account) holds its preset's newest AMI there."""
     import json
 
     names = [f"{PREFIX}/{preset_name(i)}" for i in range(1, stage.presets + 1)]
     wrong = 0
-    for start in range(0, len(names), 10):
-        found = ssm.get_parameters(Names=names[start : start + 10])["Parameters"]
-        for parameter in found:
-            index = int(parameter["Name"].rpartition("-")[2])
-            if json.loads(parameter["Value"]).get("amiId") != stage.latest[index]:
-                wrong += 1
+    for account, ssm in stage.ssm.items():
+        for start in range(0, len(names), 10):
+            asked = names[start : start + 10]
+            found = ssm.get_parameters(Names=asked)["Parameters"]
+            wrong += len(asked) - len(found)  # missing
+            for parameter in found:
+                index = int(parameter["Name"].rpartition("-")[2])
+                held = json.loads(parameter["Value"]).get("amiId")
+                wrong += held != stage.latest[(index, account)]
     if wrong:
-        out.problems.append(f"reconcile {out.backend}: {wrong} parameters without their newest AMI")
+        out.problems.append(f"reconcile {out.label}: {wrong} parameters without their newest AMI")
 
 
-def measure(presets: int = 1000, backends: tuple[str, ...] = BACKENDS) -> list[BackendResult]:
+def measure(
+    presets: int = 1000,
+    backends: tuple[str, ...] = BACKENDS,
+    account_presets: int = 0,
+    accounts: tuple[str, ...] = TARGET_ACCOUNTS,
+) -> list[BackendResult]:
+    """Each backend with ``presets``; then, with ``account_presets``, that many presets
+    listing ``accounts`` on moto (the accounts are moto's: one server holds them all)."""
     from bench.scale import dynalite
 
     results = []
@@ -296,6 +359,8 @@ def measure(presets: int = 1000, backends: tuple[str, ...] = BACKENDS) -> list[B
                 results.append(measure_backend(backend, presets, url))
         else:
             results.append(measure_backend(backend, presets, None))
+    if account_presets:
+        results.append(measure_backend("moto", account_presets, None, accounts))
     return results
 
 
@@ -310,11 +375,12 @@ def render(results: list[BackendResult]) -> str:
             changes = ", ".join(f"{k} {v}" for k, v in sorted(run.changes.items())) or "none"
             rows.append(
                 (
-                    result.backend,
+                    result.label,
                     run.name,
                     f"{run.presets:,}",
                     f"{run.calls:,}",
                     f"**{run.per_preset:.2f}**",
+                    f"{run.calls / result.places:.2f}",
                     f"{run.seconds:.1f}",
                     f"{1000 * run.seconds / run.presets:.1f}",
                     changes,
@@ -327,27 +393,61 @@ def render(results: list[BackendResult]) -> str:
         "presets",
         "AWS calls",
         "calls per preset",
+        "per preset and account",
         "wall s",
         "ms per preset",
         "changes made",
         "calls by operation",
     ]
-    presets = results[0].presets if results else 0
-    return (
-        f"{presets:,} presets, one pipeline each, one region; SSM and EC2 on moto's server (a "
+    text = (
+        "One pipeline per preset, one region; SSM and EC2 on moto's server (a "
         "fresh process per backend), Image Builder on the stand-in, DynamoDB as named. Calls "
         "counted by botocore `before-call` on the reconciler's clients (what the reconcile "
         "Lambda logs as `awsCalls`). Runs in order on the same world: every first build lost "
         f"(first run), nothing new, one preset in {REPAIR_SHARE} with a lost build, nothing "
-        f"new again. Budget for a run that changes nothing: ≤ {BUDGET} calls per preset.\n\n"
-        + table(headers, rows)
+        f"new again. Budget for a run that changes nothing: ≤ {BUDGET} calls per preset (with "
+        "target accounts: per preset and account, ours included).\n\n" + table(headers, rows)
+    )
+    with_accounts = [r for r in results if r.accounts]
+    if with_accounts:
+        text += "\n\n" + render_accounts(with_accounts)
+    return text
+
+
+def render_accounts(results: list[BackendResult]) -> str:
+    """Where the calls of the runs with target accounts go, by account (the bench server's
+    count: every call but Image Builder's, which are ours)."""
+    rows = []
+    for result in results:
+        for run in result.runs:
+            for account in (ACCOUNT, *result.accounts):
+                ops = Counter(
+                    {op: n for (where, op), n in run.by_account.items() if where == account}
+                )
+                if account == ACCOUNT:
+                    ops.update({k: v for k, v in run.by_operation.items() if "imagebuilder" in k})
+                rows.append(
+                    (
+                        result.label,
+                        run.name,
+                        "ours" if account == ACCOUNT else account,
+                        f"{sum(ops.values()):,}",
+                        f"{sum(ops.values()) / run.presets:.2f}",
+                        _short(ops),
+                    )
+                )
+    return (
+        f"With target accounts, by account ({len(results[0].accounts)} accounts listed by "
+        f"every one of {results[0].presets:,} presets; each reached through STS `AssumeRole`, "
+        "counted in our account; moto keeps the accounts apart):\n\n"
+        + table(["DynamoDB", "run", "account", "calls", "per preset", "calls by operation"], rows)
     )
 
 
 def run(
-    presets: int = 1000, backends: tuple[str, ...] = BACKENDS
+    presets: int = 1000, backends: tuple[str, ...] = BACKENDS, account_presets: int = 0
 ) -> tuple[str, list[BackendResult]]:
-    results = measure(presets, backends)
+    results = measure(presets, backends, account_presets)
     return render(results), results
 
 

@@ -14,7 +14,7 @@ import logging
 import os
 import threading
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -86,6 +86,24 @@ def environment(values: Mapping[str, str]) -> Iterator[None]:
         runtime.reset()
 
 
+def assumed_client(service: str, account: str) -> Any:
+    """A client of ``service`` acting in ``account`` through amistate's role there, as
+    amistate reaches it (STS ``AssumeRole`` at the environment's endpoint)."""
+    import boto3.session
+
+    from amistate.core.settings import DEFAULT_TARGET_ROLE
+
+    sts = boto3.session.Session().client("sts", region_name=REGION)
+    role = f"arn:aws:iam::{account}:role/{DEFAULT_TARGET_ROLE}"
+    keys = sts.assume_role(RoleArn=role, RoleSessionName="bench")["Credentials"]
+    return boto3.session.Session(
+        aws_access_key_id=keys["AccessKeyId"],
+        aws_secret_access_key=keys["SecretAccessKey"],
+        aws_session_token=keys["SessionToken"],
+        region_name=REGION,
+    ).client(service)  # type: ignore[call-overload]
+
+
 class Decisions(logging.Handler):
     """Collects the handler's one JSON line per record (decision, awsCalls)."""
 
@@ -136,6 +154,7 @@ class World:
             imagebuilder=session.client("imagebuilder", region_name=REGION),
             prefix=BASELINE_PREFIX,
         )
+        self._clients: dict[tuple[str, str], Any] = {}
         self.decisions = Decisions()
         logger = logging.getLogger("amistate")
         logger.addHandler(self.decisions)
@@ -150,8 +169,10 @@ class World:
         create_table(self.dynamodb, self.table)
         create_table(self.dynamodb, self.baseline_table)
 
-    def add_preset(self, index: int, parameter: bool = True) -> None:
-        """Register preset ``index`` as a deploy would (for both), with its SSM parameter."""
+    def add_preset(self, index: int, parameter: bool = True, accounts: Sequence[str] = ()) -> None:
+        """Register preset ``index`` as a deploy would (for both), with its SSM parameter;
+        with ``accounts``, amistate's preset has those target accounts, each already
+        holding its parameter (the runners there read it: the previous AMI)."""
         from amistate_adapters.dynamodb import DynamoPresetCatalog, DynamoStateStore
         from amistate_adapters.ssm import SsmParameterStore
 
@@ -163,13 +184,25 @@ class World:
         catalog = DynamoPresetCatalog(self.table, self.dynamodb)
         # What PresetDeployer.create does, without starting a build.
         states.create_initial(name, _now())
-        catalog.register(Preset(name, pipeline, dict(CONFIG)))
+        catalog.register(Preset(name, pipeline, dict(CONFIG), target_accounts=tuple(accounts)))
         self.baseline.presets[pipeline] = name
         if parameter:
             value = json.dumps({**CONFIG, "amiId": PREVIOUS_AMI})
             store = SsmParameterStore(self.ssm, REGION)
             store.put(f"{PREFIX}/{name}", value, None)
             store.put(f"{BASELINE_PREFIX}/{name}", value, None)
+            for account in accounts:
+                SsmParameterStore(self.client("ssm", account), REGION).put(
+                    f"{PREFIX}/{name}", value, None
+                )
+
+    def client(self, service: str, account: str) -> Any:
+        """A client acting in ``account`` through its role (moto keeps the account apart),
+        as amistate reaches it; made once per service and account."""
+        found = self._clients.get((service, account))
+        if found is None:
+            found = self._clients[(service, account)] = assumed_client(service, account)
+        return found
 
     # --- running events ------------------------------------------------------------
 
@@ -196,8 +229,11 @@ class World:
         ).get("Item", {})
         return item
 
-    def parameter(self, index: int, prefix: str = PREFIX) -> dict[str, Any]:
-        value = self.ssm.get_parameter(Name=f"{prefix}/{preset_name(index)}")["Parameter"]
+    def parameter(
+        self, index: int, prefix: str = PREFIX, account: str | None = None
+    ) -> dict[str, Any]:
+        ssm = self.ssm if account is None else self.client("ssm", account)
+        value = ssm.get_parameter(Name=f"{prefix}/{preset_name(index)}")["Parameter"]
         parsed: dict[str, Any] = json.loads(value["Value"])
         return parsed
 

@@ -63,6 +63,13 @@ def test_bench_runs_end_to_end_at_smoke_sizes(tmp_path: Path) -> None:
     assert f"| {shipped} | 2/2 |" in text
     assert "| after: SQS queue, maximum concurrency 2, batches, paced writes | 2/2 |" in text
     assert "performance-storm.svg" in text
-    # Smoke sizes: the reconciler on moto's DynamoDB only (dynalite starts in the scale section).
-    assert "| moto | no change | 10 |" in text
-    assert "| moto | 10% repair | 10 |" in text
+    # Smoke sizes: the reconciler's world with target accounts only (on moto).
+    assert "| moto, 3 target accounts | no change | 10 |" in text
+    assert "| moto, 3 target accounts | 10% repair | 10 |" in text
+    # Target accounts: calls per success with 1 and 3 (cold: one AssumeRole per account).
+    assert "### 1b. AWS calls per success with target accounts" in text
+    assert "| 3 | cold | 15 |" in text
+    names = {b["name"]: b["verdict"] for b in figures["budgets"]}
+    assert "calls: success via EventBridge, 3 target accounts, cold" in names
+    quiet = "reconciler, no-change run on moto, 3 target accounts: AWS calls per preset and account"
+    assert quiet in names
