@@ -149,6 +149,12 @@ class MemoryStateStore:
             self.table.records[preset] = new
             return new
 
+    def set_behind(self, preset: str, behind: Mapping[str, str]) -> None:
+        with self.table.lock:
+            current = self.table.records.get(preset)
+            if current is not None:
+                self.table.records[preset] = evolve(current, behind=dict(behind))
+
     def get(self, preset: str) -> AmiState | None:
         with self.table.lock:
             return self.table.records.get(preset)

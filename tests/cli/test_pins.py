@@ -42,7 +42,7 @@ def test_history_lists_builds_newest_first_with_failures(op: Operator, reader: N
     b3, ami3 = op.build("linux-x64", 3)
 
     document = op.json("history", "linux-x64")
-    assert list(document) == ["preset", "builds"]
+    assert list(document) == ["preset", "accountsBehind", "builds"]
     assert document["preset"] == "linux-x64"
     builds = document["builds"]
     assert [b["buildId"] for b in builds] == [b3, b2, b1]

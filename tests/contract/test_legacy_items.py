@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from amistate_adapters.dynamodb import DynamoPresetCatalog, DynamoStateStore
+from attrs import evolve
 
 from amistate.core.amis import Amis
 from amistate.core.builds import TrimBasis
@@ -61,6 +62,16 @@ LEGACY = AmiState(
 def test_a_legacy_record_reads_with_defaults(table: Table) -> None:
     seed_legacy_record(table)
     assert DynamoStateStore(table.name, table.client).get("p") == LEGACY
+    assert LEGACY.behind == {}  # written before accountsBehind: no account is behind
+
+
+def test_accounts_behind_are_recorded_on_a_legacy_record(table: Table) -> None:
+    seed_legacy_record(table)
+    states = DynamoStateStore(table.name, table.client)
+    states.set_behind("p", {"444455556666": "444455556666: no copy in us-west-2"})
+    assert states.get("p") == evolve(
+        LEGACY, behind={"444455556666": "444455556666: no copy in us-west-2"}
+    )
 
 
 def test_apply_on_a_legacy_record_creates_the_history(table: Table) -> None:

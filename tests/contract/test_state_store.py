@@ -227,3 +227,22 @@ def test_get_many_is_get_for_each_and_leaves_out_the_missing(table_ports: TableP
     assert all(found[name] == states.get(name) for name in names)
     assert found["p104"].ami_id == transition(1).ami_id
     assert states.get_many([]) == {}
+
+
+def test_set_behind_replaces_the_accounts_behind_and_never_makes_a_record(
+    table_ports: TablePorts,
+) -> None:
+    states = table_ports.states
+    states.set_behind("nobody", {TARGET: "denied"})
+    assert states.get("nobody") is None
+    record = applied(states.apply("p", transition(1)))
+    assert record.behind == {}
+    why = f"account {TARGET}: access denied through role r (AssumeRole: AccessDenied)"
+    states.set_behind("p", {TARGET: why, "777788889999": "777788889999: no copy in us-west-2"})
+    assert states.get("p") == evolve(
+        record, behind={TARGET: why, "777788889999": "777788889999: no copy in us-west-2"}
+    )
+    states.set_behind("p", {TARGET: why})
+    assert states.get("p") == evolve(record, behind={TARGET: why})
+    states.set_behind("p", {})  # healed
+    assert states.get("p") == record

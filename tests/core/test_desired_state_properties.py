@@ -24,6 +24,20 @@ CloudFormation retry. At quiescence, whatever the interleaving:
   second plans nothing; an unpinned record's AMI is then the newest good
   build whole in both regions (every newer good build lost an AMI, to a
   deregistration that raced the rest), or a problem says none is left.
+
+Both presets list a target account (``LISTED``; ``small`` also ``DENIED``, whose
+role is refused until the final runs) through the in-memory accounts twin.
+Builds copy their AMIs to some accounts (not every build to ``LISTED``; every
+build to ``UNLISTED``, which no preset lists), and a copy may vanish there. At
+quiescence, and again after the final runs (``DENIED`` healed by then):
+
+* each reachable listed account's parameter holds that account's copy of the
+  live (or pinned) build with the record's Config, or, when that build has no
+  copy there, stays on a copy it held before;
+* a denied account and an unlisted one were never written;
+* a build newer than the one held is not whole: an AMI of ours or a copy in a
+  listed account lost, or no copy in one;
+* the record names as behind exactly the accounts the live build has no copy for.
 """
 
 from __future__ import annotations
@@ -34,6 +48,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from amistate_adapters.memory import memory_ports
+from amistate_adapters.memory_accounts import MemoryAccounts
 from amistate_adapters.memory_inventory import (
     MemoryImage,
     MemoryMachineImages,
@@ -45,7 +60,7 @@ from hypothesis import strategies as st
 
 from amistate.core import rules
 from amistate.core.ami_parameter import AMI_DATA_TYPE
-from amistate.core.amis import NO_AMIS, Amis
+from amistate.core.amis import NO_AMIS, Amis, Place
 from amistate.core.desired import desired_value, parameter_value
 from amistate.core.events import BuildEvent
 from amistate.core.settings import Settings
@@ -73,6 +88,10 @@ CONFIGS: tuple[dict[str, Any], ...] = (
 )
 AMI_PARAMETER = "/spot-runner/amis/small"
 FOREIGN = {"maxRunners": 5}  # a key nobody configured: it must survive every write
+LISTED = "444455556666"  # both presets list it; builds 3 and 6 have no copy there
+DENIED = "777788889999"  # ``small`` lists it; its role is refused until the final runs
+UNLISTED = "999900001111"  # every build is copied there; no preset lists it
+ACCOUNTS = (LISTED, DENIED, UNLISTED)
 
 
 def build_arn(n: int) -> str:
@@ -83,14 +102,40 @@ def ami(n: int, region: str = REGION) -> str:
     return f"ami-{n + (100 if region == EU else 0):017x}"
 
 
+def copy(n: int, region: str, account: str) -> str:
+    """Build ``n``'s copy in ``account``."""
+    return f"ami-{n + (100 if region == EU else 0):09x}{account[:8]}"
+
+
+def copied_to(n: int) -> tuple[str, ...]:
+    return tuple(a for a in ACCOUNTS if a != LISTED or n % 3)
+
+
 def summary(n: int, good: bool) -> BuildSummary:
     # Builds overlap: build n starts at n*10 minutes and may finish after n+1.
+    copies = {a: {r: copy(n, r, a) for r in REGIONS} for a in copied_to(n)}
     return BuildSummary(
         arn=build_arn(n),
         status="AVAILABLE" if good else "FAILED",
         created=T0 + timedelta(minutes=10 * n),
-        amis=Amis.of({r: ami(n, r) for r in REGIONS}) if good else NO_AMIS,
+        amis=Amis.of({r: ami(n, r) for r in REGIONS}, copies=copies) if good else NO_AMIS,
     )
+
+
+class GatedAccounts:
+    """The accounts twin whose stores' calls pass the scheduler's gate."""
+
+    def __init__(self, scheduler: Scheduler, accounts: MemoryAccounts) -> None:
+        self.scheduler = scheduler
+        self.accounts = accounts
+
+    def parameters(self, account: str, region: str) -> Any:
+        store = self.accounts.parameters(account, region)
+        return Gated(self.scheduler, f"account-ssm[{account}/{region}]", store)
+
+    def machines(self, account: str, region: str) -> Any:
+        machine = self.accounts.machines(account, region)
+        return Gated(self.scheduler, f"account-ec2[{account}/{region}]", machine)
 
 
 @define
@@ -99,6 +144,7 @@ class World:
     pipelines: MemoryPipelineImages
     configs: dict[str, int]  # preset -> index of its deployed config
     machines: dict[str, MemoryMachineImages]  # EC2, by region
+    accounts: MemoryAccounts
     ssm: Any = None  # the gated parameter store, as the other tool writes it
 
     def runtime(self, scheduler: Scheduler) -> Any:
@@ -109,6 +155,7 @@ class World:
             images=p.images,
             starter=p.starter,
             parameters={r: Gated(scheduler, f"ssm[{r}]", s) for r, s in p.parameters.items()},
+            accounts=GatedAccounts(scheduler, self.accounts),
         )
         self.ssm = gated.parameters[REGION]
         machines = {r: Gated(scheduler, f"ec2[{r}]", m) for r, m in self.machines.items()}
@@ -129,11 +176,14 @@ def props(preset: str, config: int) -> PresetProperties:
         config=CONFIGS[config],
         start_build=False,
         ami_parameter=AMI_PARAMETER if preset == "small" else None,
+        target_accounts=(LISTED, DENIED) if preset == "small" else (LISTED,),
     )
 
 
 def make_world(builds: list[BuildSummary]) -> World:
-    ports = memory_ports(REGIONS)
+    accounts = MemoryAccounts()
+    accounts.denied.add(DENIED)
+    ports = evolve(memory_ports(REGIONS), accounts=accounts)
     pipelines = MemoryPipelineImages()
     for build in builds:
         pipelines.add(PIPELINE, build.arn, build.status, build.created, build.amis)
@@ -141,7 +191,14 @@ def make_world(builds: list[BuildSummary]) -> World:
     for region, images in machines.items():
         for n in range(1, 7):
             images.images[ami(n, region)] = MemoryImage(owner=ACCOUNT)
-    world = World(ports, pipelines, {}, machines)
+    for account in ACCOUNTS:
+        for region in REGIONS:
+            there = accounts.images.setdefault(
+                (account, region), MemoryMachineImages(region, account)
+            )
+            for n in range(1, 7):
+                there.images[copy(n, region, account)] = MemoryImage(owner=account)
+    world = World(ports, pipelines, {}, machines, accounts)
     rt = from_ports(SETTINGS, ports)
     for preset in PRESETS:
         rt.deployer.create(props(preset, 0), token=f"create-{preset}")
@@ -162,6 +219,7 @@ actions = st.one_of(
     st.tuples(st.just("reconcile"), st.just(0)),
     st.tuples(st.just("foreign"), st.integers(0, 3)),
     st.tuples(st.just("vanish"), st.integers(2, 11)),  # build n // 2, region n % 2
+    st.tuples(st.just("vanish-copy"), st.integers(2, 11)),  # LISTED's copy, alike
 )
 
 
@@ -202,6 +260,10 @@ def perform(rt: Any, world: World, action: Action, builds: list[BuildSummary]) -
     if kind == "vanish":  # a person or a lifecycle policy deregisters an AMI (a gated call)
         machine = rt.reconciler.machines[REGIONS[n % 2]]
         return lambda: machine.deregister(ami(n // 2, machine.region))
+    if kind == "vanish-copy":  # the same in the listed account, of its copy
+        region = REGIONS[n % 2]
+        there = rt.converger.accounts.machines(LISTED, region)
+        return lambda: there.deregister(copy(n // 2, region, LISTED))
 
     def pin_op() -> Any:
         try:
@@ -246,8 +308,8 @@ def test_parameters_equal_their_desired_value_at_quiescence(
     drawn = [a for a in drawn if not a[0].startswith(("deploy-", "foreign"))]
     drawn += list(dict(deploys).items()) + theirs
     # An AMI is deregistered once.
-    gone = list(dict.fromkeys(a for a in drawn if a[0] == "vanish"))
-    drawn = gone + [a for a in drawn if a[0] != "vanish"]
+    gone = list(dict.fromkeys(a for a in drawn if a[0].startswith("vanish")))
+    drawn = gone + [a for a in drawn if not a[0].startswith("vanish")]
     world = make_world(builds)
     scheduler = Scheduler()
     rt = world.runtime(scheduler)
@@ -289,7 +351,10 @@ def test_parameters_equal_their_desired_value_at_quiescence(
             assert {k: value.get(k) for k in expected} == expected
             assert ("maxRunners" in value) == ("maxRunners" in expected)
         _check_parameters(world, preset)
-    # One more run (every build now known), then a second: it plans nothing.
+        _check_accounts(world, preset, reached=(LISTED,))
+    # The denied role is fixed; one more run (every build now known), then a second:
+    # it plans nothing.
+    world.accounts.denied.clear()
     assert rt.reconciler.run().failed == {}
     again = rt.reconciler.run()
     assert again.plan.changes == (), again.plan.changes
@@ -299,6 +364,7 @@ def test_parameters_equal_their_desired_value_at_quiescence(
         if not vanished:
             _check_registers(record, builds)
         _check_parameters(world, preset)
+        _check_accounts(world, preset, reached=(LISTED, DENIED), settled=True)
     _check_fallback(world, builds, again.plan.problems)
     _check_rollback(world, builds)
 
@@ -350,10 +416,70 @@ def _died_writing(scheduler: Scheduler) -> set[str]:
     return died
 
 
-def _check_fallback(world: World, builds: list[BuildSummary], problems: Any) -> None:
-    def whole(build: BuildSummary) -> bool:
-        return all(a in world.machines[p.region].images for p, a in build.amis.places.items())
+def _check_accounts(
+    world: World, preset: str, reached: tuple[str, ...], settled: bool = False
+) -> None:
+    """Each reached account the preset lists holds its copy of the live build (or, with
+    no copy there, one it held before); the others were never written. ``settled``:
+    after the final runs, the record names as behind exactly the copy-less accounts."""
+    record = world.ports.states.get(preset)
+    assert record is not None
+    name = f"/spot-runner/configs/{preset}"
+    for account in ACCOUNTS:
+        for region in REGIONS:
+            store = world.accounts.stores.get((account, region))
+            found = store.get(name) if store is not None else None
+            if account not in reached or not _listers(account):
+                assert store is None, f"{account} was reached"
+            if account not in reached or account not in record.target_accounts:
+                assert found is None, f"{account} got {preset}'s parameter"
+                continue
+            want = record.ami_for(region, account=account)
+            if want is None:  # no copy of the live build there: a copy it held stays
+                held = json.loads(found.value)["amiId"] if found is not None else None
+                assert held in {None, *(copy(n, region, account) for n in range(1, 7))}
+                continue
+            assert found is not None and json.loads(found.value)["amiId"] == want
+            assert desired_value(record, region, found.value, account=account) == found.value
+    for region in REGIONS:  # nor tagged
+        assert not any(i.tags for i in world.accounts.images[(UNLISTED, region)].images.values())
+    if settled and record.ami_for(REGION) is not None:
+        copyless = {
+            a
+            for a in record.target_accounts
+            if any(record.ami_for(r, account=a) is None for r in REGIONS)
+        }
+        assert set(record.behind) == copyless
 
+
+def _listers(account: str) -> tuple[str, ...]:
+    """The presets listing ``account`` (its stores may exist for either)."""
+    return tuple(p for p in PRESETS if account in props(p, 0).target_accounts)
+
+
+def _launchable(world: World, place: Place, ami: str | None) -> bool:
+    machine = (
+        world.machines[place.region]
+        if place.account is None
+        else world.accounts.images[(place.account, place.region)]
+    )
+    return ami in machine.images
+
+
+def _whole(world: World, build: Any, accounts: tuple[str, ...], strict: bool) -> bool:
+    """Every AMI of ours launchable, and each copy in ``accounts``; ``strict``: a copy in
+    each of them too."""
+    for region in REGIONS:
+        for account in (None, *accounts):
+            found = build.amis.at(region, account)
+            if found is None and account is not None and not strict:
+                continue
+            if not _launchable(world, Place(region, account), found):
+                return False
+    return True
+
+
+def _check_fallback(world: World, builds: list[BuildSummary], problems: Any) -> None:
     good = sorted((b for b in builds if b.status == "AVAILABLE"), key=lambda b: b.created)
     for preset in PRESETS:
         record = world.ports.states.get(preset)
@@ -362,8 +488,13 @@ def _check_fallback(world: World, builds: list[BuildSummary], problems: Any) -> 
             continue
         held = next(b for b in good if b.arn == record.ami_build_id)
         assert record.history[record.ami_key].build_id == held.arn
-        assert not any(whole(b) for b in good if b.created > held.created)
-        assert whole(held) or [p for p in problems if p.preset == preset]
+        listed = record.target_accounts
+        newer = [b for b in good if b.created > held.created]
+        assert not any(_whole(world, b, listed, strict=True) for b in newer)
+        kept = record.history[record.ami_key]  # held, as the record keeps it (trusted copies)
+        assert _whole(world, kept, listed, strict=False) or [
+            p for p in problems if p.preset == preset
+        ]
 
 
 def _check_rollback(world: World, builds: list[BuildSummary]) -> None:

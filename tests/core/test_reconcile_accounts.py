@@ -129,7 +129,8 @@ def test_a_pinned_copy_that_vanished_is_reported_never_replaced() -> None:
 
 def test_a_build_without_a_copy_there_leaves_the_account_on_its_ami_and_protects_it() -> None:
     builds = (copied(1), summary(2))  # build 2 was not copied to the account
-    record = record_of(*builds)
+    no_copy = {TARGET: f"{TARGET}: no copy in {REGION}, previous AMI kept"}
+    record = evolve(record_of(*builds), behind=no_copy)  # as its converge left it
     found, after = settle(accounts_world(record, builds[::-1], value(copy(1))))
     assert not any(isinstance(i, Converge | FallBack | Problem) for i in found.instructions)
     assert theirs_after(after) == copy(1)
@@ -157,3 +158,26 @@ def test_an_unreachable_account_is_reported_and_left_out_of_the_plan() -> None:
     found = plan(start)
     assert found.unreachable == (Unreachable(TARGET, why),)
     assert found.changes == ()  # nothing is judged drifting, vanished or untagged there
+
+
+def test_accounts_behind_that_are_out_of_date_are_converged_onto_the_record() -> None:
+    """The record says which accounts the last converge left behind; a run that finds
+    them otherwise converges the preset (nothing to write in SSM: only the record)."""
+    builds = (copied(1), summary(2))  # build 2 was not copied to the account
+    record = record_of(*builds)
+    repair = Converge(PRESET, (), ("accountsBehind",))
+    denied = {TARGET: f"account {TARGET}: access denied through role r"}
+    no_copy = {TARGET: f"{TARGET}: no copy in {REGION}, previous AMI kept"}
+    healed = record_of(copied(1), copied(2))
+
+    def planned(record: AmiState, theirs: str, reached: bool = True) -> list[object]:
+        start = accounts_world(record, (), value(theirs))
+        if not reached:
+            start = evolve(start, accounts=(), unreachable={TARGET: "denied"})
+        return untagged(plan(start).changes)
+
+    assert planned(record, copy(1)) == [repair]  # a legacy record: says none
+    assert planned(evolve(record, behind=no_copy), copy(1)) == []
+    assert planned(evolve(healed, behind=denied), copy(2)) == [repair]  # the role works now
+    assert planned(evolve(healed, behind=no_copy, target_accounts=()), copy(2)) == [repair]
+    assert planned(evolve(healed, behind=denied), copy(2), reached=False) == []

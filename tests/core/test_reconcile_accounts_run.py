@@ -4,6 +4,7 @@ in-memory ports: one account denied or failing never stops the others."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -82,6 +83,11 @@ class Run:
         return None if found is None else json.loads(found.value)["amiId"]
 
 
+def behind(run: Run) -> Mapping[str, str]:
+    record = run.rt.service.require(PRESET)
+    return record.behind
+
+
 def start(targets: tuple[str, ...], plain: str | None = None) -> Run:
     accounts = FlakyAccounts()
     ports = evolve(memory_ports((REGION,)), accounts=accounts)
@@ -122,9 +128,11 @@ def test_a_denied_account_is_reported_and_the_others_are_reconciled() -> None:
     assert report.failed == {} and not report.converged
     assert run.theirs(TARGET) == copy(1, TARGET)
     assert (DENIED, REGION) not in run.accounts.stores  # never written
+    assert set(behind(run)) == {DENIED}
     run.accounts.denied.clear()  # the role is deployed: the next run heals it
     assert run.rt.reconciler.run().failed == {}
     assert run.theirs(DENIED) == copy(1, DENIED)
+    assert behind(run) == {}
 
 
 def test_a_transient_error_in_one_account_fails_the_run_after_the_others() -> None:

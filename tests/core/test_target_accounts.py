@@ -5,8 +5,10 @@ nothing; a denied or copy-less account is behind, says so, and never stops the o
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import timedelta
 
+import pytest
 from amistate_adapters.memory import (
     MemoryImageCatalog,
     MemoryParameterStore,
@@ -127,3 +129,33 @@ def test_the_plain_ami_parameter_holds_each_accounts_own_copy() -> None:
     svc.handle(build(svc, 2, {}))  # no copy for the target: it keeps the previous one
     theirs = accounts.parameters(TARGET, REGION).get(plain)
     assert theirs is not None and theirs.value == f"ami-000000001{TARGET[:8]}"
+
+
+def test_the_record_says_which_accounts_are_behind_written_only_when_that_changes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    svc, accounts, _ = service((DENIED, TARGET))
+    writes: list[dict[str, str]] = []
+    recorded = svc.states.set_behind
+
+    def counted(preset: str, behind: Mapping[str, str]) -> None:
+        writes.append(dict(behind))
+        recorded(preset, behind)
+
+    monkeypatch.setattr(svc.states, "set_behind", counted)
+    accounts.denied.add(DENIED)
+    svc.handle(build(svc, 1, {DENIED: "", TARGET: ""}))
+    record = svc.states.get(PRESET)
+    assert record is not None and set(record.behind) == {DENIED}
+    assert record.behind[DENIED].startswith(f"account {DENIED}: access denied")
+    svc.handle(build(svc, 2, {DENIED: "", TARGET: ""}))  # still denied: no write
+    svc.handle(build(svc, 3, {DENIED: ""}))  # TARGET has no copy of 3: behind too
+    record = svc.states.get(PRESET)
+    assert record is not None and set(record.behind) == {DENIED, TARGET}
+    assert record.behind[TARGET] == f"{TARGET}: no copy in {REGION}, previous AMI kept"
+    accounts.denied.clear()
+    svc.handle(build(svc, 4, {DENIED: "", TARGET: ""}))  # healed: cleared
+    svc.sync(PRESET)
+    record = svc.states.get(PRESET)
+    assert record is not None and record.behind == {}
+    assert [set(w) for w in writes] == [{DENIED}, {DENIED, TARGET}, set()]

@@ -130,7 +130,7 @@ def deny_role_of(account: str) -> None:
 
 
 def test_a_denied_role_leaves_the_other_accounts_correct_and_is_reported(
-    world: LocalWorld, caplog: pytest.LogCaptureFixture
+    world: LocalWorld, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
     world.register("linux", CONFIG, target_accounts=[OTHER, TARGET])
     deny_role_of(OTHER)
@@ -143,3 +143,80 @@ def test_a_denied_role_leaves_the_other_accounts_correct_and_is_reported(
     (why,) = line["accountsBehind"]
     assert why.startswith(f"account {OTHER}: access denied through role ")
     assert f"arn:aws:iam::{OTHER}:role/amistate-target" in why
+    from amistate.cli.main import main
+
+    capsys.readouterr()
+    for command in (["status", "--json"], ["history", "linux", "--json"]):
+        main(command)
+        shown = json.loads(capsys.readouterr().out)
+        (behind,) = [p["accountsBehind"] for p in shown.get("presets", [shown])]
+        assert behind == {OTHER: why}  # the record says which account is behind, and why
+
+
+def reconcile_run(world: LocalWorld) -> dict[str, Any]:
+    """One scheduled run of the reconcile Lambda; its summary."""
+    from amistate.shims import reconcile
+
+    rule = f"arn:aws:events:{world.region}:{world.account}:rule/amistate-reconcile"
+    summary: dict[str, Any] = reconcile.handler(
+        events.scheduled_event(rule, "2024-01-20T00:00:00Z"), world.context
+    )
+    return summary
+
+
+def tags_of(world: LocalWorld, account: str | None, ami: str) -> dict[str, str]:
+    (image,) = world.client("ec2", account).describe_images(ImageIds=[ami])["Images"]
+    return {t["Key"]: t["Value"] for t in image.get("Tags", [])}
+
+
+def test_the_reconcile_run_repairs_drift_and_tags_copies_in_a_target_account(
+    world: LocalWorld,
+) -> None:
+    """Drift only in the target account's parameter is converged there; the copy in use
+    carries this deployment's in-use tags in that account, another deployment's tag
+    there survives; a run that changes nothing reads 3 calls more for the account."""
+    world.register("linux", CONFIG, target_accounts=[TARGET])
+    built = world.build("linux")
+    copy = built.image["outputResources"]["amis"][1]["image"]
+    theirs = world.client("ssm", TARGET)
+    name = f"{world.parameter_prefix}/linux"
+    drifted = json.dumps({**CONFIG, "amiId": "ami-0000000000000dead", "team": "payments"})
+    theirs.put_parameter(Name=name, Value=drifted, Type="String", Overwrite=True)
+    other = "amistate:in-use:eu-west-1/another-table"
+    world.client("ec2", TARGET).create_tags(
+        Resources=[copy], Tags=[{"Key": other, "Value": "true"}]
+    )
+
+    summary = reconcile_run(world)
+
+    assert summary["failed"] == {} and summary["counts"]["parameters"] == 1
+    assert world.parameter("linux", TARGET) == {**CONFIG, "amiId": copy, "team": "payments"}
+    keys = runtime.get(world.context).settings.in_use_keys()
+    assert tags_of(world, TARGET, copy) == {
+        keys.protect: "true",
+        keys.presets: "linux",
+        other: "true",
+    }
+    assert keys.protect in tags_of(world, None, str(built.ami_id))
+    again = reconcile_run(world)
+    assert again["converged"] is True
+    # Ours: Scan, ListImagePipelineImages, GetParameters, DescribeImages, the tagged listing;
+    # the account's (its role assumed by the first run): GetParameters, DescribeImages, listing.
+    assert again["awsCalls"] == 5 + 3
+
+
+def test_a_copy_deregistered_in_a_target_account_makes_the_preset_fall_back(
+    world: LocalWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    world.register("linux", CONFIG, target_accounts=[TARGET])
+    first, second = world.build("linux"), world.build("linux")
+    copies = [b.image["outputResources"]["amis"][1]["image"] for b in (first, second)]
+    world.client("ec2", TARGET).deregister_image(ImageId=copies[1])
+
+    summary = reconcile_run(world)
+
+    assert summary["counts"]["fallbacks"] == 1
+    (fell,) = [json.loads(r.getMessage()) for r in caplog.records if "fall-back" in r.getMessage()]
+    assert (fell["vanished"], fell["buildId"]) == (copies[1], first.arn)
+    assert world.parameter("linux")["amiId"] == first.ami_id
+    assert world.parameter("linux", TARGET)["amiId"] == copies[0]

@@ -50,6 +50,7 @@ _NAMES = {
     "#pipelineArn": "pipelineArn",
     "#retiredKeys": "retiredKeys",
     "#targetAccounts": "targetAccounts",
+    "#accountsBehind": "accountsBehind",
     "#history": "history",
     "#pin": "pin",
     "#amiParameter": "amiParameter",
@@ -363,9 +364,18 @@ def pin_update(pin: Pin | None, expected: str | None, history_key: str | None) -
     return Update("SET #pin = :pin", condition, values, {"#hk": history_key})
 
 
+def behind_update(behind: Mapping[str, str]) -> Update:
+    """``accountsBehind`` (account -> why) on an existing record; removed when empty."""
+    if not behind:
+        return Update("REMOVE #accountsBehind", "attribute_exists(#pk)")
+    value: AttributeValueTypeDef = {"M": {a: s(why) for a, why in sorted(behind.items())}}
+    return Update("SET #accountsBehind = :behind", "attribute_exists(#pk)", {":behind": value})
+
+
 __all__ = [
     "Update",
     "apply_updates",
+    "behind_update",
     "fall_back_update",
     "forget_update",
     "keep_updates",

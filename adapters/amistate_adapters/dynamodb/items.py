@@ -255,6 +255,7 @@ def to_state(item: Item) -> AmiState:
     history = item.get("history", {}).get("M", {})
     retired = item.get("retiredKeys", {}).get("L", [])
     targets = item.get("targetAccounts", {}).get("L", [])
+    behind = item.get("accountsBehind", {}).get("M", {})
     return AmiState(
         preset=pk.removeprefix(STATE_PREFIX),
         status=_status(text(item, "status"), pk),
@@ -275,6 +276,7 @@ def to_state(item: Item) -> AmiState:
         rollout=to_rollout(item),
         candidate=to_candidate(item),
         target_accounts=tuple(v["S"] for v in targets if "S" in v),
+        behind={a: v["S"] for a, v in behind.items() if "S" in v},
     )
 
 

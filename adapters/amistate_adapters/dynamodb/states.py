@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection, Iterator, Mapping
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, suppress
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
@@ -30,6 +30,7 @@ from amistate.ports import Applied, ApplyResult, Rejected
 from amistate_adapters.dynamodb.expressions import (
     Update,
     apply_updates,
+    behind_update,
     fall_back_update,
     forget_update,
     keep_updates,
@@ -178,6 +179,12 @@ class DynamoStateStore:
             except ConditionFailed:
                 return False  # no record, or the AMI register or the pin moved
         return True
+
+    def set_behind(self, preset: str, behind: Mapping[str, str]) -> None:
+        """One ``UpdateItem`` (``SET``/``REMOVE accountsBehind``); nothing for a record
+        deleted meanwhile."""
+        with suppress(ConditionFailed):
+            self._update(validate_preset(preset), behind_update(behind))
 
     def fall_back(self, preset: str, ami_key: str, to: BuildRecord) -> AmiState | None:
         """The AMI register to ``to``'s build (its key too) iff it is still at ``ami_key``."""

@@ -74,7 +74,11 @@ def run_history(args: argparse.Namespace, rt: Runtime) -> int:
     builds = record.builds(args.limit)
     if args.json:
         render.emit_json(
-            {"preset": record.preset, "builds": [build_json(record, b) for b in builds]}
+            {
+                "preset": record.preset,
+                "accountsBehind": dict(record.behind),
+                "builds": [build_json(record, b) for b in builds],
+            }
         )
     else:
         print(history_text(record, builds))

@@ -126,6 +126,7 @@ class PresetView:
             "drift": self.drift,
             "problem": self.problem,
             "regions": [r.to_json() for r in self.regions],
+            "accountsBehind": dict(record.behind),
         }
 
 
@@ -271,6 +272,8 @@ def _notes(v: PresetView, multi_region: bool) -> Iterable[str]:
             f"completed {render.when(waiting.completed_at)} ({policy['policy']}{soak}; "
             f"`amistate promote {r.preset}` or `amistate reject {r.preset}`)"
         )
+    for account, why in sorted(r.behind.items()):
+        yield f"  {r.preset} (account {account}): behind since the last converge: {why}"
     for region in v.regions:
         if region.problem:
             yield f"  {r.preset} ({region.where}): PROBLEM: {region.problem}"

@@ -143,6 +143,9 @@ class AmiState:
     ami_parameter: str | None = None
     #: Accounts whose parameter holds their own copy of the AMI (``TargetAccounts``).
     target_accounts: tuple[str, ...] = ()
+    #: The target accounts the last converge could not bring up to date, each with
+    #: why (a denied role, no copy of the live build there); empty once healed.
+    behind: Mapping[str, str] = field(factory=dict)
     rollout: Rollout = field(factory=Rollout)
     candidate: Candidate | None = None
 

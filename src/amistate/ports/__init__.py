@@ -102,6 +102,12 @@ class StateStore(Protocol):
         history holds a good entry for ``pin.build_id``. The record after, or None."""
         ...
 
+    def set_behind(self, preset: str, behind: Mapping[str, str]) -> None:
+        """Record which target accounts the last converge left behind (account ->
+        why; empty: none), replacing what the record said. Only on an existing
+        record; the caller writes only when the set changed."""
+        ...
+
     def get(self, preset: str) -> AmiState | None:
         """The current record, strongly consistent; None if there is none."""
         ...

@@ -16,21 +16,23 @@ if TYPE_CHECKING:
 
 def write_targets(
     converger: Converger, preset: str, record: AmiState, batch: Batch | None = None
-) -> tuple[bool, tuple[str, ...]]:
+) -> tuple[bool, dict[str, str]]:
     """Every target account's parameters (the JSON one, then the plain AMI one if
     the preset names it), one account's failure never stopping the others:
-    (whether any was written, the accounts left ``behind`` and why). A denied
+    (whether any was written, the accounts left ``behind``: account -> why). A denied
     account (permanent) and one the build has no copy for (its previous AMI stays)
     are behind; a transient error is raised once every account had its turn. A
     ``batch`` (a reconcile run) serves the parameters as the run read them."""
-    wrote, behind, failed = False, [], None
+    wrote, failed = False, None
+    behind: dict[str, list[str]] = {}
     for account in record.target_accounts:
         regions = converger.settings.regions
         missing = [r for r in regions if record.ami_for(r, account=account) is None]
         if missing:
-            behind.append(f"{account}: no copy in {', '.join(missing)}, previous AMI kept")
+            why = f"{account}: no copy in {', '.join(missing)}, previous AMI kept"
+            behind.setdefault(account, []).append(why)
         if batch is not None and account in batch.unreachable:
-            behind.append(batch.unreachable[account])
+            behind.setdefault(account, []).append(batch.unreachable[account])
             continue
         try:
             for region in regions:
@@ -39,12 +41,12 @@ def write_targets(
                 stores = {r: converger.store(Place(r, account)) for r in regions}
                 wrote |= ami_parameter.keep_all(stores, record, account)
         except AccountUnreachable as exc:
-            behind.append(str(exc))
+            behind.setdefault(account, []).append(str(exc))
         except Exception as exc:
             failed = failed or exc
     if failed is not None:
         raise failed
-    return wrote, tuple(behind)
+    return wrote, {account: "; ".join(whys) for account, whys in behind.items()}
 
 
 __all__ = ["write_targets"]

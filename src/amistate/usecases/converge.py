@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
-from attrs import field, frozen
+from attrs import evolve, field, frozen
 
 from amistate.core.amis import Place
 from amistate.core.desired import desired_value, same_json, written_by_others
@@ -79,18 +79,25 @@ class Converger:
             wrote |= targets
             if wrote and batch is not None:
                 batch.unconfirmed[preset] = record
-                return Converged(home, True, rounds + 1, promoted, behind)
+                return self._noted(record, behind, Converged(home, True, rounds + 1, promoted))
             if not wrote:
                 # SSM already holds what this record wants: no write of ours can
                 # land late, so there is nothing to confirm (a newer writer
                 # confirms its own write).
-                return Converged(home, rounds > 0, rounds, promoted, behind)
+                return self._noted(record, behind, Converged(home, rounds > 0, rounds, promoted))
             latest = self.states.get(preset)
             if latest is None or wants(latest) == wants(record):
-                return Converged(home, True, rounds + 1, promoted, behind)
+                return self._noted(record, behind, Converged(home, True, rounds + 1, promoted))
             record, more = advance(self.states, preset, latest, self.clock())
             promoted = more or promoted
         raise ContentionError(f"preset {preset}: SSM did not settle in {MAX_CONVERGE_ROUNDS}")
+
+    def _noted(self, record: AmiState, behind: dict[str, str], done: Converged) -> Converged:
+        """``done`` with the accounts left ``behind``, recorded on the record when they
+        changed (one ``UpdateItem``; none while they stay the same)."""
+        if dict(record.behind) != behind:
+            self.states.set_behind(record.preset, behind)
+        return evolve(done, behind=tuple(behind.values()))
 
     def store(self, place: Place) -> ParameterStore:
         """The parameters of ``place``: ours by region, a target account's through its role."""

@@ -249,7 +249,9 @@ def _vanished(world: World, preset: str, record: AmiState, out: list[Instruction
 
 
 def _parameters(world: World, preset: str, record: AmiState, out: list[Instruction]) -> None:
-    """One Converge per account (ours first) whose parameters differ somewhere."""
+    """One Converge per account (ours first) whose parameters differ somewhere; one
+    for the record alone when the accounts it says are behind are not those a
+    converge would leave behind (:func:`_behind`)."""
     by_account: dict[str | None, tuple[list[str], set[str]]] = {}
     for place in world.places(record):
         regions, keys = by_account.setdefault(place.account, ([], set()))
@@ -264,10 +266,32 @@ def _parameters(world: World, preset: str, record: AmiState, out: list[Instructi
             keys.update(drift(current, desired))
         if _ami_parameter(world, preset, record, place, keys, out):
             regions.append(place.region)
-    for account, (regions, keys) in by_account.items():
-        if regions:
-            found = tuple(dict.fromkeys(regions))
-            out.append(Converge(preset, found, tuple(sorted(keys)), account))
+    converges = [
+        Converge(preset, tuple(dict.fromkeys(regions)), tuple(sorted(keys)), account)
+        for account, (regions, keys) in by_account.items()
+        if regions
+    ]
+    if not converges and _behind(world, record):
+        converges.append(Converge(preset, (), (BEHIND,)))
+    out.extend(converges)
+
+
+#: A Converge's key when only the record's ``accountsBehind`` is out of date.
+BEHIND = "accountsBehind"
+
+
+def _behind(world: World, record: AmiState) -> bool:
+    """True if ``record.behind`` names other accounts than a converge would leave
+    behind now: among the accounts read, those the live build has no copy for
+    (an account the run could not read is judged by the converge itself; one the
+    preset no longer lists is behind no more)."""
+    if record.ami_for(world.home_region) is None:
+        return False  # a converge writes nothing yet, nor the record
+    read = {a for a in record.target_accounts if a in world.accounts}
+    regions = world.regions
+    expected = {a for a in read if any(record.ami_for(r, account=a) is None for r in regions)}
+    said = {a for a in record.behind if a in read or a not in record.target_accounts}
+    return said != expected
 
 
 def _ami_parameter(

@@ -132,7 +132,7 @@ def _converge(i: Converge) -> Rendering:
     return _preset(
         "converge",
         i.preset,
-        f"{where}: {', '.join(i.keys)}",
+        f"{where}: {', '.join(i.keys)}" if where else ", ".join(i.keys),
         **_account(i.account),
         regions=list(i.regions),
         keys=list(i.keys),
