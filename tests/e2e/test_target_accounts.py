@@ -170,7 +170,7 @@ def tags_of(world: LocalWorld, account: str | None, ami: str) -> dict[str, str]:
 
 
 def test_the_reconcile_run_repairs_drift_and_tags_copies_in_a_target_account(
-    world: LocalWorld,
+    world: LocalWorld, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Drift only in the target account's parameter is converged there; the copy in use
     carries this deployment's in-use tags in that account, another deployment's tag
@@ -186,6 +186,12 @@ def test_the_reconcile_run_repairs_drift_and_tags_copies_in_a_target_account(
     world.client("ec2", TARGET).create_tags(
         Resources=[copy], Tags=[{"Key": other, "Value": "true"}]
     )
+    from amistate.cli.main import main
+
+    capsys.readouterr()
+    assert main(["reconcile", "--dry-run"]) == 1  # the dry run names the account
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert ["converge", "linux", f"{TARGET}/{REGION}:", "amiId"] in rows
 
     summary = reconcile_run(world)
 
