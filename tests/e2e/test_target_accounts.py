@@ -100,18 +100,34 @@ def test_status_shows_each_accounts_parameter(
     assert shown == [(None, REGION, built.ami_id, False), (TARGET, REGION, copy, False)]
 
 
-def test_a_lost_event_is_healed_in_every_account_by_the_reconcile_run(world: LocalWorld) -> None:
+def copies_of(build: Any) -> dict[str, str]:
+    """A build's copies, by account."""
+    return {a["accountId"]: a["image"] for a in build.image["outputResources"]["amis"][1:]}
+
+
+def test_a_lost_event_is_healed_in_every_account_by_the_reconcile_run(
+    world: LocalWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Then a copy deregistered in one target account (found by DescribeImages there)
+    makes the preset fall back: every account moves to the build whole everywhere."""
     world.register("linux", CONFIG, target_accounts=[OTHER, TARGET])
     lost = world.build("linux", deliver=False)
     assert missing(world, "linux", TARGET) and missing(world, "linux", OTHER)
-    from amistate.shims import reconcile
-
-    rule = f"arn:aws:events:{world.region}:{world.account}:rule/amistate-reconcile"
-    reconcile.handler(events.scheduled_event(rule, "2024-01-20T00:00:00Z"), world.context)
-    copies = {a["accountId"]: a["image"] for a in lost.image["outputResources"]["amis"][1:]}
+    reconcile_run(world)
+    copies = copies_of(lost)
     assert world.parameter("linux")["amiId"] == lost.ami_id
     for account in (OTHER, TARGET):
         assert world.parameter("linux", account) == {**CONFIG, "amiId": copies[account]}
+    newer = world.build("linux")
+    world.client("ec2", TARGET).deregister_image(ImageId=copies_of(newer)[TARGET])
+
+    assert reconcile_run(world)["counts"]["fallbacks"] == 1
+
+    (fell,) = [json.loads(r.getMessage()) for r in caplog.records if "fall-back" in r.getMessage()]
+    assert (fell["vanished"], fell["buildId"]) == (copies_of(newer)[TARGET], lost.arn)
+    assert world.parameter("linux")["amiId"] == lost.ami_id
+    for account in (OTHER, TARGET):
+        assert world.parameter("linux", account)["amiId"] == copies[account]
 
 
 def deny_role_of(account: str) -> None:
@@ -209,20 +225,3 @@ def test_the_reconcile_run_repairs_drift_and_tags_copies_in_a_target_account(
     # Ours: Scan, ListImagePipelineImages, GetParameters, DescribeImages, the tagged listing;
     # the account's (its role assumed by the first run): GetParameters, DescribeImages, listing.
     assert again["awsCalls"] == 5 + 3
-
-
-def test_a_copy_deregistered_in_a_target_account_makes_the_preset_fall_back(
-    world: LocalWorld, caplog: pytest.LogCaptureFixture
-) -> None:
-    world.register("linux", CONFIG, target_accounts=[TARGET])
-    first, second = world.build("linux"), world.build("linux")
-    copies = [b.image["outputResources"]["amis"][1]["image"] for b in (first, second)]
-    world.client("ec2", TARGET).deregister_image(ImageId=copies[1])
-
-    summary = reconcile_run(world)
-
-    assert summary["counts"]["fallbacks"] == 1
-    (fell,) = [json.loads(r.getMessage()) for r in caplog.records if "fall-back" in r.getMessage()]
-    assert (fell["vanished"], fell["buildId"]) == (copies[1], first.arn)
-    assert world.parameter("linux")["amiId"] == first.ami_id
-    assert world.parameter("linux", TARGET)["amiId"] == copies[0]
