@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from amistate_adapters.memory import (
@@ -17,12 +18,14 @@ from amistate_adapters.memory import (
     MemoryTable,
 )
 from amistate_adapters.memory_accounts import MemoryAccounts
+from attrs import evolve
 
 from amistate.core.amis import Amis
 from amistate.core.arns import parse_build_arn
 from amistate.core.events import BuildEvent
 from amistate.core.settings import Settings
 from amistate.ports import Parameter, Preset
+from amistate.usecases.batch import Batch
 from amistate.usecases.converge import Converger
 from amistate.usecases.service import AmiService
 from tests.core.world import ACCOUNT, CONFIG, PARAMETER, PIPELINE, PRESET, REGION, T0, build_arn
@@ -159,3 +162,39 @@ def test_the_record_says_which_accounts_are_behind_written_only_when_that_change
     record = svc.states.get(PRESET)
     assert record is not None and record.behind == {}
     assert [set(w) for w in writes] == [{DENIED}, {DENIED, TARGET}, set()]
+
+
+def test_a_run_feeding_a_preset_trusts_the_accounts_of_the_record_it_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A reconcile run names the presets it feeds and holds their records (a Batch): the
+    copies are trusted by the accounts of those records, with no read of the mapping."""
+    svc, accounts, ours = service((TARGET,))
+    event = build(svc, 1, {TARGET: "", UNLISTED: ""})
+    facts = svc.images.describe(event.build.arn)
+    fed = evolve(event, origin="reconcile", amis=facts.amis, pipeline_arn=PIPELINE)
+    mapping: list[str] = []
+
+    def counted(name: str) -> Any:
+        real = getattr(svc.catalog, name)
+
+        def call(*args: Any) -> Any:
+            mapping.append(name)
+            return real(*args)
+
+        return call
+
+    for name in ("presets_for_pipeline", "target_accounts"):
+        monkeypatch.setattr(svc.catalog, name, counted(name))
+    record = svc.states.get(PRESET)
+    assert record is not None
+    batch = Batch(feeds={fed.build.arn: (PRESET,)}, records={PRESET: record})
+    (outcome,) = svc.handle(fed, batch=batch)
+    assert mapping == []
+    assert value(ours) == {**CONFIG, "amiId": "ami-00000000000000001"}
+    assert value(accounts.parameters(TARGET, REGION)) == {
+        **CONFIG,
+        "amiId": f"ami-000000001{TARGET[:8]}",
+    }
+    assert (UNLISTED, REGION) not in accounts.stores  # its copy is not trusted
+    assert outcome.behind == ()

@@ -85,14 +85,24 @@ class AmiService:
         whose = f"preset {', '.join(presets)}"
         attempted = rules.attempt(event, settings.home_region, settings.regions, whose)
         keep = set(presets) if keep_stale is True else set(keep_stale or ())
-        return tuple(self._apply(p, self._trusted(attempted, p), p in keep, batch) for p in presets)
-
-    def _trusted(self, attempted: rules.Transition, preset: str) -> rules.Transition:
-        """``attempted`` keeping only the copies of ``preset``'s target accounts."""
-        pipeline, amis = attempted.pipeline_arn, attempted.amis
-        listed = (
-            self.catalog.target_accounts(pipeline, preset) if amis.accounts and pipeline else ()
+        return tuple(
+            self._apply(p, self._trusted(attempted, p, batch), p in keep, batch) for p in presets
         )
+
+    def _trusted(
+        self, attempted: rules.Transition, preset: str, batch: Batch | None
+    ) -> rules.Transition:
+        """``attempted`` keeping only the copies of ``preset``'s target accounts: those of
+        the record a batch's caller read (a reconcile run, as its plan does), else the
+        pipeline mapping's (cached with the presets an event reads from it)."""
+        pipeline, amis = attempted.pipeline_arn, attempted.amis
+        read = batch.records.get(preset) if batch is not None else None
+        if read is not None:
+            listed = read.target_accounts
+        elif amis.accounts and pipeline:
+            listed = self.catalog.target_accounts(pipeline, preset)
+        else:
+            listed = ()
         return evolve(attempted, amis=amis.trusted(listed))
 
     def _verified(self, event: BuildEvent) -> BuildEvent | Outcome:
