@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 from amistate.core import settings as settings_module
 from amistate.core.merge import load_object
 from amistate.core.names import DEFAULT_PARAMETER_PREFIX, parameter_name, state_pk, validate_preset
+from amistate.core.overrides import Overrides
 from amistate.core.settings import Settings
 from amistate.core.state import AmiState, BuildRecord, Pin, RunnerAmi
 from amistate.errors import ConfigurationError, PresetNotBuilt, UnknownPreset
@@ -87,7 +88,7 @@ class Reader:
 
     def settings(self) -> Settings:
         """The settings now: explicit arguments, else the environment."""
-        overrides = settings_module.Overrides(
+        overrides = Overrides(
             table=self._table, region=self._region, parameter_prefix=self._prefix, names=_NAMES
         )
         return settings_module.load(None, overrides, require_table=False)

@@ -13,10 +13,8 @@ from typing import TYPE_CHECKING, Any
 from attrs import field, frozen
 
 from amistate.core.amis import Amis
-from amistate.core.builds import TrimBasis
-from amistate.core.rollout import RolloutBasis
 from amistate.core.rules import Transition
-from amistate.core.state import NO_KEY, BuildRecord, Candidate, Pin, Rejection
+from amistate.core.state import NO_KEY, BuildRecord
 from amistate_adapters.dynamodb.items import (
     EMPTY_MAP,
     NULL,
@@ -31,6 +29,10 @@ from amistate_adapters.dynamodb.items import (
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+
+    from amistate.core.builds import TrimBasis
+    from amistate.core.rollout import RolloutBasis
+    from amistate.core.state_parts import Candidate, Pin, Rejection
 
 _NAMES = {
     "#pk": "PK",
@@ -187,6 +189,8 @@ _SLOT_VALUES: dict[str, AttributeValueTypeDef] = {
 
 
 def _candidate(transition: Transition) -> Candidate:
+    from amistate.core.state_parts import Candidate
+
     return Candidate(transition.build_id, transition.key, transition.updated_at, transition.amis)
 
 

@@ -20,15 +20,14 @@ from amistate.core.state import (
     POLICIES,
     AmiState,
     BuildRecord,
-    Candidate,
-    Pin,
-    Rejection,
     Rollout,
     Status,
 )
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+
+    from amistate.core.state_parts import Candidate, Pin, Rejection
 
 Item = Mapping[str, "AttributeValueTypeDef"]
 
@@ -202,6 +201,8 @@ def _rejection(entry: Item) -> Rejection | None:
     at = _when(value, "at") if value is not None else None
     if value is None or at is None:
         return None
+    from amistate.core.state_parts import Rejection
+
     return Rejection(at, text(value, "reason"))
 
 
@@ -213,6 +214,8 @@ def to_candidate(item: Item) -> Candidate | None:
     if completed is None:
         raise ValueError(f"{text(item, 'PK')}: candidate without completedAt")
     build_id = text(value, "buildId") or ""
+    from amistate.core.state_parts import Candidate
+
     return Candidate(
         build_id=build_id,
         key=text(value, "key") or NO_KEY,
@@ -236,6 +239,8 @@ def to_pin(item: Item) -> Pin | None:
         return None
     pin = value["M"]
     build_id = text(pin, "buildId") or ""
+    from amistate.core.state_parts import Pin
+
     return Pin(
         build_id=build_id,
         amis=to_amis(pin, build_id),

@@ -20,11 +20,9 @@ from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
-from amistate.core.builds import TrimBasis
 from amistate.core.names import STATE_PREFIX, STATE_SK, validate_preset
-from amistate.core.rollout import RolloutBasis
 from amistate.core.rules import Transition
-from amistate.core.state import NO_KEY, AmiState, BuildRecord, Candidate, Pin, Rejection
+from amistate.core.state import NO_KEY, AmiState, BuildRecord
 from amistate.errors import TransientError
 from amistate.ports import Applied, ApplyResult, Rejected
 from amistate_adapters.dynamodb.expressions import (
@@ -52,6 +50,10 @@ from amistate_adapters.errors import error_code, table_errors
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+
+    from amistate.core.builds import TrimBasis
+    from amistate.core.rollout import RolloutBasis
+    from amistate.core.state_parts import Candidate, Pin, Rejection
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
 #: History keys removed per UpdateItem (expressions stay far below their 4 KB limit).

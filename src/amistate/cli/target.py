@@ -19,7 +19,8 @@ from collections.abc import Mapping
 from attrs import frozen
 
 from amistate.core import settings as settings_module
-from amistate.core.settings import TABLE, Overrides, Settings
+from amistate.core.overrides import Overrides
+from amistate.core.settings import TABLE, Settings
 from amistate.errors import ConfigurationError, UsageError
 from amistate.shims import runtime
 from amistate.wiring.compose import Runtime

@@ -18,25 +18,29 @@ and what a rejection falls back to. Pure.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import datetime, timedelta
 from typing import Literal
 
 from attrs import frozen
 
-from amistate.core.builds import good_builds
 from amistate.core.state import POLICIES, AmiState, BuildRecord, Policy, Rollout
 from amistate.errors import InvalidProperties
 
 Slot = Literal["live", "candidate"]
 
-#: CloudFormation's ISO-8601 durations, in fixed units only (weeks, days, hours,
-#: minutes, seconds): years and months have no fixed length.
-_DURATION = re.compile(
-    r"P(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
-    r"(?:T(?=\d)(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?",
-    re.ASCII,
-)
+
+@functools.cache
+def _duration() -> re.Pattern[str]:
+    """CloudFormation's ISO-8601 durations, in fixed units only (weeks, days, hours,
+    minutes, seconds): years and months have no fixed length. Compiled at first use:
+    only a soak needs it."""
+    return re.compile(
+        r"P(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
+        r"(?:T(?=\d)(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?",
+        re.ASCII,
+    )
 
 
 def parse_duration(value: object, field: str) -> timedelta:
@@ -44,7 +48,7 @@ def parse_duration(value: object, field: str) -> timedelta:
     :class:`~amistate.errors.InvalidProperties` naming ``field`` otherwise."""
     if not isinstance(value, str):
         raise InvalidProperties(f"{field}: expected an ISO-8601 duration such as PT6H")
-    match = _DURATION.fullmatch(value)
+    match = _duration().fullmatch(value)
     if value in ("P", "PT") or match is None:
         raise InvalidProperties(
             f"{field}: {value[:40]!r} is not an ISO-8601 duration in weeks, days, hours, "
@@ -110,6 +114,8 @@ def replacement(record: AmiState, rejected: BuildRecord) -> BuildRecord | None:
     newest good build older than it; None when it is not live (nothing moves)."""
     if rejected.key != record.ami_key:
         return None
+    from amistate.core.builds import good_builds
+
     older = [b for b in good_builds(record.history.values()) if b.key < rejected.key]
     return older[0] if older else None
 

@@ -48,15 +48,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from attrs import evolve, frozen
 
 from amistate.core.amis import NO_AMIS, Amis
 from amistate.core.events import BuildEvent
 from amistate.core.rollout import Slot, slot_for
-from amistate.core.state import AmiState, BuildRecord, Candidate, Status
+from amistate.core.state import AmiState, BuildRecord, Status
 from amistate.errors import NoAmiForRegion
+
+if TYPE_CHECKING:
+    from amistate.core.decisions import Apply as Apply
+    from amistate.core.decisions import Decision as Decision
+    from amistate.core.decisions import Duplicate as Duplicate
+    from amistate.core.decisions import Moved as Moved
+    from amistate.core.decisions import Stale as Stale
 
 #: Image Builder's terminal statuses and the record status each one means.
 TERMINAL_STATUSES: Mapping[str, Status] = {
@@ -157,6 +164,8 @@ class Transition:
                 order_key=self.key,
             )
         if self.sets_ami and self.slot == "candidate":
+            from amistate.core.state_parts import Candidate
+
             changes["candidate"] = Candidate(self.build_id, self.key, self.updated_at, self.amis)
         elif self.sets_ami:
             changes.update(
@@ -232,37 +241,6 @@ def transition_of(build: BuildRecord) -> Transition:
     )
 
 
-@frozen
-class Apply:
-    """Write ``transition`` (conditionally: another writer may still win)."""
-
-    transition: Transition
-
-
-@frozen
-class Duplicate:
-    """The record already holds this very event: no state change."""
-
-    record: AmiState
-
-
-@frozen
-class Stale:
-    """A newer event already won: no DynamoDB write at all."""
-
-    record: AmiState
-
-
-@frozen
-class Moved:
-    """The record follows another pipeline now: no state change, no SSM write."""
-
-    record: AmiState
-
-
-Decision = Apply | Duplicate | Stale | Moved
-
-
 def moved(record: AmiState, attempted: Transition) -> bool:
     """Whether ``attempted`` comes from a pipeline other than the one ``record`` follows."""
     return None not in (record.pipeline_arn, attempted.pipeline_arn) and (
@@ -271,7 +249,10 @@ def moved(record: AmiState, attempted: Transition) -> bool:
 
 
 def decide(current: AmiState, attempted: Transition) -> Decision:
-    """What to do with an event after its write lost against ``current``."""
+    """What to do with an event after its write lost against ``current`` (its answers
+    live in :mod:`amistate.core.decisions`: a write that wins never needs them)."""
+    from amistate.core.decisions import Apply, Duplicate, Moved, Stale
+
     if moved(current, attempted):
         return Moved(current)
     key = attempted.key
@@ -327,3 +308,17 @@ __all__ = [
     "transition_for",
     "transition_of",
 ]
+
+
+#: :func:`decide`'s answers, from :mod:`amistate.core.decisions` (imported at first use).
+_DECISIONS = frozenset({"Apply", "Decision", "Duplicate", "Moved", "Stale"})
+
+
+def __getattr__(name: str) -> Any:
+    """``Apply``, ``Duplicate``, ``Stale``, ``Moved`` and ``Decision``, from
+    :mod:`amistate.core.decisions` (imported on first access)."""
+    if name in _DECISIONS:
+        from amistate.core import decisions
+
+        return getattr(decisions, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -4,7 +4,7 @@ Every entry point (the state and reconcile Lambdas, the custom resource, the
 CLI, :mod:`amistate.read`) builds its settings with :func:`load` from the same
 environment, so no setting can be read by one and forgotten by another; the
 CLI's flags and :class:`~amistate.read.Reader`'s arguments are
-:class:`Overrides` of single variables, read and checked exactly as those
+:class:`~amistate.core.overrides.Overrides` of single variables, read and checked exactly as those
 variables are. Nothing else reads ``AMISTATE_*``. See docs/configuration.md.
 """
 
@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from attrs import evolve, field, frozen
+from attrs import evolve, frozen
 
 from amistate.core.arns import owner_of
 from amistate.core.names import DEFAULT_PARAMETER_PREFIX, REGION_NAME, validate_prefix
@@ -23,6 +23,7 @@ from amistate.errors import ConfigurationError, InvalidPresetName
 
 if TYPE_CHECKING:
     from amistate.core.in_use import InUseKeys
+    from amistate.core.overrides import Overrides
 
 TABLE = "AMISTATE_TABLE"
 PARAMETER_PREFIX = "AMISTATE_PARAMETER_PREFIX"
@@ -109,22 +110,6 @@ class Settings:
         return evolve(self, account=account, partition=partition)
 
 
-@frozen
-class Overrides:
-    """Values given explicitly that win over their variables (None: the variable's).
-
-    The CLI's ``--table``, ``--region`` and ``--prefix``; the arguments of
-    :class:`amistate.read.Reader`. Each is read and checked exactly as its
-    variable is (``region`` stands for ``AWS_REGION``); an error names it as
-    ``names`` says (``{"table": "--table"}``), else by its variable.
-    """
-
-    table: str | None = None
-    region: str | None = None
-    parameter_prefix: str | None = None
-    names: Mapping[str, str] = field(factory=dict, hash=False)
-
-
 #: The variable each override stands for.
 _OVERRIDDEN = {"table": TABLE, "region": "AWS_REGION", "parameter_prefix": PARAMETER_PREFIX}
 
@@ -141,14 +126,14 @@ def load(
 
     Raises :class:`ConfigurationError` naming the variable (or the override).
     """
-    given = overrides or Overrides()
     env = dict(os.environ if environ is None else environ)
     names: dict[str, str] = {}
+    given = overrides.names if overrides is not None else {}
     for name, variable in _OVERRIDDEN.items():
-        value = getattr(given, name)
+        value = getattr(overrides, name, None)
         if value:
             env[variable] = value
-            names[variable] = given.names.get(name, variable)
+            names[variable] = given.get(name, variable)
     table = env.get(TABLE, "").strip()
     if not table and require_table:
         raise ConfigurationError(
@@ -301,7 +286,6 @@ __all__ = [
     "TABLE_NAME",
     "TARGET_ROLE",
     "ConfigurationError",
-    "Overrides",
     "Settings",
     "load",
     "table_problem",

@@ -1,14 +1,26 @@
-"""The AMI state record: one per preset, ``PK=AMI#<preset>``, ``SK=LATEST``."""
+"""The AMI state record: one per preset, ``PK=AMI#<preset>``, ``SK=LATEST``.
+
+Its optional parts (a pin, a rejection, a waiting candidate) and what the runners
+launch (:class:`RunnerAmi`) live in :mod:`amistate.core.state_parts` and are
+importable from here too: they are built at their first use, so an event on an
+unpinned ``immediate`` preset (the event Lambda's cold start) never builds them.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from attrs import evolve, field, frozen
 
 from amistate.core.amis import NO_AMIS, Amis
+
+if TYPE_CHECKING:
+    from amistate.core.state_parts import Candidate as Candidate
+    from amistate.core.state_parts import Pin as Pin
+    from amistate.core.state_parts import Rejection as Rejection
+    from amistate.core.state_parts import RunnerAmi as RunnerAmi
 
 Status = Literal["building", "ready", "failed"]
 #: How a preset takes a newer good build (:mod:`amistate.core.rollout`).
@@ -47,14 +59,6 @@ class BuildRecord:
 
 
 @frozen
-class Rejection:
-    """An operator's verdict on a good build: it never goes live or waits as candidate again."""
-
-    at: datetime
-    reason: str | None = None
-
-
-@frozen
 class Rollout:
     """A preset's rollout policy, deployed with it: ``immediate`` (a newer good
     build goes live at once), ``manual`` (it waits as candidate for ``amistate
@@ -62,40 +66,6 @@ class Rollout:
 
     policy: Policy = "immediate"
     soak: timedelta | None = None
-
-
-@frozen
-class Candidate:
-    """A newer good build waiting to go live (``manual`` and ``soak`` presets).
-
-    ``completed_at`` is when its build completed (the build's time, never the
-    delivery's): a soak counts from it.
-    """
-
-    build_id: str
-    key: str  # the build's ordering key
-    completed_at: datetime
-    amis: Amis
-
-    @property
-    def ami_id(self) -> str | None:
-        """The candidate's home AMI."""
-        return self.amis.home
-
-
-@frozen
-class Pin:
-    """An operator's decision: every region's parameter holds this build's AMIs."""
-
-    build_id: str
-    amis: Amis
-    pinned_at: datetime | None = None
-    reason: str | None = None
-
-    @property
-    def ami_id(self) -> str | None:
-        """The pinned build's home AMI."""
-        return self.amis.home
 
 
 @frozen
@@ -211,29 +181,27 @@ class AmiState:
         ami = self.ami_for(region)
         if ami is None:
             return None
+        from amistate.core.state_parts import RunnerAmi
+
         build = self.pin.build_id if self.pin is not None else self.ami_build_id
         candidate = self.candidate_ami_for(region)
         return RunnerAmi(self.preset, region, ami, build, self.pin, candidate)
 
 
-@frozen
-class RunnerAmi:
-    """The AMI a preset's runners launch in one region, and why.
-
-    ``ami_id`` is the live AMI: the pinned build's while ``pin`` is set (a pin
-    or a rollback), else the newest good build's; ``build_id`` is the build
-    that produced it. ``candidate_ami_id`` is the AMI a rollout is trying on
-    some runners (the parameter's ``candidateAmiId``), None when no candidate waits.
-    """
-
-    preset: str
-    region: str
-    ami_id: str
-    build_id: str | None
-    pin: Pin | None = None
-    candidate_ami_id: str | None = None
-
-
 def newest_first(builds: Iterable[BuildRecord]) -> list[BuildRecord]:
     """History order: the newest build (greatest ordering key) first."""
     return sorted(builds, key=lambda b: b.key, reverse=True)
+
+
+#: The record's parts that live in :mod:`amistate.core.state_parts` (imported at first use).
+_PARTS = frozenset({"Candidate", "Pin", "Rejection", "RunnerAmi"})
+
+
+def __getattr__(name: str) -> Any:
+    """``Candidate``, ``Pin``, ``Rejection`` and ``RunnerAmi``, from
+    :mod:`amistate.core.state_parts` (imported on first access)."""
+    if name in _PARTS:
+        from amistate.core import state_parts
+
+        return getattr(state_parts, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

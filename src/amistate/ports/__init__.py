@@ -10,15 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from attrs import field, frozen
 
 from amistate.core.amis import Amis
-from amistate.core.builds import TrimBasis
-from amistate.core.rollout import RolloutBasis
 from amistate.core.rules import Transition
-from amistate.core.state import AmiState, BuildRecord, Candidate, Pin, Rejection, Rollout
+from amistate.core.state import AmiState, BuildRecord, Rollout
+
+if TYPE_CHECKING:
+    from amistate.core.builds import TrimBasis
+    from amistate.core.rollout import RolloutBasis
+    from amistate.core.state_parts import Candidate, Pin, Rejection
 
 ParameterType = Literal["String", "SecureString"]
 

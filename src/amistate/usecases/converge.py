@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from attrs import evolve, field, frozen
 
@@ -27,8 +28,10 @@ from amistate.ports import Accounts, Parameter, ParameterStore, StateStore
 from amistate.usecases import ami_parameter
 from amistate.usecases.accounts import write_targets
 from amistate.usecases.advance import advance
-from amistate.usecases.batch import Batch
 from amistate.usecases.outcomes import Converged
+
+if TYPE_CHECKING:
+    from amistate.usecases.batch import Batch
 
 #: Each extra round of the SSM loop means a newer success landed meanwhile.
 MAX_CONVERGE_ROUNDS = 16

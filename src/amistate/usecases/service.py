@@ -10,6 +10,7 @@ confirm), which every writer ends in.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from attrs import evolve, frozen
 
@@ -26,10 +27,12 @@ from amistate.ports import (
     StateStore,
 )
 from amistate.usecases import verify
-from amistate.usecases.batch import Batch
 from amistate.usecases.converge import Converger
 from amistate.usecases.outcomes import Converged, DecisionName, Outcome, ignored
 from amistate.usecases.records import records_of, require
+
+if TYPE_CHECKING:
+    from amistate.usecases.batch import Batch
 
 #: Each rejected write means another writer made progress; this bounds a
 #: pathological storm. Exceeding it raises, so Lambda retries the event.
@@ -163,17 +166,20 @@ class AmiService:
         return outcome
 
     def _write(self, preset: str, attempted: rules.Transition) -> tuple[DecisionName, AmiState]:
-        decision: rules.Decision = rules.Apply(attempted)
+        # The first attempt is the optimistic one; rules.decide (and its answers) only
+        # after a write lost.
+        decision: rules.Decision | None = None
+        transition = attempted
         for _ in range(MAX_WRITE_ATTEMPTS):
-            if not isinstance(decision, rules.Apply):
-                break
-            result = self.states.apply(preset, decision.transition)
+            if decision is not None:
+                if not isinstance(decision, rules.Apply):
+                    break
+                transition = decision.transition
+            result = self.states.apply(preset, transition)
             if isinstance(result, Applied):
-                name: DecisionName = (
-                    "applied" if decision.transition.register == "all" else "applied-ami"
-                )
+                name: DecisionName = "applied" if transition.register == "all" else "applied-ami"
                 return name, result.record
-            decision = rules.decide(result.current, decision.transition)
+            decision = rules.decide(result.current, transition)
         else:
             raise ContentionError(f"preset {preset}: {MAX_WRITE_ATTEMPTS} conflicting writes")
         if isinstance(decision, rules.Moved):
