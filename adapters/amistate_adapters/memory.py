@@ -16,9 +16,9 @@ from amistate.core.ami_parameter import AMI_DATA_TYPE, unwritable
 from amistate.core.amis import Amis
 from amistate.core.builds import TrimBasis
 from amistate.core.merge import load_object
-from amistate.core.rollout import RolloutBasis
 from amistate.core.rules import Transition
 from amistate.core.state import AmiState, BuildRecord, Candidate, Pin, Rejection
+from amistate.core.state_parts import RolloutBasis
 from amistate.errors import AwsRequestRejected, UnknownBuild
 from amistate.ports import (
     STANDARD_TIER_LIMIT,

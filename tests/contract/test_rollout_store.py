@@ -9,8 +9,9 @@ from attrs import evolve
 
 from amistate.core import rules
 from amistate.core.builds import TrimBasis
-from amistate.core.rollout import RolloutBasis, replacement
+from amistate.core.rollout import replacement
 from amistate.core.state import AmiState, Rejection, Rollout
+from amistate.core.state_parts import RolloutBasis
 from amistate.ports import Applied, Preset
 from tests.contract.conftest import TablePorts
 from tests.contract.test_state_store import PIPELINE, T0, applied, transition

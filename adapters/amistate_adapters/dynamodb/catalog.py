@@ -32,7 +32,6 @@ from botocore.exceptions import ClientError
 from amistate.core.merge import dump_object
 from amistate.core.names import validate_preset
 from amistate.core.rollout import format_duration
-from amistate.ports import Preset
 from amistate_adapters.dynamodb.expressions import Update
 from amistate_adapters.dynamodb.items import (
     ACCOUNTS_PREFIX,
@@ -53,6 +52,8 @@ from amistate_adapters.errors import error_code, table_errors
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+
+    from amistate.ports.preset import Preset
 
 _GENERATIONS: dict[tuple[str, str], int] = {}
 _GENERATIONS_LOCK = threading.Lock()

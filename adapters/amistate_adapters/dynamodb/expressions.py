@@ -31,8 +31,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
     from amistate.core.builds import TrimBasis
-    from amistate.core.rollout import RolloutBasis
-    from amistate.core.state_parts import Candidate, Pin, Rejection
+    from amistate.core.state_parts import Candidate, Pin, Rejection, RolloutBasis
 
 _NAMES = {
     "#pk": "PK",

@@ -52,8 +52,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
     from amistate.core.builds import TrimBasis
-    from amistate.core.rollout import RolloutBasis
-    from amistate.core.state_parts import Candidate, Pin, Rejection
+    from amistate.core.state_parts import Candidate, Pin, Rejection, RolloutBasis
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
 #: History keys removed per UpdateItem (expressions stay far below their 4 KB limit).

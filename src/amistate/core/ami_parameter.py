@@ -17,6 +17,7 @@ does with it through the ports is :mod:`amistate.usecases.ami_parameter`.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from amistate.errors import InvalidConfig
@@ -25,10 +26,16 @@ from amistate.errors import InvalidConfig
 AMI_DATA_TYPE = "aws:ec2:image"
 #: Parameter Store's name rules: these characters, a name with ``/`` fully
 #: qualified (leading ``/``, no empty level), at most 15 levels, 1011 characters.
-_NAME = re.compile(r"[A-Za-z0-9_.-]+|(/[A-Za-z0-9_.-]+)+")
 MAX_NAME = 1011
 MAX_LEVELS = 15
 _RESERVED = ("aws", "ssm")
+
+
+@functools.cache
+def _name() -> re.Pattern[str]:
+    """A parameter name's characters and levels, compiled at first use (deploys check
+    names; the event path never does)."""
+    return re.compile(r"[A-Za-z0-9_.-]+|(/[A-Za-z0-9_.-]+)+")
 
 
 def validate_name(name: object, where: str = "AmiParameter") -> str:
@@ -37,7 +44,7 @@ def validate_name(name: object, where: str = "AmiParameter") -> str:
     if not isinstance(name, str):
         raise InvalidConfig(f"{where}: expected a parameter name, got {type(name).__name__}")
     shown = repr(name[:80])
-    if not _NAME.fullmatch(name) or len(name) > MAX_NAME:
+    if not _name().fullmatch(name) or len(name) > MAX_NAME:
         raise InvalidConfig(
             f"{where}: {shown} is not an SSM parameter name (1-{MAX_NAME} characters from "
             "A-Z a-z 0-9 _ . - and /, a name with / starting with it, e.g. "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 from attrs import frozen
@@ -13,10 +14,6 @@ _BUILD_ARN = re.compile(
     r"(?P<account>\d{12}):image/(?P<name>[A-Za-z0-9][A-Za-z0-9_-]{0,127})/"
     r"(?P<major>\d{1,9})\.(?P<minor>\d{1,9})\.(?P<patch>\d{1,9})/(?P<build>\d{1,9})",
     re.ASCII,  # \d is 0-9 only: "3\u0661" is not build 31
-)
-_PIPELINE_ARN = re.compile(
-    rf"arn:aws[a-z-]*:imagebuilder:{REGION_PATTERN}:\d{{12}}:image-pipeline/[A-Za-z0-9][A-Za-z0-9_-]{{0,127}}",
-    re.ASCII,
 )
 
 
@@ -60,9 +57,18 @@ def parse_build_arn(text: str) -> BuildArn:
     )
 
 
+@functools.cache
+def _pipeline_arn() -> re.Pattern[str]:
+    """The pipeline ARN pattern, compiled at first use (the event path never asks)."""
+    return re.compile(
+        rf"arn:aws[a-z-]*:imagebuilder:{REGION_PATTERN}:\d{{12}}:image-pipeline/[A-Za-z0-9][A-Za-z0-9_-]{{0,127}}",
+        re.ASCII,
+    )
+
+
 def is_pipeline_arn(text: str) -> bool:
     """True for ``arn:P:imagebuilder:R:A:image-pipeline/<name>``."""
-    return _PIPELINE_ARN.fullmatch(text) is not None
+    return _pipeline_arn().fullmatch(text) is not None
 
 
 def same_owner(arn: str, build: BuildArn) -> bool:

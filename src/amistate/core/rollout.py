@@ -23,8 +23,6 @@ import re
 from datetime import datetime, timedelta
 from typing import Literal
 
-from attrs import frozen
-
 from amistate.core.state import POLICIES, AmiState, BuildRecord, Policy, Rollout
 from amistate.errors import InvalidProperties
 
@@ -120,29 +118,7 @@ def replacement(record: AmiState, rejected: BuildRecord) -> BuildRecord | None:
     return older[0] if older else None
 
 
-@frozen
-class RolloutBasis:
-    """What a rejection's choice rested on: the AMI register's key, the
-    candidate's and the pin's build. The store rejects only while the record
-    still has all three, so a racing promotion, build, pin or fallback wins and
-    the rejection is decided again from the new record."""
-
-    ami_key: str
-    candidate_key: str | None = None
-    pin_build_id: str | None = None
-
-    @classmethod
-    def of(cls, record: AmiState) -> RolloutBasis:
-        candidate = record.candidate.key if record.candidate is not None else None
-        pin = record.pin.build_id if record.pin is not None else None
-        return cls(record.ami_key, candidate, pin)
-
-    def holds_for(self, record: AmiState) -> bool:
-        return self == RolloutBasis.of(record)
-
-
 __all__ = [
-    "RolloutBasis",
     "Slot",
     "due",
     "format_duration",

@@ -1,7 +1,8 @@
 """The state record's optional parts, and what the runners launch.
 
-A pin and a rejection (an operator's decisions), a candidate waiting under a
-``manual`` or ``soak`` rollout, and :class:`RunnerAmi` (the reader's answer).
+A pin and a rejection (an operator's decisions, and :class:`RolloutBasis`, what a
+rejection's choice rested on), a candidate waiting under a ``manual`` or ``soak``
+rollout, and :class:`RunnerAmi` (the reader's answer).
 :mod:`amistate.core.state` re-exports them; they live here so that an event on
 an unpinned ``immediate`` preset, the event Lambda's cold start, never builds
 them (tests/shims/test_cold_start.py).
@@ -10,10 +11,14 @@ them (tests/shims/test_cold_start.py).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from attrs import frozen
 
 from amistate.core.amis import Amis
+
+if TYPE_CHECKING:
+    from amistate.core.state import AmiState
 
 
 @frozen
@@ -76,4 +81,25 @@ class RunnerAmi:
     candidate_ami_id: str | None = None
 
 
-__all__ = ["Candidate", "Pin", "Rejection", "RunnerAmi"]
+@frozen
+class RolloutBasis:
+    """What a rejection's choice rested on: the AMI register's key, the
+    candidate's and the pin's build. The store rejects only while the record
+    still has all three, so a racing promotion, build, pin or fallback wins and
+    the rejection is decided again from the new record."""
+
+    ami_key: str
+    candidate_key: str | None = None
+    pin_build_id: str | None = None
+
+    @classmethod
+    def of(cls, record: AmiState) -> RolloutBasis:
+        candidate = record.candidate.key if record.candidate is not None else None
+        pin = record.pin.build_id if record.pin is not None else None
+        return cls(record.ami_key, candidate, pin)
+
+    def holds_for(self, record: AmiState) -> bool:
+        return self == RolloutBasis.of(record)
+
+
+__all__ = ["Candidate", "Pin", "Rejection", "RolloutBasis", "RunnerAmi"]

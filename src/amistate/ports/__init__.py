@@ -16,12 +16,12 @@ from attrs import field, frozen
 
 from amistate.core.amis import Amis
 from amistate.core.rules import Transition
-from amistate.core.state import AmiState, BuildRecord, Rollout
+from amistate.core.state import AmiState, BuildRecord
 
 if TYPE_CHECKING:
     from amistate.core.builds import TrimBasis
-    from amistate.core.rollout import RolloutBasis
-    from amistate.core.state_parts import Candidate, Pin, Rejection
+    from amistate.core.state_parts import Candidate, Pin, Rejection, RolloutBasis
+    from amistate.ports.preset import Preset as Preset
 
 ParameterType = Literal["String", "SecureString"]
 
@@ -209,19 +209,6 @@ class ParameterStore(Protocol):
         ...
 
 
-@frozen
-class Preset:
-    """A preset as deployed: its name, its pipeline and its configuration."""
-
-    name: str
-    pipeline_arn: str
-    config: Mapping[str, Any] = field(factory=dict)
-    retired_keys: tuple[str, ...] = ()  # keys earlier configs had (amistate.core.desired.retire)
-    ami_parameter: str | None = None  # the plain AMI parameter (amistate.core.ami_parameter)
-    rollout: Rollout = field(factory=Rollout)
-    target_accounts: tuple[str, ...] = ()  # accounts that get the parameter with their copy
-
-
 class Accounts(Protocol):
     """Target accounts, each reached through its role (``AMISTATE_TARGET_ROLE``).
 
@@ -312,3 +299,13 @@ class Ports:
     parameters: Mapping[str, ParameterStore]
     clients: tuple[Any, ...] = ()
     accounts: Accounts | None = None  # target accounts (None: this wiring reaches none)
+
+
+def __getattr__(name: str) -> Any:
+    """``Preset``, from :mod:`amistate.ports.preset` (imported on first access: only
+    deploys register presets, so the event Lambda's cold start never builds it)."""
+    if name == "Preset":
+        from amistate.ports.preset import Preset
+
+        return Preset
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -16,8 +16,9 @@ from typing import Literal
 
 from attrs import frozen
 
-from amistate.core.rollout import RolloutBasis, replacement
+from amistate.core.rollout import replacement
 from amistate.core.state import AmiState, BuildRecord, Rejection
+from amistate.core.state_parts import RolloutBasis
 from amistate.errors import ContentionError, NoCandidate, RejectRefused
 from amistate.ports import StateStore
 from amistate.usecases.converge import Converger
