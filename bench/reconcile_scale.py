@@ -413,8 +413,9 @@ def render(results: list[BackendResult]) -> str:
         "counted by botocore `before-call` on the reconciler's clients (what the reconcile "
         "Lambda logs as `awsCalls`). Runs in order on the same world: every first build lost "
         f"(first run), nothing new, one preset in {REPAIR_SHARE} with a lost build, nothing "
-        f"new again. Budget for a run that changes nothing: ≤ {BUDGET} calls per preset (with "
-        "target accounts: per preset and account, ours included).\n\n" + table(headers, rows)
+        "new again (not in the world with target accounts). Budget for a run that changes "
+        f"nothing: ≤ {BUDGET} calls per preset (with target accounts: per preset and account, "
+        "ours included).\n\n" + table(headers, rows)
     )
     with_accounts = [r for r in results if r.accounts]
     if with_accounts:
