@@ -37,6 +37,7 @@ import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from attrs import frozen
 
@@ -388,28 +389,39 @@ def _cold_importtime(
     return parse_importtime(done.stderr)
 
 
-def _detailed_converter_ms(python: Path, package: Path, repeats: int) -> float | None:
-    """What building ``amistate.core.parsing``'s detailed converter costs (it runs at import)."""
-    code = (
-        "import time, amistate.core.parsing as p\n"
-        "f = getattr(p, '_converter', None)\n"
-        "t = time.perf_counter()\n"
-        "f is not None and f(detailed=True)\n"
-        "print(time.perf_counter() - t if f is not None else -1)"
+_COUNTS = """
+import json, runpy, sys
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+import attrs
+ours = [n for n in sorted(sys.modules) if n.split(".")[0] in ("amistate", "amistate_adapters")]
+built = sorted(
+    f"{n}.{v.__qualname__}"
+    for n in ours
+    for v in vars(sys.modules[n]).values()
+    if isinstance(v, type) and v.__module__ == n and attrs.has(v)
+)
+print(json.dumps({"modules": len(sys.modules), "ours": len(ours), "classes": built}))
+"""
+
+
+def _cold_counts(
+    python: Path, package: Path, env: Mapping[str, str], event: Mapping[str, object]
+) -> dict[str, Any]:
+    """What one cold invocation from the package loads: modules (all, amistate's) and the
+    attrs classes of amistate's modules it built. Deterministic, unlike the timings."""
+    done = subprocess.run(
+        [str(python), "-c", _COUNTS, str(AMISTATE_CHILD), json.dumps(event)],
+        env=lambda_package.package_env(env, package),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
-    values = []
-    for _ in range(repeats):
-        done = subprocess.run(
-            [str(python), "-c", code],
-            env=lambda_package.package_env({"PATH": os.environ.get("PATH", "")}, package),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
-        values.append(float(done.stdout.strip()))
-    found = median(values)
-    return None if found < 0 else found * 1000
+    if done.returncode != 0:
+        raise RuntimeError(f"counting child failed:\n{done.stderr[-3000:]}")
+    found: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return found
 
 
 def import_report(
@@ -496,7 +508,19 @@ def import_report(
         )
     )
     offenders = [m for m in ours if not_on_event_path(m)]
-    detailed = _detailed_converter_ms(python, packages.bytecode, repeats)
+    event = eventbridge_event(
+        preset_build(bytecode, repeats + 1), "AVAILABLE", at(60 * (repeats + 1))
+    )
+    server.outcomes([event])
+    counts = _cold_counts(python, packages.bytecode, env, event)
+    sections.insert(
+        1,
+        f"Counted on one more such invocation (deterministic): {counts['modules']} modules "
+        f"loaded, {counts['ours']} of them amistate's; {len(counts['classes'])} attrs classes "
+        "of amistate's built (module level, `attrs.has`): "
+        + ", ".join(f"`{c}`" for c in counts["classes"])
+        + ".",
+    )
     lines = []
     for m in offenders:
         first = modules[m][0]
@@ -504,12 +528,6 @@ def import_report(
             continue  # reported through its parent
         cumulative = median(r.cumulative_us for r in modules[m]) / 1000
         lines.append(f"* `{m}` ({cumulative:.1f} ms cumulative), imported by `{first.parent}`")
-    if detailed is not None:
-        lines.append(
-            "* the detailed cattrs converter (`amistate.core.parsing._converter(detailed=True)`), "
-            f"built at import though only a malformed event uses it: {detailed:.1f} ms "
-            f"(median of {repeats}, measured alone)"
-        )
     sections.append(
         "Imported (or built) on the event path but not used by it:\n\n"
         + ("\n".join(lines) if lines else "* nothing")
