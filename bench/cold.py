@@ -373,11 +373,16 @@ def _group(module: str) -> str:
     return "standard library"
 
 
-def _cold_importtime(
-    python: Path, package: Path, env: Mapping[str, str], event: Mapping[str, object]
-) -> list[Imported]:
+def _cold_child(
+    python: Path,
+    package: Path,
+    env: Mapping[str, str],
+    event: Mapping[str, object],
+    *options: str,
+) -> subprocess.CompletedProcess[str]:
+    """The amistate cold child from the package, ``options`` before its script."""
     done = subprocess.run(
-        [str(python), "-X", "importtime", str(AMISTATE_CHILD), json.dumps(event)],
+        [str(python), *options, str(AMISTATE_CHILD), json.dumps(event)],
         env=lambda_package.package_env(env, package),
         capture_output=True,
         text=True,
@@ -385,8 +390,14 @@ def _cold_importtime(
         check=False,
     )
     if done.returncode != 0:
-        raise RuntimeError(f"importtime child failed:\n{done.stderr[-3000:]}")
-    return parse_importtime(done.stderr)
+        raise RuntimeError(f"cold child {options} failed:\n{done.stderr[-3000:]}")
+    return done
+
+
+def _cold_importtime(
+    python: Path, package: Path, env: Mapping[str, str], event: Mapping[str, object]
+) -> list[Imported]:
+    return parse_importtime(_cold_child(python, package, env, event, "-X", "importtime").stderr)
 
 
 _COUNTS = """
@@ -410,16 +421,7 @@ def _cold_counts(
 ) -> dict[str, Any]:
     """What one cold invocation from the package loads: modules (all, amistate's) and the
     attrs classes of amistate's modules it built. Deterministic, unlike the timings."""
-    done = subprocess.run(
-        [str(python), "-c", _COUNTS, str(AMISTATE_CHILD), json.dumps(event)],
-        env=lambda_package.package_env(env, package),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"counting child failed:\n{done.stderr[-3000:]}")
+    done = _cold_child(python, package, env, event, "-c", _COUNTS)
     found: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return found
 
