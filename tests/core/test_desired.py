@@ -134,3 +134,60 @@ def test_putting_their_keys_back_as_they_were_is_taken_for_a_copy() -> None:
     """The limit docs/configuration.md states: a revert racing amistate's write is not kept."""
     old, new = _v(maxRunners=5), _v(maxRunners=7)
     assert written_by_others(RECORD, [old, new, old], 2, new) is None
+
+
+_tricky: st.SearchStrategy[Any] = st.sampled_from(
+    [1, 1.0, True, 0, 0.0, -0.0, False, None, "1", [], {}, (1,), 1e16]
+)
+json_like = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=3)
+    | _tricky,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=2), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+def _canonical_equal(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    def text(v: dict[str, Any]) -> str:
+        return json.dumps(v, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+    return text(a) == text(b)
+
+
+@given(st.dictionaries(st.text(max_size=2), json_like, max_size=3), json_like, st.booleans())
+def test_same_json_is_equality_of_the_canonical_json_text(
+    a: dict[str, Any], value: Any, copy_of_a: bool
+) -> None:
+    """same_json compares without serialising on the hot path: it answers exactly what
+    comparing the sorted, compact JSON texts answers (1, 1.0, true and -0.0 differ)."""
+    b = json.loads(json.dumps(a)) if copy_of_a else {**a, "k": value}
+    if copy_of_a and a:
+        b[next(iter(a))] = value if value is not None else b[next(iter(a))]
+    assert same_json(a, b) == _canonical_equal(a, b)
+    assert same_json(a, dict(reversed(list(a.items())))) is True
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        (1, 1.0),
+        (1, True),
+        (0, False),
+        (0.0, -0.0),
+        (1e16, 10**16),
+        ([1], [1.0]),
+        ({"x": 1}, {"x": True}),
+        ([1, 2], (1, 2)),
+        ("1", 1),
+        (None, False),
+    ],
+)
+def test_same_json_tells_apart_what_json_tells_apart(a: Any, b: Any) -> None:
+    assert same_json({"v": a}, {"v": b}) == _canonical_equal({"v": a}, {"v": b})
+    assert same_json({"v": a}, {"v": a}) is True

@@ -21,8 +21,9 @@ the first, so a missed push heals at the next write.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from amistate.core.merge import AMI_ID_KEY, CANDIDATE_AMI_ID_KEY, dump_object, load_object
 from amistate.core.state import AmiState
@@ -62,7 +63,8 @@ def parameter_value(
     :class:`amistate.errors.InvalidConfig` is raised instead.
     """
     base = {} if current is None else load_object(current, "SSM parameter value")
-    wanted = {key: value for key, value in base.items() if key not in set(retired)}
+    gone = set(retired)
+    wanted = {key: value for key, value in base.items() if key not in gone}
     wanted.update({k: v for k, v in (config or {}).items() if k not in RESERVED_KEYS})
     wanted[AMI_ID_KEY] = ami_id
     wanted.pop(CANDIDATE_AMI_ID_KEY, None)
@@ -138,7 +140,41 @@ def _others(value: str, owned: frozenset[str]) -> str | None:
 
 def same_json(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     """Equal as JSON: ``1``, ``1.0`` and ``true`` differ; key order does not matter."""
-    return _canonical(a) == _canonical(b)
+    plain = _same(a, b)
+    return plain if plain is not None else _canonical(a) == _canonical(b)
+
+
+#: The types a parsed JSON document is made of, compared without serialising.
+_SCALARS = (str, int, bool, type(None))
+
+
+def _same(a: object, b: object) -> bool | None:
+    """:func:`same_json` for values made only of dicts with string keys, lists, strings,
+    integers, booleans, None and floats, without serialising (the hot path: every
+    converge asks it); None when either holds anything else (the caller serialises)."""
+    kind = type(a)
+    if kind is not type(b):
+        plain = all(type(v) in (dict, list, float, *_SCALARS) for v in (a, b))
+        return False if plain else None
+    if kind is dict:
+        x, y = cast("dict[object, object]", a), cast("dict[object, object]", b)
+        if not all(type(k) is str for k in x) or x.keys() != y.keys():
+            return None if not all(type(k) is str for k in (*x, *y)) else False
+        return _all_same((x[k], y[k]) for k in x)
+    if kind is list:
+        xs, ys = cast("list[object]", a), cast("list[object]", b)
+        return False if len(xs) != len(ys) else _all_same(zip(xs, ys, strict=True))
+    if kind is float:
+        return repr(a) == repr(b) if math.isfinite(cast(float, a)) else None
+    return a == b if kind in _SCALARS else None
+
+
+def _all_same(pairs: Iterable[tuple[object, object]]) -> bool | None:
+    for x, y in pairs:
+        found = _same(x, y)
+        if found is not True:
+            return found
+    return True
 
 
 def _canonical(value: Mapping[str, Any]) -> str:

@@ -320,5 +320,6 @@ def __getattr__(name: str) -> Any:
     if name in _DECISIONS:
         from amistate.core import decisions
 
-        return getattr(decisions, name)
+        found = globals()[name] = getattr(decisions, name)  # later lookups skip this
+        return found
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -203,5 +203,6 @@ def __getattr__(name: str) -> Any:
     if name in _PARTS:
         from amistate.core import state_parts
 
-        return getattr(state_parts, name)
+        found = globals()[name] = getattr(state_parts, name)  # later lookups skip this
+        return found
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -307,5 +307,6 @@ def __getattr__(name: str) -> Any:
     if name == "Preset":
         from amistate.ports.preset import Preset
 
+        globals()["Preset"] = Preset  # later lookups skip this
         return Preset
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
