@@ -158,7 +158,7 @@ def measure(
     server: BenchServer,
     packages: lambda_package.Packages,
     python: Path,
-    runs: int = 21,
+    runs: int = 61,
     patched_path: str | None = None,
     note: str = "",
     warmup: bool = True,
@@ -538,7 +538,7 @@ def import_report(
 
 
 def run(
-    server: BenchServer, runs: int = 21, import_repeats: int = 5, warmup: bool = True
+    server: BenchServer, runs: int = 61, import_repeats: int = 5, warmup: bool = True
 ) -> tuple[str, ColdResult]:
     from bench import proposed
 
