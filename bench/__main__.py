@@ -56,7 +56,7 @@ REPAIR_BUDGET = 6
 class Sizes:
     core_events: int = 20_000
     core_repeats: int = 5
-    cold_runs: int = 61
+    cold_runs: int = cold.RUNS
     #: A first round of every kind, not counted, to warm the page cache (and .pyc).
     cold_warmup: bool = True
     import_repeats: int = 5
