@@ -221,7 +221,8 @@ def _vanished(world: World, preset: str, record: AmiState, out: list[Instruction
     The places checked are every region of ours and every region of a target
     account where the live build has a copy (an account it has none for keeps
     its previous AMI, which no record names). A fallback build must be
-    launchable in all of them, so every account moves to the same build."""
+    launchable in all of them, so every account moves to the same build, and in
+    every place where it has a copy itself, or the next run would fall back from it."""
     places = [
         p
         for p in world.places(record)
@@ -241,7 +242,9 @@ def _vanished(world: World, preset: str, record: AmiState, out: list[Instruction
         out.append(Problem(preset, f"pinned AMI {ami} is {state} in {place}: pin another"))
         return record
     for build in good_builds(record.history.values()):
-        if all(_launchable(world, p, build.amis.at(p.region, p.account)) for p in places):
+        copies = [p for p in world.places(record) if build.amis.at(p.region, p.account)]
+        needed = dict.fromkeys([*places, *copies])
+        if all(_launchable(world, p, build.amis.at(p.region, p.account)) for p in needed):
             out.append(FallBack(preset, ami, state, build))
             return record.with_live(build.build_id, build.key, build.amis, build.updated_at)
     out.append(Problem(preset, f"AMI {ami} is {state} in {place} and no good build remains"))
