@@ -209,6 +209,7 @@ def _cold(report: Report, server: BenchServer, sizes: Sizes) -> None:
             "per_round_median": round(r.paired.median, 3),
             "per_round_p25": round(r.paired.p25, 3),
             "per_round_p75": round(r.paired.p75, 3),
+            "less_server_ratio_of_medians": round(r.own, 3),
         }
         for kind, r in result.ratios.items()
     }

@@ -41,6 +41,7 @@ from typing import Any
 
 from attrs import frozen
 
+from amistate.core.settings import HISTORY_LIMIT
 from bench import lambda_package
 from bench.common import at, eventbridge_event, median, table
 from bench.server import BenchServer
@@ -54,6 +55,12 @@ TABLE = "amistate-cold"
 #: Cold invocations of each kind in a full run: 21 could not tell 1.05 from 1.20
 #: (per-round spread 0.98-1.24 in the 03:26 UTC run of 2026-12-07).
 RUNS = 61
+#: Builds in an amistate record's history as each cold run finds it, its own build
+#: included: what the scheduled reconcile run keeps (``AMISTATE_HISTORY_LIMIT``). Before,
+#: the history grew by a build a round, to 62 by the last of 61 rounds, which no deployed
+#: record holds, and moto's time to serve the record grew with it (its UpdateItem
+#: returning ALL_NEW took 4 ms at 1 build, 22 ms at 20, 50 ms at 40).
+HISTORY = HISTORY_LIMIT
 #: From the deployment package, on the Lambda-like interpreter (issue 16).
 BUDGET = 1.10
 AIM = 1.05
@@ -84,6 +91,13 @@ class Run:
     inner: Mapping[str, float]
     calls: int
     origin: str
+    served: float = 0.0  # the bench server's own time answering the child's requests
+
+    @property
+    def own(self) -> float:
+        """Wall time less the server's: what the child itself spent, waiting on the
+        network included."""
+        return self.wall - self.served
 
 
 def child_env(server: BenchServer) -> dict[str, str]:
@@ -131,6 +145,7 @@ def spread(values: Sequence[float]) -> Spread:
 class Ratio:
     of_medians: float
     paired: Spread  # per-round ratios (same round, adjacent runs)
+    own: float  # ratio of medians of wall time less the bench server's (Run.own)
 
 
 @frozen
@@ -154,7 +169,8 @@ class ColdResult:
 def _ratio(runs: Mapping[str, list[Run]], ours: str, base: str) -> Ratio:
     a, b = runs[ours], runs[base]
     of_medians = median(r.wall for r in a) / median(r.wall for r in b)
-    return Ratio(of_medians, spread([x.wall / y.wall for x, y in zip(a, b, strict=True)]))
+    paired = spread([x.wall / y.wall for x, y in zip(a, b, strict=True)])
+    return Ratio(of_medians, paired, median(r.own for r in a) / median(r.own for r in b))
 
 
 def measure(
@@ -191,38 +207,55 @@ def measure(
             ("patched", sys.executable, AMISTATE_CHILD, {**env, "PYTHONPATH": patched_path})
         )
     presets = {name: index + 1 for index, (name, *_rest) in enumerate(kinds)}
+    amistate_presets = [presets[name] for name, _, script, _ in kinds if script == AMISTATE_CHILD]
+    seed = HISTORY - 1  # builds before the first round: each round's own makes HISTORY
     with environment({**server.env(), "AMISTATE_TABLE": TABLE}):
         world = World(TABLE, TABLE + "-baseline")
         try:
             world.create_tables()
             for preset in presets.values():
                 world.add_preset(preset)
-        finally:
-            world.close()
-    results: dict[str, list[Run]] = defaultdict(list)
-    server.calls()
-    shuffle = random.Random(16)
-    for n in range(0 if warmup else 1, runs + 1):  # n == 0 warms the page cache (and .pyc)
-        order = list(kinds)
-        shuffle.shuffle(order)
-        for name, interpreter, script, variables in order:
-            build = preset_build(presets[name], n + 1)
-            event = eventbridge_event(build, "AVAILABLE", at(60 * (n + 1)))
-            server.outcomes([event])  # AVAILABLE in GetImage, whatever another section said
-            run = run_child(interpreter, script, event, variables)
-            calls = len(server.calls())
-            if n:
-                results[name].append(Run(run.wall, run.inner, calls, run.origin))
-    with environment({**server.env(), "AMISTATE_TABLE": TABLE}):
-        world = World(TABLE, TABLE + "-baseline")
-        try:
+            for build in range(1, seed + 1):
+                for preset in amistate_presets:
+                    event = eventbridge_event(
+                        preset_build(preset, build), "AVAILABLE", at(60 * build)
+                    )
+                    server.outcomes([event])
+                    world.amistate(event)
+            results: dict[str, list[Run]] = defaultdict(list)
+            shuffle = random.Random(16)
+            for n in range(0 if warmup else 1, runs + 1):  # n == 0 warms the page cache (.pyc)
+                for preset in amistate_presets:  # as the reconcile run leaves it (untimed)
+                    world.trim_history(preset, seed)
+                server.calls()
+                order = list(kinds)
+                shuffle.shuffle(order)
+                for name, interpreter, script, variables in order:
+                    build = preset_build(presets[name], seed + n + 1)
+                    event = eventbridge_event(build, "AVAILABLE", at(60 * (seed + n + 1)))
+                    server.outcomes([event])  # AVAILABLE in GetImage, whatever another said
+                    run = run_child(interpreter, script, event, variables)
+                    timed = server.timed_calls()
+                    served = sum(seconds for _, seconds in timed)
+                    if n:
+                        results[name].append(
+                            Run(run.wall, run.inner, len(timed), run.origin, served)
+                        )
+            last = seed + runs + 1
+            histories = {
+                p: len(world.record(p).get("history", {}).get("M", {})) for p in amistate_presets
+            }
             ssm_ok = all(
-                world.parameter(presets[name])["amiId"] == preset_ami(presets[name], runs + 1)
+                world.parameter(presets[name])["amiId"] == preset_ami(presets[name], last)
                 for name in ("installed", "package", "package-source")
             )
         finally:
             world.close()
-    problems = []
+    problems = [
+        f"cold: preset {p} ended with {n} builds in its history, not {HISTORY}"
+        for p, n in histories.items()
+        if n != HISTORY
+    ]
     for name, folder in (("package", packages.bytecode), ("package-source", packages.source_only)):
         wrong = {r.origin for r in results[name] if not r.origin.startswith(str(folder))}
         if wrong:
@@ -269,6 +302,7 @@ def render(result: ColdResult) -> str:
                 ms(median(r.inner["import"] for r in runs)),
                 ms(median(r.inner["handle"] for r in runs)),
                 "/".join(sorted({str(r.calls) for r in runs})),
+                f"{median(r.served for r in runs) * 1000:.1f}",
             )
         )
     text = table(
@@ -281,6 +315,7 @@ def render(result: ColdResult) -> str:
             "imports ms (in process)",
             "first event ms (in process)",
             "AWS calls",
+            "bench server ms answering them, median",
         ],
         rows,
     )
@@ -301,6 +336,7 @@ def render(result: ColdResult) -> str:
                 f"{ours} / {base}",
                 f"**{found.of_medians:.3f}**",
                 f"{found.paired.median:.3f} ({found.paired.p25:.3f}-{found.paired.p75:.3f})",
+                f"{found.own:.3f}",
                 verdict,
             )
         )
@@ -309,7 +345,8 @@ def render(result: ColdResult) -> str:
             "ratio (wall)",
             "of medians",
             "per round: median (p25-p75)",
-            "budget",
+            "wall less the bench server's time, of medians",
+            "budget (on the wall ratio of medians)",
         ],
         ratio_rows,
     )

@@ -229,6 +229,21 @@ class World:
         ).get("Item", {})
         return item
 
+    def trim_history(self, index: int, keep: int) -> int:
+        """Forget all but the newest ``keep`` builds of preset ``index``'s history, as
+        the scheduled reconcile run does (it keeps ``AMISTATE_HISTORY_LIMIT``); returns
+        how many it forgot."""
+        keys = sorted(self.record(index).get("history", {}).get("M", {}))  # oldest first
+        old = {f"#k{n}": key for n, key in enumerate(keys[: max(0, len(keys) - keep)])}
+        if old:
+            self.dynamodb.update_item(
+                TableName=self.table,
+                Key={"PK": {"S": f"AMI#{preset_name(index)}"}, "SK": {"S": "LATEST"}},
+                UpdateExpression="REMOVE " + ", ".join(f"#h.{name}" for name in old),
+                ExpressionAttributeNames={"#h": "history", **old},
+            )
+        return len(old)
+
     def parameter(
         self, index: int, prefix: str = PREFIX, account: str | None = None
     ) -> dict[str, Any]:

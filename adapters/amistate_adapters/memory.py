@@ -159,6 +159,11 @@ class MemoryStateStore:
         with self.table.lock:
             return self.table.records.get(preset)
 
+    def current(self, preset: str) -> AmiState | None:
+        with self.table.lock:
+            record = self.table.records.get(preset)
+        return None if record is None else evolve(record, history={})
+
     def get_many(self, presets: Collection[str]) -> Mapping[str, AmiState]:
         with self.table.lock:
             records = self.table.records

@@ -11,15 +11,16 @@ from amistate.core import rules
 from amistate.core.builds import TrimBasis
 from amistate.core.rollout import replacement
 from amistate.core.state import AmiState, Rejection, Rollout
-from amistate.core.state_parts import RolloutBasis
+from amistate.core.state_parts import Pin, RolloutBasis
 from amistate.ports import Applied, Preset
 from tests.contract.conftest import TablePorts
 from tests.contract.test_state_store import PIPELINE, T0, applied, transition
 
 
-def _apply(ports: TablePorts, n: int) -> AmiState:
-    """Deliver the n-th success as the service does: optimistic, then ``decide``."""
-    attempted = transition(n)
+def _apply(ports: TablePorts, n: int, status: str = "ready") -> AmiState:
+    """Deliver the n-th event (a success unless ``status`` says) as the service does:
+    optimistic, then ``decide``."""
+    attempted = transition(n, status, reason=None if status == "ready" else "boom")
     for _ in range(4):
         result = ports.states.apply("p", attempted)
         if isinstance(result, Applied):
@@ -114,3 +115,25 @@ def test_failure_changes_neither(table_ports: TablePorts) -> None:
     record = _apply(table_ports, 2)
     after = applied(table_ports.states.apply("p", transition(3, "failed", reason="boom")))
     assert (after.ami_id, after.candidate) == (record.ami_id, record.candidate)
+
+
+def test_current_is_the_record_without_its_history(table_ports: TablePorts) -> None:
+    """What a converge confirms against: every part of the record but the history
+    (DynamoDB: a projected GetItem; a part the projection forgot fails here)."""
+    states, target = table_ports.states, "444455556666"
+    assert states.current("p") is None
+    rollout = Rollout("soak", timedelta(hours=6))
+    ports_preset = Preset("p", PIPELINE, {"x": 1}, ("old",), "/amis/p", rollout, (target,))
+    table_ports.catalog.register(ports_preset)
+    live = _apply(table_ports, 1)
+    _apply(table_ports, 2)  # waits as the candidate
+    assert _apply(table_ports, 3, "failed").reason == "boom"
+    pin = Pin(live.ami_build_id or "", live.amis, T0, "hold")
+    assert states.set_pin("p", pin, None) is not None
+    states.set_behind("p", {target: "denied"})
+    full = states.get("p")
+    assert full is not None and len(full.history) == 3
+    every_part = (full.pin, full.candidate, full.config, full.retired_keys, full.reason)
+    assert all(every_part) and full.rollout == rollout and full.behind
+    assert full.ami_parameter and full.target_accounts and full.amis.copies()
+    assert states.current("p") == evolve(full, history={})

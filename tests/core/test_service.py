@@ -75,7 +75,7 @@ def test_success_via_eventbridge_costs_six_port_calls_and_one_ssm_write() -> Non
         "states.apply",
         f"parameters[{REGION}].get",
         f"parameters[{REGION}].put",
-        "states.get",
+        "states.current",  # the confirm: the record without its history
     ]
     assert world.parameters.writes == 1
     assert world.record().status == "ready"

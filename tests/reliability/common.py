@@ -102,6 +102,10 @@ class _States(MemoryStateStore):
         self.calls.add("states.get")
         return super().get(preset)
 
+    def current(self, preset: str) -> Any:
+        self.calls.add("states.current")
+        return super().current(preset)
+
     def create_initial(self, preset: str, created_at: datetime) -> bool:
         self.calls.add("states.create_initial")
         return super().create_initial(preset, created_at)

@@ -42,6 +42,10 @@ class CountingStates(MemoryStateStore):
         self.reads[preset] += 1
         return super().get(preset)
 
+    def current(self, preset: str) -> AmiState | None:
+        self.reads[preset] += 1
+        return super().current(preset)
+
 
 @pytest.fixture
 def states() -> Iterator[CountingStates]:

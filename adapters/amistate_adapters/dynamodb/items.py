@@ -249,6 +249,35 @@ def to_pin(item: Item) -> Pin | None:
     )
 
 
+#: Every attribute of a state item :func:`to_state` reads but ``history``: what a read
+#: that needs no history projects (``StateStore.current``). The history is most of a
+#: mature record's bytes, and each of its entries is parsed twice (botocore, then here).
+CURRENT_ATTRIBUTES = (
+    "PK",
+    "status",
+    "updatedAt",
+    "buildId",
+    "reason",
+    "orderKey",
+    "amiKey",
+    "amiId",
+    "amis",
+    "copies",
+    "amiBuildId",
+    "amiUpdatedAt",
+    "config",
+    "pipelineArn",
+    "retiredKeys",
+    "pin",
+    "amiParameter",
+    "rolloutPolicy",
+    "soakTime",
+    "candidate",
+    "targetAccounts",
+    "accountsBehind",
+)
+
+
 def to_state(item: Item) -> AmiState:
     """The :class:`AmiState` a state item holds.
 

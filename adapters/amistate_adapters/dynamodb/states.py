@@ -37,6 +37,7 @@ from amistate_adapters.dynamodb.expressions import (
     reject_update,
 )
 from amistate_adapters.dynamodb.items import (
+    CURRENT_ATTRIBUTES,
     EMPTY_MAP,
     NULL,
     Item,
@@ -55,6 +56,9 @@ if TYPE_CHECKING:
     from amistate.core.state_parts import Candidate, Pin, Rejection, RolloutBasis
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
+#: The projection of :meth:`DynamoStateStore.current` (names, as some are reserved words).
+_CURRENT_NAMES = {f"#c{i}": name for i, name in enumerate(CURRENT_ATTRIBUTES)}
+_CURRENT_PROJECTION = ", ".join(_CURRENT_NAMES)
 #: History keys removed per UpdateItem (expressions stay far below their 4 KB limit).
 FORGET_CHUNK = 50
 #: Keys per BatchGetItem (DynamoDB's limit) and rounds for the keys it leaves unprocessed.
@@ -117,10 +121,18 @@ class DynamoStateStore:
             raise ConditionFailed(cast("Item | None", exc.response.get("Item"))) from exc
         return cast("dict[str, Any]", response)
 
-    def _item(self, preset: str) -> Item | None:
+    def _item(self, preset: str, projection: Mapping[str, str] | None = None) -> Item | None:
         key = state_key(preset)
+        shape: dict[str, Any] = {}
+        if projection is not None:
+            shape = {
+                "ProjectionExpression": _CURRENT_PROJECTION,
+                "ExpressionAttributeNames": projection,
+            }
         with self._errors(f"GetItem {key['PK']}"):
-            response = self.client.get_item(TableName=self.table_name, Key=key, ConsistentRead=True)
+            response = self.client.get_item(
+                TableName=self.table_name, Key=key, ConsistentRead=True, **shape
+            )
         return response.get("Item") or None
 
     def apply(self, preset: str, transition: Transition) -> ApplyResult:
@@ -246,6 +258,12 @@ class DynamoStateStore:
 
     def get(self, preset: str) -> AmiState | None:
         item = self._item(preset)
+        return to_state(item) if item else None
+
+    def current(self, preset: str) -> AmiState | None:
+        """:meth:`get` without the history: the same GetItem, projected on
+        :data:`~amistate_adapters.dynamodb.items.CURRENT_ATTRIBUTES`."""
+        item = self._item(preset, _CURRENT_NAMES)
         return to_state(item) if item else None
 
     def get_many(self, presets: Collection[str]) -> Mapping[str, AmiState]:

@@ -115,6 +115,12 @@ class StateStore(Protocol):
         """The current record, strongly consistent; None if there is none."""
         ...
 
+    def current(self, preset: str) -> AmiState | None:
+        """:meth:`get` without the build history (``history`` is empty): what a
+        converge confirms against and writes from, which never decides by the
+        history. The history is most of a mature record's bytes."""
+        ...
+
     def get_many(self, presets: Collection[str]) -> Mapping[str, AmiState]:
         """The current records of ``presets``, strongly consistent, by preset; a
         preset without a record is left out. Batched (a reconcile run confirms

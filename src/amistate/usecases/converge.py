@@ -88,7 +88,7 @@ class Converger:
                 # land late, so there is nothing to confirm (a newer writer
                 # confirms its own write).
                 return self._noted(record, behind, Converged(home, rounds > 0, rounds, promoted))
-            latest = self.states.get(preset)
+            latest = self.states.current(preset)
             if latest is None or wants(latest) == wants(record):
                 return self._noted(record, behind, Converged(home, True, rounds + 1, promoted))
             record, more = advance(self.states, preset, latest, self.clock())
@@ -149,7 +149,7 @@ class Converger:
             start = sum(1 for v in before if (v.version or 0) <= after)
             # Read after the history: it owns at least the keys of every amistate
             # write seen there (a deploy records its Config before writing SSM).
-            record = self.states.get(record.preset) or record
+            record = self.states.current(record.preset) or record
             theirs = written_by_others(record, [v.value for v in before], start, value)
             kept = self.desired_value(record, place, theirs) if theirs is not None else None
             if kept is None or same_json(load_object(kept, name), load_object(value, name)):
