@@ -29,6 +29,8 @@ class Place:
 
 
 def _places(value: Mapping[Place, str]) -> Mapping[Place, str]:
+    if len(value) < 2:
+        return dict(value)  # one region, one account: nothing to order (the common build)
     return dict(sorted(value.items(), key=lambda kv: (kv[0].account or "", kv[0].region)))
 
 

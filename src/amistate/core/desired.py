@@ -152,29 +152,35 @@ def _same(a: object, b: object) -> bool | None:
     """:func:`same_json` for values made only of dicts with string keys, lists, strings,
     integers, booleans, None and floats, without serialising (the hot path: every
     converge asks it); None when either holds anything else (the caller serialises)."""
+    if a is b:
+        return True  # one object (a value copied from what was read): nothing to compare
     kind = type(a)
     if kind is not type(b):
         plain = all(type(v) in (dict, list, float, *_SCALARS) for v in (a, b))
         return False if plain else None
+    if kind in _SCALARS:
+        return a == b
     if kind is dict:
         x, y = cast("dict[object, object]", a), cast("dict[object, object]", b)
         if not all(type(k) is str for k in x) or x.keys() != y.keys():
             return None if not all(type(k) is str for k in (*x, *y)) else False
-        return _all_same((x[k], y[k]) for k in x)
+        for key, value in x.items():
+            found = _same(value, y[key])
+            if found is not True:
+                return found
+        return True
     if kind is list:
         xs, ys = cast("list[object]", a), cast("list[object]", b)
-        return False if len(xs) != len(ys) else _all_same(zip(xs, ys, strict=True))
+        if len(xs) != len(ys):
+            return False
+        for x_item, y_item in zip(xs, ys, strict=True):
+            found = _same(x_item, y_item)
+            if found is not True:
+                return found
+        return True
     if kind is float:
         return repr(a) == repr(b) if math.isfinite(cast(float, a)) else None
-    return a == b if kind in _SCALARS else None
-
-
-def _all_same(pairs: Iterable[tuple[object, object]]) -> bool | None:
-    for x, y in pairs:
-        found = _same(x, y)
-        if found is not True:
-            return found
-    return True
+    return None
 
 
 def _canonical(value: Mapping[str, Any]) -> str:
