@@ -562,6 +562,7 @@ rollout_actions = st.one_of(
     st.tuples(st.just("reconcile"), st.just(0)),
     st.tuples(st.sampled_from(["promote-small", "promote-large"]), st.just(0)),
     st.tuples(st.sampled_from(["reject-small", "reject-large"]), st.integers(0, 6)),
+    st.tuples(st.just("vanish"), st.integers(2, 9)),  # build n // 2's AMI in region n % 2
 )
 
 
@@ -572,6 +573,10 @@ def perform_rollout(
     AMI, 0 the candidate), or one of :func:`perform`'s."""
     kind, n = action
     preset = kind.partition("-")[2]
+    if kind == "vanish":  # a candidate's AMI too, perhaps (a build that never came: nothing)
+        machine = rt.reconciler.machines[REGIONS[n % 2]]
+        gone = ami(n // 2, machine.region)
+        return lambda: machine.deregister(gone) if gone in machine.images else None
     if kind.startswith("policy-"):
         previous = PreviousPreset(preset=preset, pipeline_arn=PIPELINE)
         changed = evolve(props(preset, 0), rollout=POLICIES[n])
@@ -591,6 +596,8 @@ def perform_rollout(
 
 
 @example([True, True], [("policy-small", 1), ("event", 0), ("event", 1), ("reject-small", 0)], [])
+# The manual preset's candidate (build 4) loses its AMI: the run withdraws it.
+@example([False, True, True, True], [("vanish", 8)], [])
 # A rejected candidate pinned afterwards: the pin is refused.
 @example([True, True], [("event", 0), ("event", 1), ("reject-small", 2), ("pin", 2)], [0] * 80)
 @given(
@@ -611,6 +618,7 @@ def test_rollouts_never_make_a_rejected_build_live(
     # CloudFormation never runs two updates of one resource at once: one deploy per preset.
     policies = dict(a for a in drawn if a[0].startswith("policy-"))
     drawn = [a for a in drawn if not a[0].startswith("policy-")] + list(policies.items())
+    drawn = list(dict.fromkeys(drawn))  # an AMI is deregistered once (others: once is as good)
     world = make_world(builds)
     rt0 = from_ports(SETTINGS, world.ports)
     for preset, rollout in (("small", POLICIES[1]), ("large", POLICIES[2])):
@@ -633,6 +641,12 @@ def test_rollouts_never_make_a_rejected_build_live(
     again = rt.reconciler.run()
     assert again.plan.changes == (), again.plan.changes
     _check_rollout(world)
+    for preset in PRESETS:  # after a run, no canary runner is sent to a deregistered AMI
+        record = world.ports.states.get(preset)
+        candidate = record.waiting if record is not None else None
+        for region in REGIONS if candidate is not None else ():
+            shown = candidate.amis.at(region) if candidate is not None else None
+            assert shown is None or shown in rt.reconciler.machines[region].images
 
 
 def _check_rollout(world: World) -> None:

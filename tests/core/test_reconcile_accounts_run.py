@@ -19,6 +19,7 @@ from attrs import define, evolve
 
 from amistate.core.amis import Amis
 from amistate.core.settings import Settings
+from amistate.core.state import Rollout
 from amistate.ports.inventory import Inventory
 from amistate.usecases.deploy import PresetProperties
 from amistate.usecases.reconcile.plan import Converge, Unreachable
@@ -88,7 +89,9 @@ def behind(run: Run) -> Mapping[str, str]:
     return record.behind
 
 
-def start(targets: tuple[str, ...], plain: str | None = None) -> Run:
+def start(
+    targets: tuple[str, ...], plain: str | None = None, rollout: Rollout | None = None
+) -> Run:
     accounts = FlakyAccounts()
     ports = evolve(memory_ports((REGION,)), accounts=accounts)
     pipelines = MemoryPipelineImages()
@@ -97,7 +100,9 @@ def start(targets: tuple[str, ...], plain: str | None = None) -> Run:
     settings = Settings(home_region=REGION, account=ACCOUNT, table="t")
     inventory = Inventory(pipelines=pipelines, machines={REGION: machines})
     rt = from_ports(settings, ports, inventory=inventory)
-    props = PresetProperties(PRESET, PIPELINE, CONFIG, False, plain, target_accounts=targets)
+    props = PresetProperties(
+        PRESET, PIPELINE, CONFIG, False, plain, rollout or Rollout(), target_accounts=targets
+    )
     rt.deployer.create(props, token="t")
     return Run(rt, accounts, pipelines, machines)
 

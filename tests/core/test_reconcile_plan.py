@@ -13,6 +13,7 @@ from amistate.core.amis import NO_AMIS, Amis, Place
 from amistate.core.desired import desired_value
 from amistate.core.in_use import InUseKeys, presets_value
 from amistate.core.state import AmiState, BuildRecord, Pin, Rollout
+from amistate.core.state_parts import Rejection
 from amistate.ports.inventory import BuildSummary, ImageState
 from amistate.usecases.reconcile.plan import (
     Converge,
@@ -24,6 +25,7 @@ from amistate.usecases.reconcile.plan import (
     Tag,
     Trim,
     Untag,
+    Withdraw,
     World,
     event_of,
     plan,
@@ -260,6 +262,12 @@ def carried_out(before: World, found: Plan) -> World:
                 ami_build_id=to.build_id,
                 ami_updated_at=to.updated_at,
             )
+        elif isinstance(i, Withdraw):
+            record = records[i.preset]
+            entry = record.history[i.candidate.key]
+            rejected = evolve(entry, rejection=Rejection(T0, "withdrawn"))
+            history = {**record.history, i.candidate.key: rejected}
+            records[i.preset] = evolve(record, candidate=None, history=history)
         elif isinstance(i, Trim):
             record = records[i.preset]
             assert i.basis.holds_for(record)

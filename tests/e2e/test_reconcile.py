@@ -384,6 +384,37 @@ def test_a_deregistered_ami_falls_back_to_the_previous_good_one(world: World) ->
     assert world.metric("ReconcileFallbacks") == 0
 
 
+def test_a_waiting_candidate_whose_ami_was_deregistered_is_withdrawn(world: World) -> None:
+    """Over moto's EC2 and DynamoDB: DescribeImages no longer finds the candidate's AMI;
+    the run rejects the build and the parameter stops offering it to canary runners."""
+    manual = world.aws.resource_event("Create", start_build="false")
+    manual["ResourceProperties"]["RolloutPolicy"] = "manual"
+    assert world.aws.send(manual).body["Status"] == "SUCCESS"
+    first = world.build(0)
+    second = world.build(3)
+    world.deliver()
+    assert world.aws.parameter_json()["candidateAmiId"] == world.amis[second]
+    world.deregister(second)
+
+    summary = world.reconcile()
+
+    assert summary["counts"]["withdrawn"] == 1
+    (line,) = [x for x in world.lines() if x.get("action") == "withdraw"]
+    assert (line["vanished"], line["imageState"], line["done"]) == (
+        world.amis[second],
+        "missing",
+        True,
+    )
+    assert world.ami_in_ssm() == world.amis[first]
+    assert "candidateAmiId" not in world.aws.parameter_json()
+    entry = world.record()["history"]["M"]
+    rejected = [e["M"] for e in entry.values() if "rejection" in e["M"]]
+    assert [e["amiId"]["S"] for e in rejected] == [world.amis[second]]
+    with world.writes() as again:
+        world.reconcile()
+    assert again == []
+
+
 def test_a_pinned_ami_that_vanished_is_a_problem_and_stays_pinned(world: World) -> None:
     first = world.build(0)
     world.build(3)

@@ -116,7 +116,16 @@ class Scenario:
 
 
 def _counts(**nonzero: int) -> dict[str, int]:
-    zero = ("builds", "fallbacks", "parameters", "trimmed", "tagged", "untagged", "promoted")
+    zero = (
+        "builds",
+        "fallbacks",
+        "parameters",
+        "trimmed",
+        "tagged",
+        "untagged",
+        "promoted",
+        "withdrawn",
+    )
     return dict.fromkeys(zero, 0) | nonzero
 
 

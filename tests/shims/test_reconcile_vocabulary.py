@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from amistate.cli.reconcile import report_json, report_text
-from amistate.core.amis import Amis
+from amistate.core.amis import Amis, Place
 from amistate.core.builds import TrimBasis
 from amistate.core.in_use import InUseKeys
 from amistate.core.state import BuildRecord, Candidate
@@ -34,6 +34,7 @@ from amistate.usecases.reconcile.plan import (
     Promote,
     Trim,
     Unreachable,
+    Withdraw,
 )
 from amistate.usecases.reconcile.run import Report, owner
 from amistate.usecases.reconcile.tags import Tag, Untag
@@ -66,6 +67,13 @@ SAMPLES: dict[type, Instruction] = {
     ),
     Promote: Promote(
         "linux-x64", Candidate(BUILD, "k5", WHEN, Amis.of({"us-west-2": NEW_AMI}, "us-west-2"))
+    ),
+    Withdraw: Withdraw(
+        "linux-x64",
+        Candidate(BUILD, "k5", WHEN, Amis.of({"us-west-2": NEW_AMI}, "us-west-2")),
+        NEW_AMI,
+        "deregistered",
+        Place("us-west-2"),
     ),
     Converge: Converge("windows", ("us-west-2",), ("timeout",)),
     Trim: Trim("linux-x64", ("k1", "k2"), TrimBasis("k9")),

@@ -36,7 +36,14 @@ from amistate.core.builds import ami_age_days
 from amistate.errors import MalformedEvent, TransientError
 from amistate.shims import logs, runtime
 from amistate.shims.metrics import Metrics
-from amistate.usecases.reconcile.plan import Converge, Instruction, Problem, Promote, Unreachable
+from amistate.usecases.reconcile.plan import (
+    Converge,
+    Instruction,
+    Problem,
+    Promote,
+    Unreachable,
+    Withdraw,
+)
 from amistate.usecases.reconcile.run import Report
 from amistate.usecases.reconcile.vocabulary import problem_fields, render
 
@@ -141,14 +148,15 @@ def _ages(metrics: Metrics, report: Report) -> None:
 def _rollouts(metrics: Metrics, report: Report, at: datetime) -> None:
     """``CandidatesWaiting``, ``CandidateAgeHours`` per waiting candidate and
     ``RejectedBuilds``, from the records as the run read them (a candidate the
-    run promoted no longer waits)."""
+    run promoted or withdrew no longer waits)."""
     promoted = {i.preset for i in report.done if isinstance(i, Promote)}
+    withdrawn = {i.preset for i in report.done if isinstance(i, Withdraw)}
     waiting = 0
-    rejected = 0
+    rejected = len(withdrawn)
     for preset, record in sorted(report.records.items()):
         rejected += sum(1 for b in record.history.values() if b.rejection is not None)
         candidate = record.waiting
-        if candidate is None or preset in promoted:
+        if candidate is None or preset in promoted | withdrawn:
             continue
         waiting += 1
         hours = max(0.0, (at - candidate.completed_at).total_seconds() / 3600)

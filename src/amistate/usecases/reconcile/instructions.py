@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from attrs import frozen
 
+from amistate.core.amis import Place
 from amistate.core.builds import TrimBasis
 from amistate.core.state import BuildRecord, Candidate
 from amistate.ports.inventory import BuildSummary, ImageState
@@ -30,6 +31,19 @@ class Promote:
 
     preset: str
     candidate: Candidate
+
+
+@frozen
+class Withdraw:
+    """The waiting ``candidate``'s AMI ``vanished`` for good (``state``) in ``place``:
+    reject the build, so canary runners stop being told to launch it and it never
+    goes live."""
+
+    preset: str
+    candidate: Candidate
+    vanished: str
+    state: ImageState
+    place: Place
 
 
 @frozen
@@ -80,7 +94,9 @@ class Unreachable:
     why: str
 
 
-Instruction = Feed | Promote | FallBack | Converge | Trim | Tag | Untag | Problem | Unreachable
+Instruction = (
+    Feed | Promote | Withdraw | FallBack | Converge | Trim | Tag | Untag | Problem | Unreachable
+)
 
 
 @frozen
@@ -117,4 +133,5 @@ __all__ = [
     "Promote",
     "Trim",
     "Unreachable",
+    "Withdraw",
 ]

@@ -14,21 +14,29 @@ it would leave it):
 2. **Promotion.** A waiting candidate whose rollout is due (``soak`` passed
    since its build completed, at the run's ``now``; a policy changed to
    ``immediate``) goes live (:func:`amistate.core.rollout.due`).
-3. **AMIs that vanished.** If the AMI a parameter should hold is not
+3. **Candidates that vanished.** A waiting candidate with an AMI gone for good
+   (:mod:`~amistate.usecases.reconcile.candidates`: deregistered, failed or
+   missing) in a region of ours, or a copy gone in a target account, is
+   rejected (:class:`Withdraw`): canary runners read its AMI from the
+   parameter (``candidateAmiId``), and it must never go live. An AMI that may
+   still come (``pending``) or back (``disabled``) is left alone. A due
+   candidate went live in step 2 (as the service's own converge makes it):
+   step 4 falls back from it.
+4. **AMIs that vanished.** If the AMI a parameter should hold is not
    launchable (in a region of ours, or a target account's copy there), fall
    back to the newest good build whose AMIs all are, in every region and in
    every target account where the live build has a copy (the AMI register
    takes its ordering key): a preset's places hold one build. A pinned AMI is
    never replaced, only reported.
-4. **SSM.** Every region's parameter, ours and each target account's, must
+5. **SSM.** Every region's parameter, ours and each target account's, must
    equal its desired value (:func:`amistate.core.desired.parameter_value`;
    an account the live build has no copy for keeps its AMI), and the plain
    AMI parameter, if the preset names one, the AMI
    (:mod:`amistate.usecases.ami_parameter`).
-5. **History.** Beyond the limit, forget what :func:`amistate.core.builds.forgotten`
+6. **History.** Beyond the limit, forget what :func:`amistate.core.builds.forgotten`
    says (failures first, never a build amistate still needs); a listed build
    the trim would forget is not fed in the first place.
-6. **In-use tags** (per region of ours and of each target account, across
+7. **In-use tags** (per region of ours and of each target account, across
    presets): the AMI in use, the pin, the newest good one, the waiting
    candidate and the previous good ones (in a target account, their copies
    there) carry this deployment's in-use tags, naming the presets that need
@@ -56,12 +64,12 @@ from amistate.core.builds import TrimBasis, forgotten, good_builds, previous_goo
 from amistate.core.desired import desired_value, drift
 from amistate.core.events import BuildEvent
 from amistate.core.in_use import InUseKeys
-from amistate.core.rollout import due
 from amistate.core.state import AmiState
 from amistate.errors import InvalidConfig, NoAmiForRegion
 from amistate.ports import Parameter
 from amistate.ports.inventory import LAUNCHABLE, BuildSummary, ImageState
 from amistate.usecases import ami_parameter
+from amistate.usecases.reconcile.candidates import promote_due, withdraw_vanished
 from amistate.usecases.reconcile.instructions import (
     Converge,
     FallBack,
@@ -72,6 +80,7 @@ from amistate.usecases.reconcile.instructions import (
     Promote,
     Trim,
     Unreachable,
+    Withdraw,
 )
 from amistate.usecases.reconcile.tags import Tag, Tags, Untag, tag_instructions
 
@@ -120,8 +129,21 @@ def plan(world: World) -> Plan:
             needed[place][ami].add(preset)
     out.extend(_shared(world.records))
     out.extend(Unreachable(a, why) for a, why in sorted(world.unreachable.items()))
-    out.extend(tag_instructions(world.places(), world.tags, needed, world.keys, world.scope))
+    out.extend(tag_instructions(world.places(), _taggable(world), needed, world.keys, world.scope))
     return Plan(tuple(out))
+
+
+def _taggable(world: World) -> Tags:
+    """The tags read, but a deregistered AMI's: EC2 lists it for a while and refuses to
+    change its tags, so no run could take them off (it vanishes with them)."""
+    return {
+        place: {
+            ami: tags
+            for ami, tags in found.items()
+            if world.images.get((place, ami)) != "deregistered"
+        }
+        for place, found in world.tags.items()
+    }
 
 
 @frozen
@@ -142,7 +164,8 @@ def _preset(world: World, preset: str, out: list[Instruction]) -> AmiState:
     """
     record, seen = _builds(world, preset, world.records[preset], out)
     fallback: list[Instruction] = []
-    record = _promotion(world, preset, record, fallback)
+    record = promote_due(world, preset, record, fallback)
+    record = withdraw_vanished(world, preset, record, fallback)
     record = _vanished(world, preset, record, fallback)
     gone = forgotten(record, world.history_limit)
     unfed = {s.key for s in seen if not s.applied and s.key in gone}
@@ -198,17 +221,6 @@ def _builds(
         applied = isinstance(decision, rules.Apply)
         seen.append(_Seen(Feed(preset, pipeline, build), attempted.key, applied))
     return record, seen
-
-
-def _promotion(world: World, preset: str, record: AmiState, out: list[Instruction]) -> AmiState:
-    waiting = record.waiting
-    # No clock: only an ``immediate`` policy's candidate is due (a soak is never zero).
-    if waiting is None or not due(record, world.now or waiting.completed_at):
-        return record
-    out.append(Promote(preset, waiting))
-    return evolve(record, candidate=None).with_live(
-        waiting.build_id, waiting.key, waiting.amis, waiting.completed_at
-    )
 
 
 def _launchable(world: World, place: Place, ami: str | None) -> bool:
@@ -360,6 +372,7 @@ __all__ = [
     "Trim",
     "Unreachable",
     "Untag",
+    "Withdraw",
     "World",
     "event_of",
     "plan",

@@ -121,6 +121,8 @@ def amis_of_interest(
                 add(place, record.latest_ami_for(region, account=account))
                 for entry in record.history.values():
                     add(place, entry.amis.at(region, account) if entry.good else None)
+                if record.waiting is not None:  # kept in the history, but not read as "missing"
+                    add(place, record.waiting.amis.at(region, account))
     for summaries in builds.values():
         for summary in summaries:
             for place, ami in summary.amis.places.items():

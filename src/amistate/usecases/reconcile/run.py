@@ -31,6 +31,8 @@ from amistate.ports import StateStore
 from amistate.ports.inventory import BuildSummary, MachineImages, PipelineImages
 from amistate.usecases.batch import Batch
 from amistate.usecases.converge import Converger, wants
+from amistate.usecases.promotions import Promotions
+from amistate.usecases.reconcile.candidates import withdrawn
 from amistate.usecases.reconcile.plan import (
     Converge,
     FallBack,
@@ -43,6 +45,7 @@ from amistate.usecases.reconcile.plan import (
     Trim,
     Unreachable,
     Untag,
+    Withdraw,
     World,
     event_of,
     plan,
@@ -87,7 +90,7 @@ class Report:
         return {
             i.preset
             for i in self.plan.changes
-            if isinstance(i, Feed | Promote | FallBack) and self.done_by_run(i)
+            if isinstance(i, Feed | Promote | Withdraw | FallBack) and self.done_by_run(i)
         }
 
     def done_by_run(self, instruction: Instruction) -> bool:
@@ -241,6 +244,16 @@ class Reconciler:
             promoted = self.converger.converge(instruction.preset, record).promoted
             synced.add(instruction.preset)
             return promoted == instruction.candidate.build_id
+        elif isinstance(instruction, Withdraw):
+            # The operator's reject, by the build's ARN (an already rejected build: False).
+            candidate, why = (
+                instruction.candidate,
+                withdrawn(instruction.vanished, instruction.state),
+            )
+            rollouts = Promotions(self.converger, self.states, self.converger.clock)
+            if rollouts.reject(instruction.preset, candidate.build_id, why).action != "rejected":
+                return False
+            synced.add(instruction.preset)
         elif isinstance(instruction, FallBack):
             # False: the record moved meanwhile (the next run plans again from it).
             preset, vanished, to = instruction.preset, instruction.vanished, instruction.to

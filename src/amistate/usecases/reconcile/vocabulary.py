@@ -26,6 +26,7 @@ from amistate.usecases.reconcile.plan import (
     Promote,
     Trim,
     Unreachable,
+    Withdraw,
 )
 from amistate.usecases.reconcile.tags import Tag, Untag
 
@@ -55,6 +56,7 @@ COUNTS: Mapping[str, str] = {
     "tag": "tagged",
     "untag": "untagged",
     "promote": "promoted",
+    "withdraw": "withdrawn",
 }
 
 
@@ -110,6 +112,19 @@ def _promote(i: Promote) -> Rendering:
         amiId=candidate.ami_id,
         **candidate.amis.document(),
         completedAt=iso(candidate.completed_at),
+    )
+
+
+def _withdraw(i: Withdraw) -> Rendering:
+    candidate = i.candidate
+    return _preset(
+        "withdraw",
+        i.preset,
+        f"candidate {short_build(candidate.build_id)}: {i.vanished} is {i.state} in {i.place}",
+        buildId=candidate.build_id,
+        vanished=i.vanished,
+        imageState=i.state,
+        **({"region": i.place.region} | _account(i.place.account)),
     )
 
 
@@ -172,6 +187,7 @@ def problem_fields(problem: Problem | Unreachable) -> dict[str, Any]:
 _RENDERERS: Mapping[type[Any], Callable[[Any], Rendering]] = {
     Feed: _feed,
     Promote: _promote,
+    Withdraw: _withdraw,
     FallBack: _fall_back,
     Converge: _converge,
     Trim: _trim,
