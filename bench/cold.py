@@ -350,6 +350,7 @@ def render(result: ColdResult) -> str:
         ],
         ratio_rows,
     )
+    text += "\n\n" + _split(result)
     text += (
         f"\n\nPackage: `make lambda-asset`, RUNTIME `{result.runtime}`, {result.pyc_files} .pyc "
         f"files; interpreter {result.runtime_python} whose site-packages hold only: "
@@ -359,6 +360,47 @@ def render(result: ColdResult) -> str:
         + ("yes." if result.ssm_ami_ok else "**no**.")
     )
     return text
+
+
+def _split(result: ColdResult) -> str:
+    """Where each side's wall time goes, and the difference: the bench server answering
+    the child's requests, the child's own work in process (imports and the event, less
+    the server's time), and outside it (interpreter start-up and exit)."""
+
+    def parts(runs: Sequence[Run]) -> tuple[float, float, float, float]:
+        served = median(r.served for r in runs)
+        inside = median(r.inner["total"] - r.served for r in runs)
+        outside = median(r.wall - r.inner["total"] for r in runs)
+        return median(r.wall for r in runs), served, inside, outside
+
+    rows = []
+    for name, (ours, base) in RATIOS.items():
+        if name == "package-source" or not (result.runs.get(ours) and result.runs.get(base)):
+            continue
+        a, b = parts(result.runs[ours]), parts(result.runs[base])
+        rows.append(
+            (
+                f"{ours} vs {base}",
+                *(
+                    f"{x * 1000:.0f} / {y * 1000:.0f} / **{(x - y) * 1000:+.0f}**"
+                    for x, y in zip(a, b, strict=True)
+                ),
+            )
+        )
+    return (
+        "Where the wall time goes (medians, ms, amistate / by hand / **difference**; the parts are "
+        "medians of their own, so they need not add up exactly):\n\n"
+        + table(
+            [
+                "kinds",
+                "wall",
+                "bench server answering the child's requests",
+                "the child in process, less the server's time (imports, the event)",
+                "outside the child's clock (interpreter start-up and exit)",
+            ],
+            rows,
+        )
+    )
 
 
 # --- import time --------------------------------------------------------------------------
