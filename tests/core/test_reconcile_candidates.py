@@ -13,9 +13,16 @@ from attrs import evolve
 
 from amistate.core import rules
 from amistate.core.amis import Place
-from amistate.core.state import AmiState, Rollout
+from amistate.core.state import AmiState, Pin, Rollout
 from amistate.ports.inventory import ImageState
-from amistate.usecases.reconcile.plan import FallBack, Promote, Withdraw, event_of, plan
+from amistate.usecases.reconcile.plan import (
+    FallBack,
+    Problem,
+    Promote,
+    Withdraw,
+    event_of,
+    plan,
+)
 from tests.core.test_reconcile_accounts_run import TARGET, copy, start
 from tests.core.test_reconcile_plan import record_after, settle, summary, value, world
 from tests.core.world import PIPELINE, PRESET, REGION, T0, ami_for
@@ -101,3 +108,12 @@ def test_a_reconcile_run_rejects_it_and_a_second_run_has_nothing_to_do() -> None
         found = run.rt.converger.parameter(place.region, PRESET, place.account)
         assert found is not None and "candidateAmiId" not in json.loads(found.value)
     assert run.rt.reconciler.run().plan.changes == ()
+
+
+def test_a_pinned_candidate_is_never_withdrawn_its_pin_is_the_problem() -> None:
+    record = waiting_record()
+    entry = next(b for b in record.history.values() if b.ami_id == ami_for(2))
+    pinned = evolve(record, pin=Pin(entry.build_id, entry.amis, T0))
+    found = plan(evolve(world(pinned, images={ami_for(2): "deregistered"}), now=T0)).instructions
+    assert [i for i in found if isinstance(i, Withdraw)] == []
+    assert any(isinstance(i, Problem) and "pinned AMI" in i.text for i in found)

@@ -34,8 +34,8 @@ def withdraw_vanished(
     would be used (a region of ours; a target account it has a copy in); the
     record as the rejection leaves it (no candidate, the build rejected)."""
     waiting = record.waiting
-    if waiting is None:
-        return record
+    if waiting is None or (record.pin is not None and record.pin.build_id == waiting.build_id):
+        return record  # a pinned one is never rejected: its vanished AMI is a pin problem
     for place in world.places(record):
         ami = waiting.amis.at(place.region, place.account)
         if ami is None:

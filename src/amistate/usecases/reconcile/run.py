@@ -246,12 +246,10 @@ class Reconciler:
             return promoted == instruction.candidate.build_id
         elif isinstance(instruction, Withdraw):
             # The operator's reject, by the build's ARN (an already rejected build: False).
-            candidate, why = (
-                instruction.candidate,
-                withdrawn(instruction.vanished, instruction.state),
-            )
+            why = withdrawn(instruction.vanished, instruction.state)
             rollouts = Promotions(self.converger, self.states, self.converger.clock)
-            if rollouts.reject(instruction.preset, candidate.build_id, why).action != "rejected":
+            change = rollouts.reject(instruction.preset, instruction.candidate.build_id, why)
+            if change.action != "rejected":
                 return False
             synced.add(instruction.preset)
         elif isinstance(instruction, FallBack):
