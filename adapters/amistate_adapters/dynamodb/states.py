@@ -121,13 +121,13 @@ class DynamoStateStore:
             raise ConditionFailed(cast("Item | None", exc.response.get("Item"))) from exc
         return cast("dict[str, Any]", response)
 
-    def _item(self, preset: str, projection: Mapping[str, str] | None = None) -> Item | None:
+    def _item(self, preset: str, without_history: bool = False) -> Item | None:
         key = state_key(preset)
         shape: dict[str, Any] = {}
-        if projection is not None:
+        if without_history:
             shape = {
                 "ProjectionExpression": _CURRENT_PROJECTION,
-                "ExpressionAttributeNames": projection,
+                "ExpressionAttributeNames": _CURRENT_NAMES,
             }
         with self._errors(f"GetItem {key['PK']}"):
             response = self.client.get_item(
@@ -263,7 +263,7 @@ class DynamoStateStore:
     def current(self, preset: str) -> AmiState | None:
         """:meth:`get` without the history: the same GetItem, projected on
         :data:`~amistate_adapters.dynamodb.items.CURRENT_ATTRIBUTES`."""
-        item = self._item(preset, _CURRENT_NAMES)
+        item = self._item(preset, without_history=True)
         return to_state(item) if item else None
 
     def get_many(self, presets: Collection[str]) -> Mapping[str, AmiState]:
