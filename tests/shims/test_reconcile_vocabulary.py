@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import typing
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -166,3 +168,22 @@ def test_a_target_accounts_instructions_name_the_account() -> None:
 def test_an_instruction_without_a_rendering_is_refused() -> None:
     with pytest.raises(TypeError, match="no rendering for the instruction str"):
         render("feed")  # type: ignore[arg-type]
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def test_the_docs_name_every_action_and_its_count() -> None:
+    """docs/cli.md's vocabulary table has a row per action with its count, and
+    docs/operations.md's list of the log's actions names them all (a new instruction
+    without its docs fails here)."""
+    actions = {render(sample).action: render(sample).count for sample in SAMPLES.values()}
+    table = (DOCS / "cli.md").read_text().split("### The reconcile vocabulary", 1)[1]
+    rows = re.findall(r"^\| `([a-z-]+)` \| .* \| (`[a-z]+`|not counted) \|$", table, re.M)
+    documented = {
+        action: None if count == "not counted" else count.strip("`") for action, count in rows
+    }
+    assert documented == actions
+    listed = (DOCS / "operations.md").read_text().split("`action` is one of", 1)[1]
+    named = set(re.findall(r"`([a-z-]+)`", listed.split(";", 1)[0]))
+    assert named >= set(actions)
