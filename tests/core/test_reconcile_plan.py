@@ -397,3 +397,20 @@ def test_a_due_candidate_is_promoted_and_a_young_one_waits() -> None:
     found = plan(old).instructions
     assert Promote(PRESET, waiting) in found
     assert Converge(PRESET, (REGION,), ("amiId", "candidateAmiId")) in found
+
+
+def test_a_deregistered_ami_is_neither_tagged_nor_untagged() -> None:
+    """EC2 may still list a deregistered AMI, with its tags, but no run can change them:
+    a pinned one that still carries its in-use tags plans no Tag, and one no preset needs
+    any more plans no Untag (either would be planned again by every run)."""
+    b1, b2 = summary(1), summary(2)
+    record = record_after(b1, b2)
+    pinned = evolve(record, pin=Pin(build_arn(1), Amis.of({REGION: ami_for(1)}, REGION)))
+    tags = settled_tags(pinned)
+    assert ami_for(1) in tags  # what the pinned AMI carried before it was deregistered
+    start = world(pinned, (b2, b1), value(ami_for(1)), images={ami_for(1): "deregistered"})
+    touched = plan(evolve(start, tags={Place(REGION): dict(tags)})).instructions
+    assert not [i for i in touched if isinstance(i, Tag | Untag) and ami_for(1) in i.ami_ids]
+    unpinned = world(record, (b2, b1), value(ami_for(2)), images={ami_for(1): "deregistered"})
+    stale = plan(evolve(unpinned, tags={Place(REGION): dict(tags)})).instructions
+    assert not [i for i in stale if isinstance(i, Tag | Untag) and ami_for(1) in i.ami_ids]

@@ -133,14 +133,19 @@ def plan(world: World) -> Plan:
     return Plan(tuple(out))
 
 
+#: AMI states whose tags no run can change: gone, or deregistered (EC2 may still list it,
+#: with its tags, for a while). Such an AMI is neither tagged nor untagged.
+UNTAGGABLE: frozenset[str] = frozenset({"missing", "deregistered"})
+
+
 def _taggable(world: World) -> Tags:
-    """The tags read, but a deregistered AMI's: EC2 lists it for a while and refuses to
-    change its tags, so no run could take them off (it vanishes with them)."""
+    """The tags read, but those of an AMI whose tags no run can change (:data:`UNTAGGABLE`:
+    it vanishes with them)."""
     return {
         place: {
             ami: tags
             for ami, tags in found.items()
-            if world.images.get((place, ami)) != "deregistered"
+            if world.images.get((place, ami)) not in UNTAGGABLE
         }
         for place, found in world.tags.items()
     }
@@ -356,7 +361,7 @@ def _protected(world: World, record: AmiState) -> Iterable[tuple[Place, str]]:
         if record.waiting is not None:
             amis.append(record.waiting.amis.at(region, account))
         for ami in amis:
-            if ami is not None and world.images.get((place, ami), "missing") != "missing":
+            if ami is not None and world.images.get((place, ami), "missing") not in UNTAGGABLE:
                 yield place, ami
 
 
