@@ -16,6 +16,7 @@ from amistate.core.ami_parameter import AMI_DATA_TYPE, unwritable
 from amistate.core.amis import Amis
 from amistate.core.builds import TrimBasis
 from amistate.core.merge import load_object
+from amistate.core.rollout import with_rejection
 from amistate.core.rules import Transition
 from amistate.core.state import AmiState, BuildRecord, Candidate, Pin, Rejection
 from amistate.core.state_parts import RolloutBasis
@@ -127,10 +128,7 @@ class MemoryStateStore:
             current = self.table.records.get(preset)
             if current is None or key not in current.history or not basis.holds_for(current):
                 return None
-            history = {**current.history, key: evolve(current.history[key], rejection=rejection)}
-            new = evolve(current, history=history)
-            if current.candidate is not None and current.candidate.key == key:
-                new = evolve(new, candidate=None)
+            new = with_rejection(current, key, rejection)
             if to is not None and current.ami_key == key:
                 new = _with_register(new, to)
             self.table.records[preset] = new

@@ -21,10 +21,15 @@ from __future__ import annotations
 import functools
 import re
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+from attrs import evolve
 
 from amistate.core.state import POLICIES, AmiState, BuildRecord, Policy, Rollout
 from amistate.errors import InvalidProperties
+
+if TYPE_CHECKING:
+    from amistate.core.state_parts import Rejection
 
 Slot = Literal["live", "candidate"]
 
@@ -118,6 +123,18 @@ def replacement(record: AmiState, rejected: BuildRecord) -> BuildRecord | None:
     return older[0] if older else None
 
 
+def with_rejection(record: AmiState, key: str, rejection: Rejection) -> AmiState:
+    """``record`` with its history entry ``key`` rejected, and without its candidate if
+    that is the build: what a rejection writes, the fall-back (:func:`replacement`) aside."""
+    new = record
+    if key in record.history:
+        history = {**record.history, key: evolve(record.history[key], rejection=rejection)}
+        new = evolve(new, history=history)
+    if record.candidate is not None and record.candidate.key == key:
+        new = evolve(new, candidate=None)
+    return new
+
+
 __all__ = [
     "Slot",
     "due",
@@ -126,4 +143,5 @@ __all__ = [
     "parse_rollout",
     "replacement",
     "slot_for",
+    "with_rejection",
 ]

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from attrs import evolve
 
-from amistate.core.rollout import due
+from amistate.core.rollout import due, with_rejection
 from amistate.core.state import AmiState
 from amistate.core.state_parts import Rejection
 from amistate.usecases.reconcile.instructions import Instruction, Promote, Withdraw
@@ -43,12 +43,8 @@ def withdraw_vanished(
         state = world.images.get((place, ami), "missing")
         if state in GONE:
             out.append(Withdraw(preset, waiting, ami, state, place))
-            entry = record.history.get(waiting.key)
-            history = dict(record.history)
-            if entry is not None:
-                at = world.now or waiting.completed_at
-                history[waiting.key] = evolve(entry, rejection=Rejection(at, withdrawn(ami, state)))
-            return evolve(record, candidate=None, history=history)
+            rejection = Rejection(world.now or waiting.completed_at, withdrawn(ami, state))
+            return with_rejection(record, waiting.key, rejection)
     return record
 
 
